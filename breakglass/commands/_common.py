@@ -1,0 +1,118 @@
+"""What every task shares: one App per invocation (config, redactor, console, secrets) and the
+single place where exceptions become exit codes and one-line messages."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from invoke.exceptions import Exit
+
+from breakglass.engine.redaction import Redactor, RedactingStream
+from breakglass.errors import BreakglassError, ConfigError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from breakglass.config import Config
+    from breakglass.engine.runbook import SecretResolver
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# One redactor per process: the CLI process is one invocation. It is installed over
+# sys.stdout/sys.stderr on first use so that nothing printed can carry a registered secret.
+_REDACTOR: Redactor | None = None
+
+
+def process_redactor() -> Redactor:
+    global _REDACTOR
+    if _REDACTOR is None:
+        _REDACTOR = Redactor()
+        if not isinstance(sys.stdout, RedactingStream):
+            sys.stdout = RedactingStream(sys.stdout, _REDACTOR)  # type: ignore[assignment]
+        if not isinstance(sys.stderr, RedactingStream):
+            sys.stderr = RedactingStream(sys.stderr, _REDACTOR)  # type: ignore[assignment]
+    return _REDACTOR
+
+
+class App:
+    """Per-invocation context for a task. Everything is built lazily."""
+
+    def __init__(self, config_path: str | None = None, json_output: bool = False) -> None:
+        self.config_path = config_path
+        self.json_output = json_output
+        self.redactor = process_redactor()
+        self._config: Config | None = None
+        self._secrets: SecretResolver | None = None
+        self._console: Console | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from breakglass.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def secrets(self) -> SecretResolver:
+        if self._secrets is None:
+            from breakglass.secrets import Secrets
+
+            self._secrets = Secrets(self.config, self.redactor)
+        return self._secrets
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            # sys.stdout is the redacting stream; rich writes through it.
+            self._console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        return self._console
+
+    @property
+    def err_console(self) -> Console:
+        from rich.console import Console
+
+        return Console(file=sys.stderr, highlight=False, soft_wrap=False)
+
+
+def fail(message: str, code: int) -> Exit:
+    """An invoke Exit whose message is redacted and prefixed once."""
+    text = process_redactor().redact(message)
+    return Exit(f"breakglass: {text}", code=code)
+
+
+def handle_errors(fn: F) -> F:
+    """Map the exception tree to exit codes and one-line messages (never a traceback for
+    anything we raise on purpose). Unexpected exceptions print one line plus, with
+    BREAKGLASS_DEBUG=1, a redacted traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exit:
+            raise
+        except ConfigError as exc:
+            where = f"{exc.source}: " if exc.source else ""
+            lines = [f"{where}{p}" for p in exc.problems]
+            raise fail("\n".join(["invalid configuration"] + ["  " + ln for ln in lines])
+                       + "\nFix the lines above and run `breakglass config.check`.", exc.exit_code) from None
+        except BreakglassError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted; the run can be finished with `breakglass runs.resume ID`",
+                       130) from None
+        except Exception as exc:  # the last line of defence: one line, no secret, no traceback
+            if os.environ.get("BREAKGLASS_DEBUG"):
+                traceback.print_exc(file=sys.stderr)
+            raise fail(f"internal error: {type(exc).__name__}: {exc} "
+                       "(set BREAKGLASS_DEBUG=1 for a traceback; please report it)", 1) from None
+
+    return cast(F, wrapper)

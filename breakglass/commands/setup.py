@@ -1,0 +1,22 @@
+"""`breakglass init` and `breakglass demo`."""
+
+from __future__ import annotations
+
+from invoke import Context, task
+
+from breakglass.commands._common import handle_errors
+
+
+@task(help={"path": "where to write the starter file (default ./breakglass.toml)",
+            "force": "overwrite an existing file"})
+@handle_errors
+def init(c: Context, path: str = "breakglass.toml", force: bool = False) -> None:
+    """Write a commented starter breakglass.toml (secret references only, never values)."""
+    raise NotImplementedError("init: in progress")
+
+
+@task(help={"keep": "keep the sandbox directory afterwards (it is printed)"})
+@handle_errors
+def demo(c: Context, keep: bool = False) -> None:
+    """Try breakglass with nothing set up: builds a local sandbox and verifies its backups."""
+    raise NotImplementedError("demo: in progress")

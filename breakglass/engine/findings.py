@@ -1,0 +1,85 @@
+"""Findings: what a check or a verification found, with a stable code and the next action.
+
+A finding's `code` is stable (documented in docs/, used by scripts and alerts); its `message`
+says what was seen, its `action` what the user should do next. `outcome` separates "ran and found
+a problem" (FAILED, exit 1) from "could not run" (UNVERIFIED, exit 3). INFO findings are notes
+(e.g. "no manifest: checksum not checked") and never change the exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from breakglass.errors import EXIT_FINDING, EXIT_OK, EXIT_UNVERIFIED
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+class Outcome(StrEnum):
+    FAILED = "failed"
+    UNVERIFIED = "unverified"
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    message: str
+    action: str
+    severity: Severity = Severity.ERROR
+    outcome: Outcome = Outcome.FAILED
+    subject: str = ""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> bool:
+        """True when this finding changes the verdict (not a mere note)."""
+        return self.outcome is Outcome.UNVERIFIED or self.severity is not Severity.INFO
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["severity"] = self.severity.value
+        d["outcome"] = self.outcome.value
+        d["evidence"] = dict(self.evidence)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Finding:
+        return cls(
+            code=d["code"],
+            message=d["message"],
+            action=d["action"],
+            severity=Severity(d.get("severity", "error")),
+            outcome=Outcome(d.get("outcome", "failed")),
+            subject=d.get("subject", ""),
+            evidence=dict(d.get("evidence", {})),
+        )
+
+
+def unverified(code: str, message: str, action: str, subject: str = "", **evidence: Any) -> Finding:
+    """A finding for a check that could not run (exit 3 unless something failed outright)."""
+    return Finding(code, message, action, Severity.ERROR, Outcome.UNVERIFIED, subject, evidence)
+
+
+def verdict(findings: Iterable[Finding]) -> str:
+    """'passed', 'failed' or 'could not verify' for a set of findings."""
+    code = exit_code(findings)
+    return {EXIT_OK: "passed", EXIT_FINDING: "failed", EXIT_UNVERIFIED: "could not verify"}[code]
+
+
+def exit_code(findings: Iterable[Finding]) -> int:
+    """1 if anything failed (a definite problem is the most actionable news), else 3 if anything
+    could not be verified, else 0. INFO notes never count."""
+    fs = [f for f in findings if f.counts]
+    if any(f.outcome is Outcome.FAILED for f in fs):
+        return EXIT_FINDING
+    if fs:
+        return EXIT_UNVERIFIED
+    return EXIT_OK

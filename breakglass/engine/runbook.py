@@ -1,0 +1,151 @@
+"""Runbook and Step: the shape every runbook has (pyinfra's fact/operation split).
+
+A Step is a plain object with four phases:
+
+    observe(ctx)            read-only: returns JSON-able facts about the real state
+    plan(observed)          pure: what would change, or why nothing needs to (Plan.noop_reason)
+    apply(ctx, plan)        makes the change; returns a JSON-able result (journaled, redacted)
+    verify(ctx, observed)   proves the effect against a *fresh* observation; returns findings
+    undo(ctx)               optional: reverses apply when a later step fails
+
+Steps never print, never read environment variables and never look at a dry-run flag: the
+engine (breakglass/engine/executor.py) owns dry-run, confirmation, journaling, redaction,
+notification, resume and undo. A step makes resume safe by observing: when `apply` already
+happened before a crash, `observe` sees it and `plan` returns a no-op with the reason.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from breakglass.engine.findings import Finding
+from breakglass.engine.redaction import Redactor
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
+
+
+@dataclass(frozen=True)
+class Action:
+    """One change a step will make. `target` names what is touched (a host, a key id, a table);
+    destructive actions are marked in the plan."""
+
+    description: str
+    target: str = ""
+    destructive: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"description": self.description, "target": self.target,
+                "destructive": self.destructive}
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...] = ()
+    noop_reason: str | None = None
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.actions
+
+    @classmethod
+    def noop(cls, reason: str) -> Plan:
+        return cls((), reason)
+
+    @classmethod
+    def of(cls, *actions: Action) -> Plan:
+        return cls(tuple(actions), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"actions": [a.to_dict() for a in self.actions], "noop_reason": self.noop_reason}
+
+
+class SecretResolver(Protocol):
+    def resolve(self, ref: str) -> str:
+        """Resolve an `env:`/`file:`/`aws-sm:`/`ssm:` reference; the value is registered with
+        the run's redactor before it is returned."""
+        ...
+
+
+@dataclass
+class StepContext:
+    """What a step may use. Built by the executor; steps must not reach for globals."""
+
+    run_id: str
+    runbook: str
+    config: Config
+    params: Mapping[str, Any]
+    state_dir: Path
+    redactor: Redactor
+    secrets: SecretResolver
+    # step name -> the result its `apply` returned (rebuilt from the journal on resume)
+    outputs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    log_sink: Callable[[str, Mapping[str, Any]], None] | None = None
+
+    def log(self, message: str, **data: Any) -> None:
+        """Journal a note (redacted by the journal). Steps never print."""
+        if self.log_sink is not None:
+            self.log_sink(message, data)
+
+    def secret(self, ref: str) -> str:
+        return self.secrets.resolve(ref)
+
+    def register_secret(self, value: str | bytes | None) -> None:
+        """Register a value the step produced or read (a new key, a password) with the redactor
+        before it can reach any output."""
+        self.redactor.register(value)
+
+
+class Step(ABC):
+    #: stable identifier within the runbook (used as the journal key; never change it)
+    name: str = ""
+    #: short title for people
+    title: str = ""
+
+    @abstractmethod
+    def observe(self, ctx: StepContext) -> Mapping[str, Any]:
+        ...
+
+    def plan(self, observed: Mapping[str, Any]) -> Plan:
+        return Plan.noop("read-only check")
+
+    def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any] | None:
+        raise NotImplementedError(f"step {self.name} has actions but no apply()")
+
+    def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
+        return ()
+
+    def undo(self, ctx: StepContext) -> None:
+        raise NotImplementedError
+
+    @property
+    def undoable(self) -> bool:
+        return type(self).undo is not Step.undo
+
+
+class Runbook(ABC):
+    #: dotted CLI name, e.g. "backup.verify"
+    name: ClassVar[str]
+    #: the owners' responsibility that is notified (DESIGN principle 7)
+    responsibility: ClassVar[str]
+    #: read-only runbooks skip confirmation and never call apply()
+    mutating: ClassVar[bool] = True
+    #: checklist item ids this runbook relies on (checked before apply)
+    preconditions: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
+        self.config = config
+        self.params = dict(params)
+
+    @property
+    @abstractmethod
+    def target(self) -> str:
+        """What this run acts on; together with `name` it is the lock key (e.g. "backups.main")."""
+
+    @abstractmethod
+    def steps(self) -> Sequence[Step]:
+        ...

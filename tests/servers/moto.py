@@ -1,0 +1,1 @@
+"""moto fixtures (being written)."""

@@ -1,0 +1,1 @@
+"""postgres fixtures (being written)."""

@@ -1,0 +1,1 @@
+"""redis fixtures (being written)."""

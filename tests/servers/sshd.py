@@ -1,0 +1,1 @@
+"""sshd fixtures (being written)."""
