@@ -1,0 +1,47 @@
+"""The engine's seams to the outside: owners' notices and error reporting.
+
+The executor calls these; breakglass/notify/ implements them (apprise, sentry-sdk). Keeping the
+protocols here lets the engine be tested without either SDK and keeps data flowing one way
+(engine -> notifier), as DESIGN.md's map says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol
+
+NoticeEvent = Literal["start", "success", "failure", "approval", "test"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The fate of one notice to one channel of one person. `channel` is masked (scheme and
+    host only, never a token). A failed delivery is journaled and shown, never fatal."""
+
+    person: str
+    channel: str
+    ok: bool
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Notifier(Protocol):
+    def notify(self, responsibility: str, event: NoticeEvent, title: str,
+               body: str) -> list[Delivery]:
+        """Send a notice to every owner of `responsibility`. Never raises for a failed delivery:
+        it returns it. Title and body are redacted by the implementation before sending."""
+        ...
+
+
+class ErrorReporter(Protocol):
+    def breadcrumb(self, message: str, data: Mapping[str, Any] | None = None) -> None:
+        ...
+
+    def capture(self, exc: BaseException) -> None:
+        ...
+
+    def flush(self) -> None:
+        ...
