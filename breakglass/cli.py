@@ -59,3 +59,7 @@ program = BreakglassProgram(name="breakglass", binary="breakglass", version=__ve
 
 def main() -> None:
     program.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from breakglass.cli import main
+
+main()
