@@ -1,14 +1,79 @@
-"""`breakglass notify.test`."""
+"""`breakglass notify.test`: send a test notice to every owner and say which arrived.
+
+Exit codes (docs/notifications.md):
+    0  every channel of every owner accepted the notice
+    1  at least one channel failed (refused, unreachable, unparseable, unresolvable reference)
+       or an owner has no channel: someone would not be told during an incident
+    2  configuration error
+    3  nothing to test: no one is named in [owners]
+"""
 
 from __future__ import annotations
 
-from invoke import Context, task
+import json
+from typing import Any
 
-from breakglass.commands._common import handle_errors
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from breakglass.commands._common import App, handle_errors
+from breakglass.errors import EXIT_FINDING, EXIT_OK, EXIT_UNVERIFIED
 
 
 @task(help={"config": "path to breakglass.toml", "json_": "machine-readable output"})
 @handle_errors
 def test(c: Context, config: str | None = None, json_: bool = False) -> None:
     """Send a test notice to every owner and say which arrived."""
-    raise NotImplementedError("notify.test: in progress")
+    from breakglass.config import RESPONSIBILITIES
+    from breakglass.notify import build_notifier
+
+    app = App(config, json_)
+    cfg = app.config
+    notifier = build_notifier(cfg, app.secrets, app.redactor)
+    rows: list[dict[str, Any]] = []
+    for person in notifier.people():
+        held = notifier.responsibilities_of(person)
+        title = f"breakglass test notice: {cfg.project.name} ({cfg.project.environment})"
+        body = (f"This is a test notice from `breakglass notify.test` for {cfg.project.name} "
+                f"({cfg.project.environment}). You are an owner of: {', '.join(held)}. "
+                "No action is needed.")
+        for d in notifier.send([person], "test", title, body):
+            rows.append({"person": d.person, "responsibilities": held, "channel": d.channel,
+                         "arrived": d.ok, "error": d.error})
+    unowned = [r for r in RESPONSIBILITIES if not notifier.owners_of(r)]
+    code = _exit_code(rows)
+    if json_:
+        print(json.dumps({"deliveries": rows, "unowned": unowned, "exit_code": code}, indent=2))
+    else:
+        _print_table(app, rows, unowned)
+    if code == EXIT_UNVERIFIED:
+        raise Exit("breakglass: nothing to test: no one is named in [owners]", code=code)
+    if code != EXIT_OK:
+        raise Exit(code=code)
+
+
+def _exit_code(rows: list[dict[str, Any]]) -> int:
+    if not rows:
+        return EXIT_UNVERIFIED
+    return EXIT_OK if all(r["arrived"] for r in rows) else EXIT_FINDING
+
+
+def _print_table(app: App, rows: list[dict[str, Any]], unowned: list[str]) -> None:
+    from rich.table import Table
+
+    table = Table(title="notify.test", title_justify="left")
+    table.add_column("person", no_wrap=True)
+    table.add_column("responsibilities")
+    table.add_column("channel", no_wrap=True)
+    table.add_column("arrived", no_wrap=True)
+    table.add_column("error")
+    for r in rows:
+        table.add_row(r["person"], ", ".join(r["responsibilities"]), r["channel"],
+                      "yes" if r["arrived"] else "no", r["error"])
+    app.console.print(table)
+    if unowned:
+        app.console.print(f"no owner (nobody is told): {', '.join(unowned)}")
+    failed = sum(1 for r in rows if not r["arrived"])
+    if rows:
+        app.console.print(f"{len(rows) - failed} of {len(rows)} channels arrived")

@@ -1,0 +1,300 @@
+"""Owners' notices through apprise, against the real HTTP and SMTP sinks, and `notify.test`
+through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from breakglass.config import load_config
+from breakglass.engine.redaction import MASK, Redactor
+from breakglass.notify import build_notifier
+from breakglass.notify.owners import AppriseNotifier, mask_channel
+from breakglass.secrets import Secrets
+from tests.servers.sinks import HttpSink, SmtpSink
+
+BREAKGLASS = str(Path(sys.executable).with_name("breakglass"))
+
+
+def write_config(tmp_path: Path, owners: Mapping[str, list[str]],
+                 people: Mapping[str, list[str]]) -> Path:
+    lines = ['[project]', 'name = "acme"', 'environment = "production"',
+             f'state_dir = "{tmp_path / "state"}"', "", "[owners]"]
+    lines += [f"{resp} = {json.dumps(names)}" for resp, names in owners.items()]
+    for name, channels in people.items():
+        lines += ["", f"[people.{name}]", f"notify = {json.dumps(channels)}"]
+    path = tmp_path / "breakglass.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def make_notifier(tmp_path: Path, owners: Mapping[str, list[str]],
+                  people: Mapping[str, list[str]], environ: Mapping[str, str] | None = None,
+                  redactor: Redactor | None = None) -> AppriseNotifier:
+    config = load_config(write_config(tmp_path, owners, people), environ={})
+    redactor = redactor or Redactor()
+    return build_notifier(config, Secrets(config, redactor, environ or {}), redactor)
+
+
+def text_of(msg: EmailMessage) -> str:
+    part = msg.get_body(("plain", "html"))
+    assert part is not None
+    return str(part.get_content())
+
+
+def marker() -> str:
+    return f"m-{uuid.uuid4().hex[:12]}"
+
+
+# -- the notifier ------------------------------------------------------------------------------
+
+def test_notice_reaches_http_sink_with_title_and_body(tmp_path: Path, http_sink: HttpSink) -> None:
+    m = marker()
+    n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": [http_sink.apprise_url]})
+    (d,) = n.notify("key_rotation", "start", f"title {m}", f"body {m}")
+    assert d.ok, d.error
+    reqs = http_sink.wait_for(lambda rs: any(m.encode() in r.body for r in rs))
+    (payload,) = [r.json() for r in reqs if m.encode() in r.body]
+    assert (payload["title"], payload["message"]) == (f"title {m}", f"body {m}")
+
+
+def test_failure_event_is_sent_as_apprise_failure_type(tmp_path: Path,
+                                                       http_sink: HttpSink) -> None:
+    m = marker()
+    n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": [http_sink.apprise_url]})
+    n.notify("key_rotation", "failure", m, m)
+    reqs = http_sink.wait_for(lambda rs: any(m.encode() in r.body for r in rs))
+    assert [r.json()["type"] for r in reqs if m.encode() in r.body] == ["failure"]
+
+
+def test_notice_reaches_smtp_sink_with_title_as_subject(tmp_path: Path,
+                                                        smtp_sink: SmtpSink) -> None:
+    m = marker()
+    url = smtp_sink.mailto_url("bob@example.test")
+    n = make_notifier(tmp_path, {"backup_restore": ["bob"]}, {"bob": [url]})
+    (d,) = n.notify("backup_restore", "success", f"restored {m}", f"drill passed {m}")
+    assert d.ok, d.error
+    msgs = smtp_sink.wait_for(lambda ms: any(m in str(x["Subject"]) for x in ms))
+    (msg,) = [x for x in msgs if m in str(x["Subject"])]
+    assert msg["To"] == "bob@example.test"
+    assert f"drill passed {m}" in text_of(msg)
+
+
+def test_channel_given_as_env_reference_is_resolved(tmp_path: Path, http_sink: HttpSink) -> None:
+    m = marker()
+    n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": ["env:ALICE_URL"]},
+                      environ={"ALICE_URL": http_sink.apprise_url})
+    (d,) = n.notify("key_rotation", "start", m, m)
+    assert d.ok, d.error
+    assert d.channel == f"json://127.0.0.1:{http_sink.port}…"
+
+
+def test_person_listed_twice_gets_one_notice_per_channel(tmp_path: Path,
+                                                         http_sink: HttpSink) -> None:
+    m = marker()
+    n = make_notifier(tmp_path, {"key_rotation": ["alice", "alice"]},
+                      {"alice": [http_sink.apprise_url, http_sink.apprise_url]})
+    deliveries = n.notify("key_rotation", "start", m, m)
+    assert [(d.person, d.ok) for d in deliveries] == [("alice", True)]
+
+
+def test_every_owner_gets_the_notice(tmp_path: Path, http_sink: HttpSink,
+                                     smtp_sink: SmtpSink) -> None:
+    n = make_notifier(tmp_path, {"incident_response": ["alice", "bob"]},
+                      {"alice": [http_sink.apprise_url],
+                       "bob": [smtp_sink.mailto_url("bob@example.test")]})
+    deliveries = n.notify("incident_response", "start", marker(), "x")
+    assert sorted((d.person, d.ok) for d in deliveries) == [("alice", True), ("bob", True)]
+
+
+def test_down_channel_is_a_failed_delivery_quickly_and_does_not_raise(
+        tmp_path: Path, http_sink: HttpSink) -> None:
+    n = make_notifier(tmp_path, {"key_rotation": ["alice"]},
+                      {"alice": [http_sink.down_apprise_url]})
+    started = time.monotonic()
+    (d,) = n.notify("key_rotation", "failure", "t", "b")
+    assert time.monotonic() - started < 5
+    assert not d.ok
+    assert d.error and "\n" not in d.error
+
+
+def test_refusing_channel_is_a_failed_delivery_with_the_status(tmp_path: Path,
+                                                               http_sink: HttpSink) -> None:
+    n = make_notifier(tmp_path, {"key_rotation": ["alice"]},
+                      {"alice": [http_sink.apprise_url_status(500)]})
+    (d,) = n.notify("key_rotation", "start", "t", "b")
+    assert not d.ok
+    assert "500" in d.error
+
+
+def test_one_failed_channel_does_not_stop_the_others(tmp_path: Path, http_sink: HttpSink) -> None:
+    n = make_notifier(tmp_path, {"key_rotation": ["alice", "bob"]},
+                      {"alice": [http_sink.down_apprise_url], "bob": [http_sink.apprise_url]})
+    deliveries = n.notify("key_rotation", "start", marker(), "b")
+    assert sorted((d.person, d.ok) for d in deliveries) == [("alice", False), ("bob", True)]
+
+
+def test_url_apprise_cannot_parse_is_a_failed_delivery(tmp_path: Path) -> None:
+    n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": ["nosuchscheme://x/y"]})
+    (d,) = n.notify("key_rotation", "start", "t", "b")
+    assert not d.ok
+    assert "apprise cannot use this URL" in d.error
+
+
+def test_unresolvable_reference_is_a_failed_delivery_naming_it(tmp_path: Path) -> None:
+    n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": ["env:ALICE_URL"]})
+    (d,) = n.notify("key_rotation", "start", "t", "b")
+    assert (d.ok, d.channel) == (False, "env:ALICE_URL")
+    assert "ALICE_URL" in d.error
+
+
+def test_responsibility_without_owner_returns_a_record_saying_so(tmp_path: Path) -> None:
+    n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": ["json://127.0.0.1/"]})
+    assert [d.to_dict() for d in n.notify("backup_restore", "start", "t", "b")] == [
+        {"person": "-", "channel": "-", "ok": False, "error": "no owner for backup_restore"}]
+
+
+def test_owner_without_channel_is_a_failed_delivery(tmp_path: Path) -> None:
+    n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": []})
+    (d,) = n.notify("key_rotation", "start", "t", "b")
+    assert (d.person, d.ok) == ("alice", False)
+    assert "no notify channel" in d.error
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("json://127.0.0.1:8080/hook/s3cr3tt0k3n", "json://127.0.0.1:8080…"),
+    ("mailto://user:pa55word@smtp.example.com?to=a@example.com", "mailto://smtp.example.com…"),
+    ("tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/-1001234", "tgram://…"),
+    ("discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js", "discord://…"),
+    ("not a url", "(unparseable URL)"),
+])
+def test_channel_is_masked_to_scheme_and_host(url: str, shown: str) -> None:
+    assert mask_channel(url) == shown
+
+
+def test_channel_token_never_appears_in_a_delivery(tmp_path: Path, http_sink: HttpSink) -> None:
+    token = "TOKEN" + uuid.uuid4().hex
+    n = make_notifier(tmp_path, {"key_rotation": ["alice"]},
+                      {"alice": [http_sink.apprise_url_status(500) + "/" + token]})
+    (d,) = n.notify("key_rotation", "start", "t", "b")
+    assert token not in json.dumps(d.to_dict())
+
+
+def test_secret_in_title_and_body_reaches_no_sink(tmp_path: Path, http_sink: HttpSink,
+                                                  smtp_sink: SmtpSink) -> None:
+    canary = "canary-" + uuid.uuid4().hex
+    redactor = Redactor()
+    redactor.register(canary)
+    http_sink.clear()
+    smtp_sink.clear()
+    n = make_notifier(tmp_path, {"key_rotation": ["alice"]},
+                      {"alice": [http_sink.apprise_url, smtp_sink.mailto_url("a@example.test")]},
+                      redactor=redactor)
+    deliveries = n.notify("key_rotation", "failure", f"leaked {canary}", f"the key {canary} leaked")
+    assert all(d.ok for d in deliveries), deliveries
+    (mail,) = smtp_sink.wait_for(lambda ms: len(ms) == 1)
+    sent = http_sink.all_bytes() + b"".join(smtp_sink.raw_messages)
+    assert canary.encode() not in sent
+    # the notices did go out, with the secret masked
+    assert [r.json()["message"] for r in http_sink.requests] == [f"the key {MASK} leaked"]
+    assert f"the key {MASK} leaked" in text_of(mail)
+
+
+# -- notify.test through the real CLI -----------------------------------------------------------
+
+def run_cli(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BREAKGLASS")}
+    full_env.update(env)
+    return subprocess.run([BREAKGLASS, *args], capture_output=True, text=True, env=full_env,
+                          timeout=120, check=False)
+
+
+def cli_config(tmp_path: Path) -> Path:
+    return write_config(tmp_path, {"key_rotation": ["alice"], "backup_restore": ["bob", "alice"]},
+                        {"alice": ["env:ALICE_NOTIFY_URL"], "bob": ["env:BOB_NOTIFY_URL"]})
+
+
+def test_notify_test_reaches_both_sinks_and_exits_0(tmp_path: Path, http_sink: HttpSink,
+                                                   smtp_sink: SmtpSink) -> None:
+    http_sink.clear()
+    smtp_sink.clear()
+    proc = run_cli("notify.test", "--config", str(cli_config(tmp_path)), "--json",
+                   env={"ALICE_NOTIFY_URL": http_sink.apprise_url,
+                        "BOB_NOTIFY_URL": smtp_sink.mailto_url("bob@example.test")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(proc.stdout)["deliveries"]
+    assert sorted((r["person"], r["arrived"]) for r in rows) == [("alice", True), ("bob", True)]
+    assert [r["responsibilities"] for r in rows if r["person"] == "alice"] == [
+        ["backup_restore", "key_rotation"]]
+    (alice,) = [r.json() for r in http_sink.requests]
+    assert "test notice" in alice["title"]
+    (bob,) = smtp_sink.wait_for(lambda ms: len(ms) == 1)
+    assert "test notice" in str(bob["Subject"])
+
+
+def test_notify_test_with_a_channel_down_exits_1_and_says_which(
+        tmp_path: Path, http_sink: HttpSink, smtp_sink: SmtpSink) -> None:
+    proc = run_cli("notify.test", "--config", str(cli_config(tmp_path)),
+                   env={"ALICE_NOTIFY_URL": http_sink.down_apprise_url,
+                        "BOB_NOTIFY_URL": smtp_sink.mailto_url("bob@example.test")})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any("alice" in ln and "│ no" in ln for ln in lines), proc.stdout
+    assert any("bob" in ln and "│ yes" in ln for ln in lines), proc.stdout
+    assert "1 of 2 channels arrived" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_notify_test_json_reports_the_failed_channel(tmp_path: Path, http_sink: HttpSink,
+                                                     smtp_sink: SmtpSink) -> None:
+    proc = run_cli("notify.test", "--config", str(cli_config(tmp_path)), "--json",
+                   env={"ALICE_NOTIFY_URL": http_sink.apprise_url,
+                        "BOB_NOTIFY_URL": http_sink.apprise_url_status(500)})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)
+    assert {r["person"]: r["arrived"] for r in data["deliveries"]} == {"alice": True, "bob": False}
+    assert data["exit_code"] == 1
+
+
+def test_notify_test_never_prints_a_channel_token(tmp_path: Path, http_sink: HttpSink) -> None:
+    token = "TOKEN" + uuid.uuid4().hex
+    proc = run_cli("notify.test", "--config", str(cli_config(tmp_path)),
+                   env={"ALICE_NOTIFY_URL": f"{http_sink.apprise_url}{token}",
+                        "BOB_NOTIFY_URL": f"{http_sink.down_apprise_url}{token}"})
+    assert proc.returncode == 1
+    assert token not in proc.stdout + proc.stderr
+    assert f"json://127.0.0.1:{http_sink.port}…" in proc.stdout
+
+
+def test_notify_test_with_nobody_in_owners_exits_3(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {}, {})
+    proc = run_cli("notify.test", "--config", str(config), env={})
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "nothing to test" in proc.stderr
+
+
+def test_notify_test_with_a_bad_config_exits_2_without_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "breakglass.toml"
+    config.write_text('[project]\nname = "acme"\nenvironment = "production"\n'
+                      '[people.alice]\nnotify = "json://127.0.0.1/"\n')
+    proc = run_cli("notify.test", "--config", str(config), env={})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "people.alice.notify" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_notify_modules_do_not_import_apprise_or_sentry_at_import_time() -> None:
+    code = ("import sys, breakglass.cli, breakglass.notify; "
+            "print(sorted(m for m in ('apprise', 'sentry_sdk') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "[]"
