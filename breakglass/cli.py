@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoke import Collection, Program
+from invoke.collection import Collection
+from invoke.program import Program
 from invoke.exceptions import Exit, ParseError
 
 from breakglass import __version__

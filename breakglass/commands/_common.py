@@ -33,9 +33,9 @@ def process_redactor() -> Redactor:
     if _REDACTOR is None:
         _REDACTOR = Redactor()
         if not isinstance(sys.stdout, RedactingStream):
-            sys.stdout = RedactingStream(sys.stdout, _REDACTOR)  # type: ignore[assignment]
+            sys.stdout = RedactingStream(sys.stdout, _REDACTOR)
         if not isinstance(sys.stderr, RedactingStream):
-            sys.stderr = RedactingStream(sys.stderr, _REDACTOR)  # type: ignore[assignment]
+            sys.stderr = RedactingStream(sys.stderr, _REDACTOR)
     return _REDACTOR
 
 

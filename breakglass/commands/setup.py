@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke.context import Context
+from invoke.tasks import task
 
 from breakglass.commands._common import handle_errors
 
@@ -12,7 +13,11 @@ from breakglass.commands._common import handle_errors
 @handle_errors
 def init(c: Context, path: str = "breakglass.toml", force: bool = False) -> None:
     """Write a commented starter breakglass.toml (secret references only, never values)."""
-    raise NotImplementedError("init: in progress")
+    from breakglass.config.starter import write_starter
+
+    written = write_starter(path, force=force)
+    print(f"wrote {written}\nnext: edit it (secrets stay in env vars or files, referenced as "
+          '"env:NAME" / "file:PATH"), then run `breakglass config.check`')
 
 
 @task(help={"keep": "keep the sandbox directory afterwards (it is printed)"})

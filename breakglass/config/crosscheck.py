@@ -1,0 +1,64 @@
+"""Checks that span sections: owners name known responsibilities and existing people, backups
+name a [databases.*], the restore drill names a [backups.*].
+
+They read the raw TOML document (defensively: any section may have the wrong type, which the
+models report) so that they run even when another section fails to validate and the user sees
+every problem in one go.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from breakglass.config.models import RESPONSIBILITIES
+from breakglass.config.problems import key_path
+
+
+def _table(doc: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
+    current: Any = doc
+    for key in keys:
+        current = current.get(key) if isinstance(current, Mapping) else None
+    return current if isinstance(current, Mapping) else {}
+
+
+def _hint(name: str, known: list[str], otherwise: str) -> str:
+    guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean {_q(guess[0])}?)" if guess else f" ({otherwise})"
+
+
+def _q(name: str) -> str:
+    # Quoted the JSON way: a newline in a name cannot break the one-line-per-problem rule.
+    return json.dumps(name, ensure_ascii=False)
+
+
+def cross_check(doc: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    people = list(_table(doc, "people"))
+    for role, names in _table(doc, "owners").items():
+        where = key_path(("owners", role))
+        if role not in RESPONSIBILITIES:
+            problems.append(f"{where}: unknown responsibility" + _hint(
+                role, list(RESPONSIBILITIES), f"known: {', '.join(RESPONSIBILITIES)}"))
+        for name in names if isinstance(names, list) else []:
+            if isinstance(name, str) and name and name not in people:
+                problems.append(f"{where}: unknown person {_q(name)}"
+                                + _hint(name, people, f"add [{key_path(('people', name))}]"))
+
+    databases = list(_table(doc, "databases"))
+    for backup, section in _table(doc, "backups").items():
+        db = section.get("database") if isinstance(section, Mapping) else None
+        if isinstance(db, str) and db not in databases:
+            problems.append(f"{key_path(('backups', backup, 'database'))}: unknown database "
+                            f"{_q(db)}" + _hint(db, databases,
+                                                f"add [{key_path(('databases', db))}]"))
+
+    backups = list(_table(doc, "backups"))
+    drill_backup = _table(doc, "drills", "restore").get("backup")
+    if isinstance(drill_backup, str) and drill_backup and drill_backup not in backups:
+        problems.append(f"drills.restore.backup: unknown backup {_q(drill_backup)}"
+                        + _hint(drill_backup, backups,
+                                f"add [{key_path(('backups', drill_backup))}]"))
+    return problems

@@ -1,0 +1,256 @@
+"""The models of breakglass.toml (the contract in DESIGN.md "Configuration contract").
+
+Every model is frozen and forbids unknown keys, so a typo is an error rather than a setting
+silently ignored. `strict=True`: TOML is typed, so "30" where an integer belongs is a mistake to
+report, not a string to coerce. Checks that need more than one section (owners name people,
+backups name databases) live in breakglass/config/crosscheck.py so that they run even when some
+other section fails to validate.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from breakglass.config.durations import Duration
+from breakglass.secrets import ref_problem
+
+RESPONSIBILITIES = ("key_rotation", "incident_response", "access_approvals", "release_signoff",
+                    "backup_restore", "dependency_patching")
+SecretKind = Literal["aws_iam_key", "aws_secretsmanager", "ssm_parameter", "postgres_role",
+                     "env_file", "stripe_webhook"]
+SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
+
+
+def _secret_ref(value: str) -> str:
+    problem = ref_problem(value)
+    if problem:
+        raise PydanticCustomError("secret_ref", problem)
+    return value
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("empty", "must not be empty")
+    return value
+
+
+def _to_path(value: Any, info: ValidationInfo) -> Any:
+    """A path in the file: `~` expanded, relative paths resolved against the config file's
+    folder (given by the loader as context["base_dir"]) so that the same file works from any
+    working directory."""
+    if not isinstance(value, str | Path):
+        # The loader appends ", got <value>" to *_type errors.
+        raise PydanticCustomError("path_type", "expected a path string")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        base = (info.context or {}).get("base_dir") or Path.cwd()
+        path = Path(base) / path
+    return path
+
+
+#: a string that must be a secret reference (env:, file:, aws-sm:, ssm:), never a value
+SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+NonEmpty = Annotated[str, AfterValidator(_non_empty)]
+ConfigPath = Annotated[Path, BeforeValidator(_to_path)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class ProjectConfig(Section):
+    name: NonEmpty
+    environment: NonEmpty
+    state_dir: ConfigPath = Path(".breakglass")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_state_dir(cls, data: Any, info: ValidationInfo) -> Any:
+        # The default must be resolved against the config file's folder too.
+        if isinstance(data, dict) and "state_dir" not in data:
+            data = {**data, "state_dir": ".breakglass"}
+        return data
+
+
+def _url_or_ref(value: str) -> str:
+    if "://" not in value and ref_problem(value) is not None:
+        raise PydanticCustomError(
+            "notify", "expected an apprise URL (scheme://...) or a secret reference "
+            "(env:NAME, file:PATH, aws-sm:..., ssm:...)")
+    return value
+
+
+class PersonConfig(Section):
+    notify: list[Annotated[str, AfterValidator(_url_or_ref)]] = []
+
+
+class SentryConfig(Section):
+    dsn: SecretRef
+    environment: NonEmpty | None = None
+
+
+class AwsConfig(Section):
+    region: NonEmpty | None = None
+    endpoint_url: NonEmpty | None = None
+    profile: NonEmpty | None = None
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None:
+            _http_url(value)
+        return value
+
+
+def _http_url(value: str) -> str:
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise PydanticCustomError("url", "expected an http:// or https:// URL")
+    return value
+
+
+class AppConfig(Section):
+    base_url: Annotated[str, AfterValidator(_http_url)]
+    health_path: str = "/healthz"
+
+    @field_validator("health_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise PydanticCustomError("path", 'must start with "/"')
+        return value
+
+
+class HostConfig(Section):
+    address: NonEmpty
+    port: int = Field(default=22, ge=1, le=65535)
+    user: NonEmpty
+    key: SecretRef | None = None
+    known_hosts: ConfigPath | None = None
+
+
+class DatabaseConfig(Section):
+    dsn: SecretRef
+
+
+class BackupConfig(Section):
+    store: str
+    database: str | None = None
+    max_age: Duration = timedelta(hours=26)
+    retention_days: int = Field(default=30, ge=1)
+    encryption: Literal["age", "sse-s3", "sse-kms", "none"] = "none"
+    identity: SecretRef | None = None
+    recipients: list[NonEmpty] = []
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        parsed = urllib.parse.urlsplit(value)
+        if parsed.scheme == "file":
+            if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
+                raise PydanticCustomError(
+                    "store", "a file:// store needs an absolute path (file:///var/backups/pg/)")
+        elif parsed.scheme == "s3":
+            if not parsed.netloc:
+                raise PydanticCustomError("store", "an s3:// store needs a bucket "
+                                                   "(s3://bucket/prefix/)")
+        else:
+            raise PydanticCustomError("store", "expected file:///absolute/path/ or "
+                                               "s3://bucket/prefix/")
+        return value
+
+    @field_validator("recipients")
+    @classmethod
+    def _age_keys(cls, value: list[str]) -> list[str]:
+        for item in value:
+            # age X25519 recipients are bech32 "age1..."; SSH keys are accepted by age too.
+            if not item.startswith(("age1", "ssh-ed25519 ", "ssh-rsa ")):
+                raise PydanticCustomError("recipient", "each recipient must be an age public "
+                                                       "key (age1...) or an SSH public key")
+        return value
+
+    @model_validator(mode="after")
+    def _age_needs_keys(self) -> BackupConfig:
+        if self.encryption == "age" and self.identity is None and not self.recipients:
+            raise PydanticCustomError("age", 'encryption = "age" needs identity (a secret ref to '
+                                             "the age identity) or recipients (age public keys)")
+        return self
+
+
+class ExpectConfig(Section):
+    """One row-level proof of a restore: `sql` returns one value, compared with min/max/equals."""
+
+    sql: NonEmpty
+    min: int | None = None
+    max: int | None = None
+    equals: Annotated[Any, AfterValidator(lambda v: _scalar(v))] = None
+
+    @model_validator(mode="after")
+    def _has_expectation(self) -> ExpectConfig:
+        if self.min is None and self.max is None and self.equals is None:
+            raise PydanticCustomError("expect", "needs at least one of min, max, equals")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError("expect", "min is greater than max")
+        return self
+
+
+def _scalar(value: Any) -> Any:
+    if value is not None and not isinstance(value, str | int | float | bool):
+        raise PydanticCustomError("scalar", "expected a string, number or boolean")
+    return value
+
+
+class RestoreDrillConfig(Section):
+    backup: NonEmpty
+    environment: Literal["local", "server", "rds"] = "local"
+    rto: Duration = timedelta(minutes=30)
+    expect: list[ExpectConfig] = []
+
+
+class DrillsConfig(Section):
+    restore: RestoreDrillConfig | None = None
+
+
+class SecretConfig(Section):
+    """A managed secret (`breakglass rotate NAME`). Kind-specific fields are added by the
+    rotation runbooks; unknown keys stay forbidden so a typo is caught."""
+
+    kind: SecretKind
+    description: str = ""
+    consumers: list[NonEmpty] = []
+    grace: Duration | None = None
+
+
+class Config(Section):
+    #: the file this was loaded from (set by the loader; not a key in the file)
+    path: Path | None = None
+    project: ProjectConfig
+    owners: dict[str, list[NonEmpty]] = {}
+    people: dict[str, PersonConfig] = {}
+    sentry: SentryConfig | None = None
+    aws: AwsConfig = AwsConfig()
+    app: AppConfig | None = None
+    hosts: dict[str, HostConfig] = {}
+    databases: dict[str, DatabaseConfig] = {}
+    backups: dict[str, BackupConfig] = {}
+    drills: DrillsConfig = DrillsConfig()
+    secrets: dict[str, SecretConfig] = {}
+
+    def owners_of(self, responsibility: str) -> list[str]:
+        """People responsible for `responsibility` (empty when nobody is named)."""
+        return list(self.owners.get(responsibility, []))

@@ -1,0 +1,266 @@
+"""Secret references: the config holds `env:NAME`, `file:PATH`, `aws-sm:ARN_OR_NAME[#jsonkey]` or
+`ssm:NAME`, never a value (DESIGN principle 5). `Secrets.resolve(ref)` fetches the value lazily,
+registers it with the run's redactor *before* returning it, and caches it for the process.
+
+Errors are one line naming the reference and what to do; they never contain the value. AWS errors
+are translated here, at the boundary:
+
+    not set / not found / not JSON / no such key / no credentials   SecretRefError   exit 2
+    endpoint unreachable, access denied, throttled                   CouldNotVerify   exit 3
+
+(a refused credential or a service that is down is "could not verify", DESIGN principle 1).
+boto3 is imported inside the functions that use it: the CLI imports this module at start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from breakglass.errors import CouldNotVerify, SecretRefError
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
+    from breakglass.engine.redaction import Redactor
+
+SCHEMES = ("env", "file", "aws-sm", "ssm")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# "word:" at the start, not followed by "//" (that is a URL such as postgresql://u:p@h/db).
+_SCHEME_LIKE = re.compile(r"([a-z][a-z0-9-]{1,15}):(?!//)")
+EXAMPLES = "env:NAME, file:PATH, aws-sm:ARN_OR_NAME[#key] or ssm:NAME"
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    scheme: str
+    target: str  # env var name, file path, secret ARN/name, parameter name
+    key: str | None = None  # aws-sm only: a key inside a JSON secret
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.target}" + (f"#{self.key}" if self.key else "")
+
+
+def parse_ref(text: str) -> SecretRef | None:
+    """The reference in `text`, or None when `text` is not written as a reference at all.
+    A reference with a bad shape (`env:` with no name) raises SecretRefError."""
+    scheme, sep, rest = text.partition(":")
+    if not sep or scheme not in SCHEMES:
+        return None
+    problem = _shape_problem(scheme, rest)
+    if problem:
+        raise SecretRefError(problem)
+    if scheme == "aws-sm" and "#" in rest:
+        target, _, key = rest.partition("#")
+        return SecretRef(scheme, target, key)
+    return SecretRef(scheme, rest)
+
+
+def _shape_problem(scheme: str, rest: str) -> str | None:
+    if not rest.strip():
+        return f'"{scheme}:" names nothing (use {EXAMPLES})'
+    if scheme == "env" and not _ENV_NAME.fullmatch(rest):
+        shown = json.dumps(f"env:{rest[:40]}", ensure_ascii=False)
+        return f"{shown} is not an environment variable name (letters, digits, _)"
+    if scheme == "aws-sm" and rest.endswith("#"):
+        shown = json.dumps(f"aws-sm:{rest[:60]}", ensure_ascii=False)
+        return f'{shown} has an empty JSON key after "#"'
+    return None
+
+
+def is_ref(text: str) -> bool:
+    """True when `text` is a well-formed secret reference."""
+    try:
+        return parse_ref(text) is not None
+    except SecretRefError:
+        return False
+
+
+def ref_problem(text: str) -> str | None:
+    """Why `text` cannot stand where a secret reference is required, or None when it can.
+    Never echoes `text` unless it is shaped like a reference (a literal may be the secret)."""
+    try:
+        if parse_ref(text) is not None:
+            return None
+    except SecretRefError as exc:
+        return str(exc)
+    unknown = _SCHEME_LIKE.match(text)
+    if unknown and len(text) < 200 and " " not in text:
+        return f'unknown secret reference scheme "{unknown.group(1)}:" (use {EXAMPLES})'
+    return ("a literal value is not allowed here: put the secret in an environment variable or a "
+            'file and reference it, e.g. "env:NAME" or "file:/run/secrets/NAME" '
+            "(aws-sm:NAME and ssm:NAME work too)")
+
+
+class Secrets:
+    """Resolves references for one process (one CLI invocation). Implements the engine's
+    SecretResolver protocol. `environ` is injectable for tests; the default is os.environ."""
+
+    def __init__(self, config: Config, redactor: Redactor,
+                 environ: Mapping[str, str] | None = None) -> None:
+        self._config = config
+        self._redactor = redactor
+        self._environ = os.environ if environ is None else environ
+        self._cache: dict[str, str] = {}
+        self._clients: dict[str, Any] = {}
+
+    def resolve(self, ref: str) -> str:
+        if ref in self._cache:
+            return self._cache[ref]
+        parsed = parse_ref(ref)
+        if parsed is None:
+            raise SecretRefError(ref_problem(ref) or f"not a secret reference (use {EXAMPLES})")
+        value = _FETCHERS[parsed.scheme](self, parsed)
+        if not value:
+            raise SecretRefError(f"{parsed} is empty; put the secret there")
+        # Registered before anyone sees it: from here on no output can carry it.
+        self._redactor.register(value)
+        self._cache[ref] = value
+        return value
+
+    def describe(self, ref: str) -> str:
+        """A masked, human description: `env:DATABASE_URL (set, 52 chars)`. Resolves the
+        reference; a failure is described rather than raised."""
+        try:
+            value = self.resolve(ref)
+        except (SecretRefError, CouldNotVerify) as exc:
+            return f"{ref} (unresolved: {exc})"
+        return f"{ref} (set, {len(value)} chars)"
+
+    # -- fetchers -------------------------------------------------------------------------------
+
+    def _env(self, ref: SecretRef) -> str:
+        if ref.target not in self._environ:
+            raise SecretRefError(f"env var {ref.target} is not set")
+        return self._environ[ref.target]
+
+    def _file(self, ref: SecretRef) -> str:
+        path = Path(ref.target).expanduser()
+        if not path.is_absolute():
+            # Relative to the config file, like state_dir: the same file works from any cwd.
+            base = self._config.path.parent if self._config.path else Path.cwd()
+            path = base / path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SecretRefError(f"file {path} (from {ref}) does not exist") from None
+        except IsADirectoryError:
+            raise SecretRefError(f"file {path} (from {ref}) is a directory") from None
+        except PermissionError:
+            raise SecretRefError(f"file {path} (from {ref}) is not readable (permission denied)"
+                                 ) from None
+        except UnicodeDecodeError:
+            raise SecretRefError(f"file {path} (from {ref}) is not UTF-8 text") from None
+        except OSError as exc:
+            raise SecretRefError(f"file {path} (from {ref}) cannot be read: {exc.strerror}"
+                                 ) from None
+        # Editors add a final newline; it is never part of the secret.
+        return text.removesuffix("\n").removesuffix("\r")
+
+    def _aws_sm(self, ref: SecretRef) -> str:
+        client = self._aws_client("secretsmanager", ref)
+        with _aws_errors(ref):
+            # AWSCURRENT explicitly: without a stage moto may return a stale version, and being
+            # explicit documents which version a rotation expects consumers to read.
+            resp = client.get_secret_value(SecretId=ref.target, VersionStage="AWSCURRENT")
+        if "SecretString" in resp:
+            value: str = resp["SecretString"]
+        else:
+            try:
+                value = bytes(resp["SecretBinary"]).decode("utf-8")
+            except UnicodeDecodeError:
+                raise SecretRefError(f"{ref} is a binary secret that is not UTF-8 text") from None
+        if ref.key is None:
+            return value
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            raise SecretRefError(f"{ref}: the secret is not JSON, so it has no key "
+                                 f'"{ref.key}" (drop "#{ref.key}")') from None
+        if not isinstance(doc, dict) or ref.key not in doc:
+            raise SecretRefError(f'{ref}: the JSON secret has no key "{ref.key}"')
+        item = doc[ref.key]
+        if not isinstance(item, str):
+            # Numbers (a port) are fine as text; nested objects are not a secret value.
+            if isinstance(item, dict | list) or item is None:
+                raise SecretRefError(f'{ref}: key "{ref.key}" is not a string')
+            item = json.dumps(item)
+        return item
+
+    def _ssm(self, ref: SecretRef) -> str:
+        client = self._aws_client("ssm", ref)
+        with _aws_errors(ref):
+            resp = client.get_parameter(Name=ref.target, WithDecryption=True)
+        return str(resp["Parameter"]["Value"])
+
+    def _aws_client(self, service: str, ref: SecretRef) -> Any:
+        aws = self._config.aws
+        region = aws.region or _region_from_arn(ref.target)
+        cache_key = f"{service}@{region}"
+        if cache_key in self._clients:
+            return self._clients[cache_key]
+        import boto3
+        import botocore.exceptions as bexc
+        from botocore.config import Config as BotoConfig
+
+        try:
+            session = boto3.session.Session(profile_name=aws.profile, region_name=region)
+            # boto3-stubs types client() per literal service name; ours is one of two.
+            client = session.client(  # type: ignore[call-overload]
+                service, endpoint_url=aws.endpoint_url,
+                # A secret lookup should fail fast when AWS is unreachable, not retry for minutes.
+                config=BotoConfig(connect_timeout=5, read_timeout=10,
+                                  retries={"max_attempts": 2, "mode": "standard"}))
+        except bexc.ProfileNotFound:
+            raise SecretRefError(f"{ref}: AWS profile {aws.profile!r} (aws.profile) is not in "
+                                 "~/.aws/config") from None
+        except bexc.NoRegionError:
+            raise SecretRefError(f"{ref}: no AWS region; set [aws] region in breakglass.toml"
+                                 ) from None
+        self._clients[cache_key] = client
+        return client
+
+
+_FETCHERS = {"env": Secrets._env, "file": Secrets._file, "aws-sm": Secrets._aws_sm,
+             "ssm": Secrets._ssm}
+
+
+def _region_from_arn(target: str) -> str | None:
+    # arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME
+    parts = target.split(":")
+    if len(parts) > 4 and parts[0] == "arn" and parts[3]:
+        return parts[3]
+    return None
+
+
+@contextlib.contextmanager
+def _aws_errors(ref: SecretRef) -> Iterator[None]:
+    """Translate botocore exceptions into SecretRefError / CouldNotVerify one-liners."""
+    import botocore.exceptions as bexc
+
+    try:
+        yield
+    except bexc.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("ResourceNotFoundException", "ParameterNotFound"):
+            raise SecretRefError(f"{ref} does not exist (check the name and [aws] region)"
+                                 ) from None
+        if code == "InvalidRequestException":
+            raise SecretRefError(f"{ref}: the secret has no current value ({code})") from None
+        if code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException",
+                    "InvalidSignatureException", "ExpiredTokenException"):
+            raise CouldNotVerify(f"{ref}: AWS refused the credentials ({code})") from None
+        raise CouldNotVerify(f"{ref}: AWS error {code or 'unknown'}") from None
+    except (bexc.NoCredentialsError, bexc.PartialCredentialsError):
+        raise SecretRefError(f"{ref}: no AWS credentials (set AWS_PROFILE or [aws] profile, "
+                             "or the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY env vars)") from None
+    except (bexc.EndpointConnectionError, bexc.ConnectTimeoutError, bexc.ReadTimeoutError,
+            bexc.ConnectionClosedError) as exc:
+        raise CouldNotVerify(f"{ref}: cannot reach AWS ({type(exc).__name__})") from None
+    except bexc.BotoCoreError as exc:
+        raise CouldNotVerify(f"{ref}: AWS call failed ({type(exc).__name__})") from None
