@@ -101,9 +101,12 @@ def handle_errors(fn: F) -> F:
             raise
         except ConfigError as exc:
             where = f"{exc.source}: " if exc.source else ""
-            lines = [f"{where}{p}" for p in exc.problems]
-            raise fail("\n".join(["invalid configuration"] + ["  " + ln for ln in lines])
-                       + "\nFix the lines above and run `breakglass config.check`.", exc.exit_code) from None
+            if len(exc.problems) == 1:
+                raise fail(f"{where}{exc.problems[0]}", exc.exit_code) from None
+            lines = [f"  {where}{p}" for p in exc.problems]
+            raise fail("\n".join([f"invalid configuration ({len(lines)} problems):", *lines,
+                                   "Fix them and run `breakglass config.check`."]),
+                       exc.exit_code) from None
         except BreakglassError as exc:
             raise fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
