@@ -54,9 +54,18 @@ class NotConfirmed(UsageError):
 
 
 class CouldNotVerify(BreakglassError):
-    """A verification could not run. Never reported as a pass (DESIGN principle 1)."""
+    """A verification could not run. Never reported as a pass (DESIGN principle 1).
+
+    `code` is the stable finding code the engine gives the UNVERIFIED finding it becomes (e.g.
+    STORE_UNREACHABLE); `action` tells the user what to fix."""
 
     exit_code = EXIT_UNVERIFIED
+
+    def __init__(self, message: str = "", *, code: str = "COULD_NOT_VERIFY",
+                 action: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.action = action
 
 
 class PreconditionFailed(BreakglassError):

@@ -1,14 +1,34 @@
-"""`breakglass backup.verify`."""
+"""`breakglass backup.verify` (docs/backup-verify.md)."""
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
 
-from breakglass.commands._common import handle_errors
+from breakglass.commands._common import App, handle_errors
 
 
-@task(help={"config": "path to breakglass.toml", "json_": "machine-readable output"})
+@task(help={
+    "config": "path to breakglass.toml",
+    "only": "verify only [backups.NAME]",
+    "all_": "read every backup to the end, not only the newest",
+    "json_": "machine-readable output",
+    "dry_run": "show what would be checked (a read-only runbook: the checks still run)",
+})
 @handle_errors
-def verify(c: Context, config: str | None = None, json_: bool = False) -> None:
-    """Verify every [backups.*]: freshness (RPO), encryption, retention, checksums, archive."""
-    raise NotImplementedError("backup.verify: in progress")
+def verify(c: Context, config: str | None = None, only: str | None = None, all_: bool = False,
+           json_: bool = False, dry_run: bool = False) -> None:
+    """Verify every [backups.*]: freshness (RPO), encryption, retention, checksums, archive.
+
+    Never changes anything. Exit 0 passed, 1 a finding, 2 usage/config error, 3 could not
+    verify (store unreachable, archive could not be read)."""
+    from breakglass.commands._runner import run_runbook
+    from breakglass.recovery.verify import BackupVerify
+
+    if only is not None and not only.strip():
+        raise Exit("breakglass: --only needs a backup name", code=2)
+    app = App(config, json_)
+    code = run_runbook(app, BackupVerify, {"only": only, "all": all_}, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)

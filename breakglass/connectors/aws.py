@@ -1,0 +1,112 @@
+"""boto3 sessions and clients built from `[aws]`, and the one place botocore errors become ours.
+
+`[aws] endpoint_url` points every client at an S3-compatible store or a local moto server (the
+tests); `region` and `profile` are passed to the boto3 Session. Credentials come from boto3's
+usual chain (env, profile, instance role): breakglass never stores AWS keys in its config.
+
+Timeouts are short and retries few: a verifier that waits minutes on a dead endpoint is worse
+than one that says "could not verify" quickly (botocore's defaults are 60 s and legacy retries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from breakglass.errors import CouldNotVerify
+
+if TYPE_CHECKING:
+    import boto3
+
+
+class AwsSettings(Protocol):
+    """What we read from `config.aws` (breakglass.config.AwsConfig)."""
+
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def endpoint_url(self) -> str | None: ...
+    @property
+    def profile(self) -> str | None: ...
+
+
+# Error codes that mean "we cannot see the thing", as opposed to "the thing is wrong".
+# https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
+UNREACHABLE_CODES = frozenset({
+    "NoSuchBucket", "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId",
+    "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "403", "404", "301",
+    "PermanentRedirect", "AuthorizationHeaderMalformed",
+})
+
+
+def session(settings: AwsSettings | None) -> boto3.Session:
+    import boto3
+    import botocore.exceptions
+
+    try:
+        return boto3.Session(profile_name=settings.profile if settings else None,
+                             region_name=settings.region if settings else None)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise CouldNotVerify(f"AWS profile not found: {exc}", code="AWS_CREDENTIALS",
+                             action="fix [aws] profile or ~/.aws/config") from exc
+
+
+def client(settings: AwsSettings | None, service: str) -> Any:
+    """A boto3 client for `service` honouring [aws] region/endpoint_url/profile."""
+    from botocore.config import Config as BotoConfig
+
+    endpoint = settings.endpoint_url if settings else None
+    cfg = BotoConfig(connect_timeout=5, read_timeout=30,
+                     retries={"max_attempts": 2, "mode": "standard"},
+                     # Callers that care hash the bytes themselves and report a mismatch as a
+                     # finding with evidence; botocore's own validation would raise mid-stream.
+                     response_checksum_validation="when_required",
+                     # S3-compatible stores and local servers are addressed by path: a bucket
+                     # cannot be a subdomain of 127.0.0.1 or of most self-hosted endpoints.
+                     s3={"addressing_style": "path"} if endpoint else None)
+    sess = session(settings)
+    region = (settings.region if settings else None) or sess.region_name or "us-east-1"
+    return sess.client(service, region_name=region,  # type: ignore[call-overload]
+                       endpoint_url=endpoint, config=cfg)
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ClientError (e.g. 'NoSuchKey'), else None."""
+    import botocore.exceptions
+
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "")) or None
+    return None
+
+
+@contextmanager
+def translated(what: str, code: str = "AWS_UNREACHABLE", action: str = "") -> Iterator[None]:
+    """Translate botocore errors raised inside the block into CouldNotVerify(code=…).
+
+    Only the errors that mean "could not look" are translated (connection refused, timeouts,
+    missing credentials, access denied, missing bucket); any other ClientError is re-raised for
+    the caller, which knows whether e.g. NoSuchKey is a finding or a normal answer."""
+    import botocore.exceptions as bx
+
+    try:
+        yield
+    except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError,
+            bx.ConnectionClosedError) as exc:
+        raise CouldNotVerify(f"{what}: cannot connect ({exc})", code=code,
+                             action=action or "check the endpoint/network and retry") from exc
+    except (bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
+        raise CouldNotVerify(f"{what}: no AWS credentials ({exc})", code=code,
+                             action=action or "provide AWS credentials (env, profile or role)"
+                             ) from exc
+    except bx.ClientError as exc:
+        ecode = error_code(exc) or ""
+        if ecode in UNREACHABLE_CODES:
+            msg = exc.response.get("Error", {}).get("Message", "") or ecode
+            raise CouldNotVerify(f"{what}: {ecode}: {msg}", code=code,
+                                 action=action or "check the bucket name and the IAM policy"
+                                 ) from exc
+        raise
+    except bx.BotoCoreError as exc:
+        raise CouldNotVerify(f"{what}: {exc}", code=code,
+                             action=action or "check [aws] in breakglass.toml") from exc

@@ -1,0 +1,172 @@
+"""`s3://bucket/prefix/` stores (AWS S3 or anything S3-compatible via `[aws] endpoint_url`).
+
+Listing does not return encryption or checksums, so `stat` HEADs one object with
+ChecksumMode=ENABLED (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html).
+Only a FULL_OBJECT SHA-256 is a hash of the bytes; a multipart upload's COMPOSITE checksum is a
+hash of part hashes (value suffixed "-N") and is not compared.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import IO, Any, cast
+
+from breakglass.connectors import aws
+from breakglass.recovery.manifest import Manifest, manifest_key, parse_manifest
+from breakglass.recovery.stores.base import (
+    STORE_UNREACHABLE,
+    BackupObject,
+    BackupStore,
+    is_backup_name,
+)
+
+_MULTIPART_ETAG = re.compile(r'-\d+"?$')
+
+
+class S3Store(BackupStore):
+    def __init__(self, url: str, bucket: str, prefix: str,
+                 settings: aws.AwsSettings | None) -> None:
+        self.url = url
+        self.bucket = bucket
+        self.prefix = prefix
+        self._settings = settings
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._errors("cannot create the S3 client"):
+                self._client = aws.client(self._settings, "s3")
+        return self._client
+
+    def _errors(self, what: str) -> Any:
+        return aws.translated(f"{self.url}: {what}", code=STORE_UNREACHABLE,
+                              action="check the bucket, [aws] settings, credentials and the "
+                                     "IAM policy (s3:ListBucket, s3:GetObject)")
+
+    def _full_key(self, key: str) -> str:
+        return self.prefix + key
+
+    def list_backups(self) -> list[BackupObject]:
+        objs: list[BackupObject] = []
+        with self._errors("cannot list"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(self.prefix):]
+                    if is_backup_name(key):
+                        objs.append(BackupObject(
+                            key=key, size=int(item["Size"]),
+                            modified=item["LastModified"].astimezone(UTC),
+                            etag=str(item.get("ETag", "")).strip('"') or None, detailed=False))
+        return sorted(objs, key=lambda o: (o.modified, o.key))
+
+    def stat(self, key: str) -> BackupObject:
+        with self._errors(f"cannot HEAD {key}"):
+            head = self.client.head_object(Bucket=self.bucket, Key=self._full_key(key),
+                                           ChecksumMode="ENABLED")
+        etag = str(head.get("ETag", ""))
+        return BackupObject(
+            key=key, size=int(head["ContentLength"]),
+            modified=cast(datetime, head["LastModified"]).astimezone(UTC),
+            etag=etag.strip('"') or None,
+            checksum_sha256=_full_object_sha256(head, etag),
+            server_side_encryption=head.get("ServerSideEncryption"),
+        )
+
+    @contextmanager
+    def open(self, key: str) -> Iterator[IO[bytes]]:
+        with self._errors(f"cannot GET {key}"):
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._full_key(key))
+        body = resp["Body"]  # botocore StreamingBody: read(n) streams from the socket
+        try:
+            # errors while the caller reads the stream (reset, timeout) are translated too
+            with self._errors(f"reading {key} failed"):
+                yield cast(IO[bytes], body)
+        finally:
+            body.close()
+
+    def read_head(self, key: str, n: int) -> bytes:
+        with self._errors(f"cannot GET {key}"):
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._full_key(key),
+                                          Range=f"bytes=0-{n - 1}")
+            return cast(bytes, resp["Body"].read())
+
+    def read_manifest(self, key: str) -> Manifest | None:
+        try:
+            with self._errors(f"cannot GET {manifest_key(key)}"):
+                resp = self.client.get_object(Bucket=self.bucket,
+                                              Key=self._full_key(manifest_key(key)))
+                data = resp["Body"].read()
+        except Exception as exc:
+            if aws.error_code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise
+        return parse_manifest(data, key)
+
+    def retention_policy_days(self) -> int | None:
+        """The shortest enabled lifecycle Expiration (Days) among rules that apply to objects
+        under our prefix; None when no rule expires them.
+        https://docs.aws.amazon.com/AmazonS3/latest/userguide/intro-lifecycle-rules.html"""
+        try:
+            with self._errors("cannot read the lifecycle configuration"):
+                rules = self.client.get_bucket_lifecycle_configuration(
+                    Bucket=self.bucket).get("Rules", [])
+        except Exception as exc:
+            if aws.error_code(exc) == "NoSuchLifecycleConfiguration":
+                return None
+            raise
+        days = [int(r["Expiration"]["Days"]) for r in rules
+                if r.get("Status") == "Enabled" and "Days" in r.get("Expiration", {})
+                and _rule_applies(r, self.prefix)]
+        return min(days) if days else None
+
+    def default_encryption(self) -> str | None:
+        try:
+            with self._errors("cannot read the bucket encryption"):
+                conf = self.client.get_bucket_encryption(Bucket=self.bucket)
+        except Exception as exc:
+            if aws.error_code(exc) == "ServerSideEncryptionConfigurationNotFoundError":
+                return None
+            raise
+        for rule in conf.get("ServerSideEncryptionConfiguration", {}).get("Rules", []):
+            algo = rule.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
+            if algo:
+                return str(algo)
+        return None
+
+
+def _rule_prefix(rule: dict[str, Any]) -> str:
+    # Rules carry the prefix in Filter.Prefix, Filter.And.Prefix or the legacy top-level Prefix.
+    flt = rule.get("Filter", {})
+    return str(flt.get("Prefix", flt.get("And", {}).get("Prefix", rule.get("Prefix", ""))))
+
+
+def _rule_applies(rule: dict[str, Any], prefix: str) -> bool:
+    """A rule applies when its prefix contains ours or lies under it (then it deletes some of
+    our backups). Tag and size filters are ignored: we cannot know they spare backups."""
+    rp = _rule_prefix(rule)
+    return prefix.startswith(rp) or rp.startswith(prefix)
+
+
+def _full_object_sha256(head: dict[str, Any], etag: str) -> str | None:
+    value = head.get("ChecksumSHA256")
+    if not value or "-" in value:
+        return None
+    ctype = head.get("ChecksumType")
+    # Without ChecksumType (older S3 APIs, moto), a multipart ETag ("…-N") means the checksum is
+    # composite; only a single-part upload's checksum is the hash of the bytes.
+    if ctype is not None and ctype != "FULL_OBJECT":
+        return None
+    if ctype is None and _MULTIPART_ETAG.search(etag):
+        return None
+    try:
+        return base64.b64decode(value, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return None
