@@ -1,0 +1,76 @@
+"""Glue between a task and the engine: build Services from the App, run, print, return the exit
+code. Every runbook task (and `runs.resume`) goes through here, so they all confirm, journal,
+notify and report the same way.
+
+Heavy modules (the engine's rich output, apprise, sentry_sdk) are imported inside the functions:
+`breakglass --help` imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from breakglass.commands._common import App
+
+if TYPE_CHECKING:
+    from breakglass.engine.executor import RunOptions, RunResult, Services
+    from breakglass.engine.runbook import Runbook
+
+
+def build_services(app: App, json_output: bool) -> Services:
+    from breakglass.engine.executor import Services
+    from breakglass.notify import build_error_reporter, build_notifier
+
+    console = None if json_output else app.console
+
+    def confirm(prompt: str) -> bool:
+        try:
+            answer = app.console.input(prompt)
+        except EOFError:
+            return False
+        return answer.strip().lower() == "yes"
+
+    return Services(redactor=app.redactor, secrets=app.secrets,
+                    notifier=build_notifier(app.config, app.secrets, app.redactor),
+                    reporter=build_error_reporter(app.config, app.secrets, app.redactor),
+                    console=console, confirm=confirm)
+
+
+def options(app: App, *, dry_run: bool, yes: bool) -> RunOptions:
+    from breakglass.engine.executor import RunOptions
+
+    return RunOptions(dry_run=dry_run, yes=yes, interactive=sys.stdin.isatty(),
+                      json_output=app.json_output)
+
+
+def print_json(app: App, result: RunResult) -> None:
+    # Through the redacting stdout like everything else; the journal is redacted already.
+    sys.stdout.write(json.dumps(app.redactor.redact_obj(result.to_dict()), indent=2,
+                                default=str) + "\n")
+    sys.stdout.flush()
+
+
+def run_runbook(app: App, runbook_cls: type[Runbook], params: Mapping[str, Any], *,
+                dry_run: bool = False, yes: bool = False) -> int:
+    """Run `runbook_cls(config, params)` through the engine; returns the exit code."""
+    from breakglass.engine.executor import execute
+
+    runbook = runbook_cls(app.config, params)
+    result = execute(runbook, options(app, dry_run=dry_run, yes=yes),
+                     build_services(app, app.json_output))
+    if app.json_output:
+        print_json(app, result)
+    return result.exit_code
+
+
+def resume_run(app: App, run_id: str, *, yes: bool = False) -> int:
+    from breakglass.engine.executor import resume
+
+    result = resume(run_id, app.config, options(app, dry_run=False, yes=yes),
+                    build_services(app, app.json_output))
+    if app.json_output:
+        print_json(app, result)
+    return result.exit_code

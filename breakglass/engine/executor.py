@@ -1,0 +1,434 @@
+"""The executor: runs a Runbook the same way every time, and finishes it after a crash.
+
+    execute(runbook, options, services)          a new run
+    resume(run_id, config, options, services)    finish an interrupted (or unconfirmed) run
+
+A run: take the lock for (runbook.name, runbook.target) -> journal `run_started` -> observe + plan
+every step and show the whole plan -> dry run stops here -> mutating runbooks need --yes or an
+interactive "yes" -> per step: re-observe, re-plan (a no-op is journaled with its reason), apply,
+journal the result, re-observe and verify -> on a failed verify or an exception, undo the applied
+steps in reverse order -> notify owners -> report -> release the lock.
+
+Read-only runbooks (`mutating = False`) observe and verify every step and keep going after a
+step's findings; their exit code is `findings.exit_code()`, and a dry run of one is a run.
+
+Resume is safe because steps observe: a step killed half-way sees its own partial work on the next
+observation and plans only what is missing. Everything resume needs (params, steps done, steps
+applied and their outputs, an undo in progress) comes from the verified journal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets as _random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from breakglass.engine import journal as jr
+from breakglass.engine import registry
+from breakglass.engine import render as out
+from breakglass.engine.findings import Finding, Outcome, Severity, unverified
+from breakglass.engine.hooks import Delivery, ErrorReporter, NoticeEvent, Notifier
+from breakglass.engine.lock import RunLock
+from breakglass.engine.redaction import Redactor
+from breakglass.engine.report import write_reports
+from breakglass.engine.runbook import Plan, Runbook, SecretResolver, Step, StepContext
+from breakglass.engine.runs import RunSummary, find_journal, summarize
+from breakglass.errors import (
+    EXIT_FINDING,
+    EXIT_OK,
+    BreakglassError,
+    CouldNotVerify,
+    JournalTampered,
+    NotConfirmed,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from breakglass.config import Config
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    dry_run: bool = False
+    yes: bool = False
+    interactive: bool = False  # stdin is a TTY: a mutating run may ask for "yes"
+    json_output: bool = False  # people's output is suppressed; the caller prints RunResult
+
+
+@dataclass
+class Services:
+    redactor: Redactor
+    secrets: SecretResolver
+    notifier: Notifier | None = None
+    reporter: ErrorReporter | None = None
+    console: Console | None = None  # None: no output for people (library use, --json)
+    # asks the person at the terminal; only called when options.interactive
+    confirm: Callable[[str], bool] | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    runbook: str
+    target: str
+    status: str
+    exit_code: int
+    findings: list[Finding] = field(default_factory=list)
+    journal: Path | None = None
+    reports: dict[str, Path] = field(default_factory=dict)
+    summary: RunSummary | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.summary.to_dict() if self.summary else {}
+        d.update(run_id=self.run_id, runbook=self.runbook, target=self.target,
+                 status=self.status, exit_code=self.exit_code,
+                 findings=[f.to_dict() for f in self.findings],
+                 journal=str(self.journal) if self.journal else None,
+                 reports={k: str(v) for k, v in self.reports.items()})
+        return d
+
+
+def new_run_id() -> str:
+    """Sortable by time (UTC, to the microsecond) plus a short random part against collisions."""
+    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{_random.token_hex(2)}"
+
+
+def state_dir_of(config: Config) -> Path:
+    return Path(config.project.state_dir)
+
+
+def execute(runbook: Runbook, options: RunOptions, services: Services) -> RunResult:
+    state_dir = state_dir_of(runbook.config)
+    run_id = new_run_id()
+    lock = RunLock(state_dir, runbook.name, runbook.target)
+    stale = lock.acquire(run_id)
+    try:
+        journal = jr.Journal.create(state_dir, run_id, services.redactor)
+        journal.append("run_started", {
+            "runbook": runbook.name, "title": (runbook.__doc__ or "").strip().split("\n")[0],
+            "params": runbook.params, "target": runbook.target, "dry_run": options.dry_run,
+            "mutating": runbook.mutating, "responsibility": runbook.responsibility,
+            "pid": os.getpid()})
+        run = _Run(runbook, options, services, journal, run_id, state_dir)
+        run.note_takeover(stale)
+        return run.start()
+    finally:
+        lock.release()
+
+
+def resume(run_id: str, config: Config, options: RunOptions, services: Services) -> RunResult:
+    state_dir = state_dir_of(config)
+    path = find_journal(state_dir, run_id)
+    problems = jr.verify(path)
+    if problems:
+        raise JournalTampered(f"journal of run {run_id} does not verify ({problems[0]}); "
+                              "refusing to resume. See `breakglass runs.verify "
+                              f"{run_id}`")
+    summary = summarize(path, run_id)
+    if summary.is_finished:
+        if services.console is not None:
+            out.summary_line(services.console, summary, [])
+            services.console.print(f"run {run_id} already finished; nothing to resume")
+        return _result(summary, state_dir, reports={})
+    runbook = registry.get(summary.runbook)(config, summary.params)
+    lock = RunLock(state_dir, runbook.name, runbook.target)
+    stale = lock.acquire(run_id)
+    try:
+        journal = jr.Journal.reopen(path, services.redactor)
+        # The head may lag one event behind after a crash; the next append rewrites it.
+        journal.append("run_resumed", {"pid": os.getpid()})
+        run = _Run(runbook, options, services, journal, run_id, state_dir)
+        run.note_takeover(stale)
+        return run.resume(summary)
+    finally:
+        lock.release()
+
+
+def _result(summary: RunSummary, state_dir: Path, reports: dict[str, Path]) -> RunResult:
+    return RunResult(summary.run_id, summary.runbook, summary.target,
+                     summary.status or "unfinished", summary.computed_exit_code(),
+                     summary.findings, summary.path, reports, summary)
+
+
+class _StepFailed(Exception):
+    """Internal: a step failed during the apply phase; the run stops and undoes."""
+
+
+class _Run:
+    def __init__(self, runbook: Runbook, options: RunOptions, services: Services,
+                 journal: jr.Journal, run_id: str, state_dir: Path) -> None:
+        self.runbook, self.options, self.services = runbook, options, services
+        self.journal, self.run_id, self.state_dir = journal, run_id, state_dir
+        self.steps: Sequence[Step] = runbook.steps()
+        self.console = services.console
+        self.deliveries: list[dict[str, Any]] = []
+        self.ctx = StepContext(run_id=run_id, runbook=runbook.name, config=runbook.config,
+                               params=runbook.params, state_dir=state_dir,
+                               redactor=services.redactor, secrets=services.secrets)
+        self._current = ""
+        self.ctx.log_sink = self._log
+
+    # -- entry points ---------------------------------------------------------------------
+    def start(self) -> RunResult:
+        if not self.runbook.mutating:
+            return self._read_only()
+        planned = self._plan_all()
+        if planned is None:  # an observation failed: nothing was changed
+            s = summarize(self.journal.path, self.run_id)
+            return self._finish("could not verify" if s.computed_exit_code() == 3 else "failed")
+        if self.console is not None:
+            out.plan(self.console, self.runbook.name, self.runbook.target, self.run_id,
+                     planned, self.options.dry_run)
+        if self.options.dry_run:
+            return self._finish("dry-run", exit_code=EXIT_OK)
+        if not all(p.is_noop for _, _, p in planned):
+            # Nothing to change needs no confirmation; every step is still verified.
+            self._confirm()
+        # Owners hear "started" once changes are about to begin, not for a refused plan.
+        self._notify("start", "started")
+        return self._apply_phase(done=set(), applied=[])
+
+    def resume(self, summary: RunSummary) -> RunResult:
+        for name, rec in summary.steps.items():
+            if rec.result is not None:
+                self.ctx.outputs[name] = rec.result
+        if summary.undo_steps is not None:
+            self._notify("start", "resumed (finishing its undo)")
+            return self._undo([s for s in summary.undo_steps if s not in summary.undone],
+                              resumed=True)
+        if not self.runbook.mutating:
+            return self._read_only(skip={n for n, r in summary.steps.items()
+                                         if r.status == "done"}, event="resumed")
+        if not summary.confirmed:
+            self._confirm()
+        self._notify("start", "resumed")
+        done = {n for n, r in summary.steps.items() if r.status in ("done", "noop")}
+        applied = [n for n, r in summary.steps.items() if r.apply_started]
+        return self._apply_phase(done=done, applied=applied)
+
+    # -- phases ---------------------------------------------------------------------------
+    def _plan_all(self) -> list[tuple[str, str, Plan]] | None:
+        planned = []
+        for step in self.steps:
+            try:
+                self._crumb(step, "observe")
+                p = step.plan(step.observe(self.ctx))
+            except Exception as exc:
+                self._step_failed(step, "observe", exc)
+                return None
+            self.journal.append("step_planned", {"step": step.name, "title": step.title,
+                                                 "plan": p.to_dict()})
+            planned.append((step.name, step.title, p))
+        return planned
+
+    def _confirm(self) -> None:
+        if self.options.yes:
+            self.journal.append("confirmed", {"how": "--yes"})
+            return
+        ask = self.services.confirm
+        if self.options.interactive and ask is not None and ask("Apply this plan? Type 'yes': "):
+            self.journal.append("confirmed", {"how": "prompt"})
+            return
+        reason = "no --yes and no interactive confirmation"
+        self.journal.append("not_confirmed", {"reason": reason})
+        self._report()
+        raise NotConfirmed(f"nothing applied: {reason}. Review the plan above, then run "
+                           f"`breakglass runs.resume {self.run_id} --yes`")
+
+    def _apply_phase(self, done: set[str], applied: list[str]) -> RunResult:
+        for step in self.steps:
+            if step.name in done:
+                continue
+            try:
+                if self._apply_step(step):
+                    applied.append(step.name)
+            except _StepFailed:
+                if step.name not in applied and self._apply_started(step):
+                    applied.append(step.name)
+                by_name = {s.name: s for s in self.steps}
+                todo = [n for n in reversed(applied) if n in by_name and by_name[n].undoable]
+                return self._undo(todo, resumed=False)
+        return self._finish("succeeded")
+
+    def _apply_started(self, step: Step) -> bool:
+        s = summarize(self.journal.path, self.run_id)
+        return step.name in s.steps and s.steps[step.name].apply_started
+
+    def _apply_step(self, step: Step) -> bool:
+        """Re-observe, re-plan, apply, verify one step. True when it applied something."""
+        self._current = step.name
+        try:
+            self._crumb(step, "observe")
+            p = step.plan(step.observe(self.ctx))
+            self.journal.append("step_started", {"step": step.name, "plan": p.to_dict()})
+            did_apply = False
+            if p.is_noop:
+                self.journal.append("step_noop", {"step": step.name, "reason": p.noop_reason})
+            else:
+                self.journal.append("step_apply_started", {
+                    "step": step.name, "actions": [a.to_dict() for a in p.actions]})
+                self._crumb(step, "apply")
+                result = dict(step.apply(self.ctx, p) or {})
+                self.journal.append("step_applied", {"step": step.name, "result": result})
+                self.ctx.outputs[step.name] = self.services.redactor.redact_obj(result)
+                did_apply = True
+            self._crumb(step, "verify")
+            found = list(step.verify(self.ctx, step.observe(self.ctx)))
+        except _StepFailed:
+            raise
+        except Exception as exc:
+            self._step_failed(step, "apply", exc)
+            raise _StepFailed from exc
+        self.journal.append("step_verified", {"step": step.name,
+                                              "findings": [f.to_dict() for f in found]})
+        if any(f.counts for f in found):
+            self.journal.append("step_failed", {"step": step.name, "phase": "verify",
+                                                "error": "verification failed"})
+            self._show(step.name, "failed", found[0].message if found else "")
+            raise _StepFailed
+        self.journal.append("step_done", {"step": step.name, "applied": did_apply})
+        self._show(step.name, "done" if did_apply else "noop",
+                   "" if did_apply else (p.noop_reason or ""))
+        return did_apply
+
+    def _undo(self, names: list[str], resumed: bool) -> RunResult:
+        by_name = {s.name: s for s in self.steps}
+        if not resumed:
+            self.journal.append("undo_started", {"steps": names})
+        ok = True
+        for name in names:
+            step = by_name.get(name)
+            if step is None:
+                continue
+            try:
+                self._crumb(step, "undo")
+                step.undo(self.ctx)
+            except Exception as exc:
+                ok = False
+                self._capture(exc)
+                self.journal.append("undo_step_failed", {"step": name, "error": _one_line(exc)})
+                self._show(name, "undo failed", _one_line(exc))
+                continue
+            self.journal.append("undo_step_done", {"step": name})
+            self._show(name, "undone")
+        if not ok:
+            return self._finish("failed; undo incomplete")
+        return self._finish("rolled back" if names else "failed")
+
+    def _read_only(self, skip: set[str] | None = None, event: str = "started") -> RunResult:
+        self._notify("start", event)
+        for step in self.steps:
+            if skip and step.name in skip:
+                continue
+            self._current = step.name
+            self.journal.append("step_started", {"step": step.name, "plan": {}})
+            try:
+                self._crumb(step, "observe")
+                observed = step.observe(self.ctx)
+                self.journal.append("step_planned", {"step": step.name, "title": step.title,
+                                                     "plan": step.plan(observed).to_dict()})
+                self._crumb(step, "verify")
+                found = list(step.verify(self.ctx, observed))
+            except Exception as exc:
+                self._step_failed(step, "verify", exc)
+                continue
+            self.journal.append("step_verified", {"step": step.name,
+                                                  "findings": [f.to_dict() for f in found]})
+            self.journal.append("step_done", {"step": step.name, "applied": False})
+            self._show(step.name, "failed" if any(f.counts for f in found) else "passed")
+        s = summarize(self.journal.path, self.run_id)
+        status = {0: "passed", 1: "failed", 3: "could not verify"}[s.computed_exit_code()]
+        return self._finish(status)
+
+    # -- endings, notices, helpers ---------------------------------------------------------
+    def _finish(self, status: str, exit_code: int | None = None) -> RunResult:
+        s = summarize(self.journal.path, self.run_id)
+        if exit_code is None:
+            exit_code = s.computed_exit_code()
+            if status.startswith(("rolled back", "failed")) and exit_code == EXIT_OK:
+                exit_code = EXIT_FINDING
+        if status not in ("dry-run",):
+            event: NoticeEvent = "success" if exit_code == EXIT_OK else "failure"
+            self._notify(event, status)
+        self.journal.append("run_finished", {"status": status, "exit_code": exit_code})
+        reports = self._report()
+        summary = summarize(self.journal.path, self.run_id)
+        if self.console is not None:
+            if not self.runbook.mutating or status != "succeeded":
+                out.findings(self.console, summary.findings)
+            out.deliveries(self.console, [d for d in summary.deliveries if not d.get("ok")])
+            out.summary_line(self.console, summary, [str(p) for p in reports.values()])
+        if self.services.reporter is not None:
+            self.services.reporter.flush()
+        return _result(summary, self.state_dir, reports)
+
+    def _report(self) -> dict[str, Path]:
+        return write_reports(self.state_dir, self.run_id, self.journal.path)
+
+    def note_takeover(self, stale: Any) -> None:
+        if stale is None:
+            return
+        msg = f"took over a stale lock of run {stale.run_id}, pid {stale.pid}"
+        self.journal.append("lock_takeover", {"message": msg, **stale.to_dict()})
+        if self.console is not None:
+            self.console.print(msg)
+
+    def _notify(self, event: NoticeEvent, status: str) -> None:
+        notifier = self.services.notifier
+        if notifier is None or self.options.dry_run:
+            return
+        title = f"breakglass {self.runbook.name} on {self.runbook.target}: {status}"
+        body = f"run {self.run_id} ({self.runbook.config.project.name}): {status}"
+        try:
+            got: list[Delivery] = notifier.notify(self.runbook.responsibility, event, title, body)
+        except Exception as exc:  # a notifier must never take a run down (DESIGN principle 7)
+            self._capture(exc)
+            got = [Delivery("-", "-", False, f"notifier error: {_one_line(exc)}")]
+        for d in got:
+            self.journal.append("delivery", {"event": event, **d.to_dict()})
+
+    def _log(self, message: str, data: Mapping[str, Any]) -> None:
+        self.journal.append("log", {"step": self._current, "message": message,
+                                    "data": dict(data)})
+
+    def _crumb(self, step: Step, phase: str) -> None:
+        if self.services.reporter is not None:
+            self.services.reporter.breadcrumb(f"{self.runbook.name}: {step.name} {phase}",
+                                              {"run_id": self.run_id, "step": step.name})
+
+    def _capture(self, exc: BaseException) -> None:
+        if self.services.reporter is not None:
+            # Error reporting is best effort: a broken Sentry must not change the run's outcome.
+            with contextlib.suppress(Exception):
+                self.services.reporter.capture(exc)
+
+    def _step_failed(self, step: Step, phase: str, exc: Exception) -> None:
+        if isinstance(exc, CouldNotVerify):
+            finding = unverified(exc.code or "COULD_NOT_VERIFY", str(exc),
+                                 exc.action or "fix what prevented the check and run it again",
+                                 step.name)
+        else:
+            if not isinstance(exc, BreakglassError):
+                self._capture(exc)
+            finding = Finding("STEP_FAILED", f"{phase} failed: {_one_line(exc)}",
+                              "read the error, fix its cause, then resume the run",
+                              Severity.ERROR, Outcome.FAILED, step.name)
+        self.journal.append("step_failed", {"step": step.name, "phase": phase,
+                                            "error": _one_line(exc),
+                                            "finding": finding.to_dict()})
+        self._show(step.name, "failed", _one_line(exc))
+
+    def _show(self, name: str, status: str, detail: str = "") -> None:
+        if self.console is not None:
+            out.step_status(self.console, name, status, detail)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

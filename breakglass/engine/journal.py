@@ -1,0 +1,223 @@
+"""The run journal: append-only JSONL, each event hash-chained to the one before it.
+
+    state_dir/runs/<run_id>.jsonl   one canonical JSON object per line:
+                                    {"data", "hash", "prev", "seq", "ts", "type"}
+    state_dir/runs/<run_id>.head    {"seq", "hash"} of the last event, replaced atomically
+
+`hash` is sha256 over the canonical JSON of (seq, ts, type, data, prev) and `prev` is the previous
+event's hash, so editing, inserting or reordering any event breaks the chain. Removing *trailing*
+events leaves a valid shorter chain; the head file catches that. Because the event is appended
+before the head is replaced, a crash between the two leaves the head exactly one event behind:
+`verify` accepts that (and only that) lag, and the next append repairs it.
+
+Each line must also be byte-identical to the canonical serialisation of what it parses to, so an
+edit that keeps the JSON meaning (an added space, an escaped character) is still detected.
+
+Every event's data passes through the run's redactor before it is hashed or written: a journal
+never holds a secret. Directories are created 0700 and files 0600 whatever the umask, and every
+append is fsync'd (a journal is evidence and the source of truth for `runs.resume`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from breakglass.engine.redaction import Redactor
+
+GENESIS = "0" * 64
+_KEYS = {"seq", "ts", "type", "data", "prev", "hash"}
+
+
+def canonical(obj: Any) -> str:
+    """Stable JSON: sorted keys, no whitespace, UTF-8 kept as is."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(seq: int, ts: str, type_: str, data: Any, prev: str) -> str:
+    body = canonical({"seq": seq, "ts": ts, "type": type_, "data": data, "prev": prev})
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` and any missing parents 0700: chmod, not mkdir's mode, because the umask
+    would otherwise decide. Folders that already exist keep their mode (state_dir may be a
+    folder the user made on purpose); runs/, locks/ and reports/ are always forced to 0700."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for p in missing:
+        os.chmod(p, 0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Atomically replace `path` with `data`, 0600: temp file + fsync + rename + fsync(dir), so a
+    crash leaves either the old or the new content, never a torn file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def runs_dir(state_dir: Path) -> Path:
+    return state_dir / "runs"
+
+
+def journal_path(state_dir: Path, run_id: str) -> Path:
+    return runs_dir(state_dir) / f"{run_id}.jsonl"
+
+
+def head_path(journal: Path) -> Path:
+    return journal.with_suffix(".head")
+
+
+class Journal:
+    """Appends events to one run's journal. Not thread-safe; one writer (the lock holder)."""
+
+    def __init__(self, path: Path, redactor: Redactor, seq: int = 0, last_hash: str = GENESIS):
+        self.path = path
+        self.redactor = redactor
+        self.seq = seq
+        self.last_hash = last_hash
+
+    @classmethod
+    def create(cls, state_dir: Path, run_id: str, redactor: Redactor) -> Journal:
+        private_dir(runs_dir(state_dir))
+        path = journal_path(state_dir, run_id)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(fd, 0o600)
+        os.close(fd)
+        fsync_dir(path.parent)
+        return cls(path, redactor)
+
+    @classmethod
+    def reopen(cls, path: Path, redactor: Redactor) -> Journal:
+        """Continue an existing journal (resume). The caller verifies it first."""
+        events = read_events(path)
+        if not events:
+            return cls(path, redactor)
+        last = events[-1]
+        return cls(path, redactor, int(last["seq"]), str(last["hash"]))
+
+    def append(self, type_: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        # Redact, then round-trip through JSON so what is hashed is exactly what a reader parses
+        # back (tuples become lists, enums their values via default=str).
+        clean = json.loads(json.dumps(self.redactor.redact_obj(dict(data or {})), default=str))
+        seq, ts, prev = self.seq + 1, utc_now(), self.last_hash
+        digest = event_hash(seq, ts, type_, clean, prev)
+        event = {"seq": seq, "ts": ts, "type": type_, "data": clean, "prev": prev, "hash": digest}
+        line = (canonical(event) + "\n").encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.seq, self.last_hash = seq, digest
+        write_private(head_path(self.path), canonical({"seq": seq, "hash": digest}).encode())
+        return event
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Parse a journal without checking it (`verify` does that). Unparseable lines are skipped."""
+    events: list[dict[str, Any]] = []
+    with open(path, "rb") as fh:
+        for raw in fh:
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                continue
+            if isinstance(obj, dict):
+                events.append(obj)
+    return events
+
+
+def verify(path: Path) -> list[str]:
+    """Every problem with a journal's hash chain and head, one line each; [] when intact."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [f"{path}: cannot read: {exc.strerror or exc}"]
+    problems: list[str] = []
+    if raw and not raw.endswith(b"\n"):
+        problems.append("journal does not end with a newline (last line edited or cut)")
+    prev, seq = GENESIS, 0
+    hashes: dict[int, str] = {}
+    for lineno, line in enumerate(raw.split(b"\n")[:-1] if raw.endswith(b"\n") else
+                                  raw.split(b"\n"), start=1):
+        where = f"line {lineno}"
+        try:
+            text = line.decode("utf-8")
+            ev = json.loads(text)
+        except (UnicodeDecodeError, ValueError):
+            problems.append(f"{where}: not valid JSON")
+            prev, seq = "?", seq + 1
+            continue
+        if not isinstance(ev, dict) or set(ev) != _KEYS:
+            problems.append(f"{where}: not a journal event (keys differ)")
+            prev, seq = "?", seq + 1
+            continue
+        seq += 1
+        if canonical(ev) != text:
+            problems.append(f"{where}: not in canonical form (edited)")
+        if ev["seq"] != seq:
+            problems.append(f"{where}: seq {ev['seq']!r}, expected {seq} (event removed, "
+                            "inserted or reordered)")
+        if ev["prev"] != prev and prev != "?":
+            problems.append(f"{where}: prev does not match the hash of the event before it")
+        try:
+            expected = event_hash(ev["seq"], ev["ts"], ev["type"], ev["data"], ev["prev"])
+        except (TypeError, ValueError):
+            expected = ""
+        if ev["hash"] != expected:
+            problems.append(f"{where}: hash does not match the event's content (edited)")
+        prev = ev["hash"] if isinstance(ev["hash"], str) else "?"
+        hashes[seq] = prev
+    problems.extend(_check_head(path, seq, hashes))
+    return problems
+
+
+def _check_head(path: Path, last_seq: int, hashes: Mapping[int, str]) -> list[str]:
+    hp = head_path(path)
+    try:
+        head = json.loads(hp.read_text("utf-8"))
+        head_seq, head_hash = int(head["seq"]), str(head["hash"])
+    except FileNotFoundError:
+        return [] if last_seq == 0 else [f"head file {hp.name} is missing"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [f"head file {hp.name} is unreadable"]
+    if head_seq > last_seq:
+        return [f"journal ends at event {last_seq} but its head records event {head_seq} "
+                "(trailing events removed)"]
+    if head_seq < last_seq - 1:
+        return [f"head records event {head_seq} but the journal has {last_seq} events "
+                "(events appended outside breakglass)"]
+    if head_seq > 0 and hashes.get(head_seq) != head_hash:
+        return [f"event {head_seq}'s hash differs from the head (event replaced)"]
+    # head_seq == last_seq - 1: the one-event window of a crash between append and head update;
+    # the chain itself (checked above) still proves those events were not edited.
+    return []

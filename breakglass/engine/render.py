@@ -1,0 +1,133 @@
+"""Output for people (rich): the plan, step progress, findings, deliveries, the run summary.
+
+Only the executor and the `runs.*` tasks call these. Text from steps and journals is passed as
+rich `Text` (never as markup), so a bracket in a key name cannot restyle or hide output. The
+console writes through the process's redacting stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+from rich.text import Text
+
+from breakglass.engine.findings import Finding, Outcome, Severity
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from breakglass.engine.runbook import Plan
+    from breakglass.engine.runs import RunSummary
+
+
+def plan(console: Console, runbook: str, target: str, run_id: str,
+         planned: Sequence[tuple[str, str, Plan]], dry_run: bool) -> None:
+    head = "Plan (dry run: nothing will change)" if dry_run else "Plan"
+    console.print(Text(f"{head} — {runbook} on {target}, run {run_id}", style="bold"),
+                  soft_wrap=True)
+    for i, (name, title, p) in enumerate(planned, start=1):
+        console.print(Text(f"{i}. {title or name} [{name}]"), soft_wrap=True)
+        if p.is_noop:
+            console.print(Text(f"   no change: {p.noop_reason or 'nothing to do'}", style="dim"),
+                          soft_wrap=True)
+        for a in p.actions:
+            line = Text("   ")
+            if a.destructive:
+                line.append("DESTRUCTIVE ", style="bold red")
+            line.append(a.description)
+            if a.target:
+                line.append(f" -> {a.target}", style="cyan")
+            console.print(line, soft_wrap=True)
+
+
+def step_status(console: Console, name: str, status: str, detail: str = "") -> None:
+    style = {"done": "green", "noop": "dim", "failed": "bold red", "undone": "yellow",
+             "undo failed": "bold red", "passed": "green"}.get(status, "")
+    line = Text(f"  {status:<11}", style=style)
+    line.append(name)
+    if detail:
+        line.append(f"  {detail}", style="dim")
+    console.print(line, soft_wrap=True)
+
+
+def _finding_style(f: Finding) -> str:
+    if f.outcome is Outcome.UNVERIFIED:
+        return "yellow"
+    return {Severity.INFO: "dim", Severity.WARNING: "yellow"}.get(f.severity, "red")
+
+
+def findings(console: Console, items: Iterable[Finding]) -> None:
+    items = list(items)
+    if not items:
+        return
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for col in ("code", "severity", "subject", "what was seen", "next"):
+        table.add_column(col, overflow="fold")
+    for f in items:
+        sev = "unverified" if f.outcome is Outcome.UNVERIFIED else f.severity.value
+        table.add_row(Text(f.code, style=_finding_style(f)), Text(sev), Text(f.subject),
+                      Text(f.message), Text(f.action))
+    console.print(table)
+
+
+def deliveries(console: Console, items: Iterable[dict[str, Any]]) -> None:
+    """Failed notices are shown (never fatal); delivered ones are summarised in one line."""
+    items = list(items)
+    ok = [d for d in items if d.get("ok")]
+    if ok:
+        console.print(Text(f"notified: {len(ok)} notice(s) delivered", style="dim"), soft_wrap=True)
+    for d in items:
+        if not d.get("ok"):
+            console.print(Text(f"notice not delivered: {d.get('event')} -> {d.get('person')} "
+                               f"via {d.get('channel')}: {d.get('error')}", style="yellow"))
+
+
+def summary_line(console: Console, s: RunSummary, reports: Iterable[str]) -> None:
+    code = s.computed_exit_code()
+    style = "green" if code == 0 else ("yellow" if code == 3 else "red")
+    console.print(Text(f"{s.runbook} on {s.target}: {s.status} (exit {code}), run {s.run_id}",
+                       style=f"bold {style}"))
+    paths = list(reports)
+    if paths:
+        console.print(Text("report: " + ", ".join(paths), style="dim"), soft_wrap=True)
+
+
+def runs_table(console: Console, rows: Sequence[dict[str, Any]]) -> None:
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    # The id is what people copy into runs.show/resume: never truncate or wrap it.
+    table.add_column("id", no_wrap=True, min_width=max((len(r["run_id"]) for r in rows),
+                                                       default=2))
+    for col in ("runbook", "target", "started", "status", "exit"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(Text(r["run_id"]), Text(r["runbook"]), Text(r["target"]),
+                      Text(str(r["started"] or "")[:19].replace("T", " ")), Text(r["status"]),
+                      Text("" if r["exit_code"] is None else str(r["exit_code"])))
+    console.print(table)
+
+
+def run_detail(console: Console, d: dict[str, Any], reports: Iterable[str]) -> None:
+    console.print(Text(f"run {d['run_id']}: {d['runbook']} on {d['target']} — {d['status']}",
+                       style="bold"))
+    console.print(Text(f"started {d['started']}, finished {d['finished'] or '-'}, "
+                       f"exit {d['exit_code'] if d['exit_code'] is not None else '-'}, "
+                       f"verdict {d['verdict']}"))
+    for s in d["steps"]:
+        p = s["plan"]
+        detail = (f"no change: {p.get('noop_reason')}" if not p.get("actions") else
+                  "; ".join(("DESTRUCTIVE " if a.get("destructive") else "") + a["description"]
+                            + (f" -> {a['target']}" if a.get("target") else "")
+                            for a in p["actions"]))
+        step_status(console, s["step"], s["status"], detail + (f" ({s['error']})"
+                                                               if s["error"] else ""))
+    findings(console, [Finding.from_dict(f) for f in d["findings"]])
+    deliveries(console, d["deliveries"])
+    for t in d["lock_takeovers"]:
+        console.print(Text(t, style="yellow"), soft_wrap=True)
+    console.print(Text(f"journal: {d['journal']} (head {d['journal_head'][:16]}…)",
+                       style="dim"), soft_wrap=True)
+    paths = list(reports)
+    if paths:
+        console.print(Text("report: " + ", ".join(paths), style="dim"), soft_wrap=True)

@@ -1,0 +1,113 @@
+"""Fixtures for the engine tests: a project folder with a minimal breakglass.toml and a helper
+that runs the real CLI (through driver.py, which registers the test runbooks) in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DRIVER = Path(__file__).with_name("driver.py")
+
+
+@dataclass
+class Project:
+    root: Path
+    started: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "breakglass.toml"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def markers(self) -> Path:
+        return self.root / "markers"
+
+    @property
+    def pause_file(self) -> Path:
+        return self.root / "paused"
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, str(DRIVER), *args, "--config", str(self.config)]
+
+    def run(self, *args: str, timeout: float = 60,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        # stdin is not a TTY: a mutating run without --yes must refuse, never hang on a prompt.
+        # umask 0 proves the 0600/0700 modes do not come from the caller's umask.
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL, preexec_fn=lambda: os.umask(0),
+                              env={**os.environ, **(env or {})})
+
+    def markers_run(self, *args: str,
+                    env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return self.run("markers", "--dir", str(self.markers), *args, env=env)
+
+    def start_paused(self, pause: str, *args: str) -> subprocess.Popen[str]:
+        """Start a `markers --yes` run that stops at `pause` and wait until it is there."""
+        self.pause_file.unlink(missing_ok=True)
+        proc = subprocess.Popen(
+            self.argv("markers", "--dir", str(self.markers), "--yes", "--pause", pause,
+                      "--pause-file", str(self.pause_file), *args),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.started.append(proc)
+        deadline = time.monotonic() + 60
+        while not self.pause_file.exists():
+            if proc.poll() is not None:
+                raise AssertionError(f"run ended before pausing at {pause}: {proc.returncode}\n"
+                                     f"{proc.stdout.read() if proc.stdout else ''}"
+                                     f"{proc.stderr.read() if proc.stderr else ''}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run never reached {pause}")
+            time.sleep(0.02)
+        return proc
+
+    def kill(self, proc: subprocess.Popen[str]) -> None:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+
+    def run_ids(self) -> list[str]:
+        return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))
+
+    def journal(self, run_id: str) -> Path:
+        return self.state / "runs" / f"{run_id}.jsonl"
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        lines = self.journal(run_id).read_text().splitlines()
+        return [json.loads(line) for line in lines]
+
+    def applied(self) -> list[str]:
+        log = self.markers / "applied.log"
+        return log.read_text().split() if log.exists() else []
+
+    def undone(self) -> list[str]:
+        log = self.markers / "undo.log"
+        return log.read_text().split() if log.exists() else []
+
+    def present(self) -> list[str]:
+        return sorted(p.name for p in self.markers.glob("s*.*"))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    proj = Project(tmp_path)
+    proj.markers.mkdir()
+    proj.config.write_text('[project]\nname = "acme"\nenvironment = "test"\n'
+                           'state_dir = "state"\n')
+    yield proj
+    for proc in proj.started:  # only what this test started
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
