@@ -1,0 +1,1 @@
+"""`breakglass demo`: a sandbox that shows what breakglass does with nothing set up."""
