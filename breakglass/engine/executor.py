@@ -41,10 +41,12 @@ from breakglass.engine.runs import RunSummary, find_journal, summarize
 from breakglass.errors import (
     EXIT_FINDING,
     EXIT_OK,
+    EXIT_USAGE,
     BreakglassError,
     CouldNotVerify,
     JournalTampered,
     NotConfirmed,
+    UsageError,
 )
 
 if TYPE_CHECKING:
@@ -172,6 +174,7 @@ class _Run:
                                params=runbook.params, state_dir=state_dir,
                                redactor=services.redactor, secrets=services.secrets)
         self._current = ""
+        self.usage_error = False
         self.ctx.log_sink = self._log
 
     # -- entry points ---------------------------------------------------------------------
@@ -349,6 +352,8 @@ class _Run:
     # -- endings, notices, helpers ---------------------------------------------------------
     def _finish(self, status: str, exit_code: int | None = None) -> RunResult:
         s = summarize(self.journal.path, self.run_id)
+        if exit_code is None and self.usage_error:
+            exit_code = EXIT_USAGE
         if exit_code is None:
             exit_code = s.computed_exit_code()
             if status.startswith(("rolled back", "failed")) and exit_code == EXIT_OK:
@@ -413,6 +418,13 @@ class _Run:
             finding = unverified(exc.code or "COULD_NOT_VERIFY", str(exc),
                                  exc.action or "fix what prevented the check and run it again",
                                  step.name)
+        elif isinstance(exc, UsageError):
+            # A secret ref that does not resolve, a bad argument found late: the user's input is
+            # wrong, not the system (exit 2). The run stays resumable once it is fixed.
+            self.usage_error = True
+            finding = Finding("USAGE_ERROR", str(exc),
+                              f"fix it, then `breakglass runs.resume {self.run_id}`",
+                              Severity.ERROR, Outcome.FAILED, step.name)
         else:
             if not isinstance(exc, BreakglassError):
                 self._capture(exc)

@@ -162,3 +162,21 @@ def test_dry_run_of_a_read_only_runbook_is_a_run(project: Project) -> None:
     doc = json.loads(r.stdout)
     assert doc["status"] == "failed"
     assert [f["code"] for f in doc["findings"]] == ["MARKER_MISSING"] * 3
+
+
+def test_a_secret_ref_that_does_not_resolve_in_a_step_is_exit_2_and_changes_nothing(
+        project: Project) -> None:
+    r = project.markers_run("--yes", "--secret", "env:BG_TEST_MISSING_TOKEN")
+    assert r.returncode == 2, r.stderr
+    assert "BG_TEST_MISSING_TOKEN" in r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    (run_id,) = project.run_ids()
+    failed = [e["data"] for e in project.events(run_id) if e["type"] == "step_failed"]
+    assert failed[0]["finding"]["code"] == "USAGE_ERROR"
+    assert project.applied() == []
+    # Once the environment is fixed, the same command applies every marker exactly once.
+    r = project.markers_run("--yes", "--secret", "env:BG_TEST_MISSING_TOKEN",
+                            env={"BG_TEST_MISSING_TOKEN": "a-token-value-now-set"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(project.applied()) == sorted(
+        f"s{i}.{p}" for i in (1, 2, 3) for p in ("a", "b"))
