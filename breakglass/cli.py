@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from invoke.collection import Collection
-from invoke.program import Program
 from invoke.exceptions import Exit, ParseError
+from invoke.program import Program
 
 from breakglass import __version__
 from breakglass.commands import backup, config, notify, runs, setup

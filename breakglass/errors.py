@@ -42,7 +42,8 @@ class ConfigError(UsageError):
 
 
 class SecretRefError(UsageError):
-    """A secret reference (env:, file:, aws-sm:, ssm:) could not be resolved. Never holds the value."""
+    """A secret reference (env:, file:, aws-sm:, ssm:) could not be resolved.
+    The message never holds the value."""
 
 
 class LockHeld(UsageError):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from invoke.exceptions import Exit
 
-from breakglass.engine.redaction import Redactor, RedactingStream
+from breakglass.engine.redaction import RedactingStream, Redactor
 from breakglass.errors import BreakglassError, ConfigError
 
 if TYPE_CHECKING:

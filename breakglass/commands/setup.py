@@ -22,7 +22,7 @@ def init(c: Context, path: str = "breakglass.toml", force: bool = False) -> None
 
 @task(help={"dir": "sandbox directory (default ./demo-sandbox; rebuilt by every run)"})
 @handle_errors
-def demo(c: Context, dir: str = "demo-sandbox") -> None:  # noqa: A002 - the flag is --dir
+def demo(c: Context, dir: str = "demo-sandbox") -> None:
     """Try breakglass with nothing set up: an embedded PostgreSQL, a backup, backup.verify.
 
     Starts a throw-away PostgreSQL as "production", seeds a small SaaS schema (~100k rows),

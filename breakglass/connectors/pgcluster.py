@@ -15,6 +15,7 @@ disposable by definition; a crash loses nothing we need (PostgreSQL docs, "Non-D
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -99,10 +100,9 @@ class EmbeddedCluster:
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove every file. Safe to call twice."""
         if self.started and (self.data / "postmaster.pid").exists():
-            try:
+            # Already gone is fine: the directory is removed below either way.
+            with contextlib.suppress(CouldNotVerify):
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-            except CouldNotVerify:
-                pass  # already gone; the directory is removed below either way
         self.started = False
         shutil.rmtree(self.root, ignore_errors=True)
 

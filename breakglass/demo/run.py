@@ -71,8 +71,8 @@ def run(root: Path, console: Console) -> int:
         if "html" in result.reports:
             console.print(f"report of {result.runbook} run {result.run_id}: "
                           f"{result.reports['html']}")
-    console.print("journals: breakglass runs.list --config "
-                  f"{config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config}")
+    shown = config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config
+    console.print(f"journals: breakglass runs.list --config {shown}")
     if first.exit_code != 0:
         return first.exit_code
     return 0 if caught else 1
