@@ -65,7 +65,9 @@ class MarkerStep(Step):
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
         self._pause(ctx, "before")
         if ctx.params.get("crash") == self.name:
-            raise RuntimeError(f"boom in {self.name}")
+            # With a secret param, the exception message carries the secret (a canary for Sentry).
+            carried = f" token={ctx.secret(ctx.params['secret'])}" if ctx.params.get("secret") else ""
+            raise RuntimeError(f"boom in {self.name}{carried}")
         extra: dict[str, Any] = {}
         if ctx.params.get("secret") and self.name == "s1":
             # A canary: a secret the step reads and puts in its result and its log.
