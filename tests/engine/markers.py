@@ -66,7 +66,8 @@ class MarkerStep(Step):
         self._pause(ctx, "before")
         if ctx.params.get("crash") == self.name:
             # With a secret param, the exception message carries the secret (a canary for Sentry).
-            carried = f" token={ctx.secret(ctx.params['secret'])}" if ctx.params.get("secret") else ""
+            secret = ctx.params.get("secret")
+            carried = f" token={ctx.secret(secret)}" if secret else ""
             raise RuntimeError(f"boom in {self.name}{carried}")
         extra: dict[str, Any] = {}
         if ctx.params.get("secret") and self.name == "s1":
