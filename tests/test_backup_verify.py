@@ -30,6 +30,12 @@ KEY = "shop-20240501T0300Z.dump"
 
 
 # -- fixtures -------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def owner_channel(http_sink: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bob's notices go to the HTTP sink (the subprocess inherits the environment)."""
+    monkeypatch.setenv("BOB_NOTIFY_URL", http_sink.apprise_url)
+
+
 @pytest.fixture(scope="session")
 def dump(pg_server: Any) -> bytes:
     """One real custom-format dump (a few tables, a few thousand rows), made once."""
@@ -112,7 +118,10 @@ def write_config(tmp_path: Path, store: StoreUnderTest | None = None, *, url: st
     settings = {"store": url or (store.url if store else ""), "max_age": "26h",
                 "retention_days": 7, "encryption": "none", **backup}
     lines = [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    # backup_restore has an owner: without one the engine's owner check is a finding.
     text = ('[project]\nname = "acme"\nenvironment = "test"\n\n'
+            '[owners]\nbackup_restore = ["bob"]\n\n'
+            '[people.bob]\nnotify = ["env:BOB_NOTIFY_URL"]\n\n'
             + (store.config_toml() if store else "") + extra_toml
             + "\n[backups.shop]\n" + "\n".join(lines) + "\n")
     path = tmp_path / "breakglass.toml"

@@ -23,7 +23,7 @@ import contextlib
 import os
 import secrets as _random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ from breakglass.engine import render as out
 from breakglass.engine.findings import Finding, Outcome, Severity, unverified
 from breakglass.engine.hooks import Delivery, ErrorReporter, NoticeEvent, Notifier
 from breakglass.engine.lock import RunLock
+from breakglass.engine.preconditions import owner_precondition
 from breakglass.engine.redaction import Redactor
 from breakglass.engine.report import write_reports
 from breakglass.engine.runbook import Plan, Runbook, SecretResolver, Step, StepContext
@@ -179,6 +180,7 @@ class _Run:
 
     # -- entry points ---------------------------------------------------------------------
     def start(self) -> RunResult:
+        blocked = self._check_preconditions()
         if not self.runbook.mutating:
             return self._read_only()
         planned = self._plan_all()
@@ -189,7 +191,10 @@ class _Run:
             out.plan(self.console, self.runbook.name, self.runbook.target, self.run_id,
                      planned, self.options.dry_run)
         if self.options.dry_run:
-            return self._finish("dry-run", exit_code=EXIT_OK)
+            # A dry run whose apply would be refused says so in its exit code.
+            return self._finish("dry-run", exit_code=EXIT_FINDING if blocked else EXIT_OK)
+        if blocked:
+            return self._finish(f"blocked by precondition {', '.join(blocked)}")
         if not all(p.is_noop for _, _, p in planned):
             # Nothing to change needs no confirmation; every step is still verified.
             self._confirm()
@@ -205,9 +210,12 @@ class _Run:
             self._notify("start", "resumed (finishing its undo)")
             return self._undo([s for s in summary.undo_steps if s not in summary.undone],
                               resumed=True)
+        blocked = self._check_preconditions()
         if not self.runbook.mutating:
             return self._read_only(skip={n for n, r in summary.steps.items()
                                          if r.status == "done"}, event="resumed")
+        if blocked:
+            return self._finish(f"blocked by precondition {', '.join(blocked)}")
         if not summary.confirmed:
             self._confirm()
         self._notify("start", "resumed")
@@ -216,6 +224,32 @@ class _Run:
         return self._apply_phase(done=done, applied=applied)
 
     # -- phases ---------------------------------------------------------------------------
+    def _check_preconditions(self) -> list[str]:
+        """Check the engine's and the runbook's preconditions; journal and show each. Returns
+        the items that block applying (failing, blocking, in a mutating runbook)."""
+        blocked: list[str] = []
+        checks = [owner_precondition(self.runbook.responsibility),
+                  *self.runbook.preconditions()]
+        for pre in checks:
+            try:
+                found = list(pre.check(self.ctx))
+            except CouldNotVerify as exc:
+                found = [unverified(exc.code or "COULD_NOT_VERIFY", str(exc),
+                                    exc.action or "fix what prevented the check", pre.item)]
+            failing = any(f.counts for f in found)
+            if self.runbook.mutating and not pre.blocking:
+                found = [replace(f, severity=Severity.INFO, outcome=Outcome.FAILED)
+                         for f in found]
+            elif failing and pre.blocking and self.runbook.mutating:
+                blocked.append(pre.item)
+            self.journal.append("precondition", {
+                "item": pre.item, "title": pre.title, "blocking": pre.blocking,
+                "ok": not failing, "findings": [f.to_dict() for f in found]})
+            if self.console is not None:
+                out.precondition(self.console, pre.item, pre.title, not failing,
+                                 found[0].message if found else "")
+        return blocked
+
     def _plan_all(self) -> list[tuple[str, str, Plan]] | None:
         planned = []
         for step in self.steps:

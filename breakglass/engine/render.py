@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -40,6 +41,12 @@ def plan(console: Console, runbook: str, target: str, run_id: str,
             if a.target:
                 line.append(f" -> {a.target}", style="cyan")
             console.print(line, soft_wrap=True)
+
+
+def precondition(console: Console, item: str, title: str, ok: bool, detail: str) -> None:
+    mark = "[green]✓[/]" if ok else "[yellow]✗[/]"
+    text = title if ok else f"{title}: {detail}"
+    console.print(f"  {mark} precondition {escape(item)}: {escape(text)}")
 
 
 def step_status(console: Console, name: str, status: str, detail: str = "") -> None:

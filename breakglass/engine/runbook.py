@@ -127,6 +127,20 @@ class Step(ABC):
         return type(self).undo is not Step.undo
 
 
+@dataclass(frozen=True)
+class Precondition:
+    """A checklist item a runbook relies on, checked by the engine before any step.
+
+    A failing *blocking* precondition stops a mutating runbook before it applies anything (the
+    plan is still shown). A non-blocking one is a note for mutating runbooks — an incident
+    response must not wait for paperwork — and a finding like any other for read-only ones."""
+
+    item: str
+    title: str
+    check: Callable[[StepContext], Sequence[Finding]]
+    blocking: bool = True
+
+
 class Runbook(ABC):
     #: dotted CLI name, e.g. "backup.verify"
     name: ClassVar[str]
@@ -134,9 +148,6 @@ class Runbook(ABC):
     responsibility: ClassVar[str]
     #: read-only runbooks skip confirmation and never call apply()
     mutating: ClassVar[bool] = True
-    #: checklist item ids this runbook relies on (checked before apply)
-    preconditions: ClassVar[tuple[str, ...]] = ()
-
     def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         self.config = config
         self.params = dict(params)
@@ -149,3 +160,8 @@ class Runbook(ABC):
     @abstractmethod
     def steps(self) -> Sequence[Step]:
         ...
+
+    def preconditions(self) -> Sequence[Precondition]:
+        """Checklist items this runbook relies on, beyond the engine's own (an owner for its
+        responsibility, see engine/preconditions.py)."""
+        return ()

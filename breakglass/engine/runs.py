@@ -21,6 +21,7 @@ Event types the executor writes (data in braces):
     delivery         {event, person, channel, ok, error}
     undo_started     {steps}
     undo_step_done   {step}  /  undo_step_failed {step, error}
+    precondition     {item, title, blocking, ok, findings}    before planning (and on resume)
     run_finished     {status, exit_code, verdict}
 """
 
@@ -87,6 +88,8 @@ class RunSummary:
     steps: dict[str, StepRecord] = field(default_factory=dict)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     takeovers: list[str] = field(default_factory=list)
+    # item -> its latest check (a resume checks again)
+    preconditions: dict[str, dict[str, Any]] = field(default_factory=dict)
     undo_steps: list[str] | None = None
     undone: set[str] = field(default_factory=set)
     head_hash: str = journal.GENESIS
@@ -94,7 +97,9 @@ class RunSummary:
 
     @property
     def findings(self) -> list[Finding]:
-        return [f for s in self.steps.values() for f in s.findings]
+        pre = [Finding.from_dict(f) for p in self.preconditions.values()
+               for f in p.get("findings") or []]
+        return pre + [f for s in self.steps.values() for f in s.findings]
 
     @property
     def is_finished(self) -> bool:
@@ -165,6 +170,8 @@ def _apply_event(s: RunSummary, ev: dict[str, Any]) -> None:
         _apply_step_event(step, t, d, ts)
         if t == "undo_step_done":
             s.undone.add(step.name)
+    elif t == "precondition":
+        s.preconditions[str(d.get("item"))] = dict(d)
     elif t == "delivery":
         s.deliveries.append(dict(d))
     elif t == "undo_started":

@@ -23,7 +23,7 @@ from typing import Any
 
 from breakglass.engine.findings import Finding
 from breakglass.engine.registry import register
-from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
+from breakglass.engine.runbook import Action, Plan, Precondition, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify
 
 PARTS = ("a", "b")
@@ -121,6 +121,20 @@ class MarkerRunbook(Runbook):
 
     def steps(self) -> Sequence[Step]:
         return [MarkerStep(f"s{i}") for i in range(1, int(self.params.get("steps", 3)) + 1)]
+
+    def preconditions(self) -> Sequence[Precondition]:
+        """`params["gate"]` names a file that must exist (a stand-in checklist item)."""
+        gate = self.params.get("gate")
+        if not gate:
+            return ()
+
+        def check(ctx: StepContext) -> Sequence[Finding]:
+            if Path(gate).exists():
+                return []
+            return [Finding("GATE_CLOSED", f"{gate} does not exist", "create it",
+                            subject="test.gate")]
+
+        return [Precondition("test.gate", "the gate file exists", check)]
 
 
 class MarkerCheck(Step):
