@@ -7,6 +7,9 @@ paramiko, apprise and sentry_sdk are imported inside the tasks that use them, so
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from typing import Any
 
 from invoke.collection import Collection
@@ -54,12 +57,37 @@ class BreakglassProgram(Program):
             raise Exit(f"breakglass: {exc}; see `breakglass --list`", code=EXIT_USAGE) from None
 
 
+    # invoke's own core flags (--pty, --hide, --echo, --prompt-for-sudo-password, -f …) shape
+    # `c.run()`, which breakglass does not use: the help shows only the ones that mean something.
+    SHOWN_CORE = ("--help", "--list", "--version", "--print-completion-script", "--complete")
+
+    def print_help(self) -> None:
+        print(f"Usage: {self.binary} TASK [--task-options] ...   "
+              f"(`{self.binary} --help TASK` explains one task)")
+        print("")
+        print("Options:")
+        print("")
+        self.print_columns([t for t in self.initial_context.help_tuples()
+                            if set(re.findall(r"--[a-z-]+", t[0])) & set(self.SHOWN_CORE)])
+        self.list_tasks()
+        print("Exit codes: 0 passed, 1 a finding, 2 usage or configuration error, "
+              "3 could not verify.")
+        print("Docs: docs/README.md; every task reads ./breakglass.toml unless --config is given.")
+
+
 program = BreakglassProgram(name="breakglass", binary="breakglass", version=__version__,
                             namespace=namespace)
 
 
 def main() -> None:
-    program.run()
+    try:
+        program.run()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `breakglass runs.list | head`: the reader left; say nothing more (Python docs,
+        # "Note on SIGPIPE"), and keep the interpreter from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":
