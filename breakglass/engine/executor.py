@@ -22,11 +22,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets as _random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from breakglass.engine import journal as jr
 from breakglass.engine import registry
@@ -176,7 +177,12 @@ class _Run:
                                redactor=services.redactor, secrets=services.secrets)
         self._current = ""
         self.usage_error = False
+        self._started = time.monotonic()
+        self._checkin_id: str | None = None
         self.ctx.log_sink = self._log
+        self.progress = out.ProgressView(self.console) if self.console is not None else None
+        if self.progress is not None:
+            self.ctx.progress_sink = self.progress.update
 
     # -- entry points ---------------------------------------------------------------------
     def start(self) -> RunResult:
@@ -385,6 +391,8 @@ class _Run:
 
     # -- endings, notices, helpers ---------------------------------------------------------
     def _finish(self, status: str, exit_code: int | None = None) -> RunResult:
+        if self.progress is not None:
+            self.progress.stop()
         s = summarize(self.journal.path, self.run_id)
         if exit_code is None and self.usage_error:
             exit_code = EXIT_USAGE
@@ -395,6 +403,7 @@ class _Run:
         if status not in ("dry-run",):
             event: NoticeEvent = "success" if exit_code == EXIT_OK else "failure"
             self._notify(event, status)
+            self._checkin("ok" if exit_code == EXIT_OK else "error")
         self.journal.append("run_finished", {"status": status, "exit_code": exit_code})
         reports = self._report()
         summary = summarize(self.journal.path, self.run_id)
@@ -419,8 +428,12 @@ class _Run:
             self.console.print(msg)
 
     def _notify(self, event: NoticeEvent, status: str) -> None:
+        if self.options.dry_run:
+            return
+        if event == "start":
+            self._checkin("in_progress")
         notifier = self.services.notifier
-        if notifier is None or self.options.dry_run:
+        if notifier is None:
             return
         title = f"breakglass {self.runbook.name} on {self.runbook.target}: {status}"
         body = f"run {self.run_id} ({self.runbook.config.project.name}): {status}"
@@ -431,6 +444,21 @@ class _Run:
             got = [Delivery("-", "-", False, f"notifier error: {_one_line(exc)}")]
         for d in got:
             self.journal.append("delivery", {"event": event, **d.to_dict()})
+
+    def _checkin(self, status: Literal["in_progress", "ok", "error"]) -> None:
+        slug, reporter = self.runbook.monitor_slug, self.services.reporter
+        if slug is None or reporter is None:
+            return
+        duration = time.monotonic() - self._started if status != "in_progress" else None
+        try:
+            got = reporter.checkin(slug, status, self._checkin_id, duration)
+        except Exception as exc:  # monitoring is best effort, like notices
+            self.journal.append("checkin", {"monitor": slug, "status": status, "ok": False,
+                                            "error": _one_line(exc)})
+            return
+        if status == "in_progress":
+            self._checkin_id = got
+        self.journal.append("checkin", {"monitor": slug, "status": status, "ok": True})
 
     def _log(self, message: str, data: Mapping[str, Any]) -> None:
         self.journal.append("log", {"step": self._current, "message": message,
@@ -471,6 +499,8 @@ class _Run:
         self._show(step.name, "failed", _one_line(exc))
 
     def _show(self, name: str, status: str, detail: str = "") -> None:
+        if self.progress is not None:
+            self.progress.stop()  # a step's progress bar ends with the step
         if self.console is not None:
             out.step_status(self.console, name, status, detail)
 

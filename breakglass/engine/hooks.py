@@ -43,5 +43,12 @@ class ErrorReporter(Protocol):
     def capture(self, exc: BaseException) -> None:
         ...
 
+    def checkin(self, monitor_slug: str, status: Literal["in_progress", "ok", "error"],
+                check_in_id: str | None = None,
+                duration: float | None = None) -> str | None:
+        """A cron check-in (Sentry Crons): `in_progress` when a monitored run starts, then
+        `ok`/`error` with the id it returned, so a scheduled run that never happens alerts."""
+        ...
+
     def flush(self) -> None:
         ...

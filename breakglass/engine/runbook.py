@@ -85,6 +85,13 @@ class StepContext:
     # step name -> the result its `apply` returned (rebuilt from the journal on resume)
     outputs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     log_sink: Callable[[str, Mapping[str, Any]], None] | None = None
+    progress_sink: Callable[[str, float, float | None], None] | None = None
+
+    def progress(self, label: str, done: float, total: float | None = None) -> None:
+        """Report progress of long work (bytes downloaded, tables restored); the engine shows
+        it to people and nowhere else. Cheap to call often."""
+        if self.progress_sink is not None:
+            self.progress_sink(label, done, total)
 
     def log(self, message: str, **data: Any) -> None:
         """Journal a note (redacted by the journal). Steps never print."""
@@ -160,6 +167,12 @@ class Runbook(ABC):
     @abstractmethod
     def steps(self) -> Sequence[Step]:
         ...
+
+    @property
+    def monitor_slug(self) -> str | None:
+        """A Sentry Crons monitor for scheduled runbooks (e.g. the monthly restore drill): the
+        engine checks in when a run starts and ends, so a drill that stops running alerts."""
+        return None
 
     def preconditions(self) -> Sequence[Precondition]:
         """Checklist items this runbook relies on, beyond the engine's own (an owner for its

@@ -22,6 +22,7 @@ Event types the executor writes (data in braces):
     undo_started     {steps}
     undo_step_done   {step}  /  undo_step_failed {step, error}
     precondition     {item, title, blocking, ok, findings}    before planning (and on resume)
+    checkin          {monitor, status, ok, error?}          Sentry Crons, for monitored runbooks
     run_finished     {status, exit_code, verdict}
 """
 

@@ -76,6 +76,7 @@ class MarkerStep(Step):
             extra["token"] = token
             ctx.log(f"used token {token}")
         made = []
+        ctx.progress(f"markers of {self.name}", 0, len(plan.actions))
         for i, action in enumerate(plan.actions):
             if i:
                 self._pause(ctx, "mid")
@@ -121,6 +122,10 @@ class MarkerRunbook(Runbook):
 
     def steps(self) -> Sequence[Step]:
         return [MarkerStep(f"s{i}") for i in range(1, int(self.params.get("steps", 3)) + 1)]
+
+    @property
+    def monitor_slug(self) -> str | None:
+        return str(self.params["monitor"]) if self.params.get("monitor") else None
 
     def preconditions(self) -> Sequence[Precondition]:
         """`params["gate"]` names a file that must exist (a stand-in checklist item)."""

@@ -89,3 +89,30 @@ def test_a_secret_a_step_handles_appears_in_no_output(
     outputs.append(project.run("runs.show", run_id, "--json").stdout)
     assert all(CANARY not in text for text in outputs)
     assert "«redacted»" in project.journal(run_id).read_text()
+
+
+def _checkins(http_sink: HttpSink) -> list[tuple[str, str]]:
+    return [(i.json()["monitor_slug"], i.json()["status"])
+            for e in http_sink.sentry_envelopes() for i in e.of_type("check_in")]
+
+
+def test_a_monitored_runbook_checks_in_at_start_and_end(
+        project: Project, http_sink: HttpSink) -> None:
+    _with_owner(project, sentry=True)
+    http_sink.clear()
+    r = project.markers_run("--yes", "--monitor", "bg-test-drill",
+                            env={"ALICE_NOTIFY_URL": http_sink.apprise_url,
+                                 "SENTRY_DSN": http_sink.sentry_dsn})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _checkins(http_sink) == [("bg-test-drill", "in_progress"), ("bg-test-drill", "ok")]
+
+
+def test_a_failed_monitored_run_checks_in_error_and_a_dry_run_not_at_all(
+        project: Project, http_sink: HttpSink) -> None:
+    _with_owner(project, sentry=True)
+    env = {"ALICE_NOTIFY_URL": http_sink.apprise_url, "SENTRY_DSN": http_sink.sentry_dsn}
+    http_sink.clear()
+    project.markers_run("--dry-run", "--monitor", "bg-test-drill", env=env)
+    assert _checkins(http_sink) == []
+    project.markers_run("--yes", "--fail-verify", "s1", "--monitor", "bg-test-drill", env=env)
+    assert _checkins(http_sink) == [("bg-test-drill", "in_progress"), ("bg-test-drill", "error")]
