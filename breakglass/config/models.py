@@ -9,6 +9,7 @@ other section fails to validate.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from datetime import timedelta
 from pathlib import Path
@@ -215,11 +216,65 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+_CRON_FIELD = r"[0-9*/,\-A-Za-z]+"
+
+
+def _cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5 or not all(re.fullmatch(_CRON_FIELD, f) for f in fields):
+        raise PydanticCustomError("cron", "expected a 5-field cron expression, e.g. "
+                                          '"0 3 1 * *" (03:00 on the 1st of each month)')
+    return value
+
+
+class RdsDrillConfig(Section):
+    """Restore an RDS snapshot into a new, tagged instance; deleted after the drill."""
+
+    #: the instance whose newest automated/manual snapshot is restored …
+    source_instance: NonEmpty | None = None
+    #: … or one named snapshot
+    snapshot: NonEmpty | None = None
+    instance_class: NonEmpty = "db.t3.micro"
+    subnet_group: NonEmpty | None = None
+    security_groups: list[NonEmpty] = []
+    #: login of the restored instance (the source's master user and password)
+    user: NonEmpty = "postgres"
+    password: SecretRef | None = None
+    dbname: NonEmpty = "postgres"
+    #: how long to wait for the instance to become available
+    timeout: Duration = timedelta(minutes=40)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RdsDrillConfig:
+        if (self.source_instance is None) == (self.snapshot is None):
+            raise PydanticCustomError("rds", "set exactly one of source_instance, snapshot")
+        return self
+
+
 class RestoreDrillConfig(Section):
     backup: NonEmpty
     environment: Literal["local", "server", "rds"] = "local"
     rto: Duration = timedelta(minutes=30)
     expect: list[ExpectConfig] = []
+    #: when the drill is meant to run (drill.schedule, Sentry monitor); monthly by default
+    schedule: Annotated[str, AfterValidator(_cron)] = "0 3 1 * *"
+    #: pg_restore --jobs; unset: breakglass chooses
+    jobs: int | None = Field(default=None, ge=1, le=64)
+    #: environment = "server": a secret ref to the DSN of a maintenance database on the drill
+    #: server (a role allowed to CREATE DATABASE); never a production server
+    server: SecretRef | None = None
+    #: environment = "rds"
+    rds: RdsDrillConfig | None = None
+
+    @model_validator(mode="after")
+    def _environment_settings(self) -> RestoreDrillConfig:
+        if self.environment == "server" and self.server is None:
+            raise PydanticCustomError("server", 'environment = "server" needs server = '
+                                                '"env:DRILL_SERVER_DSN" (a secret ref)')
+        if self.environment == "rds" and self.rds is None:
+            raise PydanticCustomError("rds", 'environment = "rds" needs a [drills.restore.rds] '
+                                             "table")
+        return self
 
 
 class DrillsConfig(Section):

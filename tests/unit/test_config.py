@@ -357,3 +357,35 @@ def test_starter_with_any_value_replaced_loads_or_names_the_problem(
     except ConfigError as exc:
         assert all("\n" not in p for p in exc.problems)
         assert not any("Input should" in p or "Value error" in p for p in exc.problems)
+
+
+DRILL_BASE = """
+[project]
+name = "acme"
+environment = "production"
+[backups.main]
+store = "file:///var/backups/pg/"
+[drills.restore]
+backup = "main"
+"""
+
+
+def test_drill_defaults_to_a_monthly_local_drill(tmp_path: Path) -> None:
+    drill = load_config(str(write(tmp_path, DRILL_BASE))).drills.restore
+    assert drill is not None
+    assert (drill.environment, drill.schedule, drill.jobs) == ("local", "0 3 1 * *", None)
+
+
+@pytest.mark.parametrize(("extra", "key", "words"), [
+    ('schedule = "0 3 1 *"', "drills.restore.schedule", "5-field cron"),
+    ("jobs = 0", "drills.restore.jobs", "at least 1"),
+    ('environment = "server"', "drills.restore", "server"),
+    ('environment = "server"\nserver = "postgresql://u:p@h/db"', "drills.restore.server",
+     "secret"),
+    ('environment = "rds"', "drills.restore", "[drills.restore.rds]"),
+    ('environment = "rds"\n[drills.restore.rds]\nsource_instance = "a"\nsnapshot = "b"',
+     "drills.restore.rds", "exactly one"),
+])
+def test_drill_settings_are_checked(tmp_path: Path, extra: str, key: str, words: str) -> None:
+    lines = problems_of(tmp_path, DRILL_BASE + extra + "\n")
+    assert any(line.startswith(key) and words in line for line in lines), lines
