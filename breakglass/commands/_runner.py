@@ -9,8 +9,10 @@ Heavy modules (the engine's rich output, apprise, sentry_sdk) are imported insid
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breakglass.commands._common import App
@@ -42,8 +44,13 @@ def build_services(app: App, json_output: bool) -> Services:
 def options(app: App, *, dry_run: bool, yes: bool) -> RunOptions:
     from breakglass.engine.executor import RunOptions
 
+    # The crash-test hook (see RunOptions.pause_at) is read here, at the CLI layer, never in
+    # steps; the test suite sets it to SIGKILL a real run at a chosen point.
+    pause_at = os.environ.get("BREAKGLASS_TEST_PAUSE_AT") or None
+    pause_file = os.environ.get("BREAKGLASS_TEST_PAUSE_FILE")
     return RunOptions(dry_run=dry_run, yes=yes, interactive=sys.stdin.isatty(),
-                      json_output=app.json_output)
+                      json_output=app.json_output, pause_at=pause_at,
+                      pause_file=Path(pause_file) if pause_file else None)
 
 
 def print_json(app: App, result: RunResult) -> None:

@@ -63,6 +63,12 @@ class RunOptions:
     yes: bool = False
     interactive: bool = False  # stdin is a TTY: a mutating run may ask for "yes"
     json_output: bool = False  # people's output is suppressed; the caller prints RunResult
+    # Crash-test hook: "STEP.POINT" (POINT: before_apply, mid — the step's first progress report
+    # with done > 0 —, after_apply, after_verify). The run writes `pause_file` (its pid) and
+    # waits there to be SIGKILLed, once: an existing pause_file disarms it, so the resumed run
+    # goes through. Set only by tests, through the CLI's BREAKGLASS_TEST_PAUSE_AT.
+    pause_at: str | None = None
+    pause_file: Path | None = None
 
 
 @dataclass
@@ -181,8 +187,7 @@ class _Run:
         self._checkin_id: str | None = None
         self.ctx.log_sink = self._log
         self.progress = out.ProgressView(self.console) if self.console is not None else None
-        if self.progress is not None:
-            self.ctx.progress_sink = self.progress.update
+        self.ctx.progress_sink = self._progress
 
     # -- entry points ---------------------------------------------------------------------
     def start(self) -> RunResult:
@@ -316,9 +321,11 @@ class _Run:
             else:
                 self.journal.append("step_apply_started", {
                     "step": step.name, "actions": [a.to_dict() for a in p.actions]})
+                self._pause(step, "before_apply")
                 self._crumb(step, "apply")
                 result = dict(step.apply(self.ctx, p) or {})
                 self.journal.append("step_applied", {"step": step.name, "result": result})
+                self._pause(step, "after_apply")
                 self.ctx.outputs[step.name] = self.services.redactor.redact_obj(result)
                 did_apply = True
             self._crumb(step, "verify")
@@ -335,6 +342,7 @@ class _Run:
                                                 "error": "verification failed"})
             self._show(step.name, "failed", found[0].message if found else "")
             raise _StepFailed
+        self._pause(step, "after_verify")
         self.journal.append("step_done", {"step": step.name, "applied": did_apply})
         self._show(step.name, "done" if did_apply else "noop",
                    "" if did_apply else (p.noop_reason or ""))
@@ -444,6 +452,22 @@ class _Run:
             got = [Delivery("-", "-", False, f"notifier error: {_one_line(exc)}")]
         for d in got:
             self.journal.append("delivery", {"event": event, **d.to_dict()})
+
+    def _pause(self, step: Step, point: str) -> None:
+        token = self.options.pause_file
+        if self.options.pause_at != f"{step.name}.{point}" or token is None or token.exists():
+            return
+        token.write_text(str(os.getpid()))
+        while True:  # the test SIGKILLs us here
+            time.sleep(3600)
+
+    def _progress(self, label: str, done: float, total: float | None) -> None:
+        if done > 0 and self._current:
+            by_name = {s.name: s for s in self.steps}
+            if self._current in by_name:
+                self._pause(by_name[self._current], "mid")
+        if self.progress is not None:
+            self.progress.update(label, done, total)
 
     def _checkin(self, status: Literal["in_progress", "ok", "error"]) -> None:
         slug, reporter = self.runbook.monitor_slug, self.services.reporter

@@ -84,6 +84,7 @@ class MarkerStep(Step):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             _append(self._dir(ctx) / "applied.log", action.target)
             made.append(action.target)
+            ctx.progress(f"markers of {self.name}", len(made), len(plan.actions))
         if len(plan.actions) == 1 and plan.actions[0].target.endswith(".a"):
             self._pause(ctx, "mid")
         ctx.log("markers created", markers=made)
