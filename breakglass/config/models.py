@@ -138,11 +138,36 @@ class AppConfig(Section):
 
 
 class HostConfig(Section):
+    """An SSH host (breakglass/connectors/ssh.py). Host keys are checked against `known_hosts`
+    (default ~/.ssh/known_hosts) and never auto-added."""
+
     address: NonEmpty
     port: int = Field(default=22, ge=1, le=65535)
     user: NonEmpty
+    #: a secret ref to the private key's text; unset: ssh-agent and ~/.ssh/id_* keys
     key: SecretRef | None = None
     known_hosts: ConfigPath | None = None
+    #: prefix privileged commands (restart, chown of a rewritten file) with `sudo -n`
+    sudo: bool = False
+    #: restart command template; `{service}` is replaced by the consumer's service name
+    #: (default: `systemctl restart {service}`, run through sudo when `sudo = true`)
+    restart: NonEmpty | None = None
+    #: health check of this host's app: an http(s) URL (default: [app] base_url + health_path) …
+    health_url: Annotated[str, AfterValidator(_http_url)] | None = None
+    #: … and/or a command run on the host that exits 0 when the service is healthy
+    health_command: NonEmpty | None = None
+
+    @field_validator("restart")
+    @classmethod
+    def _restart_template(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.format(service="x")
+            except (KeyError, IndexError, ValueError):
+                raise PydanticCustomError(
+                    "template", "only {service} may appear in braces (e.g. "
+                                '"systemctl restart {service}")') from None
+        return value
 
 
 class DatabaseConfig(Section):
@@ -282,13 +307,65 @@ class DrillsConfig(Section):
 
 
 class SecretConfig(Section):
-    """A managed secret (`breakglass rotate NAME`). Kind-specific fields are added by the
-    rotation runbooks; unknown keys stay forbidden so a typo is caught."""
+    """A managed secret (`breakglass rotate NAME`, docs/rotate.md). `kind` picks the rotation
+    module (breakglass/runbooks/rotate/<kind>.py); each kind names the keys it needs in
+    `KIND_KEYS`, and a key of another kind is an error naming it (a typo or a copy-paste from
+    another secret would otherwise be silently ignored)."""
 
     kind: SecretKind
     description: str = ""
     consumers: list[NonEmpty] = []
     grace: Duration | None = None
+    #: a git work tree whose whole history `rotate --leaked` searches for the leaked value
+    repository: ConfigPath | None = None
+    # aws_iam_key: the IAM user, and where consumers read {"AccessKeyId","SecretAccessKey"}
+    iam_user: NonEmpty | None = None
+    store: NonEmpty | None = None
+    # aws_secretsmanager: the secret (name or ARN), optionally one key of a JSON secret
+    secret_id: NonEmpty | None = None
+    json_key: NonEmpty | None = None
+    # ssm_parameter: the parameter name
+    parameter: NonEmpty | None = None
+    # generated values (aws_secretsmanager, ssm_parameter)
+    length: int = Field(default=32, ge=16, le=4096)
+    alphabet: NonEmpty | None = None
+    exclude_characters: str | None = None
+
+    @model_validator(mode="after")
+    def _keys_of_kind(self) -> SecretConfig:
+        required, allowed = KIND_KEYS.get(self.kind, ((), ()))
+        for key in required:
+            if getattr(self, key) is None:
+                raise PydanticCustomError("kind", f'{key} is required for kind = "{self.kind}"'
+                                          f" ({KIND_HINTS.get(key, '')})")
+        for key in KIND_SPECIFIC:
+            if key not in required and key not in allowed and key in self.model_fields_set:
+                raise PydanticCustomError("kind", f'{key} does not apply to kind = '
+                                                  f'"{self.kind}"')
+        if self.alphabet is not None and self.exclude_characters is not None:
+            raise PydanticCustomError("kind", "set alphabet or exclude_characters, not both")
+        if self.alphabet is not None and len(set(self.alphabet)) < 10:
+            raise PydanticCustomError("kind", "alphabet needs at least 10 distinct characters")
+        if self.store is not None and not self.store.startswith(("aws-sm:", "ssm:")):
+            raise PydanticCustomError("kind", 'store must be "aws-sm:SECRET_NAME" or '
+                                              '"ssm:PARAMETER_NAME"')
+        return self
+
+
+_GENERATED = ("length", "alphabet", "exclude_characters")
+#: kind -> (required keys, optional keys) among KIND_SPECIFIC
+KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "aws_iam_key": (("iam_user", "store"), ()),
+    "aws_secretsmanager": (("secret_id",), ("json_key", *_GENERATED)),
+    "ssm_parameter": (("parameter",), _GENERATED),
+}
+KIND_SPECIFIC = ("iam_user", "store", "secret_id", "json_key", "parameter", *_GENERATED)
+KIND_HINTS = {
+    "iam_user": 'the IAM user whose access key rotates, e.g. iam_user = "ci-deploy"',
+    "store": 'where consumers read the key: "aws-sm:NAME" or "ssm:NAME"',
+    "secret_id": 'the Secrets Manager secret name or ARN, e.g. secret_id = "prod/api-key"',
+    "parameter": 'the SSM parameter name, e.g. parameter = "/prod/api-key"',
+}
 
 
 class Config(Section):
