@@ -1,4 +1,5 @@
-"""`breakglass backup.verify` (docs/backup-verify.md)."""
+"""`breakglass backup.verify` (docs/backup-verify.md) and `breakglass backup.take`
+(docs/backup-take.md)."""
 
 from __future__ import annotations
 
@@ -30,5 +31,33 @@ def verify(c: Context, config: str | None = None, only: str | None = None, all_:
         raise Exit("breakglass: --only needs a backup name", code=2)
     app = App(config, json_)
     code = run_runbook(app, BackupVerify, {"only": only, "all": all_}, dry_run=dry_run)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={
+    "config": "path to breakglass.toml",
+    "backup": "take only [backups.NAME] (default: every backup set with a database)",
+    "prune": "also delete backups older than retention_days (never the newest)",
+    "dry_run": "observe and print the plan; change nothing",
+    "yes": "apply without asking",
+    "json_": "machine-readable output",
+})
+@handle_errors
+def take(c: Context, config: str | None = None, backup: str | None = None, prune: bool = False,
+         dry_run: bool = False, yes: bool = False, json_: bool = False) -> None:
+    """Dump each [backups.*] database with pg_dump -Fc into its store, with a manifest.
+
+    The manifest holds exact row counts and the schema fingerprint, read in the snapshot that
+    was dumped. Exit 0 taken and read back, 1 a finding, 2 usage/config error, 3 could not
+    verify (database or store unreachable, pg_dump missing)."""
+    from breakglass.commands._runner import run_runbook
+    from breakglass.recovery.take import BackupTake
+
+    if backup is not None and not backup.strip():
+        raise Exit("breakglass: --backup needs a backup name", code=2)
+    app = App(config, json_)
+    code = run_runbook(app, BackupTake, {"backup": backup, "prune": prune}, dry_run=dry_run,
+                       yes=yes)
     if code:
         raise Exit(code=code)

@@ -78,6 +78,23 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 def check_archive(path: Path, pg_restore: Path | None = None) -> ArchiveCheck:
     """Read the archive at `path` completely with pg_restore (TOC, then every data block)."""
+    listed = list_archive(path, pg_restore)
+    if not listed.ok:
+        return listed
+    facts = listed.facts
+    full = _run([str(facts["pg_restore"]), "--file", os.devnull, str(path)])
+    if full.returncode != 0:
+        return ArchiveCheck(_classify(full.stderr),
+                            f"pg_restore (reading every data block): {_pg_error(full.stderr)}",
+                            facts)
+    return ArchiveCheck(None, "read to the end", facts)
+
+
+def list_archive(path: Path, pg_restore: Path | None = None) -> ArchiveCheck:
+    """Read only the table of contents (`pg_restore --list`): cheap proof that `path` is a
+    custom-format archive, with its TOC facts (dumped_from, entries). For callers that read the
+    data blocks anyway (the restore drill restores them), a second full read would double the
+    cost."""
     try:
         exe = pg_restore or pgbin.find("pg_restore")
     except CouldNotVerify as exc:
@@ -94,12 +111,7 @@ def check_archive(path: Path, pg_restore: Path | None = None) -> ArchiveCheck:
             detail = _pg_error(listing.stderr)
         return ArchiveCheck(problem, f"pg_restore --list: {detail}", facts)
     facts.update(_toc_facts(listing.stdout))
-    full = _run([str(exe), "--file", os.devnull, str(path)])
-    if full.returncode != 0:
-        return ArchiveCheck(_classify(full.stderr),
-                            f"pg_restore (reading every data block): {_pg_error(full.stderr)}",
-                            facts)
-    return ArchiveCheck(None, "read to the end", facts)
+    return ArchiveCheck(None, "table of contents read", facts)
 
 
 def _toc_facts(listing: str) -> dict[str, Any]:

@@ -1,19 +1,35 @@
 """The manifest written beside each backup: `<name>.manifest.json`.
 
-`backup.take` (issue 3) writes it; `backup.verify` and the restore drill read it. `sha256` and
-`size` describe the object *as stored* (after age encryption, if any), so a verifier without the
-decryption identity can still prove the bytes are the ones written. Unknown keys are ignored so
-that a newer writer does not break an older verifier.
+`backup.take` writes it (after the backup object is committed, so a manifest never describes a
+backup that is not there); `backup.verify` and the restore drill read it. `sha256` and `size`
+describe the object *as stored* (after age encryption, if any), so a verifier without the
+decryption identity can still prove the bytes are the ones written; `dump_sha256`/`dump_size`
+describe the plain pg_dump archive inside. Unknown keys are ignored so that a newer writer does
+not break an older verifier.
+
+Format 2 (backup.take) adds server_major, started_at/finished_at, dump_sha256/dump_size,
+encryption, pg_dump_version and a structured `schema` (breakglass.recovery.fingerprint). Older
+manifests (the demo's, hand-written ones) still parse: their missing fields are None, and a
+`schema` that was a string is read as None.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from breakglass.errors import BreakglassError
+from breakglass.recovery.fingerprint import Fingerprint
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -25,19 +41,43 @@ class ManifestInvalid(BreakglassError):
 class Manifest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
+    format: int = 2
     sha256: str = Field(description="hex sha256 of the stored object")
     size: int = Field(ge=0, description="bytes of the stored object")
+    #: when the dump started; kept for readers of format 1 (= started_at)
     created_at: datetime
     database: str
     server_version: str
-    #: table -> row count at dump time (the restore drill compares against it)
+    server_major: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    #: hex sha256 and size of the plain pg_dump -Fc archive (before encryption)
+    dump_sha256: str | None = None
+    dump_size: int | None = Field(default=None, ge=0)
+    #: "age" | "sse-s3" | "sse-kms" | "none" (None: not recorded, format 1)
+    encryption: str | None = None
+    pg_dump_version: str | None = None
+    #: "schema.table" -> exact row count in the dumped snapshot (the drill compares against it)
     tables: dict[str, int] | None = None
-    #: a digest or listing of the schema at dump time (for later drift checks)
-    schema_: str | None = Field(default=None, alias="schema")
+    #: the structure at dump time (tables, columns, indexes, constraints, sequences, extensions)
+    schema_: Fingerprint | None = Field(default=None, alias="schema")
 
-    @field_validator("sha256")
+    @model_validator(mode="before")
     @classmethod
-    def _hex64(cls, v: str) -> str:
+    def _compat(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            # format 1 kept a free-form string (a digest or listing) under "schema"
+            if isinstance(data.get("schema"), str):
+                data = {**data, "schema": None}
+            if "created_at" not in data and data.get("started_at") is not None:
+                data = {**data, "created_at": data["started_at"]}
+        return data
+
+    @field_validator("sha256", "dump_sha256")
+    @classmethod
+    def _hex64(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
         v = v.strip().lower()
         if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
             raise ValueError("must be 64 hex characters")
@@ -53,7 +93,10 @@ def manifest_key(backup_key: str) -> str:
 
 def parse_manifest(data: bytes, key: str) -> Manifest:
     try:
-        return Manifest.model_validate(json.loads(data))
+        doc = json.loads(data)
+        if isinstance(doc, dict):
+            doc.setdefault("format", 1)  # manifests before format 2 did not say
+        return Manifest.model_validate(doc)
     except (ValueError, ValidationError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ManifestInvalid(f"{manifest_key(key)}: not a valid manifest ({first})") from exc

@@ -5,15 +5,24 @@ A backup is an object whose name ends in `.dump` (pg_dump -Fc) or `.dump.age` (t
 encrypted); its manifest, when present, is `<name>.manifest.json` beside it. A store that cannot
 be read (missing directory or bucket, connection refused, access denied) raises
 CouldNotVerify(code="STORE_UNREACHABLE"): "could not look" is never "no backups".
+
+Writing (backup.take): `begin(key)` returns an Upload whose bytes become visible under `key` only
+at `commit()` — a temp name renamed on a filesystem, a multipart upload completed last on S3 — so
+a run killed half-way never leaves something that looks like a backup. `put_manifest` is called
+after the commit; `discard_partial` removes what a killed upload left behind.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
+from types import TracebackType
 from typing import IO, Any
 
 from breakglass.errors import CouldNotVerify
@@ -55,8 +64,44 @@ class BackupObject:
         return d
 
 
+class Upload(ABC):
+    """One backup being written. Use as a context manager: leaving the block by an exception
+    (or without commit) aborts, so nothing half-written is ever committed."""
+
+    key: str
+    #: bytes written so far
+    written: int = 0
+
+    @abstractmethod
+    def write(self, data: bytes) -> int:
+        """Append `data`; returns len(data) (file-like, so it can be a pyrage output)."""
+
+    @abstractmethod
+    def commit(self) -> BackupObject:
+        """Make the object visible under `key`, atomically; returns its details."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Discard everything written (idempotent)."""
+
+    def flush(self) -> None:  # noqa: B027 (file-like: writers such as pyrage call it)
+        """Nothing to do: bytes are made durable at commit."""
+
+    def __enter__(self) -> Upload:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is not None or not self.committed:
+            self.abort()
+
+    @property
+    @abstractmethod
+    def committed(self) -> bool: ...
+
+
 class BackupStore(ABC):
-    """Read-only view of one backup location."""
+    """One backup location: read API (backup.verify, the drill) and write API (backup.take)."""
 
     #: the store URL as configured (file:///… or s3://bucket/prefix/), for messages and evidence
     url: str
@@ -80,6 +125,47 @@ class BackupStore(ABC):
     @abstractmethod
     def read_manifest(self, key: str) -> Manifest | None:
         """The manifest beside `key`, None when there is none. Raises ManifestInvalid."""
+
+    # -- write API (backup.take) ---------------------------------------------------------
+    @abstractmethod
+    def begin(self, key: str, encryption: str = "none") -> Upload:
+        """Start writing backup `key`. `encryption` ("sse-s3", "sse-kms") asks an S3 store for
+        server-side encryption; other stores ignore it (age is applied before the bytes
+        arrive here)."""
+
+    @abstractmethod
+    def put_manifest(self, key: str, manifest: Manifest) -> None:
+        """Write the manifest of backup `key` (atomically; after the backup is committed)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete backup `key` and its manifest; a missing one is not an error (idempotent)."""
+
+    @abstractmethod
+    def discard_partial(self, key: str) -> int:
+        """Remove what an interrupted upload of `key` left (a temp file, an incomplete multipart
+        upload); returns how many were removed."""
+
+    @abstractmethod
+    def partials(self, key: str) -> int:
+        """How many interrupted uploads of `key` exist (read-only; for plans)."""
+
+    def download(self, key: str, dest: Path) -> tuple[str, int]:
+        """Stream backup `key` into `dest` (created 0600, must not exist), hashing on the way.
+        Returns (hex sha256, size). Never holds the object in memory."""
+        digest = hashlib.sha256()
+        size = 0
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out, self.open(key) as src:
+            for chunk in iter_chunks(src):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        return digest.hexdigest(), size
+
+    def exists(self, key: str) -> BackupObject | None:
+        """The backup `key` if it is there (committed), else None."""
+        return next((o for o in self.list_backups() if o.key == key), None)
 
     def retention_policy_days(self) -> int | None:
         """Days after which the store itself deletes a backup (S3 lifecycle), None if never."""

@@ -9,8 +9,85 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from breakglass.errors import CouldNotVerify
 from breakglass.recovery.manifest import Manifest, manifest_key, parse_manifest
-from breakglass.recovery.stores.base import BackupObject, BackupStore, is_backup_name, unreachable
+from breakglass.recovery.stores.base import (
+    BackupObject,
+    BackupStore,
+    Upload,
+    is_backup_name,
+    unreachable,
+)
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_path(final: Path) -> Path:
+    """`.<name>.partial` beside `final`: hidden, and never a backup name (it does not end in
+    .dump or .dump.age), so listings skip it."""
+    return final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
+
+
+def _fsync_dir(path: Path) -> None:
+    # A rename is durable only once the directory entry is on disk (rename(2), fsync(2)).
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_failed(url: str, what: str, exc: OSError) -> CouldNotVerify:
+    return CouldNotVerify(f"{url}: {what}: {exc.strerror or exc}", code="STORE_WRITE_FAILED",
+                          action="check free space and permissions of the backup directory")
+
+
+class FileUpload(Upload):
+    """Bytes go to `.<name>.partial` (0600); commit fsyncs it, renames it over `<name>` and
+    fsyncs the directory."""
+
+    def __init__(self, store: FileStore, key: str, final: Path) -> None:
+        self.key = key
+        self.written = 0
+        self._store = store
+        self._final = final
+        self._partial = partial_path(final)
+        self._done = False
+        try:
+            fd = os.open(self._partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            raise _write_failed(store.url, f"cannot create {self._partial.name}", exc) from exc
+        self._fh = os.fdopen(fd, "wb")
+
+    @property
+    def committed(self) -> bool:
+        return self._done
+
+    def write(self, data: bytes) -> int:
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            raise _write_failed(self._store.url, f"writing {self._partial.name}", exc) from exc
+        self.written += len(data)
+        return len(data)
+
+    def commit(self) -> BackupObject:
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            os.replace(self._partial, self._final)
+            _fsync_dir(self._final.parent)
+        except OSError as exc:
+            raise _write_failed(self._store.url, f"committing {self.key}", exc) from exc
+        self._done = True
+        return self._store.stat(self.key)
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._fh.close()
+        self._partial.unlink(missing_ok=True)
 
 
 class FileStore(BackupStore):
@@ -80,3 +157,48 @@ class FileStore(BackupStore):
             raise unreachable(f"{self.url}: cannot read {path.name}: {exc}",
                               "check the directory") from exc
         return parse_manifest(data, key)
+
+    # -- write API ------------------------------------------------------------------------
+    def begin(self, key: str, encryption: str = "none") -> Upload:
+        # The store directory must exist: creating it would hide an unmounted backup disk.
+        self._check_root()
+        final = self._path(key)
+        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return FileUpload(self, key, final)
+
+    def put_manifest(self, key: str, manifest: Manifest) -> None:
+        final = self._path(manifest_key(key))
+        tmp = partial_path(final)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(manifest.to_json())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+        except OSError as exc:
+            raise _write_failed(self.url, f"writing {final.name}", exc) from exc
+
+    def delete(self, key: str) -> None:
+        # The backup first: a manifest without its backup is not listed as a backup, while a
+        # backup without its manifest would look unverifiable.
+        try:
+            self._path(key).unlink(missing_ok=True)
+            self._path(manifest_key(key)).unlink(missing_ok=True)
+            _fsync_dir(self._path(key).parent)
+        except OSError as exc:
+            raise _write_failed(self.url, f"deleting {key}", exc) from exc
+
+    def partials(self, key: str) -> int:
+        return int(partial_path(self._path(key)).exists())
+
+    def discard_partial(self, key: str) -> int:
+        path = partial_path(self._path(key))
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise _write_failed(self.url, f"removing {path.name}", exc) from exc
+        return 1

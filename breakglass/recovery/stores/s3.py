@@ -4,12 +4,20 @@ Listing does not return encryption or checksums, so `stat` HEADs one object with
 ChecksumMode=ENABLED (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html).
 Only a FULL_OBJECT SHA-256 is a hash of the bytes; a multipart upload's COMPOSITE checksum is a
 hash of part hashes (value suffixed "-N") and is not compared.
+
+Writing: a backup that fits in one part is sent with one PutObject at commit (atomic, and S3
+keeps a FULL_OBJECT SHA-256 of it); a larger one goes through a multipart upload completed last,
+so the key does not exist until every part is in. An interrupted upload leaves only an
+incomplete multipart upload, which `discard_partial` aborts (ending its storage charge too).
+Every part carries a SHA-256 that S3 checks on receipt.
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +30,14 @@ from breakglass.recovery.stores.base import (
     STORE_UNREACHABLE,
     BackupObject,
     BackupStore,
+    Upload,
     is_backup_name,
 )
+
+#: 8 MiB: above S3's 5 MiB minimum part size; 10,000 parts then allow 80 GB (raise for more)
+PART_SIZE = 8 << 20
+#: breakglass encryption setting -> S3 ServerSideEncryption
+SSE_OF = {"sse-s3": "AES256", "sse-kms": "aws:kms"}
 
 _MULTIPART_ETAG = re.compile(r'-\d+"?$')
 
@@ -110,6 +124,44 @@ class S3Store(BackupStore):
             raise
         return parse_manifest(data, key)
 
+    # -- write API ------------------------------------------------------------------------
+    def _write_errors(self, what: str) -> Any:
+        return aws.translated(f"{self.url}: {what}", code="STORE_WRITE_FAILED",
+                              action="check the bucket, credentials and the IAM policy "
+                                     "(s3:PutObject, s3:AbortMultipartUpload, s3:DeleteObject)")
+
+    def begin(self, key: str, encryption: str = "none") -> Upload:
+        return S3Upload(self, key, encryption)
+
+    def put_manifest(self, key: str, manifest: Manifest) -> None:
+        with self._write_errors(f"writing {manifest_key(key)}"):
+            self.client.put_object(Bucket=self.bucket, Key=self._full_key(manifest_key(key)),
+                                   Body=manifest.to_json().encode(), ContentType="application/json",
+                                   ChecksumAlgorithm="SHA256")
+
+    def delete(self, key: str) -> None:
+        # DeleteObject of a missing key succeeds (S3 semantics): idempotent as promised.
+        with self._write_errors(f"deleting {key}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._full_key(key))
+            self.client.delete_object(Bucket=self.bucket, Key=self._full_key(manifest_key(key)))
+
+    def _incomplete(self, key: str) -> list[str]:
+        full = self._full_key(key)
+        with self._errors("cannot list multipart uploads"):
+            resp = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=full)
+        return [str(u["UploadId"]) for u in resp.get("Uploads", []) if u.get("Key") == full]
+
+    def partials(self, key: str) -> int:
+        return len(self._incomplete(key))
+
+    def discard_partial(self, key: str) -> int:
+        ids = self._incomplete(key)
+        for upload_id in ids:
+            with self._write_errors(f"aborting an incomplete upload of {key}"):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._full_key(key),
+                                                   UploadId=upload_id)
+        return len(ids)
+
     def retention_policy_days(self) -> int | None:
         """The shortest enabled lifecycle Expiration (Days) among rules that apply to objects
         under our prefix; None when no rule expires them.
@@ -140,6 +192,75 @@ class S3Store(BackupStore):
             if algo:
                 return str(algo)
         return None
+
+
+class S3Upload(Upload):
+    def __init__(self, store: S3Store, key: str, encryption: str) -> None:
+        self.key = key
+        self.written = 0
+        self._store = store
+        self._sse = {"ServerSideEncryption": SSE_OF[encryption]} if encryption in SSE_OF else {}
+        self._buf = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._done = False
+        self._aborted = False
+
+    @property
+    def committed(self) -> bool:
+        return self._done
+
+    def _target(self) -> dict[str, str]:
+        return {"Bucket": self._store.bucket, "Key": self._store._full_key(self.key)}
+
+    def write(self, data: bytes) -> int:
+        self._buf += data
+        self.written += len(data)
+        while len(self._buf) >= 2 * PART_SIZE:  # keep >= one part back for the last one
+            self._send_part(bytes(self._buf[:PART_SIZE]))
+            del self._buf[:PART_SIZE]
+        return len(data)
+
+    def _send_part(self, body: bytes) -> None:
+        client = self._store.client
+        with self._store._write_errors(f"uploading {self.key}"):
+            if self._upload_id is None:
+                self._upload_id = str(client.create_multipart_upload(
+                    **self._target(), ChecksumAlgorithm="SHA256", **self._sse)["UploadId"])
+            number = len(self._parts) + 1
+            resp = client.upload_part(**self._target(), UploadId=self._upload_id,
+                                      PartNumber=number, Body=body, ChecksumAlgorithm="SHA256")
+        self._parts.append({"PartNumber": number, "ETag": resp["ETag"],
+                            **({"ChecksumSHA256": resp["ChecksumSHA256"]}
+                               if resp.get("ChecksumSHA256") else {})})
+
+    def commit(self) -> BackupObject:
+        client = self._store.client
+        if self._upload_id is None:
+            with self._store._write_errors(f"uploading {self.key}"):
+                client.put_object(**self._target(), Body=bytes(self._buf),
+                                  ChecksumAlgorithm="SHA256", **self._sse)
+        else:
+            if self._buf:
+                self._send_part(bytes(self._buf))
+            with self._store._write_errors(f"completing the upload of {self.key}"):
+                client.complete_multipart_upload(**self._target(), UploadId=self._upload_id,
+                                                 MultipartUpload={"Parts": self._parts})
+        self._buf.clear()
+        self._done = True
+        return self._store.stat(self.key)
+
+    def abort(self) -> None:
+        if self._done or self._aborted:
+            return
+        self._aborted = True
+        self._buf.clear()
+        if self._upload_id is not None:
+            # Best effort: a failed abort leaves an incomplete upload that discard_partial (the
+            # next run, or runs.resume) finds and aborts.
+            with contextlib.suppress(Exception):
+                self._store.client.abort_multipart_upload(**self._target(),
+                                                          UploadId=self._upload_id)
 
 
 def _rule_prefix(rule: dict[str, Any]) -> str:

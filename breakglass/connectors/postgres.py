@@ -1,0 +1,187 @@
+"""PostgreSQL connections (psycopg) and the environment of libpq client tools; psycopg errors
+become ours here.
+
+Why a password file and not PGPASSWORD or argv (DESIGN principle 5): `ps` shows every process's
+argv to every user, and /proc/PID/environ is readable by the same user and by root; libpq's docs
+call PGPASSWORD "not recommended for security reasons" (libpq "Environment Variables"). A
+0600 file in a 0700 directory removed afterwards is what libpq offers instead (PGPASSFILE,
+libpq "The Password File"). libpq ignores a password file with group/world access.
+
+DSNs come in both libpq forms (URI `postgresql://…` and `key=value …`); both are parsed with
+`psycopg.conninfo.conninfo_to_dict`. Error messages never repeat a DSN: a malformed one would
+echo its password.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from breakglass.errors import CouldNotVerify, UsageError
+
+if TYPE_CHECKING:
+    import psycopg
+
+DATABASE_UNREACHABLE = "DATABASE_UNREACHABLE"
+CONNECT_TIMEOUT = 10  # seconds; a verifier that hangs on a dead server is worse than exit 3
+DEFAULT_PORT = 5432
+#: libpq's default socket directory when a DSN names no host (Debian/Ubuntu build; upstream's
+#: default is /tmp). Only used to *name* the target in host_port(), never to connect.
+DEFAULT_SOCKET_DIR = "/var/run/postgresql"
+
+# conninfo keyword -> libpq environment variable (libpq "Environment Variables").
+# `password` is deliberately absent: it goes to the password file.
+_ENV_OF = {
+    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "dbname": "PGDATABASE",
+    "user": "PGUSER", "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY", "sslcrl": "PGSSLCRL",
+    "sslcrldir": "PGSSLCRLDIR", "sslsni": "PGSSLSNI", "sslnegotiation": "PGSSLNEGOTIATION",
+    "requiressl": "PGREQUIRESSL", "sslcompression": "PGSSLCOMPRESSION",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
+    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
+    "channel_binding": "PGCHANNELBINDING", "gssencmode": "PGGSSENCMODE",
+    "krbsrvname": "PGKRBSRVNAME", "gsslib": "PGGSSLIB", "gssdelegation": "PGGSSDELEGATION",
+    "connect_timeout": "PGCONNECT_TIMEOUT", "options": "PGOPTIONS",
+    "application_name": "PGAPPNAME", "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "load_balance_hosts": "PGLOADBALANCEHOSTS", "service": "PGSERVICE",
+    "passfile": "PGPASSFILE", "require_auth": "PGREQUIREAUTH", "client_encoding":
+    "PGCLIENTENCODING",
+}
+
+
+def parse_dsn(dsn: str) -> dict[str, str]:
+    """The DSN's conninfo keywords. A malformed DSN is a usage error whose message does not
+    repeat the DSN (it may hold a password)."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        return {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+    except psycopg.ProgrammingError:
+        raise UsageError("a database DSN is malformed (expected postgresql://user@host/db or "
+                         "'host=… dbname=…'); the value is not shown") from None
+
+
+def _passfile_escape(value: str) -> str:
+    # "\" and ":" are escaped with a backslash in each field (libpq "The Password File").
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+@contextmanager
+def libpq_env(dsn: str) -> Iterator[dict[str, str]]:
+    """A complete environment for pg_dump/pg_restore/psql connecting to `dsn`.
+
+    Built from scratch (PATH, C locale, PG* from the DSN) rather than inherited, so that a
+    PGPASSWORD or PGSERVICE in the caller's environment cannot leak in or redirect the tool. The
+    password, if any, is in a 0600 PGPASSFILE inside a 0700 temp dir that is removed when the
+    block exits."""
+    params = parse_dsn(dsn)
+    password = params.pop("password", None)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C"}
+    for key, value in params.items():
+        var = _ENV_OF.get(key)
+        if var is None:
+            raise UsageError(f"a database DSN uses the parameter {key!r}, which breakglass "
+                             "cannot pass to pg_dump/psql")
+        env[var] = value
+    if password is None:
+        yield env
+        return
+    tmp = tempfile.mkdtemp(prefix="breakglass-libpq-")  # mkdtemp: mode 0700
+    try:
+        path = os.path.join(tmp, "pgpass")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            # Wildcards: the file is private to this one invocation, whatever host it reaches.
+            fh.write(f"*:*:*:*:{_passfile_escape(password)}\n")
+        env["PGPASSFILE"] = path
+        yield env
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _describe(params: dict[str, str]) -> str:
+    host = params.get("host") or params.get("hostaddr") or "local socket"
+    port = params.get("port", str(DEFAULT_PORT))
+    db = params.get("dbname", params.get("user", ""))
+    return f"{host}:{port}/{db}" if db else f"{host}:{port}"
+
+
+def _first_line(exc: BaseException, secret: str | None) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[-1].strip() if text else type(exc).__name__
+    # libpq prefixes "connection failed: connection to server at … failed:"; the last line
+    # carries the reason. The password never appears in libpq's messages, but be certain.
+    if secret:
+        line = line.replace(secret, "***")
+    return line
+
+
+def connect(dsn: str, **kw: Any) -> psycopg.Connection[Any]:
+    """Connect with a timeout. Refused, unreachable and authentication failures become
+    CouldNotVerify(code=DATABASE_UNREACHABLE) with one line that never holds the password."""
+    import psycopg
+
+    params = parse_dsn(dsn)
+    kw.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    try:
+        return psycopg.connect(dsn, **kw)
+    except psycopg.OperationalError as exc:
+        reason = _first_line(exc, params.get("password"))
+        raise CouldNotVerify(
+            f"cannot connect to PostgreSQL at {_describe(params)}: {reason}",
+            code=DATABASE_UNREACHABLE,
+            action="check that the server is up and reachable, and the DSN's user and password"
+        ) from None
+
+
+def server_version(conn: psycopg.Connection[Any]) -> tuple[str, int]:
+    """('16.4', 16): the server's version string and its major (server_version_num // 10000,
+    valid since PostgreSQL 10's two-part numbering)."""
+    row = conn.execute("select current_setting('server_version'), "
+                       "current_setting('server_version_num')::int").fetchone()
+    assert row is not None
+    full = str(row[0]).split(" ", 1)[0]  # Debian builds append " (Debian 16.4-1.pgdg…)"
+    return full, int(row[1]) // 10000
+
+
+def host_port(dsn: str) -> list[tuple[str, int]]:
+    """Every (ip, port) the DSN may connect to, after DNS resolution; unix sockets as
+    ("unix:/dir", port). The restore drill compares these to refuse a production target, so a
+    name that does not resolve is CouldNotVerify, never an empty (harmless-looking) answer."""
+    params = parse_dsn(dsn)
+    hosts = (params.get("hostaddr") or params.get("host") or DEFAULT_SOCKET_DIR).split(",")
+    ports = params.get("port", str(DEFAULT_PORT)).split(",")
+    if len(ports) == 1:
+        ports *= len(hosts)
+    if len(ports) != len(hosts):
+        raise UsageError("a database DSN lists a different number of hosts and ports")
+    found: list[tuple[str, int]] = []
+    for host, port_s in zip(hosts, ports, strict=True):
+        host = host.strip() or DEFAULT_SOCKET_DIR
+        try:
+            port = int(port_s) if port_s.strip() else DEFAULT_PORT
+        except ValueError:
+            raise UsageError(f"a database DSN has a port that is not a number: {port_s!r}"
+                             ) from None
+        if host.startswith("/") or host.startswith("@"):  # "@" = Linux abstract socket
+            pair = (f"unix:{os.path.normpath(host) if host.startswith('/') else host}", port)
+            if pair not in found:
+                found.append(pair)
+            continue
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise CouldNotVerify(f"cannot resolve database host {host!r}: {exc.strerror}",
+                                 code=DATABASE_UNREACHABLE,
+                                 action="check the host name in the DSN and DNS") from None
+        for info in infos:
+            pair = (str(info[4][0]), port)
+            if pair not in found:
+                found.append(pair)
+    return found
