@@ -1,0 +1,324 @@
+"""`breakglass drill.restore` end to end: real PostgreSQL 16 and 18 (source and embedded drill
+clusters), real backups from `backup.take`, moto S3, the HTTP sink for Sentry check-ins, and the
+real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyrage
+import pytest
+
+from breakglass.drills import validate
+from breakglass.recovery.environments import safe_run_id
+from tests.drills.project import KEY, DrillProject, restamp, seed
+
+EXPECT = ('[[drills.restore.expect]]\nsql = "select count(*) from users"\nmin = 1000\n'
+          'max = 3000\n[[drills.restore.expect]]\nsql = "select email from users where id = 1"'
+          '\nequals = "u1@example.test"\n')
+
+
+@pytest.fixture(autouse=True)
+def owner_channel(http_sink: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOB_NOTIFY_URL", http_sink.apprise_url)
+
+
+@pytest.fixture(scope="session")
+def source_dsn(pg_server: Any) -> str:
+    dsn: str = pg_server.create_database("drill_shop")
+    seed(dsn)
+    return dsn
+
+
+@pytest.fixture
+def project(tmp_path: Path, source_dsn: str) -> Iterator[DrillProject]:
+    proj = DrillProject(tmp_path, source_dsn)
+    proj.write_config(drill=EXPECT)
+    yield proj
+    proj.stop_started()
+
+
+@pytest.fixture(scope="session")
+def backup(tmp_path_factory: pytest.TempPathFactory, source_dsn: str) -> tuple[bytes, bytes]:
+    """One real backup (dump, manifest) from `backup.take`, reused by the damage tests."""
+    proj = DrillProject(tmp_path_factory.mktemp("take"), source_dsn)
+    proj.write_config()
+    proj.env["BOB_NOTIFY_URL"] = "json://127.0.0.1:9/"
+    proj.take()
+    (dump,) = proj.store_dir.glob("*.dump")
+    return dump.read_bytes(), Path(str(dump) + ".manifest.json").read_bytes()
+
+
+# -- the good path -------------------------------------------------------------------------------
+def test_good_backup_passes_and_leaves_nothing_behind(project: DrillProject) -> None:
+    project.take()
+    res = project.drill()
+    assert res.rc == 0, res
+    assert {"STRUCTURE_OK", "ROW_COUNTS_OK", "SEQUENCES_OK", "EXPECT_OK"} <= res.codes
+    assert not res.failing - {"NO_NOTICE_CHANNEL"}
+    assert project.leftovers_of(res.doc["run_id"]) == []
+
+
+def test_history_grows_and_the_trend_has_an_svg_chart(project: DrillProject) -> None:
+    project.take()
+    assert project.drill().rc == 0
+    second = project.drill()
+    assert second.rc == 0, second
+    lines = (project.state / "drills" / "history.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    report = second.step_result("report")
+    assert set(report["stages"]) == {"fetch", "verify", "environment", "restore", "validate",
+                                     "teardown"}
+    assert report["rto_seconds"] == pytest.approx(sum(report["stages"].values()), abs=0.01)
+    html = Path(report["trend"]).read_text()
+    assert "<svg" in html and "<polyline" in html and KEY[:4] in html
+
+
+def test_dry_run_plans_every_stage_and_creates_nothing(project: DrillProject) -> None:
+    project.take()
+    res = project.run("drill.restore", "--dry-run")
+    assert res.rc == 0, res
+    for words in ("no leftovers of earlier drills", "download", "embedded PostgreSQL 16",
+                  "pg_restore --jobs=", "validate:", "DESTRUCTIVE destroy"):
+        assert words in res.stdout
+    assert not (project.state / "drills").exists()
+
+
+def test_s3_source_works(project: DrillProject, aws: Any, backup: tuple[bytes, bytes]) -> None:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="acme-backups")
+    dump, manifest = backup
+    s3.put_object(Bucket="acme-backups", Key="pg/" + KEY, Body=dump)
+    s3.put_object(Bucket="acme-backups", Key="pg/" + KEY + ".manifest.json", Body=manifest)
+    project.write_config(store="s3://acme-backups/pg/", drill=EXPECT,
+                         extra=f'[aws]\nendpoint_url = "{aws.endpoint_url}"\n'
+                               'region = "us-east-1"\n')
+    res = project.drill()
+    assert res.rc == 0, res
+    assert res.step_result("select")["store"] == "s3://acme-backups/pg/"
+
+
+def test_age_encrypted_backup_restores_with_its_identity(project: DrillProject,
+                                                         backup: tuple[bytes, bytes]) -> None:
+    ident = pyrage.x25519.Identity.generate()
+    dump, manifest = backup
+    sealed = bytes(pyrage.encrypt(dump, [ident.to_public()]))
+    project.put(sealed, restamp(manifest, sealed), key=KEY + ".age")
+    project.write_config(backup='encryption = "age"\nidentity = "env:AGE_ID"\n', drill=EXPECT)
+    res = project.drill(env={"AGE_ID": str(ident)})
+    assert res.rc == 0, res
+    assert res.step_result("fetch")["encrypted"] is True
+
+
+def test_a_pg18_dump_restores_into_a_pg18_environment(tmp_path: Path,
+                                                      pg_server_factory: Any) -> None:
+    pg18 = pg_server_factory.start(18)
+    dsn = pg18.create_database("drill_shop18")
+    seed(dsn)
+    proj = DrillProject(tmp_path, dsn)
+    proj.write_config(drill=EXPECT)
+    proj.env["BOB_NOTIFY_URL"] = "json://127.0.0.1:9/"
+    proj.take()
+    res = proj.drill()
+    assert res.rc == 0, res
+    assert res.step_result("environment")["target"]["major"] == 18
+    assert res.step_result("restore")["target_major"] == 18
+
+
+# -- damaged backups: each fails with its code, never passes, and leaves nothing ------------------
+def _truncated(dump: bytes, manifest: bytes) -> tuple[bytes, bytes | None]:
+    return dump[: len(dump) * 2 // 3], manifest
+
+
+def _bit_flipped(dump: bytes, manifest: bytes) -> tuple[bytes, bytes | None]:
+    i = len(dump) // 2
+    return dump[:i] + bytes([dump[i] ^ 0x01]) + dump[i + 1:], manifest
+
+
+def _garbage(dump: bytes, manifest: bytes) -> tuple[bytes, bytes | None]:
+    return os.urandom(4096), None
+
+
+def _empty(dump: bytes, manifest: bytes) -> tuple[bytes, bytes | None]:
+    return b"", None
+
+
+def _truncated_without_manifest(dump: bytes, manifest: bytes) -> tuple[bytes, bytes | None]:
+    return dump[: len(dump) * 9 // 10], None
+
+
+@pytest.mark.parametrize(("damage", "code", "rc"), [
+    (_truncated, "ARCHIVE_TRUNCATED", 1),
+    (_bit_flipped, "CHECKSUM_MISMATCH", 1),
+    (_garbage, "ARCHIVE_UNREADABLE", 1),
+    (_empty, "ARCHIVE_EMPTY", 1),
+    (_truncated_without_manifest, "ARCHIVE_TRUNCATED", 1),
+])
+def test_damaged_backup_fails_with_its_code_and_is_torn_down(
+        project: DrillProject, backup: tuple[bytes, bytes], damage: Any, code: str,
+        rc: int) -> None:
+    project.put(*damage(*backup))
+    res = project.drill()
+    assert res.rc == rc, res
+    assert code in res.failing
+    assert project.leftovers_of(res.doc["run_id"]) == []
+
+
+def test_encrypted_backup_without_identity_could_not_be_verified(
+        project: DrillProject, backup: tuple[bytes, bytes]) -> None:
+    ident = pyrage.x25519.Identity.generate()
+    dump, manifest = backup
+    sealed = bytes(pyrage.encrypt(dump, [ident.to_public()]))
+    project.put(sealed, restamp(manifest, sealed), key=KEY + ".age")
+    project.write_config(backup=f'encryption = "age"\nrecipients = ["{ident.to_public()}"]\n',
+                         drill=EXPECT)
+    res = project.drill()
+    assert res.rc == 3, res
+    assert "ARCHIVE_NOT_CHECKED" in res.failing
+
+
+def test_dump_missing_table_data_restores_with_exit_0_but_fails_on_row_counts(
+        project: DrillProject, backup: tuple[bytes, bytes], pg_server: Any) -> None:
+    # A dump whose orders data is cut out: pg_restore is perfectly happy with it.
+    cut = subprocess.run([str(pg_server.bin_dir / "pg_dump"), "-Fc", "-d", "drill_shop",
+                          "--exclude-table-data=public.orders"],
+                         env={**os.environ, **pg_server.env()}, capture_output=True,
+                         check=True).stdout
+    project.put(cut, restamp(backup[1], cut))
+    res = project.drill()
+    assert res.rc == 1, res
+    assert res.step_result("restore")["exit_code"] == 0
+    assert "ROWS_MISSING" in res.failing
+    missing = next(f for f in res.findings if f["code"] == "ROWS_MISSING")
+    assert missing["evidence"]["table"] == "public.orders"
+
+
+def test_without_manifest_the_drill_runs_and_says_what_it_could_not_check(
+        project: DrillProject, backup: tuple[bytes, bytes]) -> None:
+    project.put(backup[0], None)
+    res = project.drill()
+    assert res.rc == 0, res
+    note = next(f for f in res.findings if f["code"] == "MANIFEST_MISSING")
+    assert note["evidence"]["not_checked"] == ["structure", "row counts"]
+
+
+# -- RTO, expect, resume, monitors -------------------------------------------------------------
+def test_tiny_rto_is_exceeded_and_still_recorded(project: DrillProject) -> None:
+    project.config.write_text(project.config.read_text().replace('rto = "30m"', 'rto = "1s"'))
+    project.take()
+    res = project.drill()
+    assert res.rc == 1, res
+    assert "RTO_EXCEEDED" in res.failing
+    lines = (project.state / "drills" / "history.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and '"RTO_EXCEEDED"' in lines[0]
+
+
+def test_sigkill_mid_restore_then_resume_finishes_and_cleans_up(project: DrillProject) -> None:
+    project.take()
+    proc = project.start_paused("restore.mid")
+    project.kill(proc)
+    run_id = project.run_ids()[-1]
+    assert project.leftovers_of(run_id)  # a cluster and the fetched dump are left
+    res = project.run("runs.resume", run_id, "--yes", "--json")
+    assert res.rc == 0, res
+    assert project.leftovers_of(run_id) == []
+    assert res.doc["status"] == "succeeded"
+
+
+def test_the_next_drill_removes_what_a_killed_one_left(project: DrillProject) -> None:
+    project.take()
+    project.kill(project.start_paused("restore.mid"))
+    killed = project.run_ids()[-1]
+    res = project.drill()
+    assert res.rc == 0, res
+    assert project.leftovers_of(killed) == []
+    assert res.step_result("leftovers")["removed"]
+
+
+def test_checkins_reach_the_sentry_sink(project: DrillProject, http_sink: Any) -> None:
+    project.write_config(drill=EXPECT, extra='[sentry]\ndsn = "env:SENTRY_DSN"\n')
+    project.env["SENTRY_DSN"] = http_sink.sentry_dsn
+    project.take()
+    http_sink.clear()
+    res = project.drill()
+    assert res.rc == 0, res
+    checkins = [item.json() for env in http_sink.sentry_envelopes()
+                for item in env.of_type("check_in")]
+    assert [c["status"] for c in checkins] == ["in_progress", "ok"]
+    assert {c["monitor_slug"] for c in checkins} == {"breakglass-drill-restore-acme-shop"}
+
+
+# -- expect rungs against a real server ----------------------------------------------------------
+@pytest.fixture
+def conn(source_dsn: str) -> Iterator[Any]:
+    import psycopg
+
+    with psycopg.connect(source_dsn, autocommit=True) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("check", "code"), [
+    ({"min": 3000}, "EXPECT_OK"), ({"min": 3001}, "EXPECT_FAILED"),
+    ({"max": 3000}, "EXPECT_OK"), ({"max": 2999}, "EXPECT_FAILED"),
+    ({"equals": 3000}, "EXPECT_OK"), ({"equals": 12}, "EXPECT_FAILED"),
+])
+def test_expect_min_max_equals(conn: Any, check: dict[str, Any], code: str) -> None:
+    from breakglass.config import ExpectConfig
+
+    exp = ExpectConfig(sql="select count(*) from users", **check)
+    (found,) = validate.expect([exp], conn)
+    assert found.code == code
+    if code == "EXPECT_FAILED":
+        assert found.evidence["value"] == "3000"
+
+
+def test_expect_sql_that_fails_is_expect_error(conn: Any) -> None:
+    from breakglass.config import ExpectConfig
+
+    (found,) = validate.expect([ExpectConfig(sql="select count(*) from nosuch", min=1)], conn)
+    assert found.code == "EXPECT_ERROR" and "nosuch" in found.message
+
+
+def test_expect_runs_read_only(conn: Any) -> None:
+    from breakglass.config import ExpectConfig
+
+    (found,) = validate.expect([ExpectConfig(sql="delete from users returning 1", min=1)],
+                               conn)
+    assert found.code == "EXPECT_ERROR"
+    assert conn.execute("select count(*) from users").fetchone()[0] == 3000
+
+
+# -- the server environment ---------------------------------------------------------------------
+def test_server_environment_restores_into_a_scratch_database_and_drops_it(
+        project: DrillProject, pg_server: Any, pg_server_factory: Any) -> None:
+    import psycopg
+
+    drill_server = pg_server_factory.start(18)  # not the production server (pg_server, 16)
+    project.env["DRILL_SERVER_DSN"] = drill_server.dsn()
+    project.write_config(drill='environment = "server"\nserver = "env:DRILL_SERVER_DSN"\n'
+                         + EXPECT)
+    project.take()
+    res = project.drill()
+    assert res.rc == 0, res
+    assert res.step_result("environment")["target"]["kind"] == "server"
+    name = res.step_result("environment")["target"]["dbname"]
+    assert name == f"drill_{safe_run_id(res.doc['run_id'])}"
+    with psycopg.connect(drill_server.dsn()) as c:
+        left = c.execute("select 1 from pg_database where datname = %s", (name,)).fetchall()
+    assert left == []
+
+
+def test_server_environment_refuses_a_production_database(project: DrillProject,
+                                                          pg_server: Any) -> None:
+    project.env["DRILL_SERVER_DSN"] = pg_server.dsn()  # the server [databases.shop] lives on
+    project.write_config(drill='environment = "server"\nserver = "env:DRILL_SERVER_DSN"\n'
+                         + EXPECT)
+    project.take()
+    res = project.drill()
+    assert res.rc == 1, res
+    assert "DRILL_TARGET_IS_PRODUCTION" in res.failing
+    assert "blocked by precondition" in res.doc["status"]
