@@ -23,11 +23,12 @@ def init(c: Context, path: str = "breakglass.toml", force: bool = False) -> None
 @task(help={"dir": "sandbox directory (default ./demo-sandbox; rebuilt by every run)"})
 @handle_errors
 def demo(c: Context, dir: str = "demo-sandbox") -> None:
-    """Try breakglass with nothing set up: an embedded PostgreSQL, a backup, backup.verify.
+    """Try breakglass with nothing set up: an embedded PostgreSQL, backup.take, drill.restore.
 
     Starts a throw-away PostgreSQL as "production", seeds a small SaaS schema (~100k rows),
-    takes a pg_dump backup into a local store, verifies it, then shows a truncated backup being
-    caught. Stops every server it started; the sandbox keeps the config, journals and reports."""
+    takes a backup into a local store (backup.take), restores it into a disposable PostgreSQL
+    and proves its rows (drill.restore), then shows a truncated backup being caught. Stops every
+    server it started; the sandbox keeps the config, journals and reports."""
     from pathlib import Path
 
     from invoke.exceptions import Exit

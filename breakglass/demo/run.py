@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -11,19 +13,34 @@ from breakglass.commands._runner import build_services, options
 from breakglass.connectors import pgbin
 from breakglass.connectors.pgcluster import EmbeddedCluster
 from breakglass.demo import sandbox
+from breakglass.drills.restore import RestoreDrill, human_seconds
 from breakglass.engine.executor import RunResult, execute
+from breakglass.engine.runbook import Runbook
+from breakglass.recovery.take import BackupTake
 from breakglass.recovery.verify import BackupVerify
 
 
-def _verify(config_path: Path) -> RunResult:
-    app = App(str(config_path))
-    runbook = BackupVerify(app.config, {"only": None, "all": False})
-    return execute(runbook, options(app, dry_run=False, yes=False), build_services(app, False))
+def _run(config: Path, runbook_cls: type[Runbook], params: Mapping[str, Any]) -> RunResult:
+    """One runbook through the engine, as the CLI runs it with --yes."""
+    app = App(str(config))
+    return execute(runbook_cls(app.config, params), options(app, dry_run=False, yes=True),
+                   build_services(app, False))
+
+
+def _drill_line(result: RunResult) -> str:
+    rep = result.summary.steps["report"].result if result.summary else None
+    if not rep:
+        return ""
+    return (f"RTO {human_seconds(rep['rto_seconds'])} (target "
+            f"{human_seconds(rep['rto_target_seconds'])}) · RPO "
+            f"{human_seconds(rep['rpo_seconds'])} (max_age "
+            f"{human_seconds(rep['rpo_target_seconds'])}) · trend: {rep['trend']}")
 
 
 def run(root: Path, console: Console) -> int:
-    """Returns 0 when breakglass behaved as it must: the good backup passes and the truncated
-    one is caught. Anything else is 1 (or the could-not-verify code 3)."""
+    """Returns 0 when breakglass behaved as it must: the backup is taken and verified, the
+    restore drill proves its rows, and a truncated backup fails the drill. Anything else is
+    that run's exit code (1, or 3 for could not verify)."""
     console.rule("breakglass demo")
     console.print(f"sandbox: {root} (rebuilt by every demo run)")
     sandbox.fresh_sandbox(root)
@@ -37,42 +54,47 @@ def run(root: Path, console: Console) -> int:
             rows = sandbox.seed(prod.dsn())
             console.print(f"[green]✓[/] seeded database {sandbox.DATABASE!r}: " + ", ".join(
                 f"{n:,} {t}" for t, n in rows.items()) + f" ({sum(rows.values()):,} rows)")
-            backup = sandbox.dump(prod, root / "store", rows, major)
-            console.print(f"[green]✓[/] took a backup with pg_dump -Fc: store/{backup.name} "
-                          f"({backup.stat().st_size / 1e6:.1f} MB) and its manifest")
-        console.print("[green]✓[/] stopped the production PostgreSQL")
-        config = sandbox.write_config(root, chat.start())
-        console.print(f"[green]✓[/] wrote {config.relative_to(root.parent)}; owner 'dana' "
-                      "(backup_restore) gets notices on a local receiver\n")
+            config = sandbox.write_config(root, chat.start(), prod.dsn(sandbox.DATABASE))
+            console.print(f"[green]✓[/] wrote {root.name}/breakglass.toml; owner 'dana' "
+                          "(backup_restore) gets notices on a local receiver\n")
 
-        console.rule("Act 1: verify the backup we just took")
-        first = _verify(config)
+            console.rule("Act 1: take a backup (breakglass backup.take --yes)")
+            took = _run(config, BackupTake, {"backup": None, "prune": False})
+        console.print("[green]✓[/] stopped the production PostgreSQL: the drill never needs "
+                      "it\n")
+        if took.exit_code:
+            return took.exit_code
+
+        console.rule("Act 2: restore drill (breakglass drill.restore --yes)")
+        drill = _run(config, RestoreDrill, {"backup": None, "env": None, "jobs": None})
+        console.print(_drill_line(drill), soft_wrap=True)
 
         console.print()
-        console.rule("Act 2: a newer backup that ends early (a killed upload, a full disk)")
-        bad = sandbox.truncate_copy(backup)
-        console.print(f"wrote store/{bad.name}: the first two thirds of the dump, no manifest\n")
-        second = _verify(config)
+        console.rule("Act 3: a newer backup that ends early (a killed upload, a full disk)")
+        bad = sandbox.truncate_copy(root / "store")
+        console.print(f"wrote store/{bad.name}: the first two thirds of the newest dump\n")
+        verify = _run(config, BackupVerify, {"only": None, "all": False})
+        drill_bad = _run(config, RestoreDrill, {"backup": None, "env": None, "jobs": None})
     finally:
         chat.stop()
 
     console.print()
     console.rule("What happened")
-    caught = any(f.code == "ARCHIVE_TRUNCATED" for f in second.findings)
-    console.print(f"act 1: {first.status} (exit {first.exit_code}) — the fresh backup reads to "
-                  "the end and matches its manifest")
-    console.print(f"act 2: {second.status} (exit {second.exit_code}) — "
-                  + ("ARCHIVE_TRUNCATED caught: pg_restore --list alone would have passed it"
-                     if caught else "the truncated backup was NOT caught"))
+    caught = {f.code for f in verify.findings} | {f.code for f in drill_bad.findings}
+    console.print(f"act 1: backup.take {took.status} (exit {took.exit_code})", soft_wrap=True)
+    console.print(f"act 2: drill.restore {drill.status} (exit {drill.exit_code}) — restored "
+                  "into a throw-away PostgreSQL, structure, exact row counts, sequences and "
+                  "2 expect checks proven, then torn down", soft_wrap=True)
+    truncated = "ARCHIVE_TRUNCATED" in caught
+    console.print(f"act 3: backup.verify {verify.status}, drill.restore {drill_bad.status} — "
+                  + ("ARCHIVE_TRUNCATED caught before anything trusted the backup"
+                     if truncated else "the truncated backup was NOT caught"), soft_wrap=True)
     console.print(f"owners' notices received by the local chat: {len(chat.titles)}")
     for title in chat.titles:
         console.print(f"  • {title}")
-    for result in (first, second):
-        if "html" in result.reports:
-            console.print(f"report of {result.runbook} run {result.run_id}: "
-                          f"{result.reports['html']}")
-    shown = config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config
-    console.print(f"journals: breakglass runs.list --config {shown}")
-    if first.exit_code != 0:
-        return first.exit_code
-    return 0 if caught else 1
+    if "html" in drill.reports:
+        console.print(f"report of the drill: {drill.reports['html']}", soft_wrap=True)
+    console.print(f"journals: breakglass runs.list --config {root.name}/breakglass.toml")
+    if drill.exit_code:
+        return drill.exit_code
+    return 0 if truncated and verify.exit_code and drill_bad.exit_code else 1

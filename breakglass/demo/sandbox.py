@@ -7,13 +7,10 @@ is rebuilt from scratch by the next demo run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
-import subprocess
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -21,10 +18,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from breakglass.connectors import pgbin
-from breakglass.connectors.pgcluster import EmbeddedCluster
 from breakglass.errors import CouldNotVerify
-from breakglass.recovery.manifest import Manifest, manifest_key
 
 DATABASE = "acme"
 TABLES = ("tenants", "users", "sessions", "api_tokens", "invoices")
@@ -76,33 +70,26 @@ def seed(dsn: str) -> dict[str, int]:
                 for t in TABLES}
 
 
-def dump(cluster: EmbeddedCluster, store: Path, rows: dict[str, int], major: int) -> Path:
-    """pg_dump -Fc into the store under a temp name, then rename: a partial dump is never
-    visible as a backup. Writes the manifest beside it."""
-    started = datetime.now(UTC)
-    name = f"{DATABASE}-{started.strftime('%Y%m%dT%H%M%SZ')}.dump"
-    tmp = store / f".{name}.partial"
-    pg_dump = pgbin.find("pg_dump", at_least=major)
-    env = {**cluster.env(), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([str(pg_dump), "-Fc", "-d", DATABASE, "-f", str(tmp)], env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0:
-        raise CouldNotVerify(f"pg_dump failed: {done.stderr.strip()[:300]}")
-    digest = hashlib.sha256()
-    with tmp.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    final = store / name
-    tmp.rename(final)
-    with psycopg.connect(cluster.dsn(DATABASE)) as conn:
-        version = str(conn.execute("show server_version").fetchone()[0])  # type: ignore[index]
-    manifest = Manifest(sha256=digest.hexdigest(), size=final.stat().st_size, created_at=started,
-                        database=DATABASE, server_version=version, tables=rows)
-    (store / manifest_key(name)).write_text(manifest.to_json())
-    return final
+# What the restored rows must show (the drill's `expect` rung).
+EXPECT_TOML = """
+[[drills.restore.expect]]
+sql = "select count(*) from users where is_active"
+min = 25000
+
+[[drills.restore.expect]]
+sql = "select count(*) from invoices where status = 'paid'"
+min = 1
+"""
 
 
-def write_config(root: Path, chat_url: str) -> Path:
+def write_config(root: Path, chat_url: str, production_dsn: str) -> Path:
+    """The sandbox's breakglass.toml. Like a real one, it holds references, not values: the
+    production DSN lives in a 0600 file beside it."""
+    secrets = root / "secrets"
+    secrets.mkdir(mode=0o700)
+    dsn_file = secrets / "production.dsn"
+    dsn_file.touch(mode=0o600)
+    dsn_file.write_text(production_dsn + "\n")
     path = root / "breakglass.toml"
     path.write_text(f"""# Written by `breakglass demo`.
 # A real config holds references (env:, file:), never secret values.
@@ -117,12 +104,21 @@ backup_restore = ["dana"]
 [people.dana]
 notify = ["{chat_url}"]
 
+[databases.main]
+dsn = "file:secrets/production.dsn"
+
 [backups.main]
 store = "file://{root / 'store'}/"
+database = "main"
 max_age = "26h"
 retention_days = 35
 encryption = "none"
-""")
+
+[drills.restore]
+backup = "main"
+environment = "local"
+rto = "5m"
+""" + EXPECT_TOML)
     return path
 
 
@@ -138,8 +134,10 @@ def fresh_sandbox(root: Path) -> None:
     marker.write_text("this directory is rebuilt by every `breakglass demo`\n")
 
 
-def truncate_copy(backup: Path) -> Path:
-    """A newer backup that ends early, as a disk-full or killed upload leaves it."""
+def truncate_copy(store: Path) -> Path:
+    """A newer backup that ends early, as a full disk or a killed upload leaves it (no
+    manifest: the job died before writing one)."""
+    backup = max(store.glob("*.dump"), key=lambda p: p.stat().st_mtime)
     data = backup.read_bytes()
     bad = backup.with_name(backup.name.replace(".dump", "-1.dump"))
     bad.write_bytes(data[: len(data) * 2 // 3])
