@@ -250,6 +250,9 @@ def test_checkins_reach_the_sentry_sink(project: DrillProject, http_sink: Any) -
                 for item in env.of_type("check_in")]
     assert [c["status"] for c in checkins] == ["in_progress", "ok"]
     assert {c["monitor_slug"] for c in checkins} == {"breakglass-drill-restore-acme-shop"}
+    # The first check-in creates/updates the monitor with the drill's schedule.
+    assert checkins[0]["monitor_config"]["schedule"] == {"type": "crontab",
+                                                         "value": "0 3 1 * *"}
 
 
 # -- expect rungs against a real server ----------------------------------------------------------

@@ -167,6 +167,14 @@ class RestoreDrill(Runbook):
     def monitor_slug(self) -> str | None:
         return monitor_slug(self.config.project.name, self.drill.drill.backup)
 
+    @property
+    def monitor_config(self) -> Mapping[str, Any] | None:
+        # The monitor is created/updated with the first check-in: Sentry alerts when a drill
+        # misses its schedule by an hour or runs longer than twice its RTO.
+        return {"schedule": {"type": "crontab", "value": self.drill.drill.schedule},
+                "checkin_margin": 60,
+                "max_runtime": max(1, int(self.drill.drill.rto.total_seconds() * 2 // 60))}
+
     def preconditions(self) -> Sequence[Precondition]:
         if self.drill.kind != "server":
             return ()

@@ -418,6 +418,11 @@ class _Run:
         if self.console is not None:
             if not self.runbook.mutating or status != "succeeded":
                 out.findings(self.console, summary.findings)
+            else:
+                # A succeeded change still shows what its steps noted (the proof that an old
+                # key is refused, where a leaked value sits in git history).
+                out.findings(self.console, [f for st in summary.steps.values()
+                                            for f in st.findings])
             out.deliveries(self.console, [d for d in summary.deliveries if not d.get("ok")])
             out.summary_line(self.console, summary, [str(p) for p in reports.values()])
         if self.services.reporter is not None:
@@ -445,13 +450,15 @@ class _Run:
             return
         title = f"breakglass {self.runbook.name} on {self.runbook.target}: {status}"
         body = f"run {self.run_id} ({self.runbook.config.project.name}): {status}"
-        try:
-            got: list[Delivery] = notifier.notify(self.runbook.responsibility, event, title, body)
-        except Exception as exc:  # a notifier must never take a run down (DESIGN principle 7)
-            self._capture(exc)
-            got = [Delivery("-", "-", False, f"notifier error: {_one_line(exc)}")]
-        for d in got:
-            self.journal.append("delivery", {"event": event, **d.to_dict()})
+        for responsibility in dict.fromkeys((self.runbook.responsibility,
+                                             *self.runbook.also_notify)):
+            try:
+                got: list[Delivery] = notifier.notify(responsibility, event, title, body)
+            except Exception as exc:  # a notifier must never take a run down (principle 7)
+                self._capture(exc)
+                got = [Delivery("-", "-", False, f"notifier error: {_one_line(exc)}")]
+            for d in got:
+                self.journal.append("delivery", {"event": event, **d.to_dict()})
 
     def _pause(self, step: Step, point: str) -> None:
         token = self.options.pause_file
@@ -475,7 +482,8 @@ class _Run:
             return
         duration = time.monotonic() - self._started if status != "in_progress" else None
         try:
-            got = reporter.checkin(slug, status, self._checkin_id, duration)
+            got = reporter.checkin(slug, status, self._checkin_id, duration,
+                                   self.runbook.monitor_config)
         except Exception as exc:  # monitoring is best effort, like notices
             self.journal.append("checkin", {"monitor": slug, "status": status, "ok": False,
                                             "error": _one_line(exc)})

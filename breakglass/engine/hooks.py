@@ -44,10 +44,11 @@ class ErrorReporter(Protocol):
         ...
 
     def checkin(self, monitor_slug: str, status: Literal["in_progress", "ok", "error"],
-                check_in_id: str | None = None,
-                duration: float | None = None) -> str | None:
+                check_in_id: str | None = None, duration: float | None = None,
+                monitor_config: Mapping[str, Any] | None = None) -> str | None:
         """A cron check-in (Sentry Crons): `in_progress` when a monitored run starts, then
-        `ok`/`error` with the id it returned, so a scheduled run that never happens alerts."""
+        `ok`/`error` with the id it returned, so a scheduled run that never happens alerts.
+        `monitor_config` (schedule, margins) creates or updates the monitor on the way."""
         ...
 
     def flush(self) -> None:

@@ -174,6 +174,18 @@ class Runbook(ABC):
         engine checks in when a run starts and ends, so a drill that stops running alerts."""
         return None
 
+    @property
+    def monitor_config(self) -> Mapping[str, Any] | None:
+        """Sentry Crons monitor settings sent with the check-ins (e.g. {"schedule": {"type":
+        "crontab", "value": "0 3 1 * *"}}), so the monitor exists without clicking in Sentry."""
+        return None
+
+    @property
+    def also_notify(self) -> tuple[str, ...]:
+        """Further responsibilities whose owners get this run's notices (a leaked secret is an
+        incident too: `rotate --leaked` tells incident_response as well as key_rotation)."""
+        return ()
+
     def preconditions(self) -> Sequence[Precondition]:
         """Checklist items this runbook relies on, beyond the engine's own (an owner for its
         responsibility, see engine/preconditions.py)."""

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from breakglass.engine.redaction import Redactor
 
 if TYPE_CHECKING:
     import sentry_sdk
-    from sentry_sdk._types import LogLevelStr
+    from sentry_sdk._types import LogLevelStr, MonitorConfig
 
 CheckinStatus = Literal["in_progress", "ok", "error"]
 
@@ -103,15 +103,19 @@ class SentryReporter:
             scope.capture_message(message, level=level)
 
     def checkin(self, monitor_slug: str, status: CheckinStatus,
-                check_in_id: str | None = None, duration: float | None = None) -> str | None:
+                check_in_id: str | None = None, duration: float | None = None,
+                monitor_config: Mapping[str, Any] | None = None) -> str | None:
         """Send a cron check-in (https://docs.sentry.io/product/crons/). Send `in_progress`
         when a scheduled drill starts, then `ok`/`error` with the returned id; a monitor that
         misses its check-ins alerts in Sentry. Returns the check-in id, None if not sent."""
         from sentry_sdk.crons import capture_checkin
 
         with self._active():
+            # sentry_sdk types monitor_config as a TypedDict; ours is a plain mapping of the
+            # same documented keys (schedule, checkin_margin, max_runtime).
+            config = cast("MonitorConfig", dict(monitor_config)) if monitor_config else None
             return capture_checkin(monitor_slug=monitor_slug, check_in_id=check_in_id,
-                                   status=status, duration=duration)
+                                   status=status, duration=duration, monitor_config=config)
 
     def flush(self, timeout: float = FLUSH_TIMEOUT) -> None:
         if self._scope is not None:
