@@ -13,8 +13,9 @@ _REGISTRY: dict[str, type[Runbook]] = {}
 # module that defines each built-in runbook; imported only when that runbook is needed
 _BUILTIN: dict[str, str] = {
     "backup.verify": "breakglass.recovery.verify",
-    "backup.take": "breakglass.recovery.take",
+    "rotate": "breakglass.runbooks.rotate.runbook",
     "drill.restore": "breakglass.drills.restore",
+    "backup.take": "breakglass.recovery.take",
 }
 
 

@@ -112,6 +112,13 @@ def findings(console: Console, items: Iterable[Finding]) -> None:
         table.add_row(Text(f.code, style=_finding_style(f)), Text(sev), Text(f.subject),
                       Text(f.message), Text(f.action))
     console.print(table)
+    for f in items:
+        # Commands to paste (a rotation's recovery plan) are printed whole, not in a cell.
+        plan = f.evidence.get("recovery_plan")
+        if isinstance(plan, list) and plan:
+            console.print(Text(f"Recovery plan ({f.code}, {f.subject}):", style="bold"))
+            for i, line in enumerate(plan, start=1):
+                console.print(Text(f"  {i}. {line}"), soft_wrap=True)
 
 
 def deliveries(console: Console, items: Iterable[dict[str, Any]]) -> None:

@@ -1,0 +1,162 @@
+"""The `rotate` runbook: `breakglass rotate NAME [--leaked] [--revoke-first]` (docs/rotate.md).
+
+It picks the kind module for `[secrets.NAME]`, asks base.rotation_steps for the steps in the
+order the mode needs, and adds the two steps that are not about a kind: restarting consumers
+(consumers.py) and, with --leaked, searching git history for the old value (leaked.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from breakglass.engine.findings import Finding, Severity
+from breakglass.engine.registry import register
+from breakglass.engine.runbook import Action, Plan, Precondition, Runbook, Step, StepContext
+from breakglass.errors import UsageError
+from breakglass.runbooks.rotate.base import Kind, Mode, RotationStep, rotation_steps
+
+#: kind -> "module:Class"; a kind that is not here is refused with exit 2
+KINDS: dict[str, str] = {
+    "aws_iam_key": "breakglass.runbooks.rotate.aws_iam:IamKeyKind",
+    "aws_secretsmanager": "breakglass.runbooks.rotate.aws_secretsmanager:SecretsManagerKind",
+    "ssm_parameter": "breakglass.runbooks.rotate.ssm_parameter:SsmParameterKind",
+}
+
+
+def kind_for(config: Any, secret: str) -> Kind:
+    if secret not in config.secrets:
+        known = ", ".join(sorted(config.secrets)) or "none"
+        raise UsageError(f"no [secrets.{secret}] in the configuration (configured: {known})")
+    cfg = config.secrets[secret]
+    if cfg.kind not in KINDS:
+        raise UsageError(f'secrets.{secret}.kind = "{cfg.kind}" cannot be rotated by this '
+                         f"version of breakglass (supported: {', '.join(sorted(KINDS))})")
+    module, _, cls = KINDS[cfg.kind].partition(":")
+    kind: Kind = getattr(importlib.import_module(module), cls)(secret, cfg, config)
+    return kind
+
+
+@register
+class Rotate(Runbook):
+    """Rotate a secret: create, deploy, restart consumers, verify, revoke, prove the old dead."""
+
+    name = "rotate"
+    responsibility = "key_rotation"
+
+    def __init__(self, config: Any, params: Mapping[str, Any]) -> None:
+        super().__init__(config, params)
+        self.secret = str(self.params.get("secret") or "")
+        self.kind = kind_for(config, self.secret)
+        self.mode = Mode(leaked=bool(self.params.get("leaked")),
+                         revoke_first=bool(self.params.get("revoke_first")))
+        if self.mode.revoke_first and not self.kind.revoke_first_ok:
+            raise UsageError(f"--revoke-first does not apply to kind {self.kind.kind}: its old "
+                             "value goes out of use when the new one is promoted")
+
+    @property
+    def target(self) -> str:
+        return f"secrets.{self.secret}"
+
+    @property
+    def also_notify(self) -> tuple[str, ...]:
+        # A leak is an incident: its owners hear about it as well as the key owners.
+        return ("incident_response",) if self.mode.leaked else ()
+
+    def steps(self) -> Sequence[Step]:
+        before: list[Step] = []
+        cfg = self.kind.cfg
+        if self.mode.leaked and cfg.repository is not None:
+            before.append(LeakSearchStep(self.kind, self.mode))
+        consumers = ConsumersStep(self.kind, self.mode) if cfg.consumers else None
+        return rotation_steps(self.kind, self.mode, before, consumers)
+
+    def preconditions(self) -> Sequence[Precondition]:
+        def check(ctx: StepContext) -> Sequence[Finding]:
+            # Once this run has pinned the old value, a second credential is its own new one.
+            return [] if ctx.outputs.get("pin") else self.kind.start_findings(ctx)
+
+        return [Precondition(f"secrets.{self.secret}.room", "room for a new value "
+                             "(never more than two live)", check)]
+
+
+class ConsumersStep(RotationStep):
+    name, title = "consumers", "restart consumers and check their health"
+
+    def _hosts(self, ctx: StepContext) -> tuple[list[Any], dict[str, Any]]:
+        from breakglass.connectors.ssh import host_from_config
+        from breakglass.runbooks.rotate import consumers as cs
+
+        found = cs.consumers_of(ctx.config, self.kind.secret)
+        hosts = {c.host: host_from_config(ctx.config, c.host, ctx.secrets) for c in found}
+        return found, hosts
+
+    def observe(self, ctx: StepContext) -> Mapping[str, Any]:
+        from breakglass.runbooks.rotate import consumers as cs
+
+        found, hosts = self._hosts(ctx)
+        return {**super().observe(ctx),
+                "restart": {str(c): cs.restart_line(hosts[c.host], c.service) for c in found}}
+
+    def plan(self, observed: Mapping[str, Any]) -> Plan:
+        return Plan.of(*(Action(f"restart {c} (`{line}`) and check its health, one host at a "
+                                "time", c) for c, line in observed["restart"].items()))
+
+    def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
+        from breakglass.runbooks.rotate import consumers as cs
+
+        found, hosts = self._hosts(ctx)
+        results = cs.restart_and_check(found, hosts, ctx.config.app)
+        return {"results": [r.to_dict() for r in results]}
+
+    def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
+        from breakglass.runbooks.rotate import consumers as cs
+
+        results = [cs.ConsumerResult(**r) for r in
+                   (ctx.outputs.get(self.name) or {}).get("results", [])]
+        found = cs.findings(results)
+        if not found:
+            return []
+        consumers, hosts = self._hosts(ctx)
+        plan = [*self.kind.recovery(self.snap(observed)),
+                *cs.recovery_plan(consumers, hosts, app=ctx.config.app)]
+        ctx.log("recovery plan", commands=plan)
+        first = found[0]
+        return [Finding(first.code, first.message, f"{first.action} (recovery plan below)",
+                        first.severity, first.outcome, first.subject,
+                        {**first.evidence, "recovery_plan": plan}), *found[1:]]
+
+
+class LeakSearchStep(RotationStep):
+    name, title = "leak_search", "search git history for the leaked value"
+
+    def observe(self, ctx: StepContext) -> Mapping[str, Any]:
+        return {"repository": str(self.kind.cfg.repository)}
+
+    def plan(self, observed: Mapping[str, Any]) -> Plan:
+        return Plan.of(Action("search every commit of the repository for the old value "
+                              "(read-only; the value never goes on a command line)",
+                              observed["repository"]))
+
+    def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
+        from breakglass.runbooks.rotate import leaked
+
+        value = self.kind.old_value(ctx, self.old_id(ctx))
+        if value is None:
+            return {"searched": False, "why": "the old value could not be read back"}
+        assert self.kind.cfg.repository is not None
+        report = leaked.search_history(self.kind.cfg.repository, value)
+        return {"searched": True, **report.to_dict()}
+
+    def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
+        from breakglass.runbooks.rotate import leaked
+
+        result = ctx.outputs.get(self.name) or {}
+        if not result.get("searched"):
+            return [self.kind.finding("LEAK_SEARCH_SKIPPED", f"git history not searched: "
+                                      f"{result.get('why', 'no result')}", "search by hand",
+                                      Severity.INFO)]
+        # Occurrences are notes, not failures: the rotation makes the value dead; purging the
+        # history is the owners' follow-up (the findings say how).
+        return leaked.findings(result, subject=f"secrets.{self.kind.secret}")

@@ -1,0 +1,138 @@
+"""A project folder for `breakglass rotate` against moto, driven through the real CLI in a
+subprocess (SIGKILL and all), plus the checks every rotation test makes: which IAM keys exist,
+which values are where, and that no value reached any output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers.moto import AwsKey, MotoServer
+from tests.servers.sinks import HttpSink
+
+
+@dataclass
+class RotateProject:
+    root: Path
+    moto: MotoServer
+    key: AwsKey | None = None  # the credentials breakglass itself uses (admin on aws_auth)
+    notify_url: str = ""
+    started: list[subprocess.Popen[str]] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)  # every stdout/stderr seen
+
+    @property
+    def config(self) -> Path:
+        return self.root / "breakglass.toml"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def pause_file(self) -> Path:
+        return self.root / "paused"
+
+    def write(self, secrets: str, extra: str = "") -> None:
+        owners = ""
+        if self.notify_url:
+            owners = ('[owners]\nkey_rotation = ["alice"]\nincident_response = ["bob"]\n\n'
+                      f'[people.alice]\nnotify = ["{self.notify_url}alice"]\n\n'
+                      f'[people.bob]\nnotify = ["{self.notify_url}bob"]\n\n')
+        self.config.write_text(
+            '[project]\nname = "acme"\nenvironment = "test"\nstate_dir = "state"\n\n'
+            f'[aws]\nregion = "{self.moto.region}"\nendpoint_url = "{self.moto.endpoint_url}"\n\n'
+            f"{owners}{extra}\n{secrets}\n")
+
+    def env(self, **more: str) -> dict[str, str]:
+        return {**os.environ, **self.moto.env(self.key), **more}
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "breakglass", *args, "--config", str(self.config)]
+
+    def run(self, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL, env=env or self.env())
+        self.outputs[f"{' '.join(args)} #{len(self.outputs)}"] = r.stdout + r.stderr
+        return r
+
+    def kill_at(self, point: str, *args: str) -> None:
+        """Run `rotate ARGS --yes` until the engine pauses at `point`, then SIGKILL it."""
+        self.pause_file.unlink(missing_ok=True)
+        env = self.env(BREAKGLASS_TEST_PAUSE_AT=point,
+                       BREAKGLASS_TEST_PAUSE_FILE=str(self.pause_file))
+        proc = subprocess.Popen(self.argv("rotate", *args, "--yes"), env=env, text=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        self.started.append(proc)
+        deadline = time.monotonic() + 90
+        while not self.pause_file.exists():
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                raise AssertionError(f"run ended ({proc.returncode}) before {point}:\n{out}{err}")
+            assert time.monotonic() < deadline, f"never paused at {point}"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        self.outputs[f"killed at {point}"] = out + err
+
+    def resume(self, run_id: str) -> subprocess.CompletedProcess[str]:
+        # The pause file still exists: the resumed run is not paused again.
+        return self.run("runs.resume", run_id, "--yes", env=self.env(
+            BREAKGLASS_TEST_PAUSE_FILE=str(self.pause_file)))
+
+    def run_ids(self) -> list[str]:
+        return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        path = self.state / "runs" / f"{run_id}.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    def step_status(self, run_id: str) -> dict[str, str]:
+        shown = self.run("runs.show", run_id, "--json")
+        return {s["step"]: s["status"] for s in json.loads(shown.stdout)["steps"]}
+
+    def leaks(self, *values: str, sink: HttpSink | None = None) -> list[str]:
+        """Where any of `values` appears: CLI output, journals, reports, notices."""
+        texts = dict(self.outputs)
+        for path in self.state.rglob("*"):
+            if path.is_file():
+                texts[str(path.relative_to(self.root))] = path.read_text(errors="replace")
+        if sink is not None:
+            texts["notices"] = b"".join(r.decoded for r in sink.requests).decode(errors="replace")
+        return sorted(f"{where}: {v[:6]}…" for where, text in texts.items() for v in values
+                      if v and v in text)
+
+
+def iam_keys(moto: Any, user: str) -> dict[str, str]:
+    got = moto.client("iam").list_access_keys(UserName=user)["AccessKeyMetadata"]
+    return {k["AccessKeyId"]: k["Status"] for k in got}
+
+
+@pytest.fixture
+def rotate_project(tmp_path: Path) -> Iterator[Any]:
+    """A factory: rotate_project(moto, key=None, notify_url="") -> RotateProject."""
+    made: list[RotateProject] = []
+
+    def make(moto: MotoServer, key: AwsKey | None = None,
+             notify_url: str = "") -> RotateProject:
+        proj = RotateProject(tmp_path, moto, key, notify_url)
+        made.append(proj)
+        return proj
+
+    yield make
+    for proj in made:
+        for proc in proj.started:  # only what this test started
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)

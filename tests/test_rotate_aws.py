@@ -1,0 +1,370 @@
+"""`breakglass rotate` for the three AWS kinds, against moto through the real CLI: the new value
+works, the old one is refused or no longer current, never more than two IAM keys, --leaked
+deletes the old value in the same run, a SIGKILL at any step boundary is finished by
+`runs.resume`, and no value reaches any output."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.rotate.aws_project import RotateProject, iam_keys, rotate_project
+from tests.servers.moto import AuthedMoto, AwsKey, MotoServer
+from tests.servers.sinks import HttpSink
+
+__all__ = ["rotate_project"]  # the fixture, imported for pytest
+
+USER = "ci-deploy"
+OLD_SM = "old-api-key-Zq81fLw0pQe3"
+OLD_SSM = "old-param-Hc4mVx72Kd0s"
+
+
+# -- Secrets Manager -----------------------------------------------------------------------------
+
+@pytest.fixture
+def sm(aws: MotoServer, rotate_project: Any) -> RotateProject:
+    aws.client("secretsmanager").create_secret(Name="prod/api-key", SecretString=OLD_SM)
+    proj: RotateProject = rotate_project(aws)
+    proj.write('[secrets.API_KEY]\nkind = "aws_secretsmanager"\nsecret_id = "prod/api-key"\n'
+               'length = 40\n')
+    return proj
+
+
+def sm_versions(aws: MotoServer) -> dict[str, list[str]]:
+    got = aws.client("secretsmanager").list_secret_version_ids(SecretId="prod/api-key",
+                                                               IncludeDeprecated=True)
+    return {v["VersionId"]: v.get("VersionStages", []) for v in got["Versions"]}
+
+
+def sm_current(aws: MotoServer) -> str:
+    return str(aws.client("secretsmanager").get_secret_value(
+        SecretId="prod/api-key", VersionStage="AWSCURRENT")["SecretString"])
+
+
+def test_secretsmanager_rotation_promotes_a_new_value_and_retires_the_old(
+        sm: RotateProject, aws: MotoServer) -> None:
+    (old_version,) = sm_versions(aws)
+    r = sm.run("rotate", "API_KEY", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    new = sm_current(aws)
+    assert new != OLD_SM and len(new) == 40
+    stages = sm_versions(aws)
+    assert "AWSCURRENT" not in stages[old_version]
+    assert not any("AWSPENDING" in s for s in stages.values())
+    assert sm.leaks(OLD_SM, new) == []
+
+
+def test_secretsmanager_with_grace_keeps_the_old_version_as_awsprevious(
+        sm: RotateProject, aws: MotoServer) -> None:
+    sm.write('[secrets.API_KEY]\nkind = "aws_secretsmanager"\nsecret_id = "prod/api-key"\n'
+             'grace = "7d"\n')
+    (old_version,) = sm_versions(aws)
+    r = sm.run("rotate", "API_KEY", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sm_versions(aws)[old_version] == ["AWSPREVIOUS"]
+
+
+def test_secretsmanager_leaked_removes_the_old_version_labels_in_the_same_run(
+        sm: RotateProject, aws: MotoServer) -> None:
+    sm.write('[secrets.API_KEY]\nkind = "aws_secretsmanager"\nsecret_id = "prod/api-key"\n'
+             'grace = "7d"\n')
+    (old_version,) = sm_versions(aws)
+    r = sm.run("rotate", "API_KEY", "--leaked", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sm_versions(aws)[old_version] == []
+
+
+def test_secretsmanager_json_key_rotates_one_key_and_keeps_the_others(
+        aws: MotoServer, rotate_project: Any) -> None:
+    doc = {"user": "app", "password": OLD_SM}
+    aws.client("secretsmanager").create_secret(Name="prod/db", SecretString=json.dumps(doc))
+    proj: RotateProject = rotate_project(aws)
+    proj.write('[secrets.DB]\nkind = "aws_secretsmanager"\nsecret_id = "prod/db"\n'
+               'json_key = "password"\nalphabet = "abcdefghijklmnop"\n')
+    r = proj.run("rotate", "DB", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads(aws.client("secretsmanager").get_secret_value(
+        SecretId="prod/db", VersionStage="AWSCURRENT")["SecretString"])
+    assert got["user"] == "app" and got["password"] != OLD_SM
+    assert set(got["password"]) <= set("abcdefghijklmnop")
+    assert proj.leaks(OLD_SM, got["password"]) == []
+
+
+SM_POINTS = [f"{step}.{p}" for step in ("pin", "create", "deploy", "verify_new", "verify_old",
+                                        "delete")
+             for p in ("after_apply", "after_verify")
+             if not (step.startswith("verify") and p == "after_apply")]
+
+
+@pytest.mark.parametrize("point", SM_POINTS)
+def test_secretsmanager_killed_at_a_step_boundary_is_finished_by_resume(
+        sm: RotateProject, aws: MotoServer, point: str) -> None:
+    (old_version,) = sm_versions(aws)
+    sm.kill_at(point, "API_KEY")
+    (run_id,) = sm.run_ids()
+    r = sm.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    stages = sm_versions(aws)
+    assert len(stages) == 2, stages  # one new version: nothing created twice
+    assert stages[old_version] == []
+    assert sm_current(aws) != OLD_SM
+    assert sm.leaks(OLD_SM, sm_current(aws)) == []
+
+
+# -- SSM ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def ssm(aws: MotoServer, rotate_project: Any) -> RotateProject:
+    aws.client("ssm").put_parameter(Name="/prod/token", Value=OLD_SSM, Type="SecureString")
+    proj: RotateProject = rotate_project(aws)
+    proj.write('[secrets.TOKEN]\nkind = "ssm_parameter"\nparameter = "/prod/token"\n')
+    return proj
+
+
+def ssm_now(aws: MotoServer) -> tuple[int, str]:
+    p = aws.client("ssm").get_parameter(Name="/prod/token", WithDecryption=True)["Parameter"]
+    return int(p["Version"]), str(p["Value"])
+
+
+def ssm_labels(aws: MotoServer) -> dict[int, list[str]]:
+    h = aws.client("ssm").get_parameter_history(Name="/prod/token")["Parameters"]
+    return {int(p["Version"]): list(p.get("Labels") or []) for p in h}
+
+
+def test_ssm_rotation_writes_a_new_securestring_version(ssm: RotateProject,
+                                                        aws: MotoServer) -> None:
+    r = ssm.run("rotate", "TOKEN", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    version, value = ssm_now(aws)
+    assert version == 2 and value != OLD_SSM and len(value) == 32
+    assert ssm_labels(aws) == {1: [], 2: []}  # grace unset: the previous label is gone
+    meta = aws.client("ssm").get_parameter(Name="/prod/token")["Parameter"]
+    assert meta["Type"] == "SecureString"
+    assert ssm.leaks(OLD_SSM, value) == []
+
+
+def test_ssm_with_grace_labels_the_old_version_breakglass_previous(
+        ssm: RotateProject, aws: MotoServer) -> None:
+    ssm.write('[secrets.TOKEN]\nkind = "ssm_parameter"\nparameter = "/prod/token"\n'
+              'grace = "1d"\n')
+    r = ssm.run("rotate", "TOKEN", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ssm_labels(aws) == {1: ["breakglass-previous"], 2: []}
+
+
+def test_ssm_leaked_unlabels_the_old_version_in_the_same_run(ssm: RotateProject,
+                                                             aws: MotoServer) -> None:
+    ssm.write('[secrets.TOKEN]\nkind = "ssm_parameter"\nparameter = "/prod/token"\n'
+              'grace = "1d"\n')
+    r = ssm.run("rotate", "TOKEN", "--leaked", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ssm_labels(aws) == {1: [], 2: []}
+
+
+SSM_POINTS = ["pin.after_apply", "create.after_apply", "create.after_verify",
+              "verify_new.after_verify", "verify_old.after_verify", "delete.after_apply"]
+
+
+@pytest.mark.parametrize("point", SSM_POINTS)
+def test_ssm_killed_at_a_step_boundary_is_finished_by_resume(
+        ssm: RotateProject, aws: MotoServer, point: str) -> None:
+    ssm.kill_at(point, "TOKEN")
+    (run_id,) = ssm.run_ids()
+    r = ssm.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    version, value = ssm_now(aws)
+    assert version == 2, "exactly one new version"
+    assert ssm.leaks(OLD_SSM, value) == []
+
+
+# -- IAM access keys (moto enforcing signatures) -----------------------------------------------
+
+@pytest.fixture
+def iam(aws_auth: AuthedMoto, rotate_project: Any) -> Iterator[tuple[RotateProject, AwsKey]]:
+    admin_iam = aws_auth.client("iam")
+    admin_iam.create_user(UserName=USER)
+    key = admin_iam.create_access_key(UserName=USER)["AccessKey"]
+    old = AwsKey(key["AccessKeyId"], key["SecretAccessKey"])
+    aws_auth.client("secretsmanager").create_secret(
+        Name="ci/aws-key", SecretString=json.dumps({"AccessKeyId": old.access_key_id,
+                                                    "SecretAccessKey": old.secret_access_key}))
+    proj: RotateProject = rotate_project(aws_auth.server, aws_auth.admin)
+    proj.write(f'[secrets.CI_KEY]\nkind = "aws_iam_key"\niam_user = "{USER}"\n'
+               'store = "aws-sm:ci/aws-key"\n')
+    yield proj, old
+
+
+def stored_key(aws_auth: AuthedMoto) -> AwsKey:
+    doc = json.loads(aws_auth.client("secretsmanager").get_secret_value(
+        SecretId="ci/aws-key", VersionStage="AWSCURRENT")["SecretString"])
+    return AwsKey(doc["AccessKeyId"], doc["SecretAccessKey"])
+
+
+def sts_accepts(aws_auth: AuthedMoto, key: AwsKey) -> bool:
+    import botocore.exceptions
+
+    try:
+        aws_auth.client("sts", key).get_caller_identity()
+    except botocore.exceptions.ClientError:
+        return False
+    return True
+
+
+class KeyWatch:
+    """Polls ListAccessKeys while a run goes on: the most keys the user ever had."""
+
+    def __init__(self, aws_auth: AuthedMoto) -> None:
+        self.client, self.most, self._stop = aws_auth.client("iam"), 0, threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            got = self.client.list_access_keys(UserName=USER)["AccessKeyMetadata"]
+            self.most = max(self.most, len(got))
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> KeyWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_iam_rotation_new_key_works_old_key_deleted_and_refused(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    with KeyWatch(aws_auth) as watch:
+        r = proj.run("rotate", "CI_KEY", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    new = stored_key(aws_auth)
+    assert new.access_key_id != old.access_key_id
+    assert iam_keys(aws_auth, USER) == {new.access_key_id: "Active"}
+    assert sts_accepts(aws_auth, new) and not sts_accepts(aws_auth, old)
+    assert watch.most == 2
+    assert proj.leaks(old.secret_access_key, new.secret_access_key) == []
+
+
+def test_iam_with_grace_leaves_the_old_key_inactive(iam: tuple[RotateProject, AwsKey],
+                                                    aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    proj.write(f'[secrets.CI_KEY]\nkind = "aws_iam_key"\niam_user = "{USER}"\n'
+               'store = "aws-sm:ci/aws-key"\ngrace = "7d"\n')
+    r = proj.run("rotate", "CI_KEY", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert iam_keys(aws_auth, USER) == {old.access_key_id: "Inactive",
+                                        stored_key(aws_auth).access_key_id: "Active"}
+
+
+def test_iam_next_rotation_deletes_the_inactive_key_left_by_grace_first(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    proj.write(f'[secrets.CI_KEY]\nkind = "aws_iam_key"\niam_user = "{USER}"\n'
+               'store = "aws-sm:ci/aws-key"\ngrace = "7d"\n')
+    assert proj.run("rotate", "CI_KEY", "--yes").returncode == 0
+    second = stored_key(aws_auth)
+    with KeyWatch(aws_auth) as watch:
+        r = proj.run("rotate", "CI_KEY", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    keys = iam_keys(aws_auth, USER)
+    assert old.access_key_id not in keys and keys[second.access_key_id] == "Inactive"
+    assert watch.most == 2
+
+
+def test_iam_leaked_deletes_the_old_key_in_the_same_run_despite_grace(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    proj.write(f'[secrets.CI_KEY]\nkind = "aws_iam_key"\niam_user = "{USER}"\n'
+               'store = "aws-sm:ci/aws-key"\ngrace = "7d"\n')
+    r = proj.run("rotate", "CI_KEY", "--leaked", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert list(iam_keys(aws_auth, USER)) == [stored_key(aws_auth).access_key_id]
+    assert not sts_accepts(aws_auth, old)
+
+
+def test_iam_revoke_first_deactivates_before_creating(iam: tuple[RotateProject, AwsKey],
+                                                      aws_auth: AuthedMoto) -> None:
+    proj, _ = iam
+    r = proj.run("rotate", "CI_KEY", "--revoke-first", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "downtime accepted" in r.stdout
+    (run_id,) = proj.run_ids()
+    order = [e["data"]["step"] for e in proj.events(run_id) if e["type"] == "step_done"]
+    assert order.index("revoke") < order.index("create")
+    assert list(iam_keys(aws_auth, USER)) == [stored_key(aws_auth).access_key_id]
+
+
+def test_iam_refuses_to_start_when_the_user_already_has_two_active_keys(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    extra = aws_auth.client("iam").create_access_key(UserName=USER)["AccessKey"]["AccessKeyId"]
+    r = proj.run("rotate", "CI_KEY", "--yes", "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    result = json.loads(r.stdout)
+    assert result["status"] == "blocked by precondition secrets.CI_KEY.room"
+    (refusal,) = [f for f in result["findings"] if f["code"] == "TWO_ACCESS_KEYS"]
+    assert f"delete-access-key --user-name {USER} --access-key-id {extra}" in refusal["action"]
+    assert iam_keys(aws_auth, USER) == {old.access_key_id: "Active", extra: "Active"}
+
+
+def test_iam_store_in_ssm_parameter(aws_auth: AuthedMoto, rotate_project: Any) -> None:
+    admin_iam = aws_auth.client("iam")
+    admin_iam.create_user(UserName=USER)
+    key = admin_iam.create_access_key(UserName=USER)["AccessKey"]
+    aws_auth.client("ssm").put_parameter(Name="/ci/aws-key", Type="SecureString", Value=(
+        json.dumps({"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]})))
+    proj: RotateProject = rotate_project(aws_auth.server, aws_auth.admin)
+    proj.write(f'[secrets.CI_KEY]\nkind = "aws_iam_key"\niam_user = "{USER}"\n'
+               'store = "ssm:/ci/aws-key"\n')
+    r = proj.run("rotate", "CI_KEY", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(aws_auth.client("ssm").get_parameter(
+        Name="/ci/aws-key", WithDecryption=True)["Parameter"]["Value"])
+    assert list(iam_keys(aws_auth, USER)) == [doc["AccessKeyId"]] != [key["AccessKeyId"]]
+    assert proj.leaks(key["SecretAccessKey"], doc["SecretAccessKey"]) == []
+
+
+IAM_POINTS = ["pin.after_apply", "create.mid", "create.after_apply", "create.after_verify",
+              "verify_new.after_verify", "revoke.after_apply", "verify_old.after_verify",
+              "delete.after_apply"]
+
+
+@pytest.mark.parametrize("point", IAM_POINTS)
+def test_iam_killed_anywhere_is_finished_by_resume_with_one_new_key(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto, point: str) -> None:
+    proj, old = iam
+    with KeyWatch(aws_auth) as watch:
+        proj.kill_at(point, "CI_KEY")
+        (run_id,) = proj.run_ids()
+        r = proj.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    new = stored_key(aws_auth)
+    assert iam_keys(aws_auth, USER) == {new.access_key_id: "Active"}
+    assert sts_accepts(aws_auth, new) and not sts_accepts(aws_auth, old)
+    assert watch.most == 2
+    if point == "create.mid":  # the orphan (created, never stored) was deleted, not kept
+        resumed = [e for e in proj.events(run_id) if e["type"] == "step_applied"
+                   and e["data"]["step"] == "create"]
+        assert resumed[-1]["data"]["result"]["deleted"], resumed
+    assert proj.leaks(old.secret_access_key, new.secret_access_key) == []
+
+
+def test_iam_notices_of_a_leak_reach_key_rotation_and_incident_response_owners(
+        iam: tuple[RotateProject, AwsKey], http_sink: HttpSink) -> None:
+    proj, old = iam
+    proj.notify_url = http_sink.apprise_url
+    proj.write(f'[secrets.CI_KEY]\nkind = "aws_iam_key"\niam_user = "{USER}"\n'
+               'store = "aws-sm:ci/aws-key"\n')
+    http_sink.clear()
+    r = proj.run("rotate", "CI_KEY", "--leaked", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    (run_id,) = proj.run_ids()
+    told = {e["data"]["person"] for e in proj.events(run_id)
+            if e["type"] == "delivery" and e["data"]["ok"]}
+    assert told == {"alice", "bob"}
+    assert proj.leaks(old.secret_access_key, sink=http_sink) == []
