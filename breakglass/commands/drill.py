@@ -16,7 +16,7 @@ SCHEDULE_FORMATS = ("cron", "systemd", "github")
     "config": "path to breakglass.toml",
     "backup": "restore this backup (its key in the store) instead of the newest",
     "env": "environment: local (embedded PostgreSQL, default), server (scratch database on "
-           "[drills.restore] server)",
+           "[drills.restore] server), rds (an RDS snapshot restored into a new instance)",
     "jobs": "pg_restore --jobs (default: [drills.restore] jobs, else chosen by core count)",
     "dry_run": "observe and print the plan; create nothing",
     "yes": "apply without asking (cron, CI)",

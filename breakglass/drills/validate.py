@@ -9,6 +9,7 @@ a stable code — a problem (error), or a pass recorded as an INFO note with its
     sequences   SEQUENCE_BEHIND                                    SEQUENCES_OK
     expect      EXPECT_FAILED (the value seen), EXPECT_ERROR       EXPECT_OK
     (no manifest) MANIFEST_MISSING (info: names what was not checked)
+    (rds)       MANIFEST_NOT_COMPARED (info: a snapshot has no manifest of its own)
 
 Why exact counts (`count(*)`) and not pg_class.reltuples: an estimate cannot tell a truncated
 table from a full one, and a truncated dump can restore with exit code 0 (DESIGN principle 4).
@@ -193,3 +194,21 @@ def ladder(conn: psycopg.Connection[Any], *, schema: fingerprint.Fingerprint | N
     found += sequences(fingerprint.sequence_positions(conn))
     found += expect(checks, conn)
     return found
+
+
+def not_compared() -> list[Finding]:
+    """The note of a snapshot drill (rds). The newest dump's manifest is not used: a pg_dump
+    sees the database at the start of its transaction, an RDS snapshot at SnapshotCreateTime,
+    and nothing proves no row or table changed in between — comparing them would report every
+    write in between as a loss, and any tolerance that hides those would hide a real loss too."""
+    return [_f("MANIFEST_NOT_COMPARED", "manifest", "structure and row counts were not compared: "
+               "no manifest describes the RDS snapshot's point in time (a dump's manifest is "
+               "of another moment)", "add [[drills.restore.expect]] checks for what must be in "
+               "the snapshot (row counts, the newest rows)", Severity.INFO,
+               not_checked=["structure", "row counts"])]
+
+
+def snapshot_ladder(conn: psycopg.Connection[Any],
+                    checks: Sequence[ExpectConfig]) -> list[Finding]:
+    """The rungs a snapshot restore can be held to without a manifest of its own."""
+    return [*sequences(fingerprint.sequence_positions(conn)), *expect(checks, conn)]

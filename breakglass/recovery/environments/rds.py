@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg.conninfo import make_conninfo
 
+from breakglass.config.durations import format_duration
 from breakglass.connectors import aws
 from breakglass.engine.redaction import Redactor
 from breakglass.errors import CouldNotVerify, UsageError
@@ -43,6 +44,12 @@ TAG_PROJECT = "breakglass:project"
 PREFIX = "bg-drill-"
 POLL_SECONDS = 15  # AWS's own waiters poll every 30 s; a drill is timed, so look more often
 UNREACHABLE = "RDS_UNREACHABLE"
+#: statuses in which an instance accepts connections. Right after a restore RDS often moves an
+#: instance on to `backing-up` (its first automated backup) or `configuring-*`; it is usable and
+#: still ours to validate and delete ("Viewing Amazon RDS DB instance status", RDS User Guide).
+USABLE = frozenset({"available", "backing-up", "storage-optimization", "modifying",
+                    "configuring-enhanced-monitoring", "configuring-iam-database-auth",
+                    "configuring-log-exports"})
 
 
 def instance_id(run_id: str) -> str:
@@ -94,16 +101,34 @@ class RdsEnvironment(Environment):
         return _tags(inst).get(TAG_DRILL) == self.run_id
 
     # -- plan --------------------------------------------------------------------------------
-    def describe_plan(self, major: int) -> str:
+    def describe_plan(self, major: int, *, snapshot: str | None = None) -> str:
+        """`snapshot`: the one the drill selected (its plan names it), else the configured
+        source."""
         s = self.settings
-        source = (f"RDS snapshot {s.snapshot}" if s.snapshot else
+        source = (f"RDS snapshot {snapshot or s.snapshot}" if snapshot or s.snapshot else
                   f"the newest available snapshot of RDS instance {s.source_instance}")
         return (f"restore {source} into a new instance {self.identifier} ({s.instance_class}), "
-                f"tagged {TAG_DRILL}={self.run_id}; wait up to {s.timeout} for it; delete it "
-                "after the drill (no final snapshot, automated backups deleted)")
+                f"tagged {TAG_DRILL}={self.run_id}; wait up to {format_duration(s.timeout)} for "
+                "it; delete it after the drill (no final snapshot, automated backups deleted)")
 
     def snapshot_id(self, client: Any) -> tuple[str, str]:
         """(snapshot identifier, engine version) to restore."""
+        newest = self._newest_snapshot(client)
+        return str(newest["DBSnapshotIdentifier"]), str(newest.get("EngineVersion", ""))
+
+    def newest_snapshot(self) -> dict[str, Any]:
+        """The snapshot a drill restores, for its plan and RPO: `snapshot`, `engine_version`,
+        `major`, `created` (SnapshotCreateTime, an aware datetime, or None), `instance`.
+        CouldNotVerify(RDS_SNAPSHOT_MISSING) when there is none available."""
+        snap = self._newest_snapshot(self._client())
+        created = snap.get("SnapshotCreateTime") or snap.get("OriginalSnapshotCreateTime")
+        engine = str(snap.get("EngineVersion", ""))
+        return {"snapshot": str(snap["DBSnapshotIdentifier"]), "engine_version": engine,
+                "major": _major(engine), "created": created,
+                "instance": snap.get("DBInstanceIdentifier"),
+                "type": snap.get("SnapshotType")}
+
+    def _newest_snapshot(self, client: Any) -> dict[str, Any]:
         s = self.settings
         with aws.translated("RDS DescribeDBSnapshots", UNREACHABLE):
             if s.snapshot:
@@ -122,12 +147,12 @@ class RdsEnvironment(Environment):
                 code="RDS_SNAPSHOT_MISSING",
                 action="enable automated backups on the instance or take a manual snapshot")
         newest = max(ready, key=lambda x: x.get("SnapshotCreateTime") or 0)
-        return str(newest["DBSnapshotIdentifier"]), str(newest.get("EngineVersion", ""))
+        return dict(newest)
 
     # -- observe -----------------------------------------------------------------------------
     def find(self) -> Target | None:
         inst = self._describe(self._client())
-        if inst is None or not self._ours(inst) or inst.get("DBInstanceStatus") != "available":
+        if inst is None or not self._ours(inst) or inst.get("DBInstanceStatus") not in USABLE:
             return None
         return self._target(inst)
 
@@ -149,7 +174,9 @@ class RdsEnvironment(Environment):
                        "port": port, "major": major, "restored": True})
 
     # -- apply -------------------------------------------------------------------------------
-    def create(self, major: int) -> Target:
+    def create(self, major: int, *, snapshot: str | None = None) -> Target:
+        """`snapshot`: restore this one (the drill's plan named it) rather than look up the
+        newest again, which may have changed since."""
         client = self._client()
         inst = self._describe(client)
         if inst is not None and not self._ours(inst):
@@ -159,7 +186,8 @@ class RdsEnvironment(Environment):
             self._wait(client, "db_instance_deleted")
             inst = None
         if inst is None:
-            snapshot, _engine = self.snapshot_id(client)
+            if snapshot is None:
+                snapshot, _engine = self.snapshot_id(client)
             self.write_record({"instance": self.identifier, "snapshot": snapshot})
             self._restore(client, snapshot)
         self._wait(client, "db_instance_available")

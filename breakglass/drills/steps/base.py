@@ -1,0 +1,105 @@
+"""What the steps of one restore drill share: its settings, and the selection seen while
+planning (before `select` applies, later steps plan against the candidate it observed)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from breakglass.drills import fetch as fetching
+from breakglass.drills import pgrestore
+from breakglass.engine.findings import Finding, Outcome, Severity
+from breakglass.engine.runbook import Step, StepContext
+from breakglass.recovery.manifest import Manifest
+from breakglass.recovery.stores import BackupStore, open_store
+
+if TYPE_CHECKING:
+    from breakglass.config import BackupConfig, Config, RestoreDrillConfig
+    from breakglass.recovery.environments import Environment
+
+
+class Drill:
+    """One drill's settings. `kind` is the environment (local, server, rds); `key` the backup
+    asked for with --backup; `jobs` pg_restore --jobs asked for with --jobs."""
+
+    def __init__(self, config: Config, drill: RestoreDrillConfig, backup: BackupConfig,
+                 kind: str, key: str | None, jobs: int | None) -> None:
+        self.config, self.drill, self.backup, self.kind = config, drill, backup, kind
+        self.key, self.jobs = key, jobs
+        self.candidate: dict[str, Any] | None = None
+
+    @property
+    def from_snapshot(self) -> bool:
+        """rds: the backup is an RDS snapshot, restored by creating the environment; there is
+        no dump to fetch or pg_restore."""
+        return self.kind == "rds"
+
+    def store(self) -> BackupStore:
+        return open_store(self.backup.store, self.config.aws,
+                          key_path=f"backups.{self.drill.backup}.store")
+
+    def selection(self, ctx: StepContext) -> Mapping[str, Any] | None:
+        return ctx.outputs.get("select") or self.candidate
+
+    def folder(self, ctx: StepContext) -> Path:
+        return fetching.drill_dir(ctx.state_dir, ctx.run_id)
+
+    def env(self, ctx: StepContext) -> Environment:
+        from breakglass.recovery.environments import environment_for
+
+        return environment_for(ctx.config, ctx.run_id, ctx.secrets, ctx.state_dir,
+                               ctx.redactor, self.kind)
+
+    def major(self, ctx: StepContext) -> int | None:
+        """The server major to restore into: a snapshot's engine version; for a dump the
+        archive header (after fetch), else the manifest."""
+        sel = self.selection(ctx) or {}
+        if sel.get("major"):
+            return int(sel["major"])
+        fetched = ctx.outputs.get("fetch") or fetching.read_done(self.folder(ctx)) or {}
+        if fetched.get("dump_major"):
+            return int(fetched["dump_major"])
+        manifest = sel.get("manifest") or {}
+        if manifest.get("server_major"):
+            return int(manifest["server_major"])
+        return fetching.major_of(str(manifest.get("server_version", "")))
+
+    def manifest(self, ctx: StepContext) -> Manifest | None:
+        doc = (self.selection(ctx) or {}).get("manifest")
+        return Manifest.model_validate(doc) if doc else None
+
+    def effective_jobs(self) -> int:
+        return self.jobs or self.drill.jobs or pgrestore.default_jobs()
+
+
+class DrillStep(Step):
+    def __init__(self, drill: Drill) -> None:
+        self.d = drill
+
+
+def finding_of(problem: Mapping[str, Any], subject: str) -> Finding:
+    """A Finding from a problem dict (code, message, action, outcome, evidence) of fetch or
+    pg_restore."""
+    return Finding(str(problem["code"]), str(problem["message"]), str(problem["action"]),
+                   Severity.ERROR, Outcome(problem.get("outcome", "failed")), subject,
+                   dict(problem.get("evidence") or {}))
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Atomically (temp file, rename) and 0600, like everything under state_dir."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(dict(data), fh, sort_keys=True)
+    tmp.replace(path)

@@ -1,0 +1,86 @@
+"""Step `validate`: run the validation ladder (drills/validate.py) against the restored database.
+
+Why the ladder's findings are this step's *result* and not its verify: a failing step stops the
+run and undoes it, and a drill that failed validation must still be torn down, timed and recorded
+in the history (a failed drill is the most important line of the trend). `report` surfaces them.
+
+The same holds for a database that cannot be reached (an RDS instance this machine has no route
+to, a refused password): that is an UNVERIFIED finding of the ladder — exit 3, never a pass — and
+the environment is still torn down and the drill recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from breakglass.drills import validate
+from breakglass.drills.steps.base import DrillStep
+from breakglass.engine.findings import Finding, unverified
+from breakglass.engine.runbook import Action, Plan, StepContext
+from breakglass.errors import CouldNotVerify
+
+if TYPE_CHECKING:
+    from breakglass.recovery.environments import Target
+
+#: why an RDS drill instance may refuse this machine, for the finding's next action
+_RDS_REACH = ("the drill instance must accept connections from this machine: set "
+              "[drills.restore.rds] subnet_group and security_groups so that it does, and user/"
+              "password to the source instance's master login")
+
+
+class Validate(DrillStep):
+    name = "validate"
+    title = "validate the restored database"
+
+    def observe(self, ctx: StepContext) -> Mapping[str, Any]:
+        return {"needed": self.d.selection(ctx) is not None,
+                "validated": "validate" in ctx.outputs}
+
+    def plan(self, observed: Mapping[str, Any]) -> Plan:
+        if not observed["needed"]:
+            return Plan.noop("no backup to restore")
+        if observed["validated"]:
+            return Plan.noop("already validated")
+        n = len(self.d.drill.expect)
+        if self.d.from_snapshot:
+            what = (f"validate: sequences against max(id), {n} expect check(s); structure and "
+                    "row counts are not compared (no manifest describes the snapshot)")
+        else:
+            what = (f"validate: structure and exact row counts against the manifest, "
+                    f"sequences against max(id), {n} expect check(s)")
+        return Plan.of(Action(what, target="drill database"))
+
+    def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
+        from breakglass.connectors.postgres import connect
+
+        target = self.d.env(ctx).find()
+        if target is None:
+            raise CouldNotVerify("the drill environment is gone before validation",
+                                 code="ENVIRONMENT_MISSING", action="run the drill again")
+        manifest = self.d.manifest(ctx)
+        t0 = time.monotonic()
+        found: list[Finding] = []
+        try:
+            with connect(target.dsn, autocommit=True) as conn:
+                if self.d.from_snapshot:
+                    found += validate.snapshot_ladder(conn, self.d.drill.expect)
+                else:
+                    found += validate.ladder(conn, schema=manifest.schema_ if manifest else None,
+                                             tables=manifest.tables if manifest else None,
+                                             checks=self.d.drill.expect)
+        except CouldNotVerify as exc:
+            found.append(self._unreachable(target, exc))
+        if self.d.from_snapshot:  # after the problems: the run's summary shows the first one
+            found += validate.not_compared()
+        return {"findings": [f.to_dict() for f in found],
+                "seconds_validate": round(time.monotonic() - t0, 3)}
+
+    def _unreachable(self, target: Target, exc: CouldNotVerify) -> Finding:
+        if self.d.from_snapshot:
+            what, action = f"RDS instance {target.handle.get('instance')}", _RDS_REACH
+        else:
+            what, action = target.description, exc.action or "run the drill again"
+        return unverified(exc.code or "DATABASE_UNREACHABLE", f"could not validate {what}: {exc}",
+                          action, "validate")
