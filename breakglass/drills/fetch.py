@@ -18,7 +18,6 @@ Files in `state_dir/drills/<run_id>/` (0700; files 0600):
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -29,7 +28,6 @@ from typing import Any
 
 from breakglass.recovery import archive
 from breakglass.recovery.stores import BackupStore
-from breakglass.recovery.stores.base import iter_chunks
 
 PART, STORED, PLAIN, DONE = "backup.part", "backup.stored", "backup.dump", "fetched.json"
 #: every file the fetch may leave; teardown removes exactly these (env.json is not ours)
@@ -106,17 +104,9 @@ def download(store: BackupStore, key: str, dest: Path, expected_size: int | None
     """Stream `key` into `dest` (0600, replaced if a killed attempt left one), hashing on the
     way. Returns (sha256 hex, size)."""
     dest.unlink(missing_ok=True)
-    digest = hashlib.sha256()
-    size = 0
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out, store.open(key) as src:
-        progress(f"download {key}", 0, expected_size)
-        for chunk in iter_chunks(src):
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-            progress(f"download {key}", size, expected_size)
-    return digest.hexdigest(), size
+    label = f"download {key}"
+    progress(label, 0, expected_size)
+    return store.download(key, dest, lambda done: progress(label, done, expected_size))
 
 
 def fetch(store: BackupStore, key: str, folder: Path, *, manifest: Mapping[str, Any] | None,

@@ -10,7 +10,6 @@ docs/backup-verify.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -28,7 +27,6 @@ from breakglass.errors import CouldNotVerify, SecretRefError, UsageError
 from breakglass.recovery import archive
 from breakglass.recovery.manifest import Manifest, ManifestInvalid
 from breakglass.recovery.stores import BackupObject, BackupStore, open_store
-from breakglass.recovery.stores.base import iter_chunks
 
 if TYPE_CHECKING:
     from breakglass.config import BackupConfig
@@ -268,7 +266,7 @@ class VerifyBackupSet(Step):
         # because pg_restore needs a file and a dump must never be held in memory.
         with tempfile.TemporaryDirectory(prefix="breakglass-verify-") as tmp:
             stored = Path(tmp) / "object"
-            sha, size = _download(store, obj.key, stored)
+            sha, size = store.download(obj.key, stored)
             evidence: dict[str, Any] = {"key": obj.key, "size": size, "sha256": sha}
             found.extend(self._checksums(obj, manifest, sha, size))
             if manifest is None and not any(f.code == "MANIFEST_INVALID" for f in found):
@@ -355,19 +353,6 @@ class VerifyBackupSet(Step):
 
 def _obj(d: Mapping[str, Any]) -> BackupObject:
     return BackupObject(**{**d, "modified": datetime.fromisoformat(d["modified"])})
-
-
-def _download(store: BackupStore, key: str, dest: Path) -> tuple[str, int]:
-    """Stream the object to `dest` (created 0600), hashing on the way. Returns (sha256, size)."""
-    digest = hashlib.sha256()
-    size = 0
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out, store.open(key) as src:
-        for chunk in iter_chunks(src):
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    return digest.hexdigest(), size
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -150,9 +150,11 @@ class BackupStore(ABC):
     def partials(self, key: str) -> int:
         """How many interrupted uploads of `key` exist (read-only; for plans)."""
 
-    def download(self, key: str, dest: Path) -> tuple[str, int]:
+    def download(self, key: str, dest: Path,
+                 on_bytes: Callable[[int], None] | None = None) -> tuple[str, int]:
         """Stream backup `key` into `dest` (created 0600, must not exist), hashing on the way.
-        Returns (hex sha256, size). Never holds the object in memory."""
+        Returns (hex sha256, size). Never holds the object in memory. `on_bytes` is told the
+        bytes received so far after each chunk (progress displays)."""
         digest = hashlib.sha256()
         size = 0
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -161,6 +163,8 @@ class BackupStore(ABC):
                 digest.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
+                if on_bytes is not None:
+                    on_bytes(size)
         return digest.hexdigest(), size
 
     def exists(self, key: str) -> BackupObject | None:
