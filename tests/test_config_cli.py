@@ -313,3 +313,16 @@ def test_cli_never_prints_a_traceback(tmp_path: Path, lines: list[str]) -> None:
     result = check(path)
     assert result.returncode in (0, 2), result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_config_check_reports_a_secret_that_cannot_be_rotated_yet(tmp_path: Path) -> None:
+    """A secret declared by its kind alone loads (the contract's example does that), but
+    config.check names what `rotate` will need, so it is found before an incident."""
+    path = tmp_path / "breakglass.toml"
+    path.write_text('[project]\nname = "acme"\nenvironment = "production"\n\n'
+                    '[secrets.STRIPE_WEBHOOK_SECRET]\nkind = "stripe_webhook"\n')
+    r = subprocess.run([sys.executable, "-m", "breakglass", "config.check", "--config",
+                        str(path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "secrets.STRIPE_WEBHOOK_SECRET: endpoint_id is required" in r.stderr
+    assert "Traceback" not in r.stderr

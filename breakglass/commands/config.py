@@ -23,12 +23,14 @@ def check(c: Context, config: str | None = None, json_: bool = False) -> None:
     cfg = app.config
     statuses = resolve_all(cfg, app.secrets)
     failed = [s for s in statuses if s.problem is not None]
-    if failed:
-        lines = [f"{s.key}: {s.problem}" for s in failed]
+    incomplete = [f"secrets.{name}: {problem}" for name, secret in cfg.secrets.items()
+                  for problem in secret.rotation_problems()]
+    if failed or incomplete:
+        lines = [f"{s.key}: {s.problem}" for s in failed] + incomplete
         source = str(cfg.path) if cfg.path else None
         # A reference that names nothing is the user's to fix (2); AWS being unreachable or
         # refusing the credentials means the check could not run (3), never a pass.
-        if any(not s.unverified for s in failed):
+        if incomplete or any(not s.unverified for s in failed):
             raise ConfigError(lines, source)
         raise CouldNotVerify("could not resolve every secret reference:\n  " + "\n  ".join(lines))
 

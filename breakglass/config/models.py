@@ -330,14 +330,31 @@ class SecretConfig(Section):
     length: int = Field(default=32, ge=16, le=4096)
     alphabet: NonEmpty | None = None
     exclude_characters: str | None = None
+    # env_file: a KEY=value line of an env file on hosts over SSH (runbooks/rotate/env_file.py)
+    path: NonEmpty | None = None
+    key: NonEmpty | None = None
+    hosts: list[NonEmpty] | None = None
+    django: bool | None = None
+    generator: Literal["random", "django"] | None = None
+    # stripe_webhook (runbooks/rotate/stripe_webhook.py; the signing secret goes to `path`/`key`
+    # on the consumers' hosts): the endpoint, the API key (a ref), the URL probed with signed
+    # events (default: the endpoint's url), and the API's address (tests point it at a fake)
+    endpoint_id: NonEmpty | None = None
+    api_key: SecretRef | None = None
+    webhook_url: Annotated[str, AfterValidator(_http_url)] | None = None
+    api_base: Annotated[str, AfterValidator(_http_url)] | None = None
+    # postgres_role (runbooks/rotate/postgres_role.py): the admin connection ([databases.NAME]),
+    # one `role` or two alternating `roles`; consumers read the value from `store` or `path`/`key`
+    database: NonEmpty | None = None
+    role: NonEmpty | None = None
+    roles: list[NonEmpty] | None = None
+    format: Literal["dsn", "password"] | None = None
 
     @model_validator(mode="after")
     def _keys_of_kind(self) -> SecretConfig:
+        # Keys missing for a rotation are not a load error (DESIGN's contract example declares
+        # a secret by its kind alone); config.check and `rotate` report them: rotation_problems.
         required, allowed = KIND_KEYS.get(self.kind, ((), ()))
-        for key in required:
-            if getattr(self, key) is None:
-                raise PydanticCustomError("kind", f'{key} is required for kind = "{self.kind}"'
-                                          f" ({KIND_HINTS.get(key, '')})")
         for key in KIND_SPECIFIC:
             if key not in required and key not in allowed and key in self.model_fields_set:
                 raise PydanticCustomError("kind", f'{key} does not apply to kind = '
@@ -351,6 +368,12 @@ class SecretConfig(Section):
                                               '"ssm:PARAMETER_NAME"')
         return self
 
+    def rotation_problems(self) -> list[str]:
+        """What `breakglass rotate` would need that is not configured, one line each."""
+        required, _ = KIND_KEYS.get(self.kind, ((), ()))
+        return [f'{key} is required for kind = "{self.kind}" ({KIND_HINTS.get(key, "")})'
+                for key in required if getattr(self, key) is None]
+
 
 _GENERATED = ("length", "alphabet", "exclude_characters")
 #: kind -> (required keys, optional keys) among KIND_SPECIFIC
@@ -358,13 +381,27 @@ KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "aws_iam_key": (("iam_user", "store"), ()),
     "aws_secretsmanager": (("secret_id",), ("json_key", *_GENERATED)),
     "ssm_parameter": (("parameter",), _GENERATED),
+    "env_file": (("path", "key"), ("hosts", "django", "generator", *_GENERATED)),
+    "stripe_webhook": (("endpoint_id", "api_key", "path"), ("key", "webhook_url", "api_base")),
+    "postgres_role": (("database",), ("role", "roles", "store", "path", "key", "format",
+                                      *_GENERATED)),
 }
-KIND_SPECIFIC = ("iam_user", "store", "secret_id", "json_key", "parameter", *_GENERATED)
+KIND_SPECIFIC: tuple[str, ...] = ("iam_user", "store", "secret_id", "json_key", "parameter",
+                                 *_GENERATED)
+KIND_SPECIFIC += ("path", "key", "hosts", "django", "generator")  # env_file
+KIND_SPECIFIC += ("endpoint_id", "api_key", "webhook_url", "api_base")  # stripe_webhook
+KIND_SPECIFIC += ("database", "role", "roles", "format")  # postgres_role
 KIND_HINTS = {
     "iam_user": 'the IAM user whose access key rotates, e.g. iam_user = "ci-deploy"',
     "store": 'where consumers read the key: "aws-sm:NAME" or "ssm:NAME"',
     "secret_id": 'the Secrets Manager secret name or ARN, e.g. secret_id = "prod/api-key"',
     "parameter": 'the SSM parameter name, e.g. parameter = "/prod/api-key"',
+    "path": 'the env file on each host, absolute, e.g. path = "/srv/app/.env"',
+    "key": 'the variable in it, e.g. key = "SECRET_KEY"',
+    "endpoint_id": 'the Stripe webhook endpoint in use now, e.g. endpoint_id = "we_1Nx…"',
+    "api_key": 'a secret ref to a Stripe key that may write webhook endpoints, e.g. '
+               'api_key = "env:STRIPE_SECRET_KEY"',
+    "database": 'the [databases.NAME] whose DSN may ALTER ROLE, e.g. database = "admin"',
 }
 
 

@@ -152,6 +152,11 @@ class Kind(ABC):
     def delete_text(self, snap: Snapshot) -> str:
         return f"delete the old {self.noun} {snap.old.id}"
 
+    def promotion_text(self) -> str:
+        """Why revoke has nothing to do when `revoked_by_promotion`."""
+        return (f"promoting the new {self.noun} takes the old one out of use (step "
+                "deploy/create); it stays readable until deleted")
+
     def verify_new_text(self) -> str:
         return f"the new {self.noun} must work"
 
@@ -272,8 +277,7 @@ class RevokeStep(RotationStep):
     def plan(self, observed: Mapping[str, Any]) -> Plan:
         snap = self.snap(observed)
         if self.kind.revoked_by_promotion:
-            return Plan.noop(f"promoting the new {self.kind.noun} takes the old one out of use"
-                             " (step deploy/create); it stays readable until deleted")
+            return Plan.noop(self.kind.promotion_text())
         if snap.old.state != "current":
             return Plan.noop(f"{snap.old.id} is already {snap.old.state}")
         text = self.kind.revoke_text(snap)

@@ -17,11 +17,14 @@ from breakglass.engine.runbook import Action, Plan, Precondition, Runbook, Step,
 from breakglass.errors import UsageError
 from breakglass.runbooks.rotate.base import Kind, Mode, RotationStep, rotation_steps
 
-#: kind -> "module:Class"; a kind that is not here is refused with exit 2
+#: kind -> "module:Class" (or a factory); covers every kind the config accepts (tested)
 KINDS: dict[str, str] = {
     "aws_iam_key": "breakglass.runbooks.rotate.aws_iam:IamKeyKind",
     "aws_secretsmanager": "breakglass.runbooks.rotate.aws_secretsmanager:SecretsManagerKind",
     "ssm_parameter": "breakglass.runbooks.rotate.ssm_parameter:SsmParameterKind",
+    "env_file": "breakglass.runbooks.rotate.env_file:EnvFileKind",
+    "stripe_webhook": "breakglass.runbooks.rotate.stripe_webhook:StripeWebhookKind",
+    "postgres_role": "breakglass.runbooks.rotate.postgres_role:postgres_role_kind",
 }
 
 
@@ -30,9 +33,9 @@ def kind_for(config: Any, secret: str) -> Kind:
         known = ", ".join(sorted(config.secrets)) or "none"
         raise UsageError(f"no [secrets.{secret}] in the configuration (configured: {known})")
     cfg = config.secrets[secret]
-    if cfg.kind not in KINDS:
-        raise UsageError(f'secrets.{secret}.kind = "{cfg.kind}" cannot be rotated by this '
-                         f"version of breakglass (supported: {', '.join(sorted(KINDS))})")
+    problems = cfg.rotation_problems()
+    if problems:
+        raise UsageError(f"secrets.{secret}: {problems[0]}")
     module, _, cls = KINDS[cfg.kind].partition(":")
     kind: Kind = getattr(importlib.import_module(module), cls)(secret, cfg, config)
     return kind

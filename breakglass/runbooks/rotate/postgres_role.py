@@ -1,0 +1,610 @@
+"""`kind = "postgres_role"`: a PostgreSQL role's password, and the value consumers read.
+
+Two shapes (docs/rotate.md):
+
+single role (`role = "app"`)
+    create   generate a password and write the new value where consumers read it
+    deploy   ALTER ROLE app PASSWORD: from here the server takes only the new password, so
+             consumers opening new connections fail until they restart (said in the plan)
+    the old password dies with the ALTER (one password per role): revoke has nothing to do,
+    verify_old proves the server refuses it.
+
+alternating roles (`roles = ["app_a", "app_b"]`, both members of the role owning the grants)
+    create   give the idle role a fresh password and LOGIN, then point the stored DSN at it;
+             the active role keeps working meanwhile: no downtime
+    revoke   ALTER ROLE <old> NOLOGIN once the new login is verified (undo: LOGIN)
+    delete   after `grace`: its password is erased and its remaining sessions ended
+
+Where consumers read the value: `store = "aws-sm:NAME" | "ssm:NAME"`, or the `key` line of the
+env file at `path` on every `consumers` host (envfile.py: atomic, a 0600 backup per run).
+`format = "dsn"` (default) stores a whole DSN (a URI keeps its shape, user and password
+replaced), `"password"` only the password (single role).
+
+Identity without the value: a credential is `ROLE#<sha256 prefix of its password>`
+(envfile.value_digest, as env-file rotations journal it). Values are read again from the store —
+the old one from its history: Secrets Manager versions, SSM parameter history, or the env file's
+backup of this run — never from the journal.
+
+The password never reaches the server in clear: PQencryptPasswordConn (psycopg's
+`pgconn.encrypt_password`, what psql's \\password uses) computes the SCRAM-SHA-256 verifier
+client-side, SASLprep included, and ALTER ROLE receives the verifier — so the server log
+(log_statement = 'ddl'), pg_stat_statements and an error report can only ever show a salted hash.
+The protocol has no parameter for ALTER ROLE: the verifier goes in as `sql.Literal`, the role as
+`sql.Identifier`, and no statement text is ever logged or journaled.
+
+Proof: a login over the admin DSN's server with `require_auth=scram-sha-256` (libpq >= 16), so a
+`trust` or `md5` line in pg_hba.conf cannot make "accepted" or "refused" mean nothing; the
+refusal must be the server's ("password authentication failed", "not permitted to log in"):
+anything else — down, timeout, an unknown message (lc_messages not English) — could not verify.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from breakglass.engine.findings import Finding, Severity
+from breakglass.engine.runbook import StepContext
+from breakglass.errors import CouldNotVerify, UsageError
+from breakglass.runbooks.rotate import envfile
+from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, generate_value
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from breakglass.config import Config, SecretConfig
+
+FORMATS = ("dsn", "password")
+#: the server's words for "this password / login is refused" (PostgreSQL auth.c, English)
+REFUSALS = ("password authentication failed", "is not permitted to log in")
+NOT_SCRAM = "LOGIN_NOT_SCRAM"
+
+
+def login_id(role: str, password: str) -> str:
+    return f"{role}#{envfile.value_digest(password)[:12]}"
+
+
+def with_login(dsn: str, user: str, password: str) -> str:
+    """`dsn` logging in as `user` with `password`; everything else kept. A URI stays a URI
+    (dj-database-url and friends read only that form), key=value stays key=value."""
+    if dsn.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(dsn)
+        host = parts.netloc.rpartition("@")[2]
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                 if k not in ("user", "password")]
+        netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+        return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), parts.fragment))
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(dsn, user=user, password=password)
+
+
+# -- where consumers read the value ------------------------------------------------------------
+
+class ValueStore(ABC):
+    where: str
+
+    @abstractmethod
+    def read_all(self, ctx: StepContext) -> dict[str, str | None]:
+        """place -> the value there (one place for aws-sm/ssm, one per host for an env file)."""
+
+    @abstractmethod
+    def previous(self, ctx: StepContext) -> list[str]:
+        """Earlier values still kept (to read the old password back for the proof)."""
+
+    @abstractmethod
+    def write(self, ctx: StepContext, value: str) -> dict[str, Any]: ...
+
+    def recovery(self, ctx: StepContext) -> list[str]:
+        """Commands that put the previous value back (a consumer failed on the new one)."""
+        return []
+
+
+class SmStore(ValueStore):
+    def __init__(self, config: Any, name: str, secret: str) -> None:
+        from breakglass.runbooks.rotate.aws_secretsmanager import SmValue
+
+        self.sm, self.name, self.secret = SmValue(config, name), name, secret
+        self.where = f"aws-sm:{name}"
+
+    def read_all(self, ctx: StepContext) -> dict[str, str | None]:
+        from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT
+
+        return {self.where: self.sm.read(stage=CURRENT)}
+
+    def previous(self, ctx: StepContext) -> list[str]:
+        return [v for vid in self.sm.stages() if (v := self.sm.read(version=vid)) is not None]
+
+    def write(self, ctx: StepContext, value: str) -> dict[str, Any]:
+        from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT, run_token
+
+        # AWSCURRENT moves to the new version; the one it leaves becomes AWSPREVIOUS.
+        token = run_token(ctx.run_id, f"postgres_role/{self.secret}")
+        self.sm.put(value, token, [CURRENT])
+        return {"stored_in": self.where, "version": token}
+
+    def recovery(self, ctx: StepContext) -> list[str]:
+        from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT, PREVIOUS
+
+        stages = self.sm.stages()
+        now = next((v for v, s in stages.items() if CURRENT in s), None)
+        before = next((v for v, s in stages.items() if PREVIOUS in s), None)
+        if not now or not before:
+            return []
+        return [f"aws secretsmanager update-secret-version-stage --secret-id {self.name} "
+                f"--version-stage AWSCURRENT --move-to-version-id {before} "
+                f"--remove-from-version-id {now}"]
+
+
+class SsmStore(ValueStore):
+    def __init__(self, config: Any, name: str) -> None:
+        from breakglass.runbooks.rotate.ssm_parameter import SsmValue
+
+        self.ssm, self.name, self.where = SsmValue(config, name), name, f"ssm:{name}"
+
+    def read_all(self, ctx: StepContext) -> dict[str, str | None]:
+        got = self.ssm.read()
+        return {self.where: got[1] if got else None}
+
+    def previous(self, ctx: StepContext) -> list[str]:
+        return [str(p["Value"]) for p in self.ssm.history(decrypt=True)]
+
+    def write(self, ctx: StepContext, value: str) -> dict[str, Any]:
+        from breakglass.runbooks.rotate.ssm_parameter import marker
+
+        return {"stored_in": self.where, "version": self.ssm.put(value, marker(ctx.run_id))}
+
+    def recovery(self, ctx: StepContext) -> list[str]:
+        history = self.ssm.history()
+        if len(history) < 2:
+            return []
+        before = history[-2]["Version"]
+        return [f"aws ssm get-parameter --name '{self.name}:{before}' --with-decryption --query "
+                "Parameter.Value --output text > /dev/shm/bg-prev && aws ssm put-parameter "
+                f"--name '{self.name}' --type SecureString --overwrite --value "
+                "file:///dev/shm/bg-prev; rm -f /dev/shm/bg-prev"]
+
+
+class EnvFileStore(ValueStore):
+    """The `key` line of the env file at `path` on every consumer host, written host by host.
+    A run killed between two hosts leaves them disagreeing: the value then counts as not
+    written, and `create` writes a fresh one everywhere."""
+
+    def __init__(self, config: Any, secret: str, path: str, key: str) -> None:
+        from breakglass.runbooks.rotate.consumers import consumers_of
+
+        self.path, self.key = path, key
+        self.hosts = list(dict.fromkeys(c.host for c in consumers_of(config, secret)))
+        self.where = f"{key} in {path} on {', '.join(self.hosts)}"
+
+    def _each(self, ctx: StepContext) -> Any:
+        from breakglass.connectors.ssh import host_from_config
+
+        for name in self.hosts:
+            with host_from_config(ctx.config, name, ctx.secrets).connect() as conn:
+                yield name, conn
+
+    def backup(self, run_id: str) -> str:
+        return f"{self.path}.breakglass-{run_id}.bak"  # connectors/ssh.py write_file_atomic
+
+    def _read(self, conn: Any, path: str) -> str | None:
+        text = envfile.read_remote(conn, path)
+        return envfile.read_value(text, self.key) if text is not None else None
+
+    def read_all(self, ctx: StepContext) -> dict[str, str | None]:
+        return {name: self._read(conn, self.path) for name, conn in self._each(ctx)}
+
+    def previous(self, ctx: StepContext) -> list[str]:
+        return [v for _, conn in self._each(ctx)
+                if (v := self._read(conn, self.backup(ctx.run_id))) is not None]
+
+    def write(self, ctx: StepContext, value: str) -> dict[str, Any]:
+        changes = []
+        for i, (_, conn) in enumerate(self._each(ctx)):
+            changes.append(envfile.apply(conn, self.path, self.key, value,
+                                         run_id=ctx.run_id).to_dict())
+            ctx.progress(f"write {self.key} on each host", i + 1, len(self.hosts))
+        return {"stored_in": self.where, "hosts": changes}
+
+    def recovery(self, ctx: StepContext) -> list[str]:
+        from breakglass.connectors.ssh import host_from_config
+        from breakglass.runbooks.rotate.consumers import ssh_line
+
+        lines = []
+        for name in self.hosts:
+            host = host_from_config(ctx.config, name, None)
+            lines += [ssh_line(host, line) for line in envfile.restore_commands(
+                self.path, self.backup(ctx.run_id), sudo=host.sudo)]
+        return lines
+
+
+# -- the kinds ----------------------------------------------------------------------------------
+
+def postgres_role_kind(secret: str, cfg: SecretConfig, config: Config) -> Kind:
+    """The kind for `[secrets.NAME]` (runbook.KINDS): alternating when `roles` is set."""
+    cls = AlternatingRoles if cfg.roles else SingleRole
+    return cls(secret, cfg, config)
+
+
+class _RoleKind(Kind):
+    kind = "postgres_role"
+    noun = "password"
+    still_valid_code = "OLD_PASSWORD_STILL_VALID"
+
+    def __init__(self, secret: str, cfg: SecretConfig, config: Config) -> None:
+        super().__init__(secret, cfg, config)
+        self._check_config()
+
+    def _check_config(self) -> None:
+        key, cfg = f"secrets.{self.secret}", self.cfg
+        if cfg.database not in self.config.databases:
+            known = ", ".join(sorted(self.config.databases)) or "none"
+            raise UsageError(f"{key}.database: no [databases.{cfg.database}] in the "
+                             f"configuration (configured: {known})")
+        if bool(cfg.role) == bool(cfg.roles):
+            raise UsageError(f'{key}: set role = "app" (one role) or roles = ["app_a", '
+                             '"app_b"] (alternating), exactly one of them')
+        if cfg.roles is not None and (len(cfg.roles) != 2 or cfg.roles[0] == cfg.roles[1]):
+            raise UsageError(f"{key}.roles: name two different roles, e.g. "
+                             '["app_a", "app_b"]')
+        if (cfg.path is None) != (cfg.key is None) or (cfg.store is None) == (cfg.path is None):
+            raise UsageError(f'{key}: say where consumers read the value: store = '
+                             '"aws-sm:NAME" | "ssm:NAME", or path + key (an env file on the '
+                             "consumers' hosts)")
+        if cfg.path is not None and not cfg.consumers:
+            raise UsageError(f'{key}.path: an env file needs consumers = ["HOST:SERVICE"] '
+                             "naming the hosts it is on")
+        if self.format not in FORMATS:
+            raise UsageError(f'{key}.format: "{self.format}" is not one of {", ".join(FORMATS)}')
+        if cfg.roles and self.format != "dsn":
+            raise UsageError(f'{key}.format: alternating roles need format = "dsn" (the user '
+                             "changes with the password)")
+
+    @property
+    def all_roles(self) -> list[str]:
+        return list(self.cfg.roles or ([self.cfg.role] if self.cfg.role else []))
+
+    @property
+    def format(self) -> str:
+        return self.cfg.format or "dsn"
+
+    @cached_property
+    def store(self) -> ValueStore:
+        scheme, _, name = (self.cfg.store or "").partition(":")
+        if scheme == "aws-sm":
+            return SmStore(self.config, name, self.secret)
+        if scheme == "ssm":
+            return SsmStore(self.config, name)
+        assert self.cfg.path is not None and self.cfg.key is not None  # _check_config
+        return EnvFileStore(self.config, self.secret, self.cfg.path, self.cfg.key)
+
+    @property
+    def where(self) -> str:
+        return f"databases.{self.cfg.database}, read by consumers from {self.store.where}"
+
+    # -- reading the store ---------------------------------------------------------------------
+    def _split(self, value: str) -> tuple[str | None, str]:
+        """(user, password) in a stored value."""
+        if self.format == "password":
+            return None, value
+        from breakglass.connectors.postgres import parse_dsn
+
+        params = parse_dsn(value)
+        return params.get("user"), params.get("password", "")
+
+    def _stored(self, ctx: StepContext) -> tuple[str | None, str, str] | None:
+        """(user, password, whole value) when every place holds the same value, else None."""
+        values = set(self.store.read_all(ctx).values())
+        for v in values:
+            ctx.register_secret(v)
+        if len(values) != 1 or None in values:
+            return None
+        value = values.pop()
+        assert value is not None
+        user, password = self._split(value)
+        ctx.register_secret(password)
+        return user, password, value
+
+    def _template(self, ctx: StepContext) -> str:
+        """A stored value to build the new one from (any place's, when they disagree)."""
+        found = [v for v in self.store.read_all(ctx).values() if v]
+        if not found:
+            raise UsageError(f"secrets.{self.secret}: {self.store.where} holds no value; put "
+                             f"the {self.format} consumers use there first")
+        ctx.register_secret(found[0])
+        return found[0]
+
+    def _find(self, ctx: StepContext, cred_id: str) -> str | None:
+        """The password of `cred_id`, read back from the store or its history."""
+        role = cred_id.partition("#")[0]
+        for value in [*self.store.read_all(ctx).values(), *self.store.previous(ctx)]:
+            if not value:
+                continue
+            ctx.register_secret(value)
+            user, password = self._split(value)
+            ctx.register_secret(password)
+            if login_id(user or role, password) == cred_id:
+                return password
+        return None
+
+    def old_value(self, ctx: StepContext, old_id: str) -> str | None:
+        return self._find(ctx, old_id)
+
+    # -- the server ----------------------------------------------------------------------------
+    def _admin_dsn(self, ctx: StepContext) -> str:
+        assert self.cfg.database is not None
+        return ctx.secret(self.config.databases[self.cfg.database].dsn)
+
+    def _admin(self, ctx: StepContext) -> psycopg.Connection[Any]:
+        from breakglass.connectors.postgres import connect
+
+        return connect(self._admin_dsn(ctx), autocommit=True)
+
+    def _set_password(self, ctx: StepContext, role: str, password: str) -> None:
+        from psycopg import sql
+
+        with self._admin(ctx) as conn:
+            verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(),
+                                                    b"scram-sha-256").decode()
+            ctx.register_secret(verifier)
+            self._alter(conn, sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(verifier)), role)
+
+    def _alter(self, conn: psycopg.Connection[Any], statement: Any, role: str) -> None:
+        import psycopg
+
+        try:
+            conn.execute(statement)
+        except psycopg.Error as exc:
+            # The server's message names the role and the reason, never the statement text.
+            reason = exc.diag.message_primary or type(exc).__name__
+            raise CouldNotVerify(f"ALTER ROLE {role} failed: {reason}", code="ALTER_ROLE_FAILED",
+                                 action=f"the DSN of databases.{self.cfg.database} must be "
+                                        "allowed to ALTER ROLE (superuser or CREATEROLE with "
+                                        "ADMIN on the role); then resume the run") from None
+
+    def _login(self, ctx: StepContext, role: str, password: str) -> bool:
+        """Whether the server accepts `role` with `password` over SCRAM-SHA-256."""
+        import psycopg
+
+        from breakglass.connectors.postgres import CONNECT_TIMEOUT, DATABASE_UNREACHABLE
+
+        try:
+            with psycopg.connect(self._admin_dsn(ctx), user=role, password=password,
+                                 require_auth="scram-sha-256",
+                                 connect_timeout=CONNECT_TIMEOUT) as conn:
+                row = conn.execute("select current_user").fetchone()
+            return row is not None and row[0] == role
+        except psycopg.OperationalError as exc:
+            lines = str(exc).strip().splitlines()
+            line = (lines[-1] if lines else type(exc).__name__).replace(password, "***")
+            if any(r in line for r in REFUSALS):
+                return False
+            if "require_auth" in line or "authentication method requirement" in line:
+                raise CouldNotVerify(
+                    f"the server did not ask {role} for a SCRAM-SHA-256 password ({line})",
+                    code=NOT_SCRAM, action="use scram-sha-256 for this role in pg_hba.conf: "
+                    "with trust or md5 a login proves nothing about the password") from None
+            raise CouldNotVerify(f"could not try the login of {role}: {line}",
+                                 code=DATABASE_UNREACHABLE,
+                                 action="check that the server is up, then resume") from None
+
+    def _can_login(self, ctx: StepContext) -> dict[str, bool]:
+        with self._admin(ctx) as conn:
+            rows = conn.execute("select rolname, rolcanlogin from pg_roles where rolname = "
+                                "any(%s)", [self.all_roles]).fetchall()
+        return {str(r[0]): bool(r[1]) for r in rows}
+
+    def start_findings(self, ctx: StepContext) -> list[Finding]:
+        # Checked before anything changes: an ALTER of a missing role would fail only after
+        # the new value was written where consumers read it.
+        seen = self._can_login(ctx)
+        return [self.finding("ROLE_MISSING", f"role {r} does not exist on databases."
+                             f"{self.cfg.database}", f"create it (alternating roles: with the "
+                             f"grants of the other, e.g. CREATE ROLE {r} NOLOGIN IN ROLE "
+                             "<the role owning the grants>); then rotate again", role=r)
+                for r in self.all_roles if r not in seen]
+
+    # -- proof ---------------------------------------------------------------------------------
+    def verify_new_text(self) -> str:
+        return "the new login must be accepted over SCRAM-SHA-256 by the server"
+
+    def verify_old_text(self) -> str:
+        return "the old password must be refused by the server (SCRAM-SHA-256)"
+
+    def verify_works(self, ctx: StepContext, snap: Snapshot) -> list[Finding]:
+        stored = self._stored(ctx)
+        if snap.new is None or stored is None or self._id(stored) != snap.new.id:
+            return [self.finding("NEW_PASSWORD_NOT_STORED", f"{self.store.where} does not hold"
+                                 " the new login", "resume the run: create writes it again")]
+        role = snap.new.id.partition("#")[0]
+        if not self._login(ctx, role, stored[1]):
+            return [self.finding("NEW_PASSWORD_REFUSED", f"the server refuses the new password "
+                                 f"of {role}", "check the role (LOGIN, VALID UNTIL) and "
+                                 "pg_hba.conf, then resume the run", role=role)]
+        return []
+
+    def verify_refused(self, ctx: StepContext, snap: Snapshot) -> list[Finding]:
+        role = snap.old.id.partition("#")[0]
+        old = self._find(ctx, snap.old.id)
+        if old is None:
+            raise CouldNotVerify(f"the old password of {role} is no longer in {self.store.where}"
+                                 " or its history: its refusal cannot be tried",
+                                 code="OLD_PASSWORD_UNKNOWN", action="try a login with the "
+                                 "leaked password by hand; it must fail")
+        if self._login(ctx, role, old):
+            return [self.finding(self.still_valid_code, f"the server still accepts the old "
+                                 f"password of {role}", self._still_valid_action(role),
+                                 role=role)]
+        return [self.finding("OLD_PASSWORD_REFUSED", f"the server refuses the old password of "
+                             f"{role}", "nothing", Severity.INFO, role=role)]
+
+    def _still_valid_action(self, role: str) -> str:
+        return f"resume the run; if it stays, set a password by hand: ALTER ROLE {role} PASSWORD"
+
+    def _id(self, stored: tuple[str | None, str, str]) -> str:
+        return login_id(stored[0] or self.cfg.role or "", stored[1])
+
+
+class SingleRole(_RoleKind):
+    separate_deploy = True
+    revoked_by_promotion = True
+
+    @property
+    def role(self) -> str:
+        assert self.cfg.role is not None
+        return self.cfg.role
+
+    def current(self, ctx: StepContext) -> Cred:
+        stored = self._stored(ctx)
+        if stored is None:
+            raise UsageError(f"secrets.{self.secret}: {self.store.where} holds no value (or "
+                             f"its hosts disagree); put the {self.format} consumers use there")
+        if stored[0] not in (None, self.role):
+            raise UsageError(f"secrets.{self.secret}: the DSN in {self.store.where} logs in as "
+                             f"{stored[0]}, not role {self.role}")
+        return Cred(self._id(stored))
+
+    def snapshot(self, ctx: StepContext, old_id: str) -> Snapshot:
+        stored = self._stored(ctx)
+        sid = self._id(stored) if stored else None
+        new = Cred(sid) if sid and sid != old_id else None
+        # One password per role: once the server takes the new one, the old one is gone.
+        deployed = new is not None and stored is not None and self._login(ctx, self.role,
+                                                                            stored[1])
+        return Snapshot(Cred(old_id, "gone" if deployed else "current"), new, deployed,
+                        facts={"role": self.role, "stored_in": self.store.where})
+
+    def create(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
+        password = generate_value(self.cfg)
+        ctx.register_secret(password)
+        value = password if self.format == "password" else with_login(
+            self._template(ctx), self.role, password)
+        ctx.register_secret(value)
+        return {**self.store.write(ctx, value), "role": self.role}
+
+    def create_text(self, snap: Snapshot) -> str:
+        return (f"generate a password ({self.cfg.length} characters) for role {self.role} and "
+                f"write the new {self.format} to {self.store.where} (consumers read it when "
+                "they restart; the server still takes the old one)")
+
+    def deploy(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
+        stored = self._stored(ctx)
+        if stored is None or snap.new is None or self._id(stored) != snap.new.id:
+            raise CouldNotVerify(f"{self.store.where} no longer holds the new password",
+                                 code="NEW_PASSWORD_NOT_STORED",
+                                 action="resume the run: create writes a new one")
+        self._set_password(ctx, self.role, stored[1])
+        return {"role": self.role, "password": "set (SCRAM-SHA-256 verifier)"}
+
+    def deploy_text(self, snap: Snapshot) -> str:
+        return (f"ALTER ROLE {self.role} PASSWORD (a SCRAM verifier computed here): from now "
+                "the server refuses the old password, so consumers fail to open NEW "
+                "connections until restarted — downtime of a single role; roles = [a, b] "
+                "avoids it")
+
+    def promotion_text(self) -> str:
+        return f"ALTER ROLE {self.role} (step deploy) replaced the old password: nothing left"
+
+    def delete(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
+        return {"role": self.role, "note": "nothing to delete: ALTER ROLE replaced the password"}
+
+    def recovery(self, snap: Snapshot) -> list[str]:
+        return [f"# single role: the server takes only the new password of {self.role}, so "
+                "putting the old value back would not help;",
+                f"# fix the consumer so that it starts with the new value in {self.store.where}"
+                ", then `breakglass runs.resume RUN_ID`"]
+
+
+class AlternatingRoles(_RoleKind):
+    @property
+    def roles(self) -> tuple[str, str]:
+        assert self.cfg.roles is not None
+        return self.cfg.roles[0], self.cfg.roles[1]
+
+    def other(self, role: str) -> str:
+        return self.roles[1] if role == self.roles[0] else self.roles[0]
+
+    def current(self, ctx: StepContext) -> Cred:
+        stored = self._stored(ctx)
+        if stored is None or stored[0] not in self.roles:
+            user = stored[0] if stored else None
+            raise UsageError(f"secrets.{self.secret}: the DSN in {self.store.where} "
+                             f"{'logs in as ' + str(user) if user else 'is missing'}; it must "
+                             f"use one of the roles {', '.join(self.roles)}")
+        return Cred(self._id(stored))
+
+    def snapshot(self, ctx: StepContext, old_id: str) -> Snapshot:
+        old_role = old_id.partition("#")[0]
+        stored = self._stored(ctx)
+        sid = self._id(stored) if stored else None
+        mine = stored is not None and stored[0] == self.other(old_role) and sid != old_id
+        can_login = self._can_login(ctx)
+        if can_login.get(old_role):
+            state = "current"
+        else:  # PASSWORD NULL cannot be observed without superuser: the journal says it
+            state = "gone" if ctx.outputs.get("delete") else "revoked"
+        return Snapshot(Cred(old_id, state), Cred(sid) if mine and sid else None, mine,
+                        facts={"can_login": can_login, "stored_in": self.store.where,
+                               "recovery": self.store.recovery(ctx) if mine else []})
+
+    def create(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
+        role = self.other(snap.old.id.partition("#")[0])
+        password = generate_value(self.cfg)
+        ctx.register_secret(password)
+        value = with_login(self._template(ctx), role, password)
+        ctx.register_secret(value)
+        # Role first, DSN second: a run killed in between leaves consumers on the old role and
+        # a password nobody knows, which the next observation replaces (create runs again).
+        self._set_password(ctx, role, password)
+        ctx.progress("point the DSN at the new role", 1, 2)
+        result = self.store.write(ctx, value)
+        ctx.progress("point the DSN at the new role", 2, 2)
+        return {**result, "role": role}
+
+    def create_text(self, snap: Snapshot) -> str:
+        old = snap.old.id.partition("#")[0]
+        return (f"give role {self.other(old)} a new password ({self.cfg.length} characters, "
+                f"LOGIN) and point the DSN in {self.store.where} at it ({old} keeps working "
+                "meanwhile)")
+
+    def revoke(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
+        from psycopg import sql
+
+        role = snap.old.id.partition("#")[0]
+        with self._admin(ctx) as conn:
+            self._alter(conn, sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)),
+                        role)
+        return {"role": role, "login": False}
+
+    def revoke_text(self, snap: Snapshot) -> str:
+        role = snap.old.id.partition("#")[0]
+        return (f"ALTER ROLE {role} NOLOGIN: its logins are refused from here (sessions already "
+                f"open go on; undo: ALTER ROLE {role} LOGIN)")
+
+    def delete(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
+        from psycopg import sql
+
+        role = snap.old.id.partition("#")[0]
+        with self._admin(ctx) as conn:
+            self._alter(conn, sql.SQL("ALTER ROLE {} WITH NOLOGIN PASSWORD NULL").format(
+                sql.Identifier(role)), role)
+            # After the grace period a session still open as the old role is a straggler or
+            # whoever holds the leaked password: it ends here.
+            ended = conn.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity"
+                                 " where usename = %s and pid <> pg_backend_pid()",
+                                 [role]).fetchone()
+        return {"role": role, "password": "erased", "sessions_ended": ended[0] if ended else 0}
+
+    def delete_text(self, snap: Snapshot) -> str:
+        role = snap.old.id.partition("#")[0]
+        return (f"erase the password of role {role} (PASSWORD NULL, stays NOLOGIN) and end its "
+                "open sessions; the next rotation gives it a fresh one")
+
+    def _still_valid_action(self, role: str) -> str:
+        return f"resume the run; if it stays: ALTER ROLE {role} NOLOGIN PASSWORD NULL"
+
+    def recovery(self, snap: Snapshot) -> list[str]:
+        return list(snap.facts.get("recovery") or [])
