@@ -17,7 +17,7 @@ from invoke.exceptions import Exit, ParseError
 from invoke.program import Program
 
 from breakglass import __version__
-from breakglass.commands import backup, config, drill, notify, rotate, runs, setup
+from breakglass.commands import backup, config, drill, lockout, notify, rotate, runs, setup
 from breakglass.errors import EXIT_USAGE
 
 
@@ -27,6 +27,8 @@ def build_namespace() -> Collection:
     ns.add_task(setup.demo)
     ns.add_collection(Collection("config", config.check))
     ns.add_task(rotate.rotate)
+    ns.add_task(lockout.lockout)
+    ns.add_task(lockout.unlock)
     ns.add_collection(Collection("backup", backup.verify, backup.take))
     ns.add_collection(Collection("notify", notify.test))
     ns.add_collection(Collection("drill", drill.restore, drill.schedule))

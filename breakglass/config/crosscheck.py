@@ -55,6 +55,11 @@ def cross_check(doc: Mapping[str, Any]) -> list[str]:
                             f"{_q(db)}" + _hint(db, databases,
                                                 f"add [{key_path(('databases', db))}]"))
 
+    accounts_db = _table(doc, "accounts").get("database")
+    if isinstance(accounts_db, str) and accounts_db and accounts_db not in databases:
+        problems.append(f"accounts.database: unknown database {_q(accounts_db)}" + _hint(
+            accounts_db, databases, f"add [{key_path(('databases', accounts_db))}]"))
+
     backups = list(_table(doc, "backups"))
     drill_backup = _table(doc, "drills", "restore").get("backup")
     if isinstance(drill_backup, str) and drill_backup and drill_backup not in backups:

@@ -405,6 +405,104 @@ KIND_HINTS = {
 }
 
 
+class AccountsSqlConfig(Section):
+    """[accounts.sql]: the generic preset's statements (docs/lockout.md). In `find`, %(user)s is
+    what the user typed (an email or an id); everywhere else it is the id `find` returned."""
+
+    #: returns one row: id, and optionally is_active, is_admin (column names matter)
+    find: NonEmpty
+    disable: NonEmpty | None = None
+    revoke_sessions: NonEmpty | None = None
+    revoke_tokens: NonEmpty | None = None
+    force_reset: NonEmpty | None = None
+    #: returns one row: the prior state that `restore` receives as %(column)s parameters
+    snapshot: NonEmpty | None = None
+    restore: NonEmpty | None = None
+    #: returns the number of *other* active admins (refuses locking out the last one)
+    other_admins: NonEmpty | None = None
+
+
+class AccountsConfig(Section):
+    """[accounts]: where user accounts live, for `lockout USER` / `unlock USER`."""
+
+    database: NonEmpty
+    preset: Literal["django", "generic"] = "django"
+    #: the page a logged-in user can open: an http(s) URL, or a path under [app].base_url
+    probe_url: NonEmpty | None = None
+    session_cookie: NonEmpty = "sessionid"
+    #: a redirect whose Location contains this counts as "refused" (sent to the login page)
+    login_path: NonEmpty = "login"
+    #: django: SESSION_ENGINE db | cache | cached_db
+    sessions: Literal["db", "cache", "cached_db"] = "db"
+    #: a secret ref to the Redis URL holding sessions (cache sessions, generic key patterns)
+    redis: SecretRef | None = None
+    #: the Redis key of one session, {sid} = the session id (the cookie value)
+    session_key: NonEmpty | None = None
+    #: generic: a per-user set of session ids, e.g. "sessions:user:{id}"
+    session_set: NonEmpty | None = None
+    #: generic: key patterns deleted with SCAN + DEL, e.g. "sess:{id}:*"
+    session_patterns: list[NonEmpty] = []
+    sql: AccountsSqlConfig | None = None
+
+    @model_validator(mode="after")
+    def _preset_settings(self) -> AccountsConfig:
+        if self.preset == "generic" and self.sql is None:
+            raise PydanticCustomError("sql", 'preset = "generic" needs an [accounts.sql] table '
+                                             "with at least find = \"select id ...\"")
+        uses_redis = (self.sessions != "db" if self.preset == "django"
+                      else bool(self.session_set or self.session_patterns))
+        if uses_redis and self.redis is None:
+            raise PydanticCustomError("redis", 'sessions in Redis need redis = "env:REDIS_URL" '
+                                               "(a secret ref)")
+        if self.session_set and not self.session_key:
+            raise PydanticCustomError("session_key", 'session_set needs session_key, e.g. '
+                                                     '"session:{sid}"')
+        return self
+
+
+class ReleasesConfig(Section):
+    """[releases]: the fleet `breakglass rollback` acts on (docs/rollback.md). Each host keeps
+    `PATH/releases/<id>/` and a `PATH/current` symlink to one of them."""
+
+    #: the [hosts.NAME] that serve the app; changed one at a time, in this order
+    hosts: list[NonEmpty] = Field(min_length=1)
+    #: the base folder: absolute, or "~/..." for the login user's home
+    path: NonEmpty = "/srv/app"
+    #: shell line run on a host after its `current` moved (through sudo when hosts.NAME.sudo)
+    restart: NonEmpty
+    #: health URL template ({host} = the name, {address}); default: hosts.NAME.health_url,
+    #: else [app] base_url + health_path
+    health_url: NonEmpty | None = None
+    #: command run on the first host before anything changes: exit 0 safe, 1 unsafe
+    migration_check: NonEmpty | None = None
+    #: hosts read and checked at the same time (changes are always one host at a time);
+    #: 16 keeps a 16-host read within ~2x one host's time (bench/fleet.py)
+    max_parallel: int = Field(default=16, ge=1, le=64)
+    health_attempts: int = Field(default=10, ge=1, le=100)
+    health_deadline: Duration = timedelta(seconds=30)
+
+    @field_validator("path")
+    @classmethod
+    def _base_path(cls, value: str) -> str:
+        if not value.startswith(("/", "~/")) or "\n" in value:
+            raise PydanticCustomError("path", 'must be absolute or start with "~/" (e.g. '
+                                              '"/srv/app")')
+        return value.rstrip("/") or "/"
+
+    @field_validator("health_url")
+    @classmethod
+    def _health_template(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                url = value.format(host="web1", address="127.0.0.1")
+            except (KeyError, IndexError, ValueError):
+                raise PydanticCustomError(
+                    "template", "only {host} and {address} may appear in braces (e.g. "
+                                '"http://{address}:8000/healthz")') from None
+            _http_url(url)
+        return value
+
+
 class Config(Section):
     #: the file this was loaded from (set by the loader; not a key in the file)
     path: Path | None = None
@@ -419,6 +517,8 @@ class Config(Section):
     backups: dict[str, BackupConfig] = {}
     drills: DrillsConfig = DrillsConfig()
     secrets: dict[str, SecretConfig] = {}
+    accounts: AccountsConfig | None = None
+    releases: ReleasesConfig | None = None
 
     def owners_of(self, responsibility: str) -> list[str]:
         """People responsible for `responsibility` (empty when nobody is named)."""

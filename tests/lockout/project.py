@@ -1,0 +1,162 @@
+"""Helpers of the lockout tests: the Django test app (djapp.py) in a subprocess, a client of it,
+and a project folder driving the real `breakglass` CLI in a subprocess (SIGKILL and all)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.servers.sinks import HttpSink
+
+DJAPP = Path(__file__).with_name("djapp.py")
+
+
+@dataclass
+class DjangoApp:
+    url: str
+    dsn: str
+    proc: subprocess.Popen[str]
+
+    def signup(self, *, admin: bool = False, token: bool = False) -> tuple[str, str, str]:
+        """A new user: (id, email, DRF token or "")."""
+        name = f"u{secrets.token_hex(4)}"
+        email = f"{name}@example.com"
+        r = httpx.post(f"{self.url}/signup/", data={
+            "username": name, "email": email, "password": f"pw-{name}",
+            "admin": "1" if admin else "0", "token": "1" if token else "0"})
+        r.raise_for_status()
+        uid, _, key = r.text.partition(" ")
+        return uid, email, key
+
+    def login(self, email: str) -> str:
+        """Log in through the app; returns the session cookie value."""
+        name = email.split("@")[0]
+        r = httpx.post(f"{self.url}/login/", data={"username": name, "password": f"pw-{name}"})
+        assert r.status_code == 200, r.text
+        return r.cookies["sessionid"]
+
+    def whoami(self, *, cookie: str | None = None, token: str | None = None) -> int:
+        headers = {}
+        if cookie:
+            headers["Cookie"] = f"sessionid={cookie}"
+        if token:
+            headers["Authorization"] = f"Token {token}"
+        return httpx.get(f"{self.url}/whoami/", headers=headers).status_code
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_django(dsn: str, sessions: str, redis_url: str = "") -> DjangoApp:
+    env = {**os.environ, "DJAPP_DSN": dsn, "DJAPP_REDIS": redis_url}
+    proc = subprocess.Popen([sys.executable, str(DJAPP), sessions], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # blocks until migrated and listening (or dead)
+    if not line.startswith("PORT "):
+        proc.kill()
+        err = proc.stderr.read() if proc.stderr else ""
+        raise RuntimeError(f"djapp did not start: {line}{err}")
+    return DjangoApp(f"http://127.0.0.1:{int(line.split()[1])}", dsn, proc)
+
+
+@dataclass
+class Project:
+    root: Path
+    sink: HttpSink
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "breakglass.toml"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def pause_file(self) -> Path:
+        return self.root / "paused"
+
+    def ref(self, name: str, value: str) -> str:
+        """A `file:` secret ref holding `value` (0600)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / name
+        path.write_text(value)
+        path.chmod(0o600)
+        return f"file:{path}"
+
+    def write(self, dsn: str, accounts: str) -> None:
+        self.config.write_text(
+            '[project]\nname = "acme"\nenvironment = "test"\nstate_dir = "state"\n\n'
+            '[owners]\nincident_response = ["bob"]\n\n'
+            f'[people.bob]\nnotify = ["{self.sink.apprise_url}lockout"]\n\n'
+            f'[databases.app]\ndsn = "{self.ref("app.dsn", dsn)}"\n\n'
+            f'[accounts]\ndatabase = "app"\n{accounts}\n')
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "breakglass", *args, "--config", str(self.config)]
+
+    def run(self, *args: str,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=120,
+                           stdin=subprocess.DEVNULL, env=env or dict(os.environ))
+        self.outputs[f"{' '.join(args)} #{len(self.outputs)}"] = r.stdout + r.stderr
+        return r
+
+    def kill_at(self, point: str, *args: str) -> None:
+        """Run `ARGS --yes` until the engine pauses at `point`, then SIGKILL it."""
+        self.pause_file.unlink(missing_ok=True)
+        env = {**os.environ, "BREAKGLASS_TEST_PAUSE_AT": point,
+               "BREAKGLASS_TEST_PAUSE_FILE": str(self.pause_file)}
+        proc = subprocess.Popen(self.argv(*args, "--yes"), env=env, text=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 90
+        while not self.pause_file.exists():
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                raise AssertionError(f"run ended ({proc.returncode}) before {point}:\n{out}{err}")
+            assert time.monotonic() < deadline, f"never paused at {point}"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        self.outputs[f"killed at {point}"] = out + err
+
+    def resume(self, run_id: str) -> subprocess.CompletedProcess[str]:
+        return self.run("runs.resume", run_id, "--yes",
+                        env={**os.environ, "BREAKGLASS_TEST_PAUSE_FILE": str(self.pause_file)})
+
+    def run_ids(self) -> list[str]:
+        return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        path = self.state / "runs" / f"{run_id}.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    def leaks(self, *values: str) -> list[str]:
+        """Where any of `values` appears: CLI output, journals, reports, notices (the 0600
+        lockout snapshot, which holds them on purpose, excepted)."""
+        texts = dict(self.outputs)
+        for path in self.state.rglob("*"):
+            if path.is_file() and path.parent.name != "lockout":
+                texts[str(path.relative_to(self.root))] = path.read_text(errors="replace")
+        texts["notices"] = self.sink.all_bytes().decode(errors="replace")
+        return sorted(f"{where}: {v[:6]}…" for where, text in texts.items() for v in values
+                      if v and v in text)
