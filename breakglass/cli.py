@@ -17,7 +17,17 @@ from invoke.exceptions import Exit, ParseError
 from invoke.program import Program
 
 from breakglass import __version__
-from breakglass.commands import backup, config, drill, lockout, notify, rotate, runs, setup
+from breakglass.commands import (
+    backup,
+    config,
+    drill,
+    lockout,
+    notify,
+    rollback,
+    rotate,
+    runs,
+    setup,
+)
 from breakglass.errors import EXIT_USAGE
 
 
@@ -29,6 +39,7 @@ def build_namespace() -> Collection:
     ns.add_task(rotate.rotate)
     ns.add_task(lockout.lockout)
     ns.add_task(lockout.unlock)
+    ns.add_task(rollback.rollback)
     ns.add_collection(Collection("backup", backup.verify, backup.take))
     ns.add_collection(Collection("notify", notify.test))
     ns.add_collection(Collection("drill", drill.restore, drill.schedule))

@@ -202,8 +202,11 @@ class _Run:
             out.plan(self.console, self.runbook.name, self.runbook.target, self.run_id,
                      planned, self.options.dry_run)
         if self.options.dry_run:
-            # A dry run whose apply would be refused says so in its exit code.
-            return self._finish("dry-run", exit_code=EXIT_FINDING if blocked else EXIT_OK)
+            # A dry run whose apply would be refused says so in its exit code: 3 when the
+            # refusal is only "could not verify" (a host unreachable), else 1.
+            refused = (summarize(self.journal.path, self.run_id).computed_exit_code()
+                       or EXIT_FINDING) if blocked else EXIT_OK
+            return self._finish("dry-run", exit_code=refused)
         if blocked:
             return self._finish(f"blocked by precondition {', '.join(blocked)}")
         if not all(p.is_noop for _, _, p in planned):

@@ -14,10 +14,11 @@ _REGISTRY: dict[str, type[Runbook]] = {}
 _BUILTIN: dict[str, str] = {
     "backup.verify": "breakglass.recovery.verify",
     "rotate": "breakglass.runbooks.rotate.runbook",
-    "lockout": "breakglass.runbooks.lockout.runbook",
-    "unlock": "breakglass.runbooks.lockout.runbook",
     "drill.restore": "breakglass.drills.restore",
     "backup.take": "breakglass.recovery.take",
+    "lockout": "breakglass.runbooks.lockout.runbook",
+    "unlock": "breakglass.runbooks.lockout.runbook",
+    "rollback": "breakglass.runbooks.rollback.runbook",
 }
 
 

@@ -1,0 +1,105 @@
+"""Which release the fleet goes back to, and every reason to refuse (pure: no I/O).
+
+Without `--to` the target is the newest release older than the one the fleet runs — "the one
+before current" — and the fleet must agree on `current` (a fleet already split across releases
+is refused: only a person knows which side is right, and says so with `--to`). With `--to` the
+target is that release, whatever each host runs now (a split fleet ends on one release).
+
+A rollback that cannot reach every host is refused before anything changes: rolling back the
+hosts we can see would leave the fleet split, the one state this runbook promises never to
+leave behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from breakglass.engine.findings import Finding, Outcome, Severity, unverified
+from breakglass.errors import BreakglassError, CouldNotVerify
+from breakglass.runbooks.rollback.layout import HostReleases, release_key
+
+
+@dataclass(frozen=True)
+class HostRead:
+    """One host's listing, or why it could not be read."""
+
+    host: str
+    label: str
+    releases: HostReleases | None = None
+    error: BreakglassError | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The target release and the release each host ran when the rollback started (what an
+    undo goes back to). Pinned in the journal by the `choose` step, so a resumed run keeps
+    going to the same place even though "the one before current" has moved meanwhile."""
+
+    target: str
+    start: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "start": dict(self.start)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Choice:
+        return cls(str(d["target"]), {str(k): str(v) for k, v in dict(d["start"]).items()})
+
+
+def choose(reads: Sequence[HostRead], to: str | None,
+           pinned: Choice | None = None) -> tuple[Choice | None, list[Finding]]:
+    """The choice, or None and the findings that refuse it (every host's problem, not just
+    the first: the person fixing them wants the whole list)."""
+    findings = [_unreachable(r) for r in reads if r.error is not None]
+    listed = [r.releases for r in reads if r.releases is not None]
+    findings += [Finding("RELEASE_LAYOUT_BROKEN", f"{h.host}: {h.problem}",
+                         "fix the layout on that host (BASE/releases/<id>/ and a `current` "
+                         "symlink to one of them), or correct [releases] path",
+                         Severity.ERROR, Outcome.FAILED, h.host, h.to_dict())
+                 for h in listed if h.problem is not None]
+    if findings:
+        return None, findings
+    if pinned is not None:
+        target, start = pinned.target, dict(pinned.start)
+    else:
+        start = {h.host: h.current for h in listed if h.current is not None}
+        if to is not None:
+            target = to
+        else:
+            on = sorted(set(start.values()), key=release_key)
+            if len(on) > 1:
+                where = ", ".join(f"{h} on {r}" for h, r in start.items())
+                return None, [Finding(
+                    "FLEET_SPLIT", f"the hosts run different releases ({where})",
+                    "decide which release is right and run `breakglass rollback --to RELEASE`",
+                    Severity.ERROR, Outcome.FAILED, "releases", {"current": start})]
+            current = on[0]
+            older = {r for h in listed for r in h.releases
+                     if release_key(r) < release_key(current)}
+            if not older:
+                return None, [Finding(
+                    "NO_PREVIOUS_RELEASE", f"no release older than {current} on any host",
+                    "nothing to roll back to: deploy a fix forward, or name a release with --to",
+                    Severity.ERROR, Outcome.FAILED, "releases", {"current": current})]
+            target = max(older, key=release_key)
+    missing = [Finding("ROLLBACK_TARGET_MISSING",
+                       f"{h.host}: release {target} is not in {h.base}/releases/",
+                       f"deploy {target} to {h.host} (or pick a release every host has with "
+                       "--to); nothing was changed on any host",
+                       Severity.ERROR, Outcome.FAILED, h.host,
+                       {"releases": list(h.releases), "target": target})
+               for h in listed if target not in h.releases]
+    if missing:
+        return None, missing
+    return Choice(target, start), []
+
+
+def _unreachable(read: HostRead) -> Finding:
+    exc = read.error
+    code = exc.code if isinstance(exc, CouldNotVerify) else "HOST_UNREACHABLE"
+    action = exc.action if isinstance(exc, CouldNotVerify) and exc.action else "check the host"
+    return unverified(code, f"{read.host}: cannot be read: {exc}",
+                      f"{action}; nothing was changed on any host (a partial fleet is never "
+                      "rolled back)", read.host)

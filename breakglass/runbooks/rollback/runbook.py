@@ -1,0 +1,49 @@
+"""The `rollback` runbook (docs/rollback.md): the fleet of `[releases]` goes back to an earlier
+release — the one before `current`, or `--to RELEASE` — one host at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from breakglass.engine.registry import register
+from breakglass.engine.runbook import Precondition, Runbook, Step
+from breakglass.runbooks.rollback.fleet import Fleet
+from breakglass.runbooks.rollback.steps import ChooseStep, HostStep, MigrationStep
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
+
+
+@register
+class Rollback(Runbook):
+    """Roll the fleet back to an earlier release, host by host, proving each one healthy."""
+
+    name = "rollback"
+    responsibility = "release_signoff"
+
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
+        super().__init__(config, params)
+        self.fleet = Fleet(config, self.params)
+
+    @property
+    def target(self) -> str:
+        return "releases"
+
+    @property
+    def also_notify(self) -> tuple[str, ...]:
+        return ("incident_response",)  # a bad release in production is an incident
+
+    def steps(self) -> Sequence[Step]:
+        return [ChooseStep(self.fleet), MigrationStep(self.fleet),
+                *(HostStep(self.fleet, name) for name in self.fleet.settings.hosts)]
+
+    def preconditions(self) -> Sequence[Precondition]:
+        fleet = self.fleet
+        return [
+            Precondition("releases.target", "every host is reachable and has the target release",
+                         lambda ctx: fleet.choice(ctx)[1]),
+            # --force: an unsafe or failing migration check becomes a note, not a stop.
+            Precondition("releases.migrations", "the migration check allows the rollback",
+                         lambda ctx: fleet.verdict(ctx).findings(), blocking=not fleet.force),
+        ]

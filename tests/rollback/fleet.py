@@ -1,0 +1,237 @@
+"""A fleet for `breakglass rollback`: sshd hosts (tests/servers/sshd.py), each with the release
+layout `~/app/releases/<id>/` + `~/app/current` and a tiny HTTP app started *from* `current`.
+
+    app.py       reads the release it was started from (the realpath of `current`) once, at
+                 start: GET /healthz -> 200 when that release's `health` file says "ok", else
+                 500; GET /release -> the release id the running process serves
+    restart.sh   stops the running app (pid file), starts a new one detached, and appends the
+                 release `current` points at to ~/restarts.log (so a test counts restarts)
+
+A release whose `health` file says "broken" is a bad release: the app starts but its health
+check fails. Everything runs as the host's login user; `stop()` kills exactly the pid recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.servers._util import chown_tree, free_port, is_root
+from tests.servers.sshd import SshdServer
+
+APP = r'''
+import http.server, os, pathlib, sys
+port, current = int(sys.argv[1]), sys.argv[2]
+release_dir = pathlib.Path(os.path.realpath(current))
+release = release_dir.name
+healthy = (release_dir / "health").read_text().strip() == "ok"
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/healthz":
+            code, body = (200, b"ok") if healthy else (500, b"broken")
+        elif self.path == "/release":
+            code, body = 200, release.encode()
+        else:
+            code, body = 404, b""
+        self.send_response(code)
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+'''
+
+RESTART = """#!/bin/sh
+set -u
+cd "$HOME"
+echo "$(readlink app/current)" >> restarts.log
+if [ -f app.pid ]; then
+  old=$(cat app.pid)
+  kill "$old" 2>/dev/null
+  while kill -0 "$old" 2>/dev/null; do sleep 0.05; done
+fi
+setsid /usr/bin/python3 app.py {port} "$HOME/app/current" </dev/null >app.log 2>&1 &
+echo $! > app.pid
+"""
+
+
+@dataclass
+class FleetHost:
+    server: SshdServer
+    name: str
+    port: int
+
+    @property
+    def home(self) -> Path:
+        return self.server.home
+
+    @property
+    def base(self) -> Path:
+        return self.home / "app"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/healthz"
+
+    def current(self) -> str:
+        return Path(os.readlink(self.base / "current")).name
+
+    def serving(self) -> str | None:
+        """The release the running process serves (None: nothing answers)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/release",
+                                        timeout=5) as resp:
+                return str(resp.read().decode())
+        except (urllib.error.URLError, OSError):
+            return None
+
+    def restarts(self) -> list[str]:
+        log = self.home / "restarts.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [Path(line).name for line in lines]
+
+    def wait_serving(self, release: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while self.serving() != release:
+            assert time.monotonic() < deadline, f"{self.name} never served {release}"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        pid_file = self.home / "app.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            pid_file.unlink()
+
+    def clean(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+        for name in ("app.py", "restart.sh", "restarts.log", "app.log"):
+            (self.home / name).unlink(missing_ok=True)
+
+
+def install(server: SshdServer, name: str, releases: dict[str, str], current: str) -> FleetHost:
+    """Lay out `releases` (id -> "ok" | "broken") with `current` -> current, and start the app
+    through SSH, as the login user would."""
+    host = FleetHost(server, name, free_port())
+    host.clean()
+    (host.home / "app.py").write_text(APP)
+    restart = host.home / "restart.sh"
+    restart.write_text(RESTART.format(port=host.port))
+    restart.chmod(0o755)
+    for release, health in releases.items():
+        d = host.base / "releases" / release
+        d.mkdir(parents=True)
+        (d / "health").write_text(health + "\n")
+    (host.base / "current").symlink_to(host.base / "releases" / current)
+    if is_root():
+        chown_tree(host.home, pwd.getpwnam(server.user))
+    code, out, err = server.run("sh ~/restart.sh")
+    assert code == 0, out + err
+    host.wait_serving(current)
+    (host.home / "restarts.log").write_text("")
+    return host
+
+
+@dataclass
+class RollbackProject:
+    """A project folder whose breakglass.toml names the fleet; runs the real CLI."""
+
+    root: Path
+    hosts: list[FleetHost]
+    outputs: dict[str, str] = field(default_factory=dict)
+    started: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "breakglass.toml"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def pause_file(self) -> Path:
+        return self.root / "paused"
+
+    def write(self, releases: str = "", notify_url: str = "", down: Iterable[str] = (),
+              ) -> None:
+        """The config: one [hosts.NAME] per host (those in `down` point at a closed port),
+        owners told through `notify_url`, `[releases]` with `releases` appended."""
+        parts = ['[project]\nname = "acme"\nenvironment = "test"\nstate_dir = "state"\n',
+                 '[owners]\nrelease_signoff = ["alice"]\nincident_response = ["bob"]\n']
+        for person in ("alice", "bob"):
+            url = f'"{notify_url}{person}"' if notify_url else ""
+            parts.append(f"[people.{person}]\nnotify = [{url}]\n")
+        for h in self.hosts:
+            s = h.server
+            port = free_port() if h.name in down else s.port
+            parts.append(f'[hosts.{h.name}]\naddress = "{s.host}"\nport = {port}\n'
+                         f'user = "{s.user}"\nkey = "file:{s.key_path}"\n'
+                         f'known_hosts = "{s.known_hosts}"\nhealth_url = "{h.health_url}"\n')
+        names = ", ".join(f'"{h.name}"' for h in self.hosts)
+        parts.append(f'[releases]\nhosts = [{names}]\npath = "~/app"\n'
+                     'restart = "sh ~/restart.sh"\nhealth_attempts = 6\n'
+                     f'health_deadline = "4s"\n{releases}')
+        self.config.write_text("\n".join(parts))
+
+    def env(self, **more: str) -> dict[str, str]:
+        # Wide enough that rich does not wrap a finding's code or message across lines.
+        return {**os.environ, "COLUMNS": "400", **more}
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "breakglass", *args, "--config", str(self.config)]
+
+    def run(self, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL, env=env or self.env())
+        self.outputs[f"{' '.join(args)} #{len(self.outputs)}"] = r.stdout + r.stderr
+        return r
+
+    def kill_at(self, point: str, *args: str) -> None:
+        """Run `rollback ARGS --yes` until the engine pauses at `point`, then SIGKILL it."""
+        self.pause_file.unlink(missing_ok=True)
+        env = self.env(BREAKGLASS_TEST_PAUSE_AT=point,
+                       BREAKGLASS_TEST_PAUSE_FILE=str(self.pause_file))
+        proc = subprocess.Popen(self.argv("rollback", *args, "--yes"), env=env, text=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        self.started.append(proc)
+        deadline = time.monotonic() + 90
+        while not self.pause_file.exists():
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                raise AssertionError(f"run ended ({proc.returncode}) before {point}:\n{out}{err}")
+            assert time.monotonic() < deadline, f"never paused at {point}"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        self.outputs[f"killed at {point}"] = out + err
+
+    def resume(self, run_id: str) -> subprocess.CompletedProcess[str]:
+        # The pause file still exists: the resumed run is not paused again.
+        return self.run("runs.resume", run_id, "--yes",
+                        env=self.env(BREAKGLASS_TEST_PAUSE_FILE=str(self.pause_file)))
+
+    def run_ids(self) -> list[str]:
+        return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))
+
+    def currents(self) -> list[str]:
+        return [h.current() for h in self.hosts]
+
+    def serving(self) -> list[str | None]:
+        return [h.serving() for h in self.hosts]
