@@ -44,10 +44,7 @@ def project(servers: list[SshdServer], tmp_path: Path) -> Iterator[RollbackProje
 
 
 def stop(proj: RollbackProject) -> None:
-    for proc in proj.started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
+    proj.stop_started()  # only what this test started
     for h in proj.hosts:
         h.clean()
 

@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.cli_project import CliProject
 from tests.servers.sinks import HttpSink
 
 DJAPP = Path(__file__).with_name("djapp.py")
@@ -77,22 +76,9 @@ def start_django(dsn: str, sessions: str, redis_url: str = "") -> DjangoApp:
 
 
 @dataclass
-class Project:
+class Project(CliProject):
     root: Path
     sink: HttpSink
-    outputs: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def config(self) -> Path:
-        return self.root / "breakglass.toml"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state"
-
-    @property
-    def pause_file(self) -> Path:
-        return self.root / "paused"
 
     def ref(self, name: str, value: str) -> str:
         """A `file:` secret ref holding `value` (0600)."""
@@ -109,39 +95,6 @@ class Project:
             f'[people.bob]\nnotify = ["{self.sink.apprise_url}lockout"]\n\n'
             f'[databases.app]\ndsn = "{self.ref("app.dsn", dsn)}"\n\n'
             f'[accounts]\ndatabase = "app"\n{accounts}\n')
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "breakglass", *args, "--config", str(self.config)]
-
-    def run(self, *args: str,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=120,
-                           stdin=subprocess.DEVNULL, env=env or dict(os.environ))
-        self.outputs[f"{' '.join(args)} #{len(self.outputs)}"] = r.stdout + r.stderr
-        return r
-
-    def kill_at(self, point: str, *args: str) -> None:
-        """Run `ARGS --yes` until the engine pauses at `point`, then SIGKILL it."""
-        self.pause_file.unlink(missing_ok=True)
-        env = {**os.environ, "BREAKGLASS_TEST_PAUSE_AT": point,
-               "BREAKGLASS_TEST_PAUSE_FILE": str(self.pause_file)}
-        proc = subprocess.Popen(self.argv(*args, "--yes"), env=env, text=True,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 90
-        while not self.pause_file.exists():
-            if proc.poll() is not None:
-                out, err = proc.communicate()
-                raise AssertionError(f"run ended ({proc.returncode}) before {point}:\n{out}{err}")
-            assert time.monotonic() < deadline, f"never paused at {point}"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=30)
-        self.outputs[f"killed at {point}"] = out + err
-
-    def resume(self, run_id: str) -> subprocess.CompletedProcess[str]:
-        return self.run("runs.resume", run_id, "--yes",
-                        env={**os.environ, "BREAKGLASS_TEST_PAUSE_FILE": str(self.pause_file)})
 
     def run_ids(self) -> list[str]:
         return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))

@@ -18,15 +18,14 @@ import os
 import pwd
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from tests.cli_project import CliProject
 from tests.servers._util import chown_tree, free_port, is_root
 from tests.servers.sshd import SshdServer
 
@@ -147,25 +146,12 @@ def install(server: SshdServer, name: str, releases: dict[str, str], current: st
 
 
 @dataclass
-class RollbackProject:
+class RollbackProject(CliProject):
     """A project folder whose breakglass.toml names the fleet; runs the real CLI."""
 
     root: Path
+    command = ("rollback",)  # what kill_at runs
     hosts: list[FleetHost]
-    outputs: dict[str, str] = field(default_factory=dict)
-    started: list[subprocess.Popen[str]] = field(default_factory=list)
-
-    @property
-    def config(self) -> Path:
-        return self.root / "breakglass.toml"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state"
-
-    @property
-    def pause_file(self) -> Path:
-        return self.root / "paused"
 
     def write(self, releases: str = "", notify_url: str = "", down: Iterable[str] = (),
               ) -> None:
@@ -191,41 +177,6 @@ class RollbackProject:
     def env(self, **more: str) -> dict[str, str]:
         # Wide enough that rich does not wrap a finding's code or message across lines.
         return {**os.environ, "COLUMNS": "400", **more}
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "breakglass", *args, "--config", str(self.config)]
-
-    def run(self, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL, env=env or self.env())
-        self.outputs[f"{' '.join(args)} #{len(self.outputs)}"] = r.stdout + r.stderr
-        return r
-
-    def kill_at(self, point: str, *args: str) -> None:
-        """Run `rollback ARGS --yes` until the engine pauses at `point`, then SIGKILL it."""
-        self.pause_file.unlink(missing_ok=True)
-        env = self.env(BREAKGLASS_TEST_PAUSE_AT=point,
-                       BREAKGLASS_TEST_PAUSE_FILE=str(self.pause_file))
-        proc = subprocess.Popen(self.argv("rollback", *args, "--yes"), env=env, text=True,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        self.started.append(proc)
-        deadline = time.monotonic() + 90
-        while not self.pause_file.exists():
-            if proc.poll() is not None:
-                out, err = proc.communicate()
-                raise AssertionError(f"run ended ({proc.returncode}) before {point}:\n{out}{err}")
-            assert time.monotonic() < deadline, f"never paused at {point}"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=30)
-        self.outputs[f"killed at {point}"] = out + err
-
-    def resume(self, run_id: str) -> subprocess.CompletedProcess[str]:
-        # The pause file still exists: the resumed run is not paused again.
-        return self.run("runs.resume", run_id, "--yes",
-                        env=self.env(BREAKGLASS_TEST_PAUSE_FILE=str(self.pause_file)))
 
     def run_ids(self) -> list[str]:
         return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))

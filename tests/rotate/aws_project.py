@@ -6,41 +6,25 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli_project import CliProject
 from tests.servers.moto import AwsKey, MotoServer
 from tests.servers.sinks import HttpSink
 
 
 @dataclass
-class RotateProject:
+class RotateProject(CliProject):
     root: Path
+    command = ("rotate",)  # what kill_at runs
     moto: MotoServer
     key: AwsKey | None = None  # the credentials breakglass itself uses (admin on aws_auth)
     notify_url: str = ""
-    started: list[subprocess.Popen[str]] = field(default_factory=list)
-    outputs: dict[str, str] = field(default_factory=dict)  # every stdout/stderr seen
-
-    @property
-    def config(self) -> Path:
-        return self.root / "breakglass.toml"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state"
-
-    @property
-    def pause_file(self) -> Path:
-        return self.root / "paused"
 
     def write(self, secrets: str, extra: str = "") -> None:
         owners = ""
@@ -55,41 +39,6 @@ class RotateProject:
 
     def env(self, **more: str) -> dict[str, str]:
         return {**os.environ, **self.moto.env(self.key), **more}
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "breakglass", *args, "--config", str(self.config)]
-
-    def run(self, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL, env=env or self.env())
-        self.outputs[f"{' '.join(args)} #{len(self.outputs)}"] = r.stdout + r.stderr
-        return r
-
-    def kill_at(self, point: str, *args: str) -> None:
-        """Run `rotate ARGS --yes` until the engine pauses at `point`, then SIGKILL it."""
-        self.pause_file.unlink(missing_ok=True)
-        env = self.env(BREAKGLASS_TEST_PAUSE_AT=point,
-                       BREAKGLASS_TEST_PAUSE_FILE=str(self.pause_file))
-        proc = subprocess.Popen(self.argv("rotate", *args, "--yes"), env=env, text=True,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        self.started.append(proc)
-        deadline = time.monotonic() + 90
-        while not self.pause_file.exists():
-            if proc.poll() is not None:
-                out, err = proc.communicate()
-                raise AssertionError(f"run ended ({proc.returncode}) before {point}:\n{out}{err}")
-            assert time.monotonic() < deadline, f"never paused at {point}"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=30)
-        self.outputs[f"killed at {point}"] = out + err
-
-    def resume(self, run_id: str) -> subprocess.CompletedProcess[str]:
-        # The pause file still exists: the resumed run is not paused again.
-        return self.run("runs.resume", run_id, "--yes", env=self.env(
-            BREAKGLASS_TEST_PAUSE_FILE=str(self.pause_file)))
 
     def run_ids(self) -> list[str]:
         return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))
@@ -132,7 +81,4 @@ def rotate_project(tmp_path: Path) -> Iterator[Any]:
 
     yield make
     for proj in made:
-        for proc in proj.started:  # only what this test started
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate(timeout=30)
+        proj.stop_started()  # only what this test started

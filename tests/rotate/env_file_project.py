@@ -82,10 +82,7 @@ def env_project(hosts: list[SshdServer], tmp_path: Path) -> Iterator[EnvProject]
     try:
         yield proj
     finally:
-        for proc in proj.started:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate(timeout=30)
+        proj.stop_started()  # only what this test started
         for svc in services:
             svc.stop()
             for leftover in svc.home.glob(".env*"):

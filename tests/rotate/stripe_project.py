@@ -112,8 +112,5 @@ def stripe_project(tmp_path: Path, sshd_server: SshdServer, stripe_fake: StripeF
     try:
         yield proj
     finally:
-        for proc in proj.started:  # only what this test started
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate(timeout=30)
+        proj.stop_started()  # only what this test started
         app.stop()

@@ -1,0 +1,82 @@
+"""A project folder driven through the real `breakglass` CLI in a subprocess — what the runbook
+tests share: the config path, every output seen (for canary searches), and SIGKILL at an engine
+pause point (BREAKGLASS_TEST_PAUSE_AT, see tests/engine/test_pause_hook.py) followed by
+`runs.resume`. Subclasses add their servers, `write()` their config, and may extend `env()`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+
+@dataclass
+class CliProject:
+    root: Path
+    #: every stdout+stderr seen, by command (canary tests search them all)
+    outputs: dict[str, str] = field(default_factory=dict, kw_only=True)
+    #: processes this test started (killed at teardown if still running)
+    started: list[subprocess.Popen[str]] = field(default_factory=list, kw_only=True)
+    #: the task `kill_at` runs (empty: the caller names it)
+    command: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def config(self) -> Path:
+        return self.root / "breakglass.toml"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def pause_file(self) -> Path:
+        return self.root / "paused"
+
+    def env(self, **more: str) -> dict[str, str]:
+        return {**os.environ, **more}
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "breakglass", *args, "--config", str(self.config)]
+
+    def run(self, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL, env=env or self.env())
+        self.outputs[f"{' '.join(args)} #{len(self.outputs)}"] = r.stdout + r.stderr
+        return r
+
+    def kill_at(self, point: str, *args: str) -> None:
+        """Run `COMMAND ARGS --yes` until the engine pauses at `point`, then SIGKILL it."""
+        self.pause_file.unlink(missing_ok=True)
+        env = self.env(BREAKGLASS_TEST_PAUSE_AT=point,
+                       BREAKGLASS_TEST_PAUSE_FILE=str(self.pause_file))
+        proc = subprocess.Popen(self.argv(*self.command, *args, "--yes"), env=env, text=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        self.started.append(proc)
+        deadline = time.monotonic() + 90
+        while not self.pause_file.exists():
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                raise AssertionError(f"run ended ({proc.returncode}) before {point}:\n{out}{err}")
+            assert time.monotonic() < deadline, f"never paused at {point}"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        self.outputs[f"killed at {point}"] = out + err
+
+    def resume(self, run_id: str) -> subprocess.CompletedProcess[str]:
+        # The pause file still exists: the resumed run is not paused again.
+        return self.run("runs.resume", run_id, "--yes",
+                        env=self.env(BREAKGLASS_TEST_PAUSE_FILE=str(self.pause_file)))
+
+    def stop_started(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
