@@ -15,19 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from breakglass.config.base import ConfigPath, NonEmpty, SecretRef, Section, http_url
+from breakglass.config.checklist import ChecklistConfig
 from breakglass.config.durations import Duration
+from breakglass.config.scenarios import ScenariosConfig
 from breakglass.secrets import ref_problem
 
 RESPONSIBILITIES = ("key_rotation", "incident_response", "access_approvals", "release_signoff",
@@ -35,43 +29,6 @@ RESPONSIBILITIES = ("key_rotation", "incident_response", "access_approvals", "re
 SecretKind = Literal["aws_iam_key", "aws_secretsmanager", "ssm_parameter", "postgres_role",
                      "env_file", "stripe_webhook"]
 SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
-
-
-def _secret_ref(value: str) -> str:
-    problem = ref_problem(value)
-    if problem:
-        raise PydanticCustomError("secret_ref", problem)
-    return value
-
-
-def _non_empty(value: str) -> str:
-    if not value.strip():
-        raise PydanticCustomError("empty", "must not be empty")
-    return value
-
-
-def _to_path(value: Any, info: ValidationInfo) -> Any:
-    """A path in the file: `~` expanded, relative paths resolved against the config file's
-    folder (given by the loader as context["base_dir"]) so that the same file works from any
-    working directory."""
-    if not isinstance(value, str | Path):
-        # The loader appends ", got <value>" to *_type errors.
-        raise PydanticCustomError("path_type", "expected a path string")
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        base = (info.context or {}).get("base_dir") or Path.cwd()
-        path = Path(base) / path
-    return path
-
-
-#: a string that must be a secret reference (env:, file:, aws-sm:, ssm:), never a value
-SecretRef = Annotated[str, AfterValidator(_secret_ref)]
-NonEmpty = Annotated[str, AfterValidator(_non_empty)]
-ConfigPath = Annotated[Path, BeforeValidator(_to_path)]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class ProjectConfig(Section):
@@ -114,19 +71,12 @@ class AwsConfig(Section):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None:
-            _http_url(value)
+            http_url(value)
         return value
 
 
-def _http_url(value: str) -> str:
-    parsed = urllib.parse.urlsplit(value)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise PydanticCustomError("url", "expected an http:// or https:// URL")
-    return value
-
-
 class AppConfig(Section):
-    base_url: Annotated[str, AfterValidator(_http_url)]
+    base_url: Annotated[str, AfterValidator(http_url)]
     health_path: str = "/healthz"
 
     @field_validator("health_path")
@@ -153,7 +103,7 @@ class HostConfig(Section):
     #: (default: `systemctl restart {service}`, run through sudo when `sudo = true`)
     restart: NonEmpty | None = None
     #: health check of this host's app: an http(s) URL (default: [app] base_url + health_path) …
-    health_url: Annotated[str, AfterValidator(_http_url)] | None = None
+    health_url: Annotated[str, AfterValidator(http_url)] | None = None
     #: … and/or a command run on the host that exits 0 when the service is healthy
     health_command: NonEmpty | None = None
 
@@ -304,6 +254,7 @@ class RestoreDrillConfig(Section):
 
 class DrillsConfig(Section):
     restore: RestoreDrillConfig | None = None
+    scenarios: ScenariosConfig | None = None
 
 
 class SecretConfig(Section):
@@ -341,8 +292,8 @@ class SecretConfig(Section):
     # events (default: the endpoint's url), and the API's address (tests point it at a fake)
     endpoint_id: NonEmpty | None = None
     api_key: SecretRef | None = None
-    webhook_url: Annotated[str, AfterValidator(_http_url)] | None = None
-    api_base: Annotated[str, AfterValidator(_http_url)] | None = None
+    webhook_url: Annotated[str, AfterValidator(http_url)] | None = None
+    api_base: Annotated[str, AfterValidator(http_url)] | None = None
     # postgres_role (runbooks/rotate/postgres_role.py): the admin connection ([databases.NAME]),
     # one `role` or two alternating `roles`; consumers read the value from `store` or `path`/`key`
     database: NonEmpty | None = None
@@ -499,7 +450,7 @@ class ReleasesConfig(Section):
                 raise PydanticCustomError(
                     "template", "only {host} and {address} may appear in braces (e.g. "
                                 '"http://{address}:8000/healthz")') from None
-            _http_url(url)
+            http_url(url)
         return value
 
 
@@ -519,6 +470,7 @@ class Config(Section):
     secrets: dict[str, SecretConfig] = {}
     accounts: AccountsConfig | None = None
     releases: ReleasesConfig | None = None
+    checklist: ChecklistConfig = ChecklistConfig()
 
     def owners_of(self, responsibility: str) -> list[str]:
         """People responsible for `responsibility` (empty when nobody is named)."""

@@ -1,0 +1,1 @@
+"""app checks (placeholder: being written)."""

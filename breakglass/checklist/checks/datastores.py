@@ -1,0 +1,1 @@
+"""datastores checks (placeholder: being written)."""

@@ -1,0 +1,1 @@
+"""headers checks (placeholder: being written)."""

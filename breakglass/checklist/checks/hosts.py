@@ -1,0 +1,1 @@
+"""hosts checks (placeholder: being written)."""

@@ -1,0 +1,1 @@
+"""ops checks (placeholder: being written)."""

@@ -1,0 +1,1 @@
+"""repo checks (placeholder: being written)."""

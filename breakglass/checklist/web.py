@@ -1,0 +1,107 @@
+"""Fetching the live site for the web checks (tls.*, headers.*, cookies.secure, app.debug_off).
+
+One request per (method, URL, request headers) per check run: `fetch` memoizes through the
+CheckContext, so the eight header checks judge the same login-page response. TLS is verified —
+against [checklist.web] ca_bundle when set, else the system's CAs (DESIGN principle 5); a
+transport failure is CouldNotVerify (SITE_UNREACHABLE), never a pass.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from breakglass.errors import CouldNotVerify
+
+if TYPE_CHECKING:
+    from breakglass.checklist.model import CheckContext
+
+#: bytes of a body kept for judging (a debug page shows itself in the first few KB)
+BODY_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str
+    status: int
+    #: every response header in order, names lower-cased (Set-Cookie may repeat)
+    headers: tuple[tuple[str, str], ...]
+    body: str
+
+    def header(self, name: str) -> str | None:
+        values = self.all(name)
+        return ", ".join(values) if values else None
+
+    def all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self.headers if k == name]
+
+    @property
+    def location(self) -> str | None:
+        return self.header("location")
+
+
+def site(ctx: CheckContext) -> str | None:
+    """The base URL the web checks look at: [checklist.web] base_url, else [app] base_url."""
+    web = ctx.config.checklist.web
+    if web.base_url:
+        return web.base_url.rstrip("/")
+    return ctx.config.app.base_url.rstrip("/") if ctx.config.app else None
+
+
+def url_of(ctx: CheckContext, path_or_url: str) -> str:
+    if "://" in path_or_url:
+        return path_or_url
+    base = site(ctx)
+    if base is None:
+        raise CouldNotVerify("no site to check: set [app] base_url or [checklist.web] base_url",
+                             code="NOT_CONFIGURED", action='add [app] base_url = "https://…"')
+    return base + (path_or_url if path_or_url.startswith("/") else "/" + path_or_url)
+
+
+def ssl_context(ctx: CheckContext) -> ssl.SSLContext:
+    bundle = ctx.config.checklist.web.ca_bundle
+    return ssl.create_default_context(cafile=str(bundle) if bundle else None)
+
+
+def fetch(ctx: CheckContext, path_or_url: str, *, method: str = "GET",
+          headers: Mapping[str, str] | None = None) -> Page:
+    """One request, redirects not followed (a redirect is itself evidence)."""
+    url = url_of(ctx, path_or_url)
+    sent = tuple(sorted((headers or {}).items()))
+    return ctx.fact(f"web:{method}:{url}:{sent}", lambda: _request(ctx, method, url, dict(sent)))
+
+
+def _request(ctx: CheckContext, method: str, url: str, headers: dict[str, str]) -> Page:
+    import httpx
+
+    web = ctx.config.checklist.web
+    host = urllib.parse.urlsplit(url).hostname or url
+    try:
+        with (httpx.Client(verify=ssl_context(ctx), timeout=web.timeout.total_seconds(),
+                           follow_redirects=False) as client,
+              client.stream(method, url, headers=headers) as resp):
+            body = b""
+            for chunk in resp.iter_bytes():
+                body += chunk
+                if len(body) >= BODY_LIMIT:
+                    break
+            return Page(url, resp.status_code,
+                        tuple((k.lower(), v) for k, v in resp.headers.multi_items()),
+                        body[:BODY_LIMIT].decode(resp.encoding or "utf-8", "replace"))
+    except httpx.ConnectError as exc:
+        if isinstance(exc.__context__, ssl.SSLCertVerificationError) or "CERTIFICATE" in str(exc):
+            # A certificate that does not verify is a finding of tls.certificate; for the other
+            # checks it means "could not look safely".
+            raise CouldNotVerify(f"{host}: TLS certificate does not verify ({exc})",
+                                 code="TLS_UNVERIFIED",
+                                 action="fix the certificate (see tls.certificate) or set "
+                                        "[checklist.web] ca_bundle for a private CA") from exc
+        raise CouldNotVerify(f"{host}: cannot connect ({exc})", code="SITE_UNREACHABLE",
+                             action=f"check that {url} is up and reachable from here") from exc
+    except httpx.HTTPError as exc:
+        raise CouldNotVerify(f"{host}: {type(exc).__name__}: {exc}", code="SITE_UNREACHABLE",
+                             action=f"check that {url} is up and reachable from here") from exc

@@ -1,0 +1,88 @@
+"""[checklist.*] in breakglass.toml: where `breakglass check` looks (docs/check.md).
+
+Every table is optional. A check whose table says nothing falls back to the rest of the config
+([app] base_url, every [hosts.*], the one [databases.*]); when there is nothing to look at, the
+item is "could not verify" (NOT_CONFIGURED), never a pass.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from breakglass.config.base import ConfigPath, NonEmpty, SecretRef, Section, http_url
+from breakglass.config.durations import Duration
+
+
+class WebChecks(Section):
+    """[checklist.web]: the live site (tls.*, headers.*, cookies.secure, app.debug_off)."""
+
+    #: default: [app] base_url
+    base_url: Annotated[str, AfterValidator(http_url)] | None = None
+    #: the page whose cookies and headers are judged (the seed: `curl -s -D - …/login`)
+    login_path: NonEmpty = "/login"
+    #: a PEM bundle of the CAs to trust instead of the system's (a private CA, a staging CA)
+    ca_bundle: ConfigPath | None = None
+    #: tls.expiry fails when the certificate expires sooner than this
+    cert_margin: Duration = timedelta(days=21)
+    #: tls.hsts: the least acceptable max-age (the seed: 31536000 s, a year)
+    hsts_min_age: Duration = timedelta(days=365)
+    timeout: Duration = timedelta(seconds=10)
+
+
+class HostChecks(Section):
+    """[checklist.hosts]: ssh.hardened, net.* over SSH."""
+
+    #: the [hosts.NAME] to audit; default: every host
+    hosts: list[NonEmpty] | None = None
+    #: sshd -T -f PATH
+    sshd_config: NonEmpty = "/etc/ssh/sshd_config"
+    #: service -> ports that must not listen on a public address (added to the defaults)
+    private_ports: dict[str, list[Annotated[int, Field(ge=1, le=65535)]]] = {}
+    firewall: Literal["auto", "ufw", "nftables"] = "auto"
+    #: hosts asked at the same time
+    max_parallel: int = Field(default=16, ge=1, le=64)
+
+
+class DataChecks(Section):
+    """[checklist.data]: db.least_privilege, redis.private."""
+
+    #: the [databases.NAME] whose DSN is the app's own login; default: the only one
+    app_database: NonEmpty | None = None
+    #: Redis URLs (secret refs) the app uses
+    redis: list[SecretRef] = []
+
+
+class RepoChecks(Section):
+    """[checklist.repo]: secrets.not_committed, deps.audit."""
+
+    #: the app's git work tree; default: the folder of breakglass.toml if it is one
+    path: ConfigPath | None = None
+    #: also search every commit of the history, not only the tree
+    history: bool = True
+    #: paths (globs) never reported, e.g. test fixtures with fake keys
+    exclude: list[NonEmpty] = []
+    #: requirements files / lock files audited with pip-audit (relative to the config file)
+    python: list[ConfigPath] = []
+    #: folders with a package-lock.json audited with `npm audit --omit=dev`
+    node: list[ConfigPath] = []
+
+
+class OpsChecks(Section):
+    """[checklist.ops]: backups.restore_tested, ops.runbook_docs, ops.review_scheduled."""
+
+    #: the team's incident runbook(s): files that must exist and name each incident
+    docs: list[ConfigPath] = []
+    #: backups.restore_tested / ops.review_scheduled: how old the last pass may be
+    drill_max_age: Duration = timedelta(days=35)
+    review_max_age: Duration = timedelta(days=35)
+
+
+class ChecklistConfig(Section):
+    web: WebChecks = WebChecks()
+    hosts: HostChecks = HostChecks()
+    data: DataChecks = DataChecks()
+    repo: RepoChecks = RepoChecks()
+    ops: OpsChecks = OpsChecks()
