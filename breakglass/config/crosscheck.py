@@ -1,5 +1,6 @@
 """Checks that span sections: owners name known responsibilities and existing people, backups
-name a [databases.*], the restore drill names a [backups.*].
+name a [databases.*], the restore drill names a [backups.*], [checklist.*] names hosts and
+databases that exist.
 
 They read the raw TOML document (defensively: any section may have the wrong type, which the
 models report) so that they run even when another section fails to validate and the user sees
@@ -66,4 +67,17 @@ def cross_check(doc: Mapping[str, Any]) -> list[str]:
         problems.append(f"drills.restore.backup: unknown backup {_q(drill_backup)}"
                         + _hint(drill_backup, backups,
                                 f"add [{key_path(('backups', drill_backup))}]"))
+
+    hosts = list(_table(doc, "hosts"))
+    audited = _table(doc, "checklist", "hosts").get("hosts")
+    for i, name in enumerate(audited if isinstance(audited, list) else []):
+        if isinstance(name, str) and name and name not in hosts:
+            problems.append(f"{key_path(('checklist', 'hosts', 'hosts', i))}: unknown host "
+                            f"{_q(name)}"
+                            + _hint(name, hosts, f"add [{key_path(('hosts', name))}]"))
+
+    app_db = _table(doc, "checklist", "data").get("app_database")
+    if isinstance(app_db, str) and app_db and app_db not in databases:
+        problems.append(f"checklist.data.app_database: unknown database {_q(app_db)}" + _hint(
+            app_db, databases, f"add [{key_path(('databases', app_db))}]"))
     return problems

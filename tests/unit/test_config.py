@@ -389,3 +389,20 @@ def test_drill_defaults_to_a_monthly_local_drill(tmp_path: Path) -> None:
 def test_drill_settings_are_checked(tmp_path: Path, extra: str, key: str, words: str) -> None:
     lines = problems_of(tmp_path, DRILL_BASE + extra + "\n")
     assert any(line.startswith(key) and words in line for line in lines), lines
+
+
+def test_checklist_hosts_must_name_configured_hosts(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, MINIMAL + '[hosts.web1]\naddress = "127.0.0.1"\n'
+                           'user = "deploy"\n\n[checklist.hosts]\nhosts = ["web1", "web2"]\n')
+    assert problems == ['checklist.hosts.hosts[1]: unknown host "web2" (did you mean "web1"?)']
+
+
+def test_checklist_app_database_must_name_a_database(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, MINIMAL + '[checklist.data]\napp_database = "app"\n')
+    assert problems == ['checklist.data.app_database: unknown database "app" (add '
+                        '[databases.app])']
+
+
+def test_checklist_tables_reject_unknown_keys(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, MINIMAL + '[checklist.web]\nlogin_pth = "/signin"\n')
+    assert problems == ['checklist.web.login_pth: unknown key (did you mean "login_path"?)']
