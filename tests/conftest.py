@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.servers.sshd",
     "tests.servers.moto",
     "tests.servers.sinks",
+    "tests.servers.nginx",
 ]

@@ -23,6 +23,8 @@ class WebChecks(Section):
     base_url: Annotated[str, AfterValidator(http_url)] | None = None
     #: the page whose cookies and headers are judged (the seed: `curl -s -D - …/login`)
     login_path: NonEmpty = "/login"
+    #: tls.https_redirect asks http://HOST:http_port/login_path (a proxy or test port: not 80)
+    http_port: int = Field(default=80, ge=1, le=65535)
     #: a PEM bundle of the CAs to trust instead of the system's (a private CA, a staging CA)
     ca_bundle: ConfigPath | None = None
     #: tls.expiry fails when the certificate expires sooner than this
@@ -47,33 +49,46 @@ class HostChecks(Section):
 
 
 class DataChecks(Section):
-    """[checklist.data]: db.least_privilege, redis.private."""
+    """[checklist.data]: db.least_privilege, redis.private (docs/checks/datastores.md)."""
 
-    #: the [databases.NAME] whose DSN is the app's own login; default: the only one
+    #: the [databases.NAME] whose DSN is the app's own login; default: the only one (with
+    #: several and none named, db.least_privilege is "could not verify": DB_APP_DATABASE_UNSET)
     app_database: NonEmpty | None = None
-    #: Redis URLs (secret refs) the app uses
+    #: Redis URLs (secret refs) the app uses; each is knocked on without its credentials
     redis: list[SecretRef] = []
 
 
 class RepoChecks(Section):
     """[checklist.repo]: secrets.not_committed, deps.audit."""
 
-    #: the app's git work tree; default: the folder of breakglass.toml if it is one
+    #: the app's git work tree; default: the git work tree holding breakglass.toml
     path: ConfigPath | None = None
     #: also search every commit of the history, not only the tree
     history: bool = True
+    #: history: the newest commits read at most (more: "could not verify" HISTORY_INCOMPLETE)
+    max_commits: int = Field(default=20000, ge=1)
+    #: history: how long the search may take before it stops (HISTORY_INCOMPLETE)
+    history_timeout: Duration = timedelta(minutes=5)
     #: paths (globs) never reported, e.g. test fixtures with fake keys
     exclude: list[NonEmpty] = []
     #: requirements files / lock files audited with pip-audit (relative to the config file)
     python: list[ConfigPath] = []
     #: folders with a package-lock.json audited with `npm audit --omit=dev`
     node: list[ConfigPath] = []
+    #: pip-audit asks this OSV API (e.g. a mirror) instead of PyPI's vulnerability data
+    osv_url: Annotated[str, AfterValidator(http_url)] | None = None
+    #: packages not on PyPI (your own): pip-audit cannot audit them; not "could not verify"
+    private_packages: list[NonEmpty] = []
+    #: each pip-audit / npm audit run may take this long
+    audit_timeout: Duration = timedelta(minutes=10)
 
 
 class OpsChecks(Section):
-    """[checklist.ops]: backups.restore_tested, ops.runbook_docs, ops.review_scheduled."""
+    """[checklist.ops]: backups.restore_tested, ops.runbook_docs, ops.review_scheduled
+    (docs/checks/ops.md)."""
 
-    #: the team's incident runbook(s): files that must exist and name each incident
+    #: the team's incident runbook(s): files (or folders of .md/.txt/.rst files) that must exist
+    #: and, together, name each incident: key rotation, user lockout, rollback, restore
     docs: list[ConfigPath] = []
     #: backups.restore_tested / ops.review_scheduled: how old the last pass may be
     drill_max_age: Duration = timedelta(days=35)
