@@ -68,14 +68,16 @@ def ssl_context(ctx: CheckContext) -> ssl.SSLContext:
 
 
 def fetch(ctx: CheckContext, path_or_url: str, *, method: str = "GET",
-          headers: Mapping[str, str] | None = None) -> Page:
+          headers: Mapping[str, str] | None = None, content: bytes | None = None) -> Page:
     """One request, redirects not followed (a redirect is itself evidence)."""
     url = url_of(ctx, path_or_url)
     sent = tuple(sorted((headers or {}).items()))
-    return ctx.fact(f"web:{method}:{url}:{sent}", lambda: _request(ctx, method, url, dict(sent)))
+    return ctx.fact(f"web:{method}:{url}:{sent}:{content!r}",
+                    lambda: _request(ctx, method, url, dict(sent), content))
 
 
-def _request(ctx: CheckContext, method: str, url: str, headers: dict[str, str]) -> Page:
+def _request(ctx: CheckContext, method: str, url: str, headers: dict[str, str],
+             content: bytes | None) -> Page:
     import httpx
 
     web = ctx.config.checklist.web
@@ -83,7 +85,7 @@ def _request(ctx: CheckContext, method: str, url: str, headers: dict[str, str]) 
     try:
         with (httpx.Client(verify=ssl_context(ctx), timeout=web.timeout.total_seconds(),
                            follow_redirects=False) as client,
-              client.stream(method, url, headers=headers) as resp):
+              client.stream(method, url, headers=headers, content=content) as resp):
             body = b""
             for chunk in resp.iter_bytes():
                 body += chunk

@@ -23,6 +23,8 @@ class WebChecks(Section):
     base_url: Annotated[str, AfterValidator(http_url)] | None = None
     #: the page whose cookies and headers are judged (the seed: `curl -s -D - …/login`)
     login_path: NonEmpty = "/login"
+    #: headers.cors probes these paths (default: login_path and "/"); add your API prefix
+    cors_paths: list[NonEmpty] = []
     #: tls.https_redirect asks http://HOST:http_port/login_path (a proxy or test port: not 80)
     http_port: int = Field(default=80, ge=1, le=65535)
     #: a PEM bundle of the CAs to trust instead of the system's (a private CA, a staging CA)
@@ -35,14 +37,17 @@ class WebChecks(Section):
 
 
 class HostChecks(Section):
-    """[checklist.hosts]: ssh.hardened, net.* over SSH."""
+    """[checklist.hosts]: ssh.hardened, net.* over SSH (docs/checks/hosts.md)."""
 
     #: the [hosts.NAME] to audit; default: every host
     hosts: list[NonEmpty] | None = None
-    #: sshd -T -f PATH
+    #: the config `sshd -T -f PATH` reads (through `sudo -n` when hosts.NAME.sudo)
     sshd_config: NonEmpty = "/etc/ssh/sshd_config"
-    #: service -> ports that must not listen on a public address (added to the defaults)
+    #: service -> ports that must not listen on a public address (added to the defaults);
+    #: a datastore name (postgres, mysql, redis, mongodb…) is judged by
+    #: net.datastores_private, any other name by net.dashboards_private
     private_ports: dict[str, list[Annotated[int, Field(ge=1, le=65535)]]] = {}
+    #: which firewall proves default-deny: auto = ufw or nftables, whichever does
     firewall: Literal["auto", "ufw", "nftables"] = "auto"
     #: hosts asked at the same time
     max_parallel: int = Field(default=16, ge=1, le=64)

@@ -84,7 +84,7 @@ def test_good_headers_pass_every_header_check_from_one_response(
     assert results["headers.clickjacking"].evidence["frame-ancestors"] == ["'none'"]
     assert all(r.evidence["url"] == site.url("app", "/good") for r in results.values())
     assert [k for k in ctx._facts if k.startswith("web:")] == [  # one request for all four
-        f"web:GET:{site.url('app', '/good')}:()"]
+        f"web:GET:{site.url('app', '/good')}:():None"]
 
 
 def test_the_seeds_example_passes_with_a_weak_csp_note(
