@@ -99,7 +99,7 @@ def search_history(repository: Path | str, value: str) -> LeakReport:
     if len(value) < 4:
         raise UsageError("the leaked value is shorter than 4 characters: searching for it "
                          "would match everywhere")
-    git = _git_path()
+    git = git_path()
     _check_repo(git, repo)
     patterns = forms(value)
     blobs = _blobs(git, repo)
@@ -168,7 +168,7 @@ def findings(result: Mapping[str, Any], subject: str = "") -> list[Finding]:
 
 # -- git ----------------------------------------------------------------------------------------
 
-def _git_path() -> str:
+def git_path() -> str:
     git = shutil.which("git")
     if git is None:
         raise CouldNotVerify("git is not installed: cannot search the repository's history",
