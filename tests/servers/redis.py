@@ -9,7 +9,10 @@ Fixtures
     ``start(password=None)`` (or call the factory itself) -> a *new* server each call (a
     rotation test gets its own, so a changed password cannot leak into other tests); with a
     password, ``url`` carries it (``redis://:PASSWORD@127.0.0.1:PORT/0``);
-    ``start_with_random_password()`` picks one.
+    ``start_with_random_password()`` picks one. ``bind`` (default "127.0.0.1"; e.g. "0.0.0.0",
+    which keeps ``protected-mode yes``, so Redis >= 7 still refuses non-loopback clients without
+    a password) and ``extra`` (redis.conf lines, e.g. ``rename-command CONFIG ""``) shape the
+    server; it is always reached on 127.0.0.1.
     All are stopped at session end. Note: redis-py 8 retries a refused AUTH with backoff for
     about 5 s; pass ``retry=Retry(NoBackoff(), retries=0)`` where a refusal is expected.
 
@@ -42,7 +45,7 @@ from tests.servers._util import (
 )
 
 _CONF = """\
-bind {host}
+bind {bind}
 port {port}
 protected-mode yes
 save ""
@@ -89,7 +92,8 @@ def _first_reply(port: int, password: str | None) -> bytes:
         return sock.recv(64)
 
 
-def start_redis(password: str | None = None) -> RedisServer:
+def start_redis(password: str | None = None, *, bind: str = LOOPBACK,
+                extra: str = "") -> RedisServer:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not Path(binary).exists():
         raise ServerStartError("redis-server not found: apt-get install redis-server")
@@ -99,7 +103,7 @@ def start_redis(password: str | None = None) -> RedisServer:
 
     def start(port: int) -> RedisServer:
         conf = base / "redis.conf"
-        text = _CONF.format(host=LOOPBACK, port=port, dir=base, log=log)
+        text = _CONF.format(bind=bind, port=port, dir=base, log=log) + extra
         if password is not None:
             # redis.conf's double-quoted strings take C-style escapes (sdssplitargs).
             quoted = password.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -141,8 +145,9 @@ class RedisFactory:
     def __init__(self) -> None:
         self._servers: list[RedisServer] = []
 
-    def start(self, password: str | None = None) -> RedisServer:
-        server = start_redis(password)
+    def start(self, password: str | None = None, *, bind: str = LOOPBACK,
+              extra: str = "") -> RedisServer:
+        server = start_redis(password, bind=bind, extra=extra)
         self._servers.append(server)
         return server
 
