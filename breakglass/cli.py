@@ -19,6 +19,7 @@ from invoke.program import Program
 from breakglass import __version__
 from breakglass.commands import (
     backup,
+    checklist,
     config,
     drill,
     lockout,
@@ -40,6 +41,8 @@ def build_namespace() -> Collection:
     ns.add_task(lockout.lockout)
     ns.add_task(lockout.unlock)
     ns.add_task(rollback.rollback)
+    ns.add_task(checklist.check)
+    ns.add_task(checklist.attest)
     ns.add_collection(Collection("backup", backup.verify, backup.take))
     ns.add_collection(Collection("notify", notify.test))
     ns.add_collection(Collection("drill", drill.restore, drill.schedule))

@@ -19,6 +19,8 @@ _BUILTIN: dict[str, str] = {
     "lockout": "breakglass.runbooks.lockout.runbook",
     "unlock": "breakglass.runbooks.lockout.runbook",
     "rollback": "breakglass.runbooks.rollback.runbook",
+    "check": "breakglass.checklist.runbook",
+    "attest": "breakglass.checklist.attest",
 }
 
 
