@@ -58,9 +58,29 @@ def build_namespace() -> Collection:
 namespace = build_namespace()
 
 
+def help_first(argv: Any) -> Any:
+    """`breakglass lockout --help` -> `breakglass --help lockout`. invoke gives the token after a
+    task with a positional argument (USER, NAME, ITEM) to that argument, even "--help", so the
+    task would run with user "--help"; people type the help flag after the task name."""
+    if isinstance(argv, str):
+        return argv
+    args = list(argv)
+    rest = args[1:]
+    if not any(a in ("--help", "-h") for a in rest):
+        return args
+    tasks = [a for a in rest if not a.startswith("-")]
+    if not tasks or rest.index(tasks[0]) > min(rest.index(a) for a in rest
+                                               if a in ("--help", "-h")):
+        return args  # `breakglass --help [TASK]`: invoke's own form
+    return [args[0], "--help", tasks[0]]
+
+
 class BreakglassProgram(Program):
     """Maps a usage (parse) error to exit 2 — invoke's default is 1, which we reserve for
     findings. invoke prints an Exit's message and exits with its code."""
+
+    def run(self, argv: Any = None, exit: bool = True) -> None:
+        super().run(help_first(sys.argv if argv is None else argv), exit)
 
     def parse_core(self, argv: Any) -> None:
         try:

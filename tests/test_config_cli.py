@@ -326,3 +326,15 @@ def test_config_check_reports_a_secret_that_cannot_be_rotated_yet(tmp_path: Path
     assert r.returncode == 2
     assert "secrets.STRIPE_WEBHOOK_SECRET: endpoint_id is required" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("argv", [["lockout", "--help"], ["rotate", "NAME", "-h"],
+                                  ["attest", "--help"], ["--help", "unlock"]])
+def test_help_after_a_task_with_a_positional_argument_shows_help(tmp_path: Path,
+                                                                  argv: list[str]) -> None:
+    # invoke would hand "--help" to the task's USER/NAME/ITEM argument and run the task.
+    r = run(*argv, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    task = next(a for a in argv if not a.startswith("-"))
+    assert r.stdout.startswith(f"Usage: breakglass [--core-opts] {task} ")
+    assert "no configuration file" not in r.stderr

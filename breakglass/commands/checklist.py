@@ -137,12 +137,6 @@ def attest(c: Context, item: str, by: str = "", note: str = "", expires: str | N
     from breakglass.checklist.attest import Attest, params_for
     from breakglass.commands._runner import run_runbook
 
-    if item in ("--help", "-h"):
-        # invoke hands the token after a task to its positional argument, even "--help"
-        from breakglass.cli import program
-
-        program.print_task_help("attest")
-        return
     params = params_for(item, by, note, expires)  # item and --expires: before the config loads
     code = run_runbook(App(config, json_), Attest, params, dry_run=dry_run, yes=yes)
     if code:
