@@ -37,14 +37,19 @@ def evaluate(ctx: CheckContext, item: Item) -> CheckResult:
 
 
 def _attested(ctx: CheckContext, item: Item) -> CheckResult:
-    from breakglass.checklist.attest import latest
+    from breakglass.checklist.attest import latest, rejected
 
     att = latest(ctx.state_dir, item.id)
     how = f"`breakglass attest {item.id} --by NAME --note \"…\"` after checking it"
     if att is None:
+        # Lines that do not count (their run unfinished, or the line edited after the fact) are
+        # named, so nobody wonders why an attestation they remember is ignored.
+        refused = rejected(ctx.state_dir, item.id)
+        why = f" ({len(refused)} attestation(s) not counted: {refused[0]})" if refused else ""
         return CheckResult([unverified(
             "NOT_ATTESTED", f"{item.id}: only a person can verify this and nobody has attested "
-            "it", f"{item.action}; then {how}", item.id)])
+            f"it{why}", f"{item.action}; then {how}", item.id, rejected=refused)],
+            {"rejected": refused})
     evidence = att.to_dict()
     if att.expires <= ctx.now:
         return CheckResult([Finding(

@@ -77,6 +77,8 @@ def test_edited_attestation_does_not_count(project: CheckProject) -> None:
     assert code == 3
     assert [f["code"] for f in data["items"][0]["findings"]] == ["NOT_ATTESTED"]
     assert "differs from what its run journaled" in rejected(project.state, "auth.csrf")[0]
+    # and the check says why the line people remember is ignored
+    assert "not counted" in data["items"][0]["findings"][0]["message"]
 
 
 def test_attestation_moved_to_another_item_does_not_count(project: CheckProject) -> None:
