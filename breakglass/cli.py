@@ -45,7 +45,7 @@ def build_namespace() -> Collection:
     ns.add_task(checklist.attest)
     ns.add_collection(Collection("backup", backup.verify, backup.take))
     ns.add_collection(Collection("notify", notify.test))
-    ns.add_collection(Collection("drill", drill.restore, drill.schedule))
+    ns.add_collection(Collection("drill", drill.restore, drill.schedule, drill.scenarios))
     runs_ns = Collection("runs")
     runs_ns.add_task(runs.list_, name="list")
     runs_ns.add_task(runs.show)

@@ -1,4 +1,5 @@
-"""`breakglass drill.restore` and `breakglass drill.schedule` (docs/drill-restore.md)."""
+"""`breakglass drill.restore`, `breakglass drill.schedule` (docs/drill-restore.md) and
+`breakglass drill.scenarios` (docs/drill-scenarios.md)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,32 @@ def schedule(c: Context, config: str | None = None, print_: str = "cron") -> Non
 
     sys.stdout.write(render(print_, drill.schedule, app.config))
     sys.stdout.flush()
+
+
+@task(help={
+    "config": "path to breakglass.toml",
+    "only": "run only these scenarios, comma-separated (brute_force, reset_expired, "
+            "session_revoked, private_file, webhook_signature, tenant_isolation, admin_routes)",
+    "allow_production": "drill a base_url that looks like production (journaled; owners told)",
+    "json_": "machine-readable output",
+})
+@handle_errors
+def scenarios(c: Context, config: str | None = None, only: str = "",
+              allow_production: bool = False, json_: bool = False) -> None:
+    """Failure-scenario drill: prove the seed's §14 scenarios against a staging app.
+
+    Brute-force logins hit a rate limit, an expired reset link and a logged-out session are
+    refused, a private file, another tenant's resource and admin routes are refused, an invalid
+    webhook signature is rejected. Bounded by [drills.scenarios] max_requests and deadline; each
+    verdict is recorded for `breakglass check`. Exit 0 all passed, 1 a finding, 2 usage/config
+    error (a production base_url without --allow-production), 3 could not verify."""
+    from breakglass.commands._runner import run_runbook
+    from breakglass.drills.scenarios.runbook import ScenariosDrill
+
+    # The runbook checks the names (a resumed run rebuilds it from the journal's params too).
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    app = App(config, json_)
+    code = run_runbook(app, ScenariosDrill, {"only": names or None,
+                                             "allow_production": allow_production})
+    if code:
+        raise Exit(code=code)

@@ -15,6 +15,7 @@ _BUILTIN: dict[str, str] = {
     "backup.verify": "breakglass.recovery.verify",
     "rotate": "breakglass.runbooks.rotate.runbook",
     "drill.restore": "breakglass.drills.restore",
+    "drill.scenarios": "breakglass.drills.scenarios.runbook",
     "backup.take": "breakglass.recovery.take",
     "lockout": "breakglass.runbooks.lockout.runbook",
     "unlock": "breakglass.runbooks.lockout.runbook",
