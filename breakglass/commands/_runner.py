@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breakglass.commands._common import App
+from breakglass.errors import UsageError
 
 if TYPE_CHECKING:
     from breakglass.engine.executor import RunOptions, RunResult, Services
@@ -41,7 +42,29 @@ def build_services(app: App, json_output: bool) -> Services:
                     console=console, confirm=confirm)
 
 
-def options(app: App, *, dry_run: bool, yes: bool) -> RunOptions:
+#: the help text of the two options every mutating runbook task takes (docs/preconditions.md)
+OVERRIDE_HELP = {
+    "override": "let this failing precondition (a checklist item, e.g. backups.restore_tested) "
+                "through; repeatable; needs --because",
+    "because": "why the override is acceptable (journaled, in the report, sent to the owners)",
+}
+
+
+def overrides(items: Sequence[str] | None, because: str) -> dict[str, str]:
+    """`--override ITEM … --because WHY` as {item: why}; a usage error (exit 2) when one comes
+    without the other. Whether ITEM is a precondition of the run is checked by the engine,
+    which knows the run's preconditions."""
+    items = [i.strip() for i in items or () if i.strip()]
+    if items and not because.strip():
+        raise UsageError(f"--override {' '.join(items)} needs --because \"why\" (journaled "
+                         "and sent to the owners)")
+    if because.strip() and not items:
+        raise UsageError("--because explains an --override ITEM; give the item too")
+    return dict.fromkeys(items, because.strip())
+
+
+def options(app: App, *, dry_run: bool, yes: bool,
+            overrides: Mapping[str, str] | None = None) -> RunOptions:
     from breakglass.engine.executor import RunOptions
 
     # The crash-test hook (see RunOptions.pause_at) is read here, at the CLI layer, never in
@@ -50,7 +73,8 @@ def options(app: App, *, dry_run: bool, yes: bool) -> RunOptions:
     pause_file = os.environ.get("BREAKGLASS_TEST_PAUSE_FILE")
     return RunOptions(dry_run=dry_run, yes=yes, interactive=sys.stdin.isatty(),
                       json_output=app.json_output, pause_at=pause_at,
-                      pause_file=Path(pause_file) if pause_file else None)
+                      pause_file=Path(pause_file) if pause_file else None,
+                      overrides=dict(overrides or {}))
 
 
 def print_json(app: App, result: RunResult) -> None:
@@ -61,12 +85,13 @@ def print_json(app: App, result: RunResult) -> None:
 
 
 def run_runbook(app: App, runbook_cls: type[Runbook], params: Mapping[str, Any], *,
-                dry_run: bool = False, yes: bool = False) -> int:
+                dry_run: bool = False, yes: bool = False,
+                overrides: Mapping[str, str] | None = None) -> int:
     """Run `runbook_cls(config, params)` through the engine; returns the exit code."""
     from breakglass.engine.executor import execute
 
     runbook = runbook_cls(app.config, params)
-    result = execute(runbook, options(app, dry_run=dry_run, yes=yes),
+    result = execute(runbook, options(app, dry_run=dry_run, yes=yes, overrides=overrides),
                      build_services(app, app.json_output))
     if app.json_output:
         print_json(app, result)

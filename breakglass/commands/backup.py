@@ -8,6 +8,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from breakglass.commands._common import App, handle_errors
+from breakglass.commands._runner import OVERRIDE_HELP
 
 
 @task(help={
@@ -35,29 +36,32 @@ def verify(c: Context, config: str | None = None, only: str | None = None, all_:
         raise Exit(code=code)
 
 
-@task(help={
+@task(iterable=["override"], help={
     "config": "path to breakglass.toml",
     "backup": "take only [backups.NAME] (default: every backup set with a database)",
     "prune": "also delete backups older than retention_days (never the newest)",
     "dry_run": "observe and print the plan; change nothing",
     "yes": "apply without asking",
+    "override": OVERRIDE_HELP["override"],
+    "because": OVERRIDE_HELP["because"],
     "json_": "machine-readable output",
 })
 @handle_errors
 def take(c: Context, config: str | None = None, backup: str | None = None, prune: bool = False,
-         dry_run: bool = False, yes: bool = False, json_: bool = False) -> None:
+         dry_run: bool = False, yes: bool = False, json_: bool = False,
+         override: list[str] | None = None, because: str = "") -> None:
     """Dump each [backups.*] database with pg_dump -Fc into its store, with a manifest.
 
     The manifest holds exact row counts and the schema fingerprint, read in the snapshot that
     was dumped. Exit 0 taken and read back, 1 a finding, 2 usage/config error, 3 could not
     verify (database or store unreachable, pg_dump missing)."""
-    from breakglass.commands._runner import run_runbook
+    from breakglass.commands._runner import overrides, run_runbook
     from breakglass.recovery.take import BackupTake
 
     if backup is not None and not backup.strip():
         raise Exit("breakglass: --backup needs a backup name", code=2)
     app = App(config, json_)
     code = run_runbook(app, BackupTake, {"backup": backup, "prune": prune}, dry_run=dry_run,
-                       yes=yes)
+                       yes=yes, overrides=overrides(override, because))
     if code:
         raise Exit(code=code)

@@ -13,7 +13,7 @@ ENVIRONMENTS = ("local", "server", "rds")
 SCHEDULE_FORMATS = ("cron", "systemd", "github")
 
 
-@task(help={
+@task(iterable=["override"], help={
     "config": "path to breakglass.toml",
     "backup": "restore this backup (its key in the store) instead of the newest",
     "env": "environment: local (embedded PostgreSQL, default), server (scratch database on "
@@ -21,19 +21,22 @@ SCHEDULE_FORMATS = ("cron", "systemd", "github")
     "jobs": "pg_restore --jobs (default: [drills.restore] jobs, else chosen by core count)",
     "dry_run": "observe and print the plan; create nothing",
     "yes": "apply without asking (cron, CI)",
+    "override": "let this failing precondition (e.g. drill.production_guard) through; "
+                "repeatable; needs --because",
+    "because": "why the override is acceptable (journaled, in the report, sent to the owners)",
     "json_": "machine-readable output",
 })
 @handle_errors
 def restore(c: Context, config: str | None = None, backup: str | None = None,
             env: str | None = None, jobs: int = 0, dry_run: bool = False, yes: bool = False,
-            json_: bool = False) -> None:
+            json_: bool = False, override: list[str] | None = None, because: str = "") -> None:
     """Restore drill: restore the newest backup into a disposable environment and prove it.
 
     Validates structure, exact row counts, sequences and your [[drills.restore.expect]] checks,
     times every stage against rto, judges the backup's age against max_age, records the drill
     in state_dir/drills/history.jsonl and writes a trend report. Exit 0 passed, 1 a finding,
     2 usage/config error, 3 could not verify."""
-    from breakglass.commands._runner import build_services, options, print_json
+    from breakglass.commands._runner import build_services, options, overrides, print_json
     from breakglass.drills.restore import RestoreDrill
     from breakglass.engine.executor import execute
 
@@ -45,7 +48,8 @@ def restore(c: Context, config: str | None = None, backup: str | None = None,
         raise Exit("breakglass: --jobs must be between 1 and 64", code=2)
     app = App(config, json_)
     runbook = RestoreDrill(app.config, {"backup": backup, "env": env, "jobs": jobs or None})
-    result = execute(runbook, options(app, dry_run=dry_run, yes=yes),
+    result = execute(runbook, options(app, dry_run=dry_run, yes=yes,
+                                      overrides=overrides(override, because)),
                      build_services(app, json_))
     if json_:
         print_json(app, result)

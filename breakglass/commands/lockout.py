@@ -7,6 +7,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from breakglass.commands._common import App, handle_errors
+from breakglass.commands._runner import OVERRIDE_HELP
 
 _REF_PREFIXES = ("env:", "file:", "aws-sm:", "ssm:")
 
@@ -20,7 +21,7 @@ def _ref(option: str, value: str) -> str:
     return value
 
 
-@task(help={
+@task(iterable=["override"], help={
     "user": "the account: an email, a username or an id",
     "reason": "why (recorded in the journal and the report)",
     "probe_cookie": "a session cookie value known to work, as env:NAME or file:PATH; it must be "
@@ -30,20 +31,23 @@ def _ref(option: str, value: str) -> str:
     "force": "lock out the last active admin too",
     "dry_run": "observe and print the plan; change nothing",
     "yes": "apply the plan without asking",
+    "override": OVERRIDE_HELP["override"],
+    "because": OVERRIDE_HELP["because"],
     "json_": "machine-readable output",
     "config": "path to breakglass.toml",
 })
 @handle_errors
 def lockout(c: Context, user: str, reason: str = "", probe_cookie: str = "",
             probe_token: str = "", force: bool = False, dry_run: bool = False,
-            yes: bool = False, json_: bool = False, config: str | None = None) -> None:
+            yes: bool = False, json_: bool = False, config: str | None = None,
+            override: list[str] | None = None, because: str = "") -> None:
     """Lock out a compromised account and prove its sessions are refused.
 
     Disables the user, revokes every session (database and Redis) and API token, sets an
     unusable password, tells incident_response owners, and replays a session that worked before
     to prove the app refuses it. Exit 0 locked out, 1 a finding (SESSION_STILL_ACCEPTED),
     2 usage/config error (unknown user, last admin), 3 could not verify."""
-    from breakglass.commands._runner import run_runbook
+    from breakglass.commands._runner import overrides, run_runbook
     from breakglass.runbooks.lockout.runbook import Lockout
 
     if not user.strip():
@@ -52,31 +56,35 @@ def lockout(c: Context, user: str, reason: str = "", probe_cookie: str = "",
     params = {"user": user.strip(), "reason": reason, "force": force,
               "probe_cookie": _ref("--probe-cookie", probe_cookie),
               "probe_token": _ref("--probe-token", probe_token)}
-    code = run_runbook(App(config, json_), Lockout, params, dry_run=dry_run, yes=yes)
+    code = run_runbook(App(config, json_), Lockout, params, dry_run=dry_run, yes=yes,
+                       overrides=overrides(override, because))
     if code:
         raise Exit(code=code)
 
 
-@task(help={
+@task(iterable=["override"], help={
     "user": "the account: an email, a username or an id",
     "dry_run": "observe and print the plan; change nothing",
     "yes": "apply the plan without asking",
+    "override": OVERRIDE_HELP["override"],
+    "because": OVERRIDE_HELP["because"],
     "json_": "machine-readable output",
     "config": "path to breakglass.toml",
 })
 @handle_errors
 def unlock(c: Context, user: str, dry_run: bool = False, yes: bool = False,
-           json_: bool = False, config: str | None = None) -> None:
+           json_: bool = False, config: str | None = None, override: list[str] | None = None,
+           because: str = "") -> None:
     """Restore an account as it was before its lockout.
 
     Puts back what the lockout recorded (active flag, password hash); sessions and tokens stay
     revoked. Exit 0 restored, 2 no lockout recorded for the user, 3 could not verify."""
-    from breakglass.commands._runner import run_runbook
+    from breakglass.commands._runner import overrides, run_runbook
     from breakglass.runbooks.lockout.runbook import Unlock
 
     if not user.strip():
         raise Exit("breakglass: unlock needs a user (an email, a username or an id)", code=2)
     code = run_runbook(App(config, json_), Unlock, {"user": user.strip()}, dry_run=dry_run,
-                       yes=yes)
+                       yes=yes, overrides=overrides(override, because))
     if code:
         raise Exit(code=code)

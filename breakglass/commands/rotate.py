@@ -7,28 +7,32 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from breakglass.commands._common import App, handle_errors
+from breakglass.commands._runner import OVERRIDE_HELP
 
 
-@task(help={
+@task(iterable=["override"], help={
     "name": "the [secrets.NAME] to rotate",
     "leaked": "the value leaked: revoke right after deploying, no grace, search git history, "
               "tell incident_response owners too",
     "revoke_first": "revoke the old value before creating the new one (downtime accepted)",
     "dry_run": "observe and print the plan; change nothing",
     "yes": "apply the plan without asking",
+    "override": OVERRIDE_HELP["override"],
+    "because": OVERRIDE_HELP["because"],
     "json_": "machine-readable output",
     "config": "path to breakglass.toml",
 })
 @handle_errors
 def rotate(c: Context, name: str, leaked: bool = False, revoke_first: bool = False,
            dry_run: bool = False, yes: bool = False, json_: bool = False,
-           config: str | None = None) -> None:
+           config: str | None = None, override: list[str] | None = None,
+           because: str = "") -> None:
     """Rotate a secret and prove the old value is dead.
 
     Creates the new value, puts it where consumers read it, restarts them, proves it works,
     revokes the old one and proves it is refused. Exit 0 rotated, 1 a finding (nothing revoked
     when a consumer failed), 2 usage/config error, 3 could not verify."""
-    from breakglass.commands._runner import run_runbook
+    from breakglass.commands._runner import overrides, run_runbook
     from breakglass.runbooks.rotate.runbook import Rotate
 
     if not name.strip():
@@ -36,6 +40,7 @@ def rotate(c: Context, name: str, leaked: bool = False, revoke_first: bool = Fal
                    "`breakglass rotate CI_DEPLOY_KEY --dry-run`", code=2)
     app = App(config, json_)
     code = run_runbook(app, Rotate, {"secret": name, "leaked": leaked,
-                                     "revoke_first": revoke_first}, dry_run=dry_run, yes=yes)
+                                     "revoke_first": revoke_first}, dry_run=dry_run, yes=yes,
+                       overrides=overrides(override, because))
     if code:
         raise Exit(code=code)

@@ -3,8 +3,10 @@
     execute(runbook, options, services)          a new run
     resume(run_id, config, options, services)    finish an interrupted (or unconfirmed) run
 
-A run: take the lock for (runbook.name, runbook.target) -> journal `run_started` -> observe + plan
-every step and show the whole plan -> dry run stops here -> mutating runbooks need --yes or an
+A run: take the lock for (runbook.name, runbook.target) -> journal `run_started` -> check the
+preconditions (the owner check, the runbook's own, its checklist items; a failing blocking one
+stops apply unless `--override ITEM --because WHY` names it: docs/preconditions.md) -> observe +
+plan every step and show the whole plan -> dry run stops here -> mutating runbooks need --yes or an
 interactive "yes" -> per step: re-observe, re-plan (a no-op is journaled with its reason), apply,
 journal the result, re-observe and verify -> on a failed verify or an exception, undo the applied
 steps in reverse order -> notify owners -> report -> release the lock.
@@ -35,10 +37,17 @@ from breakglass.engine import render as out
 from breakglass.engine.findings import Finding, Outcome, Severity, unverified
 from breakglass.engine.hooks import Delivery, ErrorReporter, NoticeEvent, Notifier
 from breakglass.engine.lock import RunLock
-from breakglass.engine.preconditions import owner_precondition
+from breakglass.engine.preconditions import as_note, checklist_preconditions, owner_precondition
 from breakglass.engine.redaction import Redactor
 from breakglass.engine.report import write_reports
-from breakglass.engine.runbook import Plan, Runbook, SecretResolver, Step, StepContext
+from breakglass.engine.runbook import (
+    Plan,
+    Precondition,
+    Runbook,
+    SecretResolver,
+    Step,
+    StepContext,
+)
 from breakglass.engine.runs import RunSummary, find_journal, summarize
 from breakglass.errors import (
     EXIT_FINDING,
@@ -69,6 +78,10 @@ class RunOptions:
     # goes through. Set only by tests, through the CLI's BREAKGLASS_TEST_PAUSE_AT.
     pause_at: str | None = None
     pause_file: Path | None = None
+    # `--override ITEM --because WHY`: item -> why. A failing blocking precondition named here
+    # does not block; it is journaled (precondition_overridden) and owners are told. A resumed
+    # run keeps the overrides its run_started event recorded.
+    overrides: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,7 +126,34 @@ def state_dir_of(config: Config) -> Path:
     return Path(config.project.state_dir)
 
 
+def preconditions_of(runbook: Runbook) -> list[Precondition]:
+    """Every precondition a run of `runbook` checks: the engine's owner check, the runbook's
+    own, then its checklist items."""
+    return [owner_precondition(runbook.responsibility), *runbook.preconditions(),
+            *checklist_preconditions(runbook.checklist)]
+
+
+def check_overrides(runbook: Runbook, overrides: Mapping[str, str]) -> None:
+    """UsageError (exit 2) unless each override names a blocking precondition of this run and
+    says why; the message lists what can be overridden."""
+    if not overrides:
+        return
+    items = [p.item for p in preconditions_of(runbook) if p.blocking]
+    listed = ", ".join(items) if items else "none"
+    for item, because in overrides.items():
+        if not runbook.mutating:
+            raise UsageError(f"--override {item}: {runbook.name} changes nothing, so nothing "
+                             "is blocked: there is nothing to override")
+        if item not in items:
+            raise UsageError(f"--override {item}: not a precondition of this {runbook.name} "
+                             f"run; its preconditions: {listed}")
+        if not because.strip():
+            raise UsageError(f"--override {item} needs --because \"why\" (journaled and sent "
+                             "to the owners)")
+
+
 def execute(runbook: Runbook, options: RunOptions, services: Services) -> RunResult:
+    check_overrides(runbook, options.overrides)
     state_dir = state_dir_of(runbook.config)
     run_id = new_run_id()
     lock = RunLock(state_dir, runbook.name, runbook.target)
@@ -124,7 +164,7 @@ def execute(runbook: Runbook, options: RunOptions, services: Services) -> RunRes
             "runbook": runbook.name, "title": (runbook.__doc__ or "").strip().split("\n")[0],
             "params": runbook.params, "target": runbook.target, "dry_run": options.dry_run,
             "mutating": runbook.mutating, "responsibility": runbook.responsibility,
-            "pid": os.getpid()})
+            "pid": os.getpid(), "overrides": dict(options.overrides)})
         run = _Run(runbook, options, services, journal, run_id, state_dir)
         run.note_takeover(stale)
         return run.start()
@@ -147,6 +187,13 @@ def resume(run_id: str, config: Config, options: RunOptions, services: Services)
             services.console.print(f"run {run_id} already finished; nothing to resume")
         return _result(summary, state_dir, reports={})
     runbook = registry.get(summary.runbook)(config, summary.params)
+    # The overrides given when the run started still hold: the person who resumes finishes the
+    # decision recorded then (and may add their own).
+    started = next((e.get("data") or {} for e in jr.read_events(path)
+                    if e.get("type") == "run_started"), {})
+    options = replace(options, overrides={**dict(started.get("overrides") or {}),
+                                          **options.overrides})
+    check_overrides(runbook, options.overrides)
     lock = RunLock(state_dir, runbook.name, runbook.target)
     stale = lock.acquire(run_id)
     try:
@@ -242,27 +289,55 @@ class _Run:
         """Check the engine's and the runbook's preconditions; journal and show each. Returns
         the items that block applying (failing, blocking, in a mutating runbook)."""
         blocked: list[str] = []
-        checks = [owner_precondition(self.runbook.responsibility),
-                  *self.runbook.preconditions()]
-        for pre in checks:
+        for pre in preconditions_of(self.runbook):
             try:
                 found = list(pre.check(self.ctx))
             except CouldNotVerify as exc:
                 found = [unverified(exc.code or "COULD_NOT_VERIFY", str(exc),
                                     exc.action or "fix what prevented the check", pre.item)]
             failing = any(f.counts for f in found)
+            because = self.options.overrides.get(pre.item)
+            overridden = (failing and pre.blocking and self.runbook.mutating
+                          and because is not None)
+            detail = found[0].message if found else ""
             if self.runbook.mutating and not pre.blocking:
-                found = [replace(f, severity=Severity.INFO, outcome=Outcome.FAILED)
-                         for f in found]
+                found = [as_note(f) for f in found]
+            elif overridden:
+                assert because is not None
+                original, found = found, self._overridden(pre, because, found)
+                detail = f"overridden (--because {because!r}): {detail}"
             elif failing and pre.blocking and self.runbook.mutating:
                 blocked.append(pre.item)
             self.journal.append("precondition", {
                 "item": pre.item, "title": pre.title, "blocking": pre.blocking,
-                "ok": not failing, "findings": [f.to_dict() for f in found]})
+                "ok": not failing, "overridden": overridden,
+                "findings": [f.to_dict() for f in found]})
+            if overridden:
+                self._override_event(pre, str(because), original)
             if self.console is not None:
-                out.precondition(self.console, pre.item, pre.title, not failing,
-                                 found[0].message if found else "")
+                out.precondition(self.console, pre.item, pre.title, not failing, detail)
         return blocked
+
+    def _overridden(self, pre: Precondition, because: str,
+                    found: list[Finding]) -> list[Finding]:
+        """The findings of an overridden precondition, as notes (they no longer decide the
+        run's verdict) headed by one saying who let it through and why — in every report."""
+        head = Finding("PRECONDITION_OVERRIDDEN", f"{pre.item} failed and was overridden: "
+                       f"{because}", "make the item pass (see the findings below), then stop "
+                       "overriding it", Severity.INFO, Outcome.FAILED, pre.item,
+                       {"item": pre.item, "because": because, "by": _operator(),
+                        "codes": [f.code for f in found if f.counts]})
+        return [head, *(as_note(f) for f in found)]
+
+    def _override_event(self, pre: Precondition, because: str, found: list[Finding]) -> None:
+        self.journal.append("precondition_overridden", {
+            "item": pre.item, "because": because, "by": _operator(),
+            "findings": [f.to_dict() for f in found]})
+        first = next((f.message for f in found if f.counts), "")
+        self._notify("approval", f"precondition {pre.item} overridden",
+                     body=f"{pre.item} ({pre.title}) failed: {first}. Overridden by "
+                          f"{_operator()} with --because {because!r}.",
+                     extra=(pre.responsibility,) if pre.responsibility else ())
 
     def _plan_all(self) -> list[tuple[str, str, Plan]] | None:
         planned = []
@@ -443,7 +518,8 @@ class _Run:
         if self.console is not None:
             self.console.print(msg)
 
-    def _notify(self, event: NoticeEvent, status: str) -> None:
+    def _notify(self, event: NoticeEvent, status: str, body: str = "",
+                extra: tuple[str, ...] = ()) -> None:
         if self.options.dry_run:
             return
         if event == "start":
@@ -452,9 +528,9 @@ class _Run:
         if notifier is None:
             return
         title = f"breakglass {self.runbook.name} on {self.runbook.target}: {status}"
-        body = f"run {self.run_id} ({self.runbook.config.project.name}): {status}"
+        body = f"run {self.run_id} ({self.runbook.config.project.name}): {body or status}"
         for responsibility in dict.fromkeys((self.runbook.responsibility,
-                                             *self.runbook.also_notify)):
+                                             *self.runbook.also_notify, *extra)):
             try:
                 got: list[Delivery] = notifier.notify(responsibility, event, title, body)
             except Exception as exc:  # a notifier must never take a run down (principle 7)
@@ -538,6 +614,17 @@ class _Run:
             self.progress.stop()  # a step's progress bar ends with the step
         if self.console is not None:
             out.step_status(self.console, name, status, detail)
+
+
+def _operator() -> str:
+    """Who ran the command, for the override's record (the login name; "?" in a container
+    without one)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "?"
 
 
 def _one_line(exc: BaseException) -> str:

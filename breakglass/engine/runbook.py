@@ -146,6 +146,9 @@ class Precondition:
     title: str
     check: Callable[[StepContext], Sequence[Finding]]
     blocking: bool = True
+    #: whose owners are told, besides the runbook's, when `--override ITEM` lets a failing one
+    #: through (a checklist item's own responsibility; None: the runbook's only)
+    responsibility: str | None = None
 
 
 class Runbook(ABC):
@@ -155,6 +158,10 @@ class Runbook(ABC):
     responsibility: ClassVar[str]
     #: read-only runbooks skip confirmation and never call apply()
     mutating: ClassVar[bool] = True
+    #: checklist items (breakglass/checklist/items.py) this runbook relies on: the engine checks
+    #: each one before any step, like the checklist's `check` command would (docs/preconditions.md)
+    checklist: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         self.config = config
         self.params = dict(params)
@@ -187,6 +194,7 @@ class Runbook(ABC):
         return ()
 
     def preconditions(self) -> Sequence[Precondition]:
-        """Checklist items this runbook relies on, beyond the engine's own (an owner for its
-        responsibility, see engine/preconditions.py)."""
+        """Runbook-specific preconditions (the target release exists, room for a new secret
+        value), beyond the engine's own (an owner for its responsibility) and the `checklist`
+        items; see engine/preconditions.py."""
         return ()

@@ -21,6 +21,9 @@ class Rollback(Runbook):
 
     name = "rollback"
     responsibility = "release_signoff"
+    # If the rollback itself goes wrong (a migration that cannot be undone), the way back is a
+    # restore: it had better have been proven recently.
+    checklist = ("backups.restore_tested",)
 
     def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         super().__init__(config, params)
