@@ -298,3 +298,24 @@ def test_notify_modules_do_not_import_apprise_or_sentry_at_import_time() -> None
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60).stdout
     assert out.strip() == "[]"
+
+
+def test_notify_test_journals_deliveries_so_check_can_prove_the_channels(
+        tmp_path: Path, http_sink: HttpSink) -> None:
+    # ops.owners ("every owner has a working notice channel") reads the newest journaled delivery
+    # to each person: before notify.test it could not verify, after it the owners are proven.
+    config = write_config(tmp_path, {"key_rotation": ["alice"]},
+                          {"alice": ["env:ALICE_NOTIFY_URL"], "bob": ["env:BOB_NOTIFY_URL"]})
+    env = {"ALICE_NOTIFY_URL": http_sink.apprise_url, "BOB_NOTIFY_URL": http_sink.apprise_url}
+
+    def owners_codes() -> list[str]:
+        proc = run_cli("check", "--config", str(config), "--only", "ops.owners", "--json",
+                       env=env)
+        (item,) = json.loads(proc.stdout)["items"]
+        return [f["code"] for f in item["findings"]]
+
+    assert "NOTICE_UNPROVEN" in owners_codes()
+    assert run_cli("notify.test", "--config", str(config), env=env).returncode == 0
+    listed = run_cli("runs.list", "--config", str(config), env=env)
+    assert "notify.test" in listed.stdout, listed.stdout + listed.stderr
+    assert "NOTICE_UNPROVEN" not in owners_codes()

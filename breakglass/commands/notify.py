@@ -43,6 +43,8 @@ def test(c: Context, config: str | None = None, json_: bool = False) -> None:
                          "arrived": d.ok, "error": d.error})
     unowned = [r for r in RESPONSIBILITIES if not notifier.owners_of(r)]
     code = _exit_code(rows)
+    if rows:
+        _journal(app, rows, code)
     if json_:
         print(json.dumps({"deliveries": rows, "unowned": unowned, "exit_code": code}, indent=2))
     else:
@@ -51,6 +53,27 @@ def test(c: Context, config: str | None = None, json_: bool = False) -> None:
         raise Exit("breakglass: nothing to test: no one is named in [owners]", code=code)
     if code != EXIT_OK:
         raise Exit(code=code)
+
+
+def _journal(app: App, rows: list[dict[str, Any]], code: int) -> None:
+    """Record the deliveries as a finished run: `breakglass check` proves "every owner has a
+    working notice channel" (ops.owners) from the newest journaled delivery to each person, and
+    `runs.list` shows when the channels were last tested."""
+    from pathlib import Path
+
+    from breakglass.engine import journal as jr
+    from breakglass.engine.executor import new_run_id
+
+    journal = jr.Journal.create(Path(app.config.project.state_dir), new_run_id(), app.redactor)
+    journal.append("run_started", {"runbook": "notify.test", "title": "test notice to every "
+                                   "owner", "target": "owners", "params": {}, "mutating": False,
+                                   "dry_run": False, "responsibility": "release_signoff"})
+    for r in rows:
+        journal.append("delivery", {"event": "test", "person": r["person"],
+                                    "channel": r["channel"], "ok": r["arrived"],
+                                    "error": r["error"]})
+    journal.append("run_finished", {"status": "passed" if code == EXIT_OK else "failed",
+                                    "exit_code": code})
 
 
 def _exit_code(rows: list[dict[str, Any]]) -> int:
