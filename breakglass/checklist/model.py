@@ -27,7 +27,7 @@ from breakglass.engine.findings import Finding, Severity, unverified
 if TYPE_CHECKING:
     from breakglass.config import Config
     from breakglass.engine.redaction import Redactor
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.engine.runbook import SecretResolver, StepContext
 
 T = TypeVar("T")
 
@@ -125,6 +125,22 @@ class CheckContext:
     def note(self, message: str) -> None:
         if self.log is not None:
             self.log(message)
+
+
+class SharedCheckContext:
+    """One CheckContext per run, built from the first StepContext that asks (the engine makes one
+    StepContext per run: the same config, secrets, redactor and journal for every step), so the
+    items of one run — `check`'s steps, a runbook's checklist preconditions — share their facts."""
+
+    def __init__(self) -> None:
+        self._ctx: CheckContext | None = None
+
+    def get(self, ctx: StepContext) -> CheckContext:
+        if self._ctx is None:
+            self._ctx = CheckContext(config=ctx.config, secrets=ctx.secrets,
+                                     state_dir=ctx.state_dir, redactor=ctx.redactor,
+                                     log=lambda message: ctx.log(message))
+        return self._ctx
 
 
 CheckFn = Callable[[CheckContext], CheckResult]

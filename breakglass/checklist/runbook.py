@@ -19,7 +19,7 @@ from typing import Any
 
 from breakglass.checklist import items as catalog
 from breakglass.checklist.attest import suggest
-from breakglass.checklist.model import CheckContext, Gate, Item
+from breakglass.checklist.model import Gate, Item, SharedCheckContext
 from breakglass.engine.findings import Finding, Outcome, Severity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
@@ -79,7 +79,7 @@ class Check(Runbook):
         self.gate = parse_gate(self.params.get("gate"))
         self.items = select(self.gate, self.params.get("only"))
         self.allowed = set(known_ids("--allow-unverified", self.params.get("allow_unverified")))
-        self._shared = _SharedContext()
+        self._shared = SharedCheckContext()
 
     @property
     def target(self) -> str:
@@ -89,26 +89,11 @@ class Check(Runbook):
         return [ItemStep(item, self._shared, item.id in self.allowed) for item in self.items]
 
 
-class _SharedContext:
-    """The run's one CheckContext, built from the first step's StepContext (the engine makes one
-    StepContext per run, so config, secrets, redactor and journal are the same for every step)."""
-
-    def __init__(self) -> None:
-        self._ctx: CheckContext | None = None
-
-    def get(self, ctx: StepContext) -> CheckContext:
-        if self._ctx is None:
-            self._ctx = CheckContext(config=ctx.config, secrets=ctx.secrets,
-                                     state_dir=ctx.state_dir, redactor=ctx.redactor,
-                                     log=lambda message: ctx.log(message))
-        return self._ctx
-
-
 class ItemStep(Step):
     """Evaluate one item. observe: run its check (or read its attestation) and journal the
     evidence; verify: its findings, with UNVERIFIED ones turned into notes when allowed."""
 
-    def __init__(self, item: Item, shared: _SharedContext, allow_unverified: bool) -> None:
+    def __init__(self, item: Item, shared: SharedCheckContext, allow_unverified: bool) -> None:
         self.item, self.shared, self.allow_unverified = item, shared, allow_unverified
         self.name = item.id
         self.title = item.title

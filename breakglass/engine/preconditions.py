@@ -12,14 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from breakglass.engine.findings import Finding, Outcome, Severity
 from breakglass.engine.runbook import Precondition, StepContext
 from breakglass.errors import UsageError
-
-if TYPE_CHECKING:
-    from breakglass.checklist.model import CheckContext
 
 #: the code of checklist/model.py `not_configured`
 NOT_CONFIGURED = "NOT_CONFIGURED"
@@ -52,17 +48,9 @@ def checklist_preconditions(items: Sequence[str]) -> list[Precondition]:
     """One blocking Precondition per checklist item. They share one CheckContext (built from
     the first StepContext that asks), so items of one run reuse each other's facts."""
     from breakglass.checklist.items import BY_ID
+    from breakglass.checklist.model import SharedCheckContext
 
-    shared: list[CheckContext] = []
-
-    def context(ctx: StepContext) -> CheckContext:
-        from breakglass.checklist.model import CheckContext
-
-        if not shared:
-            shared.append(CheckContext(config=ctx.config, secrets=ctx.secrets,
-                                       state_dir=ctx.state_dir, redactor=ctx.redactor,
-                                       log=lambda message: ctx.log(message)))
-        return shared[0]
+    shared = SharedCheckContext()
 
     def make(item_id: str) -> Precondition:
         item = BY_ID.get(item_id)
@@ -73,7 +61,7 @@ def checklist_preconditions(items: Sequence[str]) -> list[Precondition]:
             from breakglass.checklist.evaluate import evaluate
 
             try:
-                found = evaluate(context(ctx), item).findings
+                found = evaluate(shared.get(ctx), item).findings
             except UsageError as exc:  # a bad secret ref in the item's settings
                 return [Finding("USAGE_ERROR", f"{item_id}: {exc}", "fix the configuration",
                                 Severity.ERROR, Outcome.FAILED, item_id)]
