@@ -25,7 +25,7 @@ import secrets
 import shlex
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from breakglass.errors import BreakglassError, CouldNotVerify
@@ -52,8 +52,9 @@ class Section:
 
 @dataclass(frozen=True)
 class HostFacts:
-    """One host's answers, and when it was asked (epoch seconds: evidence that the hosts were
-    asked concurrently, and for how long)."""
+    """One host's answers, and when it was asked (epoch seconds, from the pool taking the host
+    — before the SSH handshake — to the answer: evidence that the hosts were asked concurrently,
+    and for how long)."""
 
     name: str
     label: str
@@ -160,8 +161,11 @@ def _gather(ctx: CheckContext, names: list[str]) -> dict[str, HostFacts | Breakg
     ctx.note(f"asking {len(hosts)} host(s), {settings.max_parallel} at a time")
     for outcome in run_on_hosts(hosts, lambda conn: _ask(conn, settings),
                                 max_parallel=settings.max_parallel):
-        result[outcome.host.name] = (outcome.value if outcome.value is not None
-                                     else outcome.error or CouldNotVerify("no answer"))
+        if outcome.value is not None:
+            # The window starts when the pool took the host, before the SSH handshake.
+            result[outcome.host.name] = replace(outcome.value, started=outcome.started)
+        else:
+            result[outcome.host.name] = outcome.error or CouldNotVerify("no answer")
     return {name: result[name] for name in names}
 
 

@@ -533,6 +533,9 @@ class HostOutcome(Generic[T]):
     error: BreakglassError | None = None
     skipped: bool = False
     seconds: float = 0.0
+    #: wall-clock time (epoch seconds) the pool started on this host, before connecting: with
+    #: `seconds`, the host's whole window, handshake included (evidence of concurrency)
+    started: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -560,15 +563,15 @@ def run_on_hosts(hosts: Sequence[SSHHost], fn: Callable[[Connection], T], *,
                     f"{host.label}: not attempted: {failures} host(s) failed (threshold "
                     f"{error_threshold})", code="HOST_SKIPPED",
                     action="fix the failed hosts and run again"), skipped=True)
-        start = time.monotonic()
+        start, wall = time.monotonic(), time.time()
         try:
             with host.connect(timeout=timeout) as conn:
                 value = fn(conn)
         except BreakglassError as exc:
             with lock:
                 failures += 1
-            return HostOutcome(host, error=exc, seconds=time.monotonic() - start)
-        return HostOutcome(host, value=value, seconds=time.monotonic() - start)
+            return HostOutcome(host, error=exc, seconds=time.monotonic() - start, started=wall)
+        return HostOutcome(host, value=value, seconds=time.monotonic() - start, started=wall)
 
     if not hosts:
         return []
