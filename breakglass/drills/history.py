@@ -35,8 +35,20 @@ def trend_path(state_dir: Path) -> Path:
 
 def load(state_dir: Path) -> list[dict[str, Any]]:
     """Every recorded drill, oldest first; a damaged line is skipped, not fatal."""
+    return read_records(history_path(state_dir))
+
+
+def append(state_dir: Path, record: Mapping[str, Any]) -> bool:
+    """Append `record` unless its run id is already there (a resumed report step). Returns True
+    when a line was written."""
+    return append_record(history_path(state_dir), record)
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a history file (one per line), oldest first; a damaged line is
+    skipped, not fatal. Shared by every drill's history (drills/scenarios/history.py too)."""
     try:
-        lines = history_path(state_dir).read_text().splitlines()
+        lines = path.read_text().splitlines()
     except OSError:
         return []
     out = []
@@ -50,12 +62,11 @@ def load(state_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def append(state_dir: Path, record: Mapping[str, Any]) -> bool:
-    """Append `record` unless its run id is already there (a resumed report step). Returns True
-    when a line was written."""
-    if any(r.get("run_id") == record.get("run_id") for r in load(state_dir)):
+def append_record(path: Path, record: Mapping[str, Any]) -> bool:
+    """Append `record` as one fsync'd line (0600 file, 0700 folder) unless its run id is there
+    already, so a resumed run writes once. True when a line was written."""
+    if any(r.get("run_id") == record.get("run_id") for r in read_records(path)):
         return False
-    path = history_path(state_dir)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
