@@ -27,7 +27,6 @@ a run confirmed or resumed later records what the person vouched for at the time
 from __future__ import annotations
 
 import difflib
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from breakglass.checklist.model import Item
 from breakglass.config.durations import format_duration, parse_duration
 from breakglass.engine import journal as jr
 from breakglass.engine.findings import Finding, Severity
+from breakglass.engine.jsonl import read_records
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
 from breakglass.errors import UsageError
@@ -85,20 +85,7 @@ def store_path(state_dir: Path) -> Path:
 def _lines(state_dir: Path) -> list[dict[str, Any]]:
     """Every parseable record, oldest first (a line that is not JSON is skipped: it counts for
     nothing, like an edited one)."""
-    path = store_path(state_dir)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    out: list[dict[str, Any]] = []
-    for line in raw.splitlines():
-        try:
-            obj = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            continue
-        if isinstance(obj, dict):
-            out.append(obj)
-    return out
+    return read_records(store_path(state_dir))
 
 
 def latest(state_dir: Path, item_id: str) -> Attestation | None:

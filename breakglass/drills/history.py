@@ -12,12 +12,13 @@ their targets, and a table. Every text in it is HTML-escaped.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
+
+from breakglass.engine.jsonl import append_record, read_records
 
 HISTORY = Path("drills") / "history.jsonl"
 TREND = Path("reports") / "drill-restore-trend.html"
@@ -42,39 +43,6 @@ def append(state_dir: Path, record: Mapping[str, Any]) -> bool:
     """Append `record` unless its run id is already there (a resumed report step). Returns True
     when a line was written."""
     return append_record(history_path(state_dir), record)
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a history file (one per line), oldest first; a damaged line is
-    skipped, not fatal. Shared by every drill's history (drills/scenarios/history.py too)."""
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return []
-    out = []
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
-
-
-def append_record(path: Path, record: Mapping[str, Any]) -> bool:
-    """Append `record` as one fsync'd line (0600 file, 0700 folder) unless its run id is there
-    already, so a resumed run writes once. True when a line was written."""
-    if any(r.get("run_id") == record.get("run_id") for r in read_records(path)):
-        return False
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        os.write(fd, (json.dumps(dict(record), sort_keys=True, default=str) + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return True
 
 
 def write_trend(state_dir: Path, records: Sequence[Mapping[str, Any]]) -> Path:

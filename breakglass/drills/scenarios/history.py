@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from breakglass.drills.history import append_record, read_records
+from breakglass.engine.jsonl import append_record, read_records
 
 HISTORY = Path("drills") / "scenarios.jsonl"
 

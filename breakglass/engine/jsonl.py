@@ -1,0 +1,44 @@
+"""Append-only JSON-lines records kept in state_dir: the drills' histories and the checklist's
+attestations. (Run journals have their own hash-chained format: engine/journal.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of `path`, one per line, oldest first. A missing file is no records; a
+    damaged line (not JSON, not UTF-8, not an object) is skipped, never fatal: it counts for
+    nothing."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    out: list[dict[str, Any]] = []
+    for line in raw.splitlines():
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def append_record(path: Path, record: Mapping[str, Any]) -> bool:
+    """Append `record` as one fsync'd line (0600 file, 0700 folder) unless a line with its
+    run id is there already, so a resumed run writes once. True when a line was written."""
+    if any(r.get("run_id") == record.get("run_id") for r in read_records(path)):
+        return False
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, (json.dumps(dict(record), sort_keys=True, default=str) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
