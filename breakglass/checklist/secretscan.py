@@ -237,7 +237,8 @@ class _Detector:
             for secret in _scan_line(plugin=plugin, filename=path, line=text, line_number=2,
                                      context=snippet):
                 value = _whole(plugin, text, secret.secret_value)
-                if value and not _REFERENCE.match(value) and not _is_filtered_out(
+                if value and not _REFERENCE.match(value) and not is_doc_word(value) and \
+                        not _is_filtered_out(
                         required_filter_parameters=["context"], filename=path, secret=value,
                         plugin=plugin, line=text, context=snippet):
                     yield secret.type, value
@@ -299,6 +300,21 @@ def is_placeholder(value: str) -> bool:
     v = value.strip().lower()
     return (not v or v in _PLACEHOLDER_VALUES or any(w in v for w in _PLACEHOLDER_WORDS)
             or len(set(v)) == 1)
+
+
+def is_doc_word(value: str) -> bool:
+    """A scanner hit that is a documentation placeholder rather than a credential: `password`
+    in `postgres://user:password@host/db`, `<token>`, `${DB_PASS}`, `strongpassword` (the seed's
+    own §8 example). Only whole values that are plain words are dropped — never a substring test
+    on a random-looking value, which would miss real keys that happen to contain "xxx"."""
+    v = value.strip().lower()
+    if not v or v in _PLACEHOLDER_VALUES or len(set(v)) == 1:
+        return True
+    if v.startswith(("<", "${", "{{", "%(")):
+        return True
+    return (re.fullmatch(r"[a-z_-]+", v) is not None
+            and any(w in v for w in ("password", "passwd", "secret", "token", "changeme",
+                                     "example", "placeholder", "replace")))
 
 
 def fingerprint(value: str) -> str:

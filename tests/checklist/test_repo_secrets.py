@@ -240,3 +240,20 @@ def test_one_finding_per_distinct_secret_however_many_places_hold_it(tmp_path: P
     by_count = sorted((f.evidence["tree_count"], f.evidence["kind"]) for f in result.findings)
     assert by_count == [(1, "GitHub Token"), (2, "GitHub Token")]
     assert one not in everything(result) and two not in everything(result)
+
+
+def test_documentation_urls_with_placeholder_passwords_are_not_secrets(tmp_path: Path,
+                                                                      repo: Path) -> None:
+    # README examples trip detect-secrets' basic-auth detector on the word "password"; a real
+    # password in the same shape is still reported.
+    real = _rand(string.ascii_letters + string.digits, 20)
+    commit(repo, {
+        "README.md": "Set `DATABASE_URL=postgresql://user:password@host:5432/db`.\n"
+                     "Or `redis://:<password>@cache:6379/0`, `amqp://app:${MQ_PASS}@mq//`.\n"
+                     "The seed: `postgres://app_user:strongpassword@db.internal:5432/app`.\n",
+        "deploy.md": f"psql postgresql://app:{real}@db.internal:5432/app\n",
+    }, "docs")
+    result = run(ctx_for(tmp_path / "cfg", repo), ITEM)
+    assert [f.code for f in result.findings] == ["SECRET_IN_TREE"]
+    assert "deploy.md:1" in result.findings[0].message
+    assert real not in everything(result)
