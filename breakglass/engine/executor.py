@@ -189,10 +189,7 @@ def resume(run_id: str, config: Config, options: RunOptions, services: Services)
     runbook = registry.get(summary.runbook)(config, summary.params)
     # The overrides given when the run started still hold: the person who resumes finishes the
     # decision recorded then (and may add their own).
-    started = next((e.get("data") or {} for e in jr.read_events(path)
-                    if e.get("type") == "run_started"), {})
-    options = replace(options, overrides={**dict(started.get("overrides") or {}),
-                                          **options.overrides})
+    options = replace(options, overrides={**summary.overrides, **options.overrides})
     check_overrides(runbook, options.overrides)
     lock = RunLock(state_dir, runbook.name, runbook.target)
     stale = lock.acquire(run_id)

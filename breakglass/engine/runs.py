@@ -4,7 +4,8 @@ construction and agrees with the reports.
 
 Event types the executor writes (data in braces):
 
-    run_started      {runbook, title, params, target, dry_run, mutating, responsibility, pid}
+    run_started      {runbook, title, params, target, dry_run, mutating, responsibility, pid,
+                      overrides}                           overrides: --override item -> because
     run_resumed      {pid}
     lock_takeover    {message, run_id, pid, host, started}
     step_planned     {step, title, plan}                    plan phase, every step
@@ -21,7 +22,9 @@ Event types the executor writes (data in braces):
     delivery         {event, person, channel, ok, error}
     undo_started     {steps}
     undo_step_done   {step}  /  undo_step_failed {step, error}
-    precondition     {item, title, blocking, ok, findings}    before planning (and on resume)
+    precondition     {item, title, blocking, ok, overridden, findings}
+                                                            before planning (and on resume)
+    precondition_overridden {item, because, by, findings}   let through by --override
     checkin          {monitor, status, ok, error?}          Sentry Crons, for monitored runbooks
     run_finished     {status, exit_code, verdict}
 """
@@ -80,6 +83,8 @@ class RunSummary:
     mutating: bool = True
     dry_run: bool = False
     responsibility: str = ""
+    #: --override item -> because, as the run was started with them (runs.resume keeps them)
+    overrides: dict[str, str] = field(default_factory=dict)
     started: str | None = None
     finished: str | None = None
     status: str | None = None  # from run_finished; None while unfinished
@@ -161,6 +166,7 @@ def _apply_event(s: RunSummary, ev: dict[str, Any]) -> None:
         s.title, s.params = d.get("title", ""), dict(d.get("params") or {})
         s.mutating, s.dry_run = bool(d.get("mutating", True)), bool(d.get("dry_run"))
         s.responsibility, s.started = d.get("responsibility", ""), ts
+        s.overrides = {str(k): str(v) for k, v in (d.get("overrides") or {}).items()}
     elif t == "lock_takeover":
         s.takeovers.append(str(d.get("message", "")))
     elif t == "not_confirmed":
