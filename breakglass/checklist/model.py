@@ -71,11 +71,16 @@ class Item:
     def manual(self) -> bool:
         return not self.check
 
+    @property
+    def gate_names(self) -> list[str]:
+        """The item's gates in the order people run them: launch, release, monthly."""
+        return [g.value for g in Gate if g in self.gates]
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "section": self.section,
                 "final": list(self.final), "severity": self.severity.value,
                 "responsibility": self.responsibility,
-                "gates": sorted(g.value for g in self.gates),
+                "gates": self.gate_names,
                 "verified_by": "check" if self.check else "attestation",
                 "attest_days": self.attest_days if self.manual else None}
 

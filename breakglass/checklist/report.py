@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breakglass.checklist import items as catalog
-from breakglass.checklist.model import Gate, Item
+from breakglass.checklist.model import Item
 from breakglass.checklist.runbook import ALLOWED, EVIDENCE, parse_gate, select
 from breakglass.engine import journal
-from breakglass.engine.findings import Finding, Outcome, exit_code
-from breakglass.errors import EXIT_FINDING, EXIT_UNVERIFIED, UsageError
+from breakglass.engine.findings import Finding, Outcome, verdict
+from breakglass.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -74,14 +74,12 @@ def _one_line(text: str) -> str:
 
 
 def verdict_of(findings: Sequence[Finding]) -> str:
-    code = exit_code(findings)
-    if code == EXIT_FINDING:
-        return FAILED
-    if code == EXIT_UNVERIFIED:
-        return UNVERIFIED
-    if any(f.evidence.get(ALLOWED) for f in findings):
+    """The engine's verdict (passed / failed / could not verify), or "allowed" for a pass that
+    holds only because --allow-unverified turned what could not be looked at into notes."""
+    v = verdict(findings)
+    if v == PASSED and any(f.evidence.get(ALLOWED) for f in findings):
         return ALLOWED_V
-    return PASSED
+    return v
 
 
 def _evidence(path: Path) -> dict[str, dict[str, Any]]:
@@ -160,7 +158,6 @@ def items_json(items: Iterable[ItemRow]) -> list[dict[str, Any]]:
         if r.item is None:
             continue
         d = r.item.to_dict()
-        d["gates"] = _gates(r.item)
         d.update(verdict=r.verdict, findings=[f.to_dict() for f in r.findings],
                  evidence=r.evidence)
         out.append(d)
@@ -170,10 +167,6 @@ def items_json(items: Iterable[ItemRow]) -> list[dict[str, Any]]:
 def preconditions_json(items: Iterable[ItemRow]) -> list[dict[str, Any]]:
     return [{"id": r.id, "title": r.title, "verdict": r.verdict,
              "findings": [f.to_dict() for f in r.findings]} for r in items if r.item is None]
-
-
-def _gates(item: Item) -> list[str]:
-    return [g.value for g in Gate if g in item.gates]
 
 
 # XML 1.0 allows only these characters (https://www.w3.org/TR/xml/#charsets); a control byte in a
@@ -264,7 +257,7 @@ def catalog_markdown() -> str:
         final = ", ".join(str(n) for n in i.final) or "-"
         title = i.title.replace("|", "\\|")  # a pipe would end the cell
         lines.append(f"| `{i.id}` | {title} | {i.section} | {final} | {i.severity.value} | "
-                     f"{i.responsibility} | {', '.join(_gates(i))} | {how} |")
+                     f"{i.responsibility} | {', '.join(i.gate_names)} | {how} |")
     return "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from breakglass.checklist import items as catalog
 from breakglass.checklist.attest import suggest
 from breakglass.checklist.model import Gate, Item, SharedCheckContext
-from breakglass.engine.findings import Finding, Outcome, Severity
+from breakglass.engine.findings import Finding, Outcome, as_note
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
 from breakglass.errors import UsageError
@@ -120,8 +120,7 @@ class ItemStep(Step):
 
 
 def _allowed(f: Finding, item_id: str) -> Finding:
-    # A note in the engine's sense: INFO and not UNVERIFIED (Finding.counts is False). The code
-    # is kept so that scripts still see what could not be looked at.
-    return replace(f, severity=Severity.INFO, outcome=Outcome.FAILED,
-                   message=f"allowed (--allow-unverified {item_id}): {f.message}",
+    # A note in the engine's sense (Finding.counts is False). The code is kept so that scripts
+    # still see what could not be looked at.
+    return replace(as_note(f), message=f"allowed (--allow-unverified {item_id}): {f.message}",
                    evidence={**f.evidence, ALLOWED: True})

@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from breakglass.engine import journal as jr
 from breakglass.engine import registry
 from breakglass.engine import render as out
-from breakglass.engine.findings import Finding, Outcome, Severity, unverified
+from breakglass.engine.findings import Finding, Outcome, Severity, as_note, unverified
 from breakglass.engine.hooks import Delivery, ErrorReporter, NoticeEvent, Notifier
 from breakglass.engine.lock import RunLock
-from breakglass.engine.preconditions import as_note, checklist_preconditions, owner_precondition
+from breakglass.engine.preconditions import checklist_preconditions, owner_precondition
 from breakglass.engine.redaction import Redactor
 from breakglass.engine.report import write_reports
 from breakglass.engine.runbook import (

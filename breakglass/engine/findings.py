@@ -9,7 +9,7 @@ a problem" (FAILED, exit 1) from "could not run" (UNVERIFIED, exit 3). INFO find
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -66,6 +66,12 @@ class Finding:
 def unverified(code: str, message: str, action: str, subject: str = "", **evidence: Any) -> Finding:
     """A finding for a check that could not run (exit 3 unless something failed outright)."""
     return Finding(code, message, action, Severity.ERROR, Outcome.UNVERIFIED, subject, evidence)
+
+
+def as_note(f: Finding) -> Finding:
+    """`f` as a note: told, journaled and reported, but it changes no verdict and blocks nothing
+    (an INFO finding that is not UNVERIFIED never counts)."""
+    return replace(f, severity=Severity.INFO, outcome=Outcome.FAILED)
 
 
 def verdict(findings: Iterable[Finding]) -> str:

@@ -11,9 +11,8 @@ keeps reporting it as unverified.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
-from breakglass.engine.findings import Finding, Outcome, Severity
+from breakglass.engine.findings import Finding, Outcome, Severity, as_note
 from breakglass.engine.runbook import Precondition, StepContext
 from breakglass.errors import UsageError
 
@@ -70,9 +69,3 @@ def checklist_preconditions(items: Sequence[str]) -> list[Precondition]:
         return Precondition(item_id, item.title, check, responsibility=item.responsibility)
 
     return [make(i) for i in dict.fromkeys(items)]
-
-
-def as_note(f: Finding) -> Finding:
-    """A finding that is told, journaled and reported, but changes no verdict and blocks
-    nothing (an INFO finding never counts: engine/findings.py)."""
-    return replace(f, severity=Severity.INFO, outcome=Outcome.FAILED)
