@@ -27,7 +27,6 @@ a run confirmed or resumed later records what the person vouched for at the time
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,7 +38,7 @@ from breakglass.checklist.model import Item
 from breakglass.config.durations import format_duration, parse_duration
 from breakglass.engine import journal as jr
 from breakglass.engine.findings import Finding, Severity
-from breakglass.engine.jsonl import read_records
+from breakglass.engine.jsonl import append_line, read_records
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
 from breakglass.errors import UsageError
@@ -144,22 +143,6 @@ def record_of(params: Mapping[str, Any], run_id: str) -> dict[str, str]:
     return {"item": str(params.get("item")), "by": str(params.get("by")),
             "note": str(params.get("note")), "at": str(params.get("at")),
             "expires": str(params.get("expires")), "run_id": run_id}
-
-
-def _append(path: Path, line: bytes) -> None:
-    """Append one line durably: O_APPEND (one write, so concurrent appends do not interleave),
-    fsync the file, and fsync the folder when the file is new (the same discipline as journals)."""
-    jr.private_dir(path.parent)
-    created = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:
-        jr.fsync_dir(path.parent)
 
 
 # -- the command's arguments ------------------------------------------------------------------
@@ -307,7 +290,7 @@ class RecordAttestation(Step):
         record = ctx.redactor.redact_obj(record_of(ctx.params, ctx.run_id))
         line = (jr.canonical(record) + "\n").encode("utf-8")
         path = store_path(ctx.state_dir)
-        _append(path, line)
+        append_line(path, line)
         return {"path": str(path), "sha256": hashlib.sha256(line).hexdigest()}
 
     def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from breakglass.engine.journal import fsync_dir, private_dir
+
 
 def read_records(path: Path) -> list[dict[str, Any]]:
     """The JSON objects of `path`, one per line, oldest first. A missing file is no records; a
@@ -30,15 +32,26 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 
 def append_record(path: Path, record: Mapping[str, Any]) -> bool:
-    """Append `record` as one fsync'd line (0600 file, 0700 folder) unless a line with its
-    run id is there already, so a resumed run writes once. True when a line was written."""
+    """Append `record` as one line unless a line with its run id is there already, so a resumed
+    run writes once. True when a line was written."""
     if any(r.get("run_id") == record.get("run_id") for r in read_records(path)):
         return False
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    append_line(path, (json.dumps(dict(record), sort_keys=True, default=str) + "\n").encode())
+    return True
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append one line durably, with the journals' discipline: the folder 0700, the file 0600,
+    O_APPEND and one write (concurrent appends do not interleave), fsync the file, and fsync
+    the folder when the file is new."""
+    private_dir(path.parent)
+    created = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, (json.dumps(dict(record), sort_keys=True, default=str) + "\n").encode())
+        os.fchmod(fd, 0o600)
+        os.write(fd, line)
         os.fsync(fd)
     finally:
         os.close(fd)
-    return True
+    if created:
+        fsync_dir(path.parent)
