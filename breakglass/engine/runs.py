@@ -229,12 +229,16 @@ def find_journal(state_dir: Path, run_id: str) -> Path:
     return path
 
 
-def list_runs(state_dir: Path) -> list[RunSummary]:
-    """Every run in state_dir, oldest first (run ids sort by time)."""
+def journal_paths(state_dir: Path) -> list[Path]:
+    """Every run's journal in state_dir, oldest first (a run id starts with its UTC start
+    time, so names sort by time)."""
     d = journal.runs_dir(state_dir)
-    if not d.is_dir():
-        return []
-    return [summarize(p) for p in sorted(d.glob("*.jsonl"))]
+    return sorted(d.glob("*.jsonl")) if d.is_dir() else []
+
+
+def list_runs(state_dir: Path) -> list[RunSummary]:
+    """Every run in state_dir, oldest first."""
+    return [summarize(p) for p in journal_paths(state_dir)]
 
 
 def report_paths(state_dir: Path, run_id: str) -> dict[str, Path]:

@@ -224,13 +224,10 @@ def monitoring_sentry(ctx: CheckContext) -> CheckResult:
 # -- ops.owners ----------------------------------------------------------------------------------
 def _journals_since(state_dir: Path, since: datetime) -> Iterator[Path]:
     """Run journals newest first, back to `since` (a run id starts with its UTC start time)."""
-    from breakglass.engine.journal import runs_dir
+    from breakglass.engine.runs import journal_paths
 
-    d = runs_dir(state_dir)
-    if not d.is_dir():
-        return
     floor = since.strftime("%Y%m%dT%H%M%S")
-    for path in sorted(d.glob("*.jsonl"), reverse=True):
+    for path in reversed(journal_paths(state_dir)):
         if path.stem[:15] < floor:
             return
         yield path
@@ -374,14 +371,14 @@ def _is_review(params: Mapping[str, Any]) -> bool:
 @check("ops.review_scheduled")
 def ops_review_scheduled(ctx: CheckContext) -> CheckResult:
     from breakglass.engine.journal import runs_dir
-    from breakglass.engine.runs import summarize
+    from breakglass.engine.runs import journal_paths, summarize
 
     item = "ops.review_scheduled"
     max_age = ctx.config.checklist.ops.review_max_age
     how = "run `breakglass check --gate monthly` every month (cron or CI)"
     last = None
     d = runs_dir(ctx.state_dir)
-    for path in sorted(d.glob("*.jsonl"), reverse=True) if d.is_dir() else []:
+    for path in reversed(journal_paths(ctx.state_dir)):
         s = summarize(path)
         if (s.runbook == REVIEW_RUNBOOK and _is_review(s.params) and s.is_finished
                 and not s.dry_run and _when(s.finished) is not None):
