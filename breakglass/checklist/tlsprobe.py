@@ -66,10 +66,7 @@ class Target:
 
 
 def target(ctx: CheckContext) -> Target:
-    base = web.site(ctx)
-    if base is None:
-        raise CouldNotVerify("no site to check: set [app] base_url or [checklist.web] base_url",
-                             code="NOT_CONFIGURED", action='add [app] base_url = "https://…"')
+    base = web.required_site(ctx)
     parts = urllib.parse.urlsplit(base)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)

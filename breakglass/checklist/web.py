@@ -52,19 +52,28 @@ def site(ctx: CheckContext) -> str | None:
     return ctx.config.app.base_url.rstrip("/") if ctx.config.app else None
 
 
-def url_of(ctx: CheckContext, path_or_url: str) -> str:
-    if "://" in path_or_url:
-        return path_or_url
+def required_site(ctx: CheckContext) -> str:
+    """site(), or "could not verify" (NOT_CONFIGURED) when the config names none."""
     base = site(ctx)
     if base is None:
         raise CouldNotVerify("no site to check: set [app] base_url or [checklist.web] base_url",
                              code="NOT_CONFIGURED", action='add [app] base_url = "https://…"')
+    return base
+
+
+def url_of(ctx: CheckContext, path_or_url: str) -> str:
+    if "://" in path_or_url:
+        return path_or_url
+    base = required_site(ctx)
     return base + (path_or_url if path_or_url.startswith("/") else "/" + path_or_url)
 
 
 def ssl_context(ctx: CheckContext) -> ssl.SSLContext:
+    """The run's one client TLS context (loading the CA store costs more than a handshake;
+    an SSLContext may be shared by every request and thread)."""
     bundle = ctx.config.checklist.web.ca_bundle
-    return ssl.create_default_context(cafile=str(bundle) if bundle else None)
+    return ctx.fact("tls:client-context",
+                    lambda: ssl.create_default_context(cafile=str(bundle) if bundle else None))
 
 
 def fetch(ctx: CheckContext, path_or_url: str, *, method: str = "GET",
