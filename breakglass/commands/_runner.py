@@ -77,10 +77,11 @@ def options(app: App, *, dry_run: bool, yes: bool,
                       overrides=dict(overrides or {}))
 
 
-def print_json(app: App, result: RunResult) -> None:
+def print_json(app: App, result: RunResult, **extra: Any) -> None:
+    """The run as JSON, plus a command's own `extra` keys (check: its items)."""
     # Through the redacting stdout like everything else; the journal is redacted already.
-    sys.stdout.write(json.dumps(app.redactor.redact_obj(result.to_dict()), indent=2,
-                                default=str) + "\n")
+    data = {**result.to_dict(), **extra}
+    sys.stdout.write(json.dumps(app.redactor.redact_obj(data), indent=2, default=str) + "\n")
     sys.stdout.flush()
 
 

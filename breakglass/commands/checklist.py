@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,17 +83,15 @@ def _run(app: App, runbook: Runbook) -> RunResult:
 
 def _show(app: App, result: RunResult, junit: str | None) -> None:
     from breakglass.checklist import report
+    from breakglass.commands._runner import print_json
     from breakglass.engine import render
 
     summary = result.summary
     assert summary is not None
     rows = report.rows(summary)
     if app.json_output:
-        data = result.to_dict()
-        data.update(gate=summary.params.get("gate"), items=report.items_json(rows),
-                    preconditions=report.preconditions_json(rows))
-        sys.stdout.write(json.dumps(app.redactor.redact_obj(data), indent=2, default=str) + "\n")
-        sys.stdout.flush()
+        print_json(app, result, gate=summary.params.get("gate"),
+                   items=report.items_json(rows), preconditions=report.preconditions_json(rows))
     else:
         from rich.text import Text
 
