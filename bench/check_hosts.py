@@ -40,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._fleet import GOAL, hosts_toml, line, one_vs_many  # noqa: E402
 from breakglass.checklist.evaluate import evaluate  # noqa: E402
 from breakglass.checklist.hostfacts import script  # noqa: E402
 from breakglass.checklist.items import BY_ID  # noqa: E402
@@ -47,22 +48,12 @@ from breakglass.checklist.model import CheckContext  # noqa: E402
 from breakglass.config import load_config  # noqa: E402
 from breakglass.engine.redaction import Redactor  # noqa: E402
 from breakglass.secrets import Secrets  # noqa: E402
-from tests.servers.sshd import SshdFactory, SshdServer  # noqa: E402
+from tests.servers.sshd import SshdFactory  # noqa: E402
 
-GOAL = 2.5
 ITEMS = ("ssh.hardened", "net.datastores_private", "net.dashboards_private", "net.firewall")
 #: codes that mean the host could not be asked at all (a broken benchmark, not a slow one)
 UNREACHABLE = {"HOST_UNREACHABLE", "SSH_AUTH_FAILED", "HOST_KEY_UNKNOWN", "HOST_KEY_CHANGED",
                "SSH_TIMEOUT", "SSH_ERROR", "HOST_SCRIPT_FAILED"}
-
-
-def write_config(path: Path, servers: list[SshdServer]) -> None:
-    parts = ['[project]\nname = "bench"\nenvironment = "bench"\nstate_dir = "state"\n']
-    for i, s in enumerate(servers, start=1):
-        parts.append(f'[hosts.web{i}]\naddress = "{s.host}"\nport = {s.port}\n'
-                     f'user = "{s.user}"\nkey = "file:{s.key_path}"\n'
-                     f'known_hosts = "{s.known_hosts}"\n')
-    path.write_text("\n".join(parts))
 
 
 def time_audit(config_path: Path) -> float:
@@ -104,23 +95,17 @@ def main() -> int:
         print(f"started {len(servers)} sshd hosts in {time.perf_counter() - t0:.1f}s "
               f"({os.cpu_count()} CPUs)")
         one, many = work / "one.toml", work / "many.toml"
-        write_config(one, servers[:1])
-        write_config(many, servers)
-        time_audit(one), time_audit(many)  # warm-up: imports, first handshakes
-        ones, manys = [], []
-        for _ in range(args.rounds):
-            ones.append(time_audit(one))
-            manys.append(time_audit(many))
+        one.write_text(hosts_toml(servers[:1]))
+        many.write_text(hosts_toml(servers))
+        ones, manys = one_vs_many(time_audit, one, many, args.rounds)
         t1, tn = statistics.median(ones), statistics.median(manys)
         s1 = statistics.median(time_scripts(servers[0].user, 1) for _ in range(args.rounds))
         sn = statistics.median(time_scripts(servers[0].user, args.hosts)
                                for _ in range(args.rounds))
         raw = tn / t1
         ratio = (tn - (sn - s1)) / t1
-        print(f"4 host items, 1 host:   median {t1 * 1000:7.1f} ms  "
-              f"({', '.join(f'{x * 1000:.0f}' for x in ones)})")
-        print(f"4 host items, {args.hosts} hosts: median {tn * 1000:7.1f} ms  "
-              f"({', '.join(f'{x * 1000:.0f}' for x in manys)}), max_parallel "
+        print(line("4 host items, 1 host:  ", ones))
+        print(line(f"4 host items, {args.hosts} hosts:", manys) + ", max_parallel "
               f"{load_config(str(many)).checklist.hosts.max_parallel}")
         print(f"the audit script on this machine: 1 at a time {s1 * 1000:.1f} ms, {args.hosts} "
               f"at once {sn * 1000:.1f} ms (cores shared by the simulated hosts)")

@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._fleet import GOAL, hosts_toml, line, one_vs_many  # noqa: E402
 from breakglass.config import load_config  # noqa: E402
 from breakglass.engine.redaction import Redactor  # noqa: E402
 from breakglass.engine.runbook import StepContext  # noqa: E402
@@ -37,8 +38,6 @@ from breakglass.runbooks.rollback.fleet import Fleet  # noqa: E402
 from breakglass.secrets import Secrets  # noqa: E402
 from tests.servers._util import chown_tree, is_root  # noqa: E402
 from tests.servers.sshd import SshdFactory, SshdServer  # noqa: E402
-
-GOAL = 2.5
 
 
 def lay_out(server: SshdServer) -> None:
@@ -55,16 +54,11 @@ def lay_out(server: SshdServer) -> None:
 
 
 def write_config(path: Path, servers: list[SshdServer], max_parallel: int | None) -> None:
-    parts = ['[project]\nname = "bench"\nenvironment = "bench"\nstate_dir = "state"\n']
-    for i, s in enumerate(servers, start=1):
-        parts.append(f'[hosts.web{i}]\naddress = "{s.host}"\nport = {s.port}\n'
-                     f'user = "{s.user}"\nkey = "file:{s.key_path}"\n'
-                     f'known_hosts = "{s.known_hosts}"\n'
-                     f'health_url = "http://127.0.0.1:9/healthz"\n')
     names = ", ".join(f'"web{i}"' for i in range(1, len(servers) + 1))
     limit = f"max_parallel = {max_parallel}\n" if max_parallel else ""
-    parts.append(f'[releases]\nhosts = [{names}]\npath = "~/app"\nrestart = "true"\n{limit}')
-    path.write_text("\n".join(parts))
+    path.write_text(hosts_toml(servers, 'health_url = "http://127.0.0.1:9/healthz"\n')
+                    + f'\n[releases]\nhosts = [{names}]\npath = "~/app"\nrestart = "true"\n'
+                      f"{limit}")
 
 
 def time_read(config_path: Path) -> float:
@@ -105,17 +99,11 @@ def main() -> int:
         one, many = work / "one.toml", work / "many.toml"
         write_config(one, servers[:1], args.max_parallel)
         write_config(many, servers, args.max_parallel)
-        time_read(one), time_read(many)  # warm-up: imports, first handshakes
-        ones, manys = [], []
-        for _ in range(args.rounds):
-            ones.append(time_read(one))
-            manys.append(time_read(many))
+        ones, manys = one_vs_many(time_read, one, many, args.rounds)
         t1, tn = statistics.median(ones), statistics.median(manys)
         ratio = tn / t1
-        print(f"read phase, 1 host:   median {t1 * 1000:7.1f} ms  "
-              f"({', '.join(f'{x * 1000:.0f}' for x in ones)})")
-        print(f"read phase, {args.hosts} hosts: median {tn * 1000:7.1f} ms  "
-              f"({', '.join(f'{x * 1000:.0f}' for x in manys)}), max_parallel "
+        print(line("read phase, 1 host:  ", ones))
+        print(line(f"read phase, {args.hosts} hosts:", manys) + ", max_parallel "
               f"{load_config(str(many)).releases.max_parallel}")  # type: ignore[union-attr]
         verdict = "met" if ratio <= GOAL else "MISSED"
         print(f"ratio {args.hosts} hosts / 1 host = {ratio:.2f}x (goal <= {GOAL}x, sequential "
