@@ -61,12 +61,10 @@ class ScenarioApp:
     output: list[str]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        # imported here: this module also runs as the app's own script, without tests/
+        from tests.servers._util import stop_process
+
+        stop_process(self.proc)
 
     @property
     def issued_sessions(self) -> list[str]:

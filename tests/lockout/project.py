@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.cli_project import CliProject
+from tests.servers._util import stop_process
 from tests.servers.sinks import HttpSink
 
 DJAPP = Path(__file__).with_name("djapp.py")
@@ -53,12 +54,7 @@ class DjangoApp:
         return httpx.get(f"{self.url}/whoami/", headers=headers).status_code
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 def start_django(dsn: str, sessions: str, redis_url: str = "") -> DjangoApp:
