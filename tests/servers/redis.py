@@ -44,10 +44,10 @@ from tests.servers._util import (
     wait_until,
 )
 
-_CONF = """\
+REDIS_CONF = """\
 bind {bind}
 port {port}
-protected-mode yes
+protected-mode {protected}
 save ""
 appendonly no
 daemonize no
@@ -103,7 +103,7 @@ def start_redis(password: str | None = None, *, bind: str = LOOPBACK,
 
     def start(port: int) -> RedisServer:
         conf = base / "redis.conf"
-        text = _CONF.format(bind=bind, port=port, dir=base, log=log) + extra
+        text = REDIS_CONF.format(bind=bind, port=port, protected="yes", dir=base, log=log) + extra
         if password is not None:
             # redis.conf's double-quoted strings take C-style escapes (sdssplitargs).
             quoted = password.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -25,22 +25,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from tests.servers._util import ProcessBook, private_tmpdir, remove_tree, wait_until
+from tests.servers.redis import REDIS_CONF
 
 T = TypeVar("T")
 ADDRESS = "10.255.0.1"
 PORT = 6379
 CLONE_NEWNET = 0x40000000  # <sched.h>
 
-_CONF = """\
-bind 0.0.0.0
-port {port}
-protected-mode {protected}
-save ""
-appendonly no
-daemonize no
-dir {dir}
-logfile {log}
-"""
 
 
 @dataclass
@@ -102,8 +93,9 @@ def netns_redis(*, protected: bool = True, extra: str = "") -> Iterator[NetnsRed
         _ip("-n", ns, "link", "set", "lo", "up")
         conf = base / "redis.conf"
         conf.touch(mode=0o600)
-        conf.write_text(_CONF.format(port=PORT, protected="yes" if protected else "no",
-                                     dir=base, log=base / "redis.log") + extra)
+        conf.write_text(REDIS_CONF.format(bind="0.0.0.0", port=PORT,
+                                          protected="yes" if protected else "no", dir=base,
+                                          log=base / "redis.log") + extra)
         # `ip netns exec` execs redis-server in place: the recorded pid is the server's.
         proc = book.add_popen(subprocess.Popen(
             ["ip", "netns", "exec", ns, binary, str(conf)], stdin=subprocess.DEVNULL,
