@@ -58,15 +58,17 @@ class CouldNotVerify(BreakglassError):
     """A verification could not run. Never reported as a pass (DESIGN principle 1).
 
     `code` is the stable finding code the engine gives the UNVERIFIED finding it becomes (e.g.
-    STORE_UNREACHABLE); `action` tells the user what to fix."""
+    STORE_UNREACHABLE); `action` tells the user what to fix; `evidence` joins the finding."""
 
     exit_code = EXIT_UNVERIFIED
 
     def __init__(self, message: str = "", *, code: str = "COULD_NOT_VERIFY",
-                 action: str = "") -> None:
+                 action: str = "", evidence: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.action = action
+        # Goes into the finding's evidence: e.g. a `recovery_plan` (commands printed whole).
+        self.evidence = evidence or {}
 
 
 class PreconditionFailed(BreakglassError):

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from breakglass.runbooks.rotate import envfile
+from breakglass.runbooks.rotate import dotenv_format
 from tests.rotate.env_file_project import ENV, OLD, EnvProject, env_project, hosts, secret_toml
 from tests.rotate.service import digest
 from tests.servers._util import free_port
@@ -194,7 +194,7 @@ def test_killed_anywhere_resume_ends_every_host_on_one_value_written_once(
     # A file already rewritten must not be rewritten by the resumed run (same inode: the
     # atomic write replaces the file, so a second write would change it).
     written = {i: s.env_file.stat().st_ino for i, s in enumerate(env_project.services)
-               if envfile.read_value(s.env_file.read_text(), "SECRET_KEY") != OLD}
+               if dotenv_format.read_value(s.env_file.read_text(), "SECRET_KEY") != OLD}
     if point == "create.mid":
         assert list(written) == [0], "killed between the two hosts"
     (run_id,) = env_project.run_ids()

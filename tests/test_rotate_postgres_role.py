@@ -310,12 +310,12 @@ def _chown_like_home(path: Path, home: Path) -> None:
 
 def psql_health(pg: PostgresServer, sshd: SshdServer) -> str:
     # What a real consumer does at start: read its env file (a shell reads the quoting the
-    # way envfile.py writes it) and connect with the DSN.
+    # way dotenv_format.py writes it) and connect with the DSN.
     return f'. {sshd.home}/.env && {pg.bin_dir}/psql -Atc "select 1" "$DATABASE_URL"'
 
 
 def env_dsn(sshd: SshdServer) -> str:
-    from breakglass.runbooks.rotate.envfile import read_value
+    from breakglass.runbooks.rotate.dotenv_format import read_value
 
     value = read_value((sshd.home / ".env").read_text(), "DATABASE_URL")
     assert value is not None

@@ -359,6 +359,12 @@ class Connection:
                                      action="enable the sftp subsystem in sshd_config") from exc
         return self._sftp
 
+    def home(self) -> str:
+        """The SFTP session's home directory (the login user's): SFTP does not expand `~`,
+        so `~/x` is resolved against this."""
+        with self._file_errors("~"):
+            return str(self.sftp().normalize("."))
+
     def stat(self, path: str) -> RemoteStat | None:
         """The file's mode/owner/size, or None when it does not exist."""
         with self._file_errors(path):

@@ -587,7 +587,7 @@ class _Run:
         if isinstance(exc, CouldNotVerify):
             finding = unverified(exc.code or "COULD_NOT_VERIFY", str(exc),
                                  exc.action or "fix what prevented the check and run it again",
-                                 step.name)
+                                 step.name, **exc.evidence)
         elif isinstance(exc, UsageError):
             # A secret ref that does not resolve, a bad argument found late: the user's input is
             # wrong, not the system (exit 2). The run stays resumable once it is fixed.

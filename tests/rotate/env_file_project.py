@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from breakglass.runbooks.rotate import envfile
+from breakglass.runbooks.rotate import dotenv_format
 from tests.rotate.aws_project import RotateProject
 from tests.rotate.service import Service, install_service
 from tests.servers.sshd import SshdFactory, SshdServer
@@ -47,7 +47,7 @@ class EnvProject(RotateProject):
         return {**os.environ, **more}
 
     def values(self, key: str = "SECRET_KEY") -> list[str | None]:
-        return [envfile.read_value(s.env_file.read_text(), key) for s in self.services]
+        return [dotenv_format.read_value(s.env_file.read_text(), key) for s in self.services]
 
     def backups(self) -> list[Path]:
         return sorted(p for s in self.services for p in s.home.glob(".env.breakglass-*.bak"))

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import stripe
 
-from breakglass.runbooks.rotate.envfile import read_value
+from breakglass.runbooks.rotate.dotenv_format import read_value
 from tests.rotate.aws_project import RotateProject
 from tests.rotate.stripe_app import StripeApp, install_stripe_app
 from tests.rotate.stripe_fake import StripeFake

@@ -79,8 +79,10 @@ UsePAM no
 StrictModes no
 UseDNS no
 PrintMotd no
+# Each host's home is its own dir, for the shell ($HOME) and SFTP (where it starts) alike,
+# as on a real host where both are the passwd entry's.
 SetEnv HOME={home}
-Subsystem sftp internal-sftp
+Subsystem sftp internal-sftp -d {home}
 # Fleet tests open many sessions at once; sshd's default 10:30:100 would drop some.
 MaxStartups 200
 MaxSessions 50

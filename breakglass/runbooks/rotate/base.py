@@ -13,6 +13,8 @@ old value is dead. The steps, in the normal order:
     revoke       disable the old one
     verify_old   prove the old one is refused (OLD_KEY_STILL_VALID / OLD_SECRET_STILL_VALID)
     delete       delete it once `grace` has passed (at once with --leaked)
+    cleanup      delete the copies of replaced values this run left (an env file's .bak; kinds
+                 whose store leaves some: `Kind.cleans_up`)
 
 `--leaked` moves `revoke` right after deployment (a leaked value must die first, verified or
 not); `--revoke-first` moves it (and its proof) before `create`: downtime, said in the plan.
@@ -138,6 +140,18 @@ class Kind(ABC):
     def recovery(self, snap: Snapshot) -> list[str]:
         """Commands that make consumers read the previous value again (a failed rollout)."""
         return []
+
+    @property
+    def cleans_up(self) -> bool:
+        """Whether the store leaves copies of replaced values behind (step `cleanup`)."""
+        return False
+
+    def leftovers(self, ctx: StepContext) -> list[str]:
+        """Copies of replaced (old, maybe leaked) values this run left, e.g. `web1:PATH.bak`."""
+        return []
+
+    def clean_up(self, ctx: StepContext) -> dict[str, Any]:
+        return {"removed": []}
 
     # -- words for the plan (kinds override what reads badly) ------------------------------
     def create_text(self, snap: Snapshot) -> str:
@@ -346,6 +360,31 @@ class DeleteStep(RotationStep):
         return self.kind.verify_deleted(ctx, snap)
 
 
+class CleanupStep(RotationStep):
+    name, title = "cleanup", "delete the copies of replaced values this run left"
+
+    def observe(self, ctx: StepContext) -> Mapping[str, Any]:
+        return {"leftovers": self.kind.leftovers(ctx)}
+
+    def plan(self, observed: Mapping[str, Any]) -> Plan:
+        left = observed["leftovers"]
+        if not left:
+            return Plan.noop("this run left no copy of a replaced value")
+        return Plan.of(Action(f"delete {', '.join(left)} (they hold the replaced value; the "
+                              "run no longer needs them)", self.kind.where, destructive=True))
+
+    def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
+        return self.kind.clean_up(ctx)
+
+    def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
+        left = observed["leftovers"]
+        if left:
+            return [self.kind.finding("REPLACED_VALUE_LEFT", f"copies of the replaced value are "
+                                      f"still there: {', '.join(left)}", "delete them by hand "
+                                      "(they hold the old value), then resume", files=left)]
+        return []
+
+
 def rotation_steps(kind: Kind, mode: Mode, extra_before: Sequence[Step] = (),
                    consumers: Step | None = None) -> list[Step]:
     """The steps in the order the mode asks for (see the module docstring)."""
@@ -361,7 +400,8 @@ def rotation_steps(kind: Kind, mode: Mode, extra_before: Sequence[Step] = (),
         body = [*create, revoke[0], *restart, *new, revoke[1]]
     else:
         body = [*create, *restart, *new, *revoke]
-    return [PinStep(kind, mode), *extra_before, *body, DeleteStep(kind, mode)]
+    after: list[Step] = [CleanupStep(kind, mode)] if kind.cleans_up else []
+    return [PinStep(kind, mode), *extra_before, *body, DeleteStep(kind, mode), *after]
 
 
 def _now() -> datetime:

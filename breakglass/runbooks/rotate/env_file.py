@@ -7,13 +7,14 @@
     consumers = ["web1:gunicorn", "web2:gunicorn"]   # hosts default to the consumers' hosts
 
 The value lives only in the files, so creating is deploying: `create` writes one generated value
-to every host, one host at a time, with envfile.apply (temp file + rename, mode and owner kept,
-a 0600 backup `<name>.breakglass-<run_id>.bak` of the original). Writing the new value is what
+to every host, one host at a time, through the store layer (stores/dotenv_hosts.py: temp file +
+rename, mode and owner kept, a 0600 backup `<name>.breakglass-<run_id>.bak` of the original; the
+file format is dotenv_format.py). Writing the new value is what
 takes the old one out of the file (`revoked_by_promotion`). For Django's SECRET_KEY (`django =
 true`, the default when key = "SECRET_KEY") the old key moves to SECRET_KEY_FALLBACKS so that
 sessions survive (Django >= 4.1); with --leaked the fallbacks are emptied so every session dies.
 
-Values are identified by a sha256 prefix (envfile.value_digest): a snapshot says which host holds
+Values are identified by a sha256 prefix (stores.value_digest): a snapshot says which host holds
 which value without holding any. A value is never taken from the journal: a run killed between
 two hosts reads the new value back from a host this run wrote (the one with this run's backup),
 so every host ends on the same value, generated once.
@@ -22,6 +23,10 @@ so every host ends on the same value, generated once.
 host's KEY (verify_old); after `grace` (at once with --leaked) it is in no host's fallbacks and
 this run's backups, which hold it, are deleted (delete). That the running app uses the new value
 is proven by the consumers' restart and health check, not by this module.
+
+A host that goes down once this run wrote the files (before or during the restarts) stops the
+run with HOST_UNREACHABLE, the state of every host (which value its file holds, which value its
+service runs) and a recovery plan; `breakglass runs.resume ID` finishes once the host is back.
 """
 
 from __future__ import annotations
@@ -29,24 +34,29 @@ from __future__ import annotations
 import posixpath
 import re
 import string
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from breakglass.connectors.ssh import Connection, SSHHost, host_from_config
+from breakglass.connectors.ssh import Connection, host_from_config
 from breakglass.engine.findings import Finding
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
-from breakglass.runbooks.rotate import envfile
+from breakglass.runbooks.rotate import dotenv_format as fmt
 from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, generate_value
+from breakglass.runbooks.rotate.stores import value_digest
+from breakglass.runbooks.rotate.stores.dotenv_hosts import (
+    DotenvHosts,
+    backup_path,
+    check_path,
+    remove,
+    restore_commands,
+)
 
 if TYPE_CHECKING:
     from breakglass.config import Config, SecretConfig
 
-T = TypeVar("T")
-FALLBACKS = "SECRET_KEY_FALLBACKS"  # the name envfile.apply writes the previous key under
+FALLBACKS = "SECRET_KEY_FALLBACKS"  # the name dotenv_format writes the previous key under
 # django.core.management.utils.get_random_secret_key: 50 characters of this alphabet.
 DJANGO_ALPHABET = string.ascii_lowercase + string.digits + "!@#$%^&*(-_=+)"
 DJANGO_LENGTH = 50
@@ -81,9 +91,7 @@ class EnvFileKind(Kind):
     def __init__(self, secret: str, cfg: SecretConfig, config: Config) -> None:
         where = f"secrets.{secret}"
         assert cfg.path is not None and cfg.key is not None  # SecretConfig requires them
-        if not cfg.path.startswith(("/", "~/")):
-            raise UsageError(f'{where}.path: "{cfg.path}" must be absolute or start with ~/ '
-                             "(the same path on every host, e.g. /srv/app/.env)")
+        check_path(secret, cfg.path)
         if not _KEY.fullmatch(cfg.key):
             raise UsageError(f'{where}.key: "{cfg.key}" is not a variable name '
                              "([A-Za-z_][A-Za-z0-9_]*)")
@@ -94,8 +102,7 @@ class EnvFileKind(Kind):
             cfg = cfg.model_copy(update={"grace": DJANGO_GRACE})
         super().__init__(secret, cfg, config)
         self.hosts = self._host_names(config)
-        self._ssh: dict[str, SSHHost] = {}
-        self._paths: dict[str, str] = {}  # host -> the path with ~ expanded there
+        self.store = DotenvHosts(config, secret, self.hosts, self.path, self.key)
 
     def _host_names(self, config: Config) -> list[str]:
         where = f"secrets.{self.secret}"
@@ -119,43 +126,9 @@ class EnvFileKind(Kind):
         return f"{self.key} in {self.path} on {', '.join(self.hosts)}"
 
     # -- reading ------------------------------------------------------------------------------
-    def _host(self, ctx: StepContext, name: str) -> SSHHost:
-        if name not in self._ssh:
-            self._ssh[name] = host_from_config(ctx.config, name, ctx.secrets)
-        return self._ssh[name]
-
-    @contextmanager
-    def _connect(self, ctx: StepContext, name: str) -> Iterator[Connection]:
-        with self._host(ctx, name).connect() as conn:
-            yield conn
-
-    def _each(self, ctx: StepContext, fn: Callable[[Connection], T]) -> list[T]:
-        out = []
-        for name in self.hosts:
-            with self._connect(ctx, name) as conn:
-                out.append(fn(conn))
-        return out
-
-    def _path(self, conn: Connection) -> str:
-        """`path` on the connected host: `~/` is the login user's $HOME there (SFTP paths are
-        not expanded, so ask the login shell once)."""
-        name = conn.host.name
-        if name not in self._paths:
-            path = self.path
-            if path.startswith("~/"):
-                res = conn.run('printf %s "$HOME"')
-                home = res.stdout.strip()
-                if not res.ok or not home.startswith("/"):
-                    raise CouldNotVerify(f"{conn.host.label}: cannot read $HOME to expand "
-                                         f"{path}", code="SSH_ERROR",
-                                         action=f"set secrets.{self.secret}.path absolute")
-                path = posixpath.join(home, path[2:])
-            self._paths[name] = path
-        return self._paths[name]
-
     def _text(self, ctx: StepContext, conn: Connection) -> str:
-        path = self._path(conn)
-        text = envfile.read_remote(conn, path)
+        path = self.store.path_on(conn)
+        text = self.store.text_on(conn)
         if text is None:
             raise CouldNotVerify(f"{conn.host.label}: env file {path} does not exist",
                                  code="ENV_FILE_MISSING",
@@ -165,36 +138,60 @@ class EnvFileKind(Kind):
 
     def _values(self, ctx: StepContext, text: str) -> tuple[str | None, list[str]]:
         """KEY's value and the fallbacks in `text`, each registered with the redactor."""
-        value = envfile.read_value(text, self.key)
-        fallbacks = envfile.parse_list(envfile.read_value(text, FALLBACKS) or "") \
+        value = fmt.read_value(text, self.key)
+        fallbacks = fmt.parse_list(fmt.read_value(text, FALLBACKS) or "") \
             if self.django else []
         for v in (value, *fallbacks):
             ctx.register_secret(v)
         return value, fallbacks
 
-    @staticmethod
-    def _backup_path(path: str, run_id: str) -> str:
-        directory, name = posixpath.split(path)
-        return posixpath.join(directory, f"{name}.breakglass-{run_id}.bak")
-
     def _view(self, ctx: StepContext, conn: Connection) -> HostView:
         value, fallbacks = self._values(ctx, self._text(ctx, conn))
-        path = self._path(conn)
-        mine = self._backup_path(path, ctx.run_id)
-        directory, name = posixpath.split(path)
-        pattern = re.compile(re.escape(f"{name}.breakglass-") + r".+\.bak")
-        try:
-            listing = conn.sftp().listdir(directory)
-        except OSError:
-            listing = []  # an unlistable directory: earlier backups are simply not seen
-        backups = {posixpath.join(directory, f) for f in listing if pattern.fullmatch(f)}
-        return HostView(conn.host.name, path, envfile.value_digest(value),
-                        tuple(envfile.value_digest(f) for f in fallbacks),
+        mine = self.store.backup_on(conn, ctx.run_id)
+        backups = self.store.backups_on(conn)
+        return HostView(conn.host.name, self.store.path_on(conn), value_digest(value),
+                        tuple(value_digest(f) for f in fallbacks),
                         mine if mine in backups else None,
                         tuple(sorted(backups - {mine})))
 
     def _views(self, ctx: StepContext) -> list[HostView]:
-        return self._each(ctx, lambda conn: self._view(ctx, conn))
+        views = []
+        for name in self.hosts:
+            try:
+                with self.store.connect(ctx, name) as conn:
+                    views.append(self._view(ctx, conn))
+            except CouldNotVerify as exc:
+                if exc.code == "HOST_UNREACHABLE" and ctx.outputs.get("create"):
+                    raise self._stranded(ctx, name, exc) from exc
+                raise
+        return views
+
+    def _stranded(self, ctx: StepContext, down: str, exc: CouldNotVerify) -> CouldNotVerify:
+        """`down` went away after this run wrote every host's file (create is done): say what
+        each host holds and serves, and how to finish (resume) or go back (the plan)."""
+        from breakglass.runbooks.rotate import consumers as cs
+
+        digest = str((ctx.outputs.get("create") or {}).get("digest", ""))[:8]
+        results = (ctx.outputs.get("consumers") or {}).get("results") or []
+        restarted = {str(r["consumer"]).partition(":")[0] for r in results if r.get("ok")}
+        state = "; ".join(
+            f"{h}: file holds the new value (sha256 {digest}…), service runs the "
+            f"{'new value' if h in restarted else 'OLD value (not restarted)'}"
+            for h in self.hosts)
+        found = cs.consumers_of(ctx.config, self.secret)
+        hosts = {c.host: host_from_config(ctx.config, c.host, None) for c in found}
+        restore = {h: restore_commands(p, backup_path(p, ctx.run_id), sudo=hosts[h].sudo
+                                       if h in hosts else False)
+                   for h in self.hosts for p in [self.store.path_of(h)]}
+        plan = cs.recovery_plan(found, hosts, restore=restore, app=ctx.config.app) if found \
+            else [line for h in self.hosts for line in restore[h]]
+        ctx.log("recovery plan", commands=plan)
+        return CouldNotVerify(
+            f"{down} is unreachable ({exc}) after this run wrote {self.key} on every host: "
+            f"{state}", code="HOST_UNREACHABLE",
+            action=f"when {down} is back, `breakglass runs.resume {ctx.run_id}` restarts the "
+                   "consumers onto the new value and finishes; to go back to the old value "
+                   "instead, run the recovery plan below", evidence={"recovery_plan": plan})
 
     # -- the Kind interface -------------------------------------------------------------------
     def current(self, ctx: StepContext) -> Cred:
@@ -246,7 +243,7 @@ class EnvFileKind(Kind):
         must not generate a second one), else generated now."""
         found: set[str] = set()
         for name in snap.facts["written"]:
-            with self._connect(ctx, name) as conn:
+            with self.store.connect(ctx, name) as conn:
                 value, _ = self._values(ctx, self._text(ctx, conn))
             if value:
                 found.add(value)
@@ -272,8 +269,8 @@ class EnvFileKind(Kind):
     def create(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
         for orphan in snap.orphans:  # never more than two live values, backups included
             name, _, path = orphan.id.partition(":")
-            with self._connect(ctx, name) as conn:
-                _remove(conn, path)
+            with self.store.connect(ctx, name) as conn:
+                remove(conn, path)
         value = self._new_value(ctx, snap)
         leaked = bool(ctx.params.get("leaked"))
         done: list[str] = list(snap.facts["written"])
@@ -282,31 +279,31 @@ class EnvFileKind(Kind):
             if name in done:
                 continue  # written before a crash: its value is the one read back above
             try:
-                with self._connect(ctx, name) as conn:
-                    change = envfile.apply(conn, self._path(conn), self.key, value,
-                                           run_id=ctx.run_id, django=self.django, leaked=leaked)
+                with self.store.connect(ctx, name) as conn:
+                    change = self.store.write_on(ctx, conn, value, django=self.django,
+                                                 leaked=leaked)
             except CouldNotVerify as exc:
                 raise self._partial(ctx, done, name, exc) from exc
             changes.append(change.to_dict())
             done.append(name)
             ctx.progress(f"{self.path} written", len(done), len(self.hosts))
-        return {"hosts": changes, "digest": envfile.value_digest(value)}
+        return {"hosts": changes, "digest": value_digest(value)}
 
     def _partial(self, ctx: StepContext, done: list[str], failed: str,
                  exc: CouldNotVerify) -> CouldNotVerify:
         """A host failed with others already written: stop before anything else changes
         (nothing restarted, nothing revoked) and say how to put every host back."""
-        plan = self._restore_lines([(h, self._paths[h], self._backup_path(self._paths[h],
-                                                                           ctx.run_id))
+        plan = self._restore_lines([(h, self.store.path_of(h),
+                                     backup_path(self.store.path_of(h), ctx.run_id))
                                     for h in done])
         ctx.log("recovery plan", commands=plan)
-        steps = " ".join(f"{i}) {line}" for i, line in enumerate(plan, start=1))
         return CouldNotVerify(
             f"{self.key} was written on {', '.join(done) or 'no host'} but not on {failed}: "
             f"{exc}", code="ENV_FILE_PARTIAL",
-            action=("no service was restarted and nothing revoked; " + (
-                f"to put the old value back everywhere: {steps}; " if plan else "") +
-                    f"then fix {failed} ({exc.action or exc.code}) and rotate again"))
+            action="no service was restarted and nothing revoked; " + (
+                "to put the old value back everywhere, run the recovery plan below; "
+                if plan else "") + f"then fix {failed} ({exc.action or exc.code}) and resume "
+            "the run (or rotate again)", evidence={"recovery_plan": plan})
 
     def create_text(self, snap: Snapshot) -> str:
         written = snap.facts.get("written") or []
@@ -320,7 +317,7 @@ class EnvFileKind(Kind):
                       f"; the old key moves to {FALLBACKS} so sessions survive")
         return (f"{what} as {self.key} in {self.path} on {', '.join(todo)}, one host at a time "
                 f"(temp file + rename, mode and owner kept, 0600 backup "
-                f"{posixpath.basename(self._backup_path(self.path, 'RUN'))}){django}")
+                f"{posixpath.basename(backup_path(self.path, 'RUN'))}){django}")
 
     def _describe(self) -> str:
         if self.generator == "django":
@@ -383,29 +380,28 @@ class EnvFileKind(Kind):
     def delete(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
         removed = []
         for name in self.hosts:
-            with self._connect(ctx, name) as conn:
-                text, path = self._text(ctx, conn), self._path(conn)
+            with self.store.connect(ctx, name) as conn:
+                text, path = self._text(ctx, conn), self.store.path_on(conn)
                 if self.django:
                     after = _drop_fallback(text, snap.old.id)
                     if after != text:
                         conn.write_file_atomic(path, after.encode("utf-8"), backup=False)
-                backup = self._backup_path(path, ctx.run_id)
+                backup = backup_path(path, ctx.run_id)
                 if conn.stat(backup) is not None:
-                    _remove(conn, backup)
+                    remove(conn, backup)
                     removed.append(f"{name}:{backup}")
         return {"backups_removed": removed}
 
     def old_value(self, ctx: StepContext, old_id: str) -> str | None:
         for name in self.hosts:
-            with self._connect(ctx, name) as conn:
+            with self.store.connect(ctx, name) as conn:
                 value, fallbacks = self._values(ctx, self._text(ctx, conn))
                 candidates = [value, *fallbacks]
-                backup = envfile.read_remote(conn, self._backup_path(self._path(conn),
-                                                                      ctx.run_id))
+                backup = self.store.text_on(conn, backup_of=ctx.run_id)
                 if backup is not None:
                     candidates.append(self._values(ctx, backup)[0])
             for v in candidates:
-                if v is not None and envfile.value_digest(v) == old_id:
+                if v is not None and value_digest(v) == old_id:
                     return v
         return None
 
@@ -421,29 +417,21 @@ class EnvFileKind(Kind):
         for name, path, backup in items:
             host = host_from_config(self.config, name, None)
             lines += [ssh_line(host, cmd) for cmd in
-                      envfile.restore_commands(path, backup, sudo=host.sudo)]
+                      restore_commands(path, backup, sudo=host.sudo)]
         return lines
-
-
-def _remove(conn: Connection, path: str) -> None:
-    res = conn.run(["rm", "-f", "--", path], sudo=conn.host.sudo)
-    if not res.ok:
-        raise CouldNotVerify(f"{conn.host.label}: cannot delete {path}: {res.tail()}",
-                             code="REMOTE_PERMISSION",
-                             action=f"delete it by hand, or set hosts.{conn.host.name}.sudo")
 
 
 def _drop_fallback(text: str, digest: str) -> str:
     """`text` without the fallback whose digest is `digest` (Django's SECRET_KEY_FALLBACKS)."""
-    raw = envfile.read_value(text, FALLBACKS)
+    raw = fmt.read_value(text, FALLBACKS)
     if raw is None:
         return text
-    items = envfile.parse_list(raw)
-    kept = [i for i in items if envfile.value_digest(i) != digest]
+    items = fmt.parse_list(raw)
+    kept = [i for i in items if value_digest(i) != digest]
     if kept == items:
         return text
-    return envfile.set_value(text, FALLBACKS,
-                             envfile.format_list(kept, raw.strip().startswith("[")))
+    return fmt.set_value(text, FALLBACKS,
+                             fmt.format_list(kept, raw.strip().startswith("[")))
 
 
 def _by_value(views: list[HostView]) -> str:

@@ -2,26 +2,38 @@
 
 Two shapes (docs/rotate.md):
 
+Before anything changes, the admin DSN's role must be allowed to ALTER the roles (PostgreSQL
+16+: superuser, or CREATEROLE with ADMIN OPTION on the role — which the creator of a role gets;
+before 16, CREATEROLE; a role may always set its own password): ALTER_ROLE_NOT_PERMITTED, exit 3,
+nothing changed, otherwise.
+
 single role (`role = "app"`)
-    create   generate a password and write the new value where consumers read it
-    deploy   ALTER ROLE app PASSWORD: from here the server takes only the new password, so
-             consumers opening new connections fail until they restart (said in the plan)
+    create   generate a password, write the new value where consumers read it, then ALTER ROLE
+             app PASSWORD. From the ALTER the server takes only the new password, so consumers
+             opening new connections fail until they restart (said in the plan). Store first,
+             so the new password is never lost; when the ALTER is refused, the store gets the
+             old value back before the step fails — it never holds a password the server
+             refuses. A stop between the two leaves the store ahead of the server: the next
+             observation sees a stored password the server refuses, and create ALTERs to it.
     the old password dies with the ALTER (one password per role): revoke has nothing to do,
     verify_old proves the server refuses it.
 
 alternating roles (`roles = ["app_a", "app_b"]`, both members of the role owning the grants)
-    create   give the idle role a fresh password and LOGIN, then point the stored DSN at it;
-             the active role keeps working meanwhile: no downtime
+    create   give the idle role a fresh password and LOGIN, end the sessions it still has (opened
+             with its earlier password, which a grace period let live), then point the stored
+             DSN at it; the active role keeps working meanwhile: no downtime. A store that
+             refuses the write leaves consumers on the active role.
     revoke   ALTER ROLE <old> NOLOGIN once the new login is verified (undo: LOGIN)
     delete   after `grace`: its password is erased and its remaining sessions ended
 
 Where consumers read the value: `store = "aws-sm:NAME" | "ssm:NAME"`, or the `key` line of the
-env file at `path` on every `consumers` host (envfile.py: atomic, a 0600 backup per run).
+env file at `path` on every `consumers` host — the store layer, rotate/stores/ (an env file is
+written on every host or on none; this run's backups are deleted by the `cleanup` step).
 `format = "dsn"` (default) stores a whole DSN (a URI keeps its shape, user and password
 replaced), `"password"` only the password (single role).
 
 Identity without the value: a credential is `ROLE#<sha256 prefix of its password>`
-(envfile.value_digest, as env-file rotations journal it). Values are read again from the store —
+(stores.value_digest, as env-file rotations journal it). Values are read again from the store —
 the old one from its history: Secrets Manager versions, SSM parameter history, or the env file's
 backup of this run — never from the journal.
 
@@ -40,16 +52,15 @@ anything else — down, timeout, an unknown message (lc_messages not English) �
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from breakglass.engine.findings import Finding, Severity
+from breakglass.engine.findings import Finding, Outcome, Severity
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
-from breakglass.runbooks.rotate import envfile
 from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, generate_value
+from breakglass.runbooks.rotate.stores import Store, store_for, value_digest
 
 if TYPE_CHECKING:
     import psycopg
@@ -60,10 +71,11 @@ FORMATS = ("dsn", "password")
 #: the server's words for "this password / login is refused" (PostgreSQL auth.c, English)
 REFUSALS = ("password authentication failed", "is not permitted to log in")
 NOT_SCRAM = "LOGIN_NOT_SCRAM"
+NOT_PERMITTED = "ALTER_ROLE_NOT_PERMITTED"
 
 
 def login_id(role: str, password: str) -> str:
-    return f"{role}#{envfile.value_digest(password)[:12]}"
+    return f"{role}#{value_digest(password)[:12]}"
 
 
 def with_login(dsn: str, user: str, password: str) -> str:
@@ -79,145 +91,6 @@ def with_login(dsn: str, user: str, password: str) -> str:
     from psycopg.conninfo import make_conninfo
 
     return make_conninfo(dsn, user=user, password=password)
-
-
-# -- where consumers read the value ------------------------------------------------------------
-
-class ValueStore(ABC):
-    where: str
-
-    @abstractmethod
-    def read_all(self, ctx: StepContext) -> dict[str, str | None]:
-        """place -> the value there (one place for aws-sm/ssm, one per host for an env file)."""
-
-    @abstractmethod
-    def previous(self, ctx: StepContext) -> list[str]:
-        """Earlier values still kept (to read the old password back for the proof)."""
-
-    @abstractmethod
-    def write(self, ctx: StepContext, value: str) -> dict[str, Any]: ...
-
-    def recovery(self, ctx: StepContext) -> list[str]:
-        """Commands that put the previous value back (a consumer failed on the new one)."""
-        return []
-
-
-class SmStore(ValueStore):
-    def __init__(self, config: Any, name: str, secret: str) -> None:
-        from breakglass.runbooks.rotate.aws_secretsmanager import SmValue
-
-        self.sm, self.name, self.secret = SmValue(config, name), name, secret
-        self.where = f"aws-sm:{name}"
-
-    def read_all(self, ctx: StepContext) -> dict[str, str | None]:
-        from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT
-
-        return {self.where: self.sm.read(stage=CURRENT)}
-
-    def previous(self, ctx: StepContext) -> list[str]:
-        return [v for vid in self.sm.stages() if (v := self.sm.read(version=vid)) is not None]
-
-    def write(self, ctx: StepContext, value: str) -> dict[str, Any]:
-        from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT, run_token
-
-        # AWSCURRENT moves to the new version; the one it leaves becomes AWSPREVIOUS.
-        token = run_token(ctx.run_id, f"postgres_role/{self.secret}")
-        self.sm.put(value, token, [CURRENT])
-        return {"stored_in": self.where, "version": token}
-
-    def recovery(self, ctx: StepContext) -> list[str]:
-        from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT, PREVIOUS
-
-        stages = self.sm.stages()
-        now = next((v for v, s in stages.items() if CURRENT in s), None)
-        before = next((v for v, s in stages.items() if PREVIOUS in s), None)
-        if not now or not before:
-            return []
-        return [f"aws secretsmanager update-secret-version-stage --secret-id {self.name} "
-                f"--version-stage AWSCURRENT --move-to-version-id {before} "
-                f"--remove-from-version-id {now}"]
-
-
-class SsmStore(ValueStore):
-    def __init__(self, config: Any, name: str) -> None:
-        from breakglass.runbooks.rotate.ssm_parameter import SsmValue
-
-        self.ssm, self.name, self.where = SsmValue(config, name), name, f"ssm:{name}"
-
-    def read_all(self, ctx: StepContext) -> dict[str, str | None]:
-        got = self.ssm.read()
-        return {self.where: got[1] if got else None}
-
-    def previous(self, ctx: StepContext) -> list[str]:
-        return [str(p["Value"]) for p in self.ssm.history(decrypt=True)]
-
-    def write(self, ctx: StepContext, value: str) -> dict[str, Any]:
-        from breakglass.runbooks.rotate.ssm_parameter import marker
-
-        return {"stored_in": self.where, "version": self.ssm.put(value, marker(ctx.run_id))}
-
-    def recovery(self, ctx: StepContext) -> list[str]:
-        history = self.ssm.history()
-        if len(history) < 2:
-            return []
-        before = history[-2]["Version"]
-        return [f"aws ssm get-parameter --name '{self.name}:{before}' --with-decryption --query "
-                "Parameter.Value --output text > /dev/shm/bg-prev && aws ssm put-parameter "
-                f"--name '{self.name}' --type SecureString --overwrite --value "
-                "file:///dev/shm/bg-prev; rm -f /dev/shm/bg-prev"]
-
-
-class EnvFileStore(ValueStore):
-    """The `key` line of the env file at `path` on every consumer host, written host by host.
-    A run killed between two hosts leaves them disagreeing: the value then counts as not
-    written, and `create` writes a fresh one everywhere."""
-
-    def __init__(self, config: Any, secret: str, path: str, key: str) -> None:
-        from breakglass.runbooks.rotate.consumers import consumers_of
-
-        self.path, self.key = path, key
-        self.hosts = list(dict.fromkeys(c.host for c in consumers_of(config, secret)))
-        self.where = f"{key} in {path} on {', '.join(self.hosts)}"
-
-    def _each(self, ctx: StepContext) -> Any:
-        from breakglass.connectors.ssh import host_from_config
-
-        for name in self.hosts:
-            with host_from_config(ctx.config, name, ctx.secrets).connect() as conn:
-                yield name, conn
-
-    def backup(self, run_id: str) -> str:
-        return f"{self.path}.breakglass-{run_id}.bak"  # connectors/ssh.py write_file_atomic
-
-    def _read(self, conn: Any, path: str) -> str | None:
-        text = envfile.read_remote(conn, path)
-        return envfile.read_value(text, self.key) if text is not None else None
-
-    def read_all(self, ctx: StepContext) -> dict[str, str | None]:
-        return {name: self._read(conn, self.path) for name, conn in self._each(ctx)}
-
-    def previous(self, ctx: StepContext) -> list[str]:
-        return [v for _, conn in self._each(ctx)
-                if (v := self._read(conn, self.backup(ctx.run_id))) is not None]
-
-    def write(self, ctx: StepContext, value: str) -> dict[str, Any]:
-        changes = []
-        for i, (_, conn) in enumerate(self._each(ctx)):
-            changes.append(envfile.apply(conn, self.path, self.key, value,
-                                         run_id=ctx.run_id).to_dict())
-            ctx.progress(f"write {self.key} on each host", i + 1, len(self.hosts))
-        return {"stored_in": self.where, "hosts": changes}
-
-    def recovery(self, ctx: StepContext) -> list[str]:
-        from breakglass.connectors.ssh import host_from_config
-        from breakglass.runbooks.rotate.consumers import ssh_line
-
-        lines = []
-        for name in self.hosts:
-            host = host_from_config(ctx.config, name, None)
-            lines += [ssh_line(host, line) for line in envfile.restore_commands(
-                self.path, self.backup(ctx.run_id), sudo=host.sudo)]
-        return lines
 
 
 # -- the kinds ----------------------------------------------------------------------------------
@@ -256,6 +129,10 @@ class _RoleKind(Kind):
         if cfg.path is not None and not cfg.consumers:
             raise UsageError(f'{key}.path: an env file needs consumers = ["HOST:SERVICE"] '
                              "naming the hosts it is on")
+        if cfg.path is not None:
+            from breakglass.runbooks.rotate.stores.dotenv_hosts import check_path
+
+            check_path(self.secret, cfg.path)
         if self.format not in FORMATS:
             raise UsageError(f'{key}.format: "{self.format}" is not one of {", ".join(FORMATS)}')
         if cfg.roles and self.format != "dsn":
@@ -271,14 +148,19 @@ class _RoleKind(Kind):
         return self.cfg.format or "dsn"
 
     @cached_property
-    def store(self) -> ValueStore:
-        scheme, _, name = (self.cfg.store or "").partition(":")
-        if scheme == "aws-sm":
-            return SmStore(self.config, name, self.secret)
-        if scheme == "ssm":
-            return SsmStore(self.config, name)
-        assert self.cfg.path is not None and self.cfg.key is not None  # _check_config
-        return EnvFileStore(self.config, self.secret, self.cfg.path, self.cfg.key)
+    def store(self) -> Store:
+        return store_for(self.config, self.secret, ref=self.cfg.store, path=self.cfg.path,
+                         key=self.cfg.key)
+
+    @property
+    def cleans_up(self) -> bool:
+        return self.cfg.path is not None  # an env file's backups hold the old DSN
+
+    def leftovers(self, ctx: StepContext) -> list[str]:
+        return self.store.leftovers(ctx)
+
+    def clean_up(self, ctx: StepContext) -> dict[str, Any]:
+        return self.store.clean_up(ctx)
 
     @property
     def where(self) -> str:
@@ -342,15 +224,64 @@ class _RoleKind(Kind):
 
         return connect(self._admin_dsn(ctx), autocommit=True)
 
-    def _set_password(self, ctx: StepContext, role: str, password: str) -> None:
+    def _set_password(self, ctx: StepContext, role: str, password: str,
+                      login: bool = False) -> None:
+        """ALTER ROLE role PASSWORD (a SCRAM verifier); `login`: and LOGIN (an idle role of
+        alternating roles; a single role logs in already, and may be the admin DSN's own)."""
         from psycopg import sql
 
         with self._admin(ctx) as conn:
             verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(),
                                                     b"scram-sha-256").decode()
             ctx.register_secret(verifier)
-            self._alter(conn, sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
-                sql.Identifier(role), sql.Literal(verifier)), role)
+            self._alter(conn, sql.SQL("ALTER ROLE {} WITH {}PASSWORD {}").format(
+                sql.Identifier(role), sql.SQL("LOGIN " if login else ""),
+                sql.Literal(verifier)), role)
+
+    def _not_permitted(self, ctx: StepContext) -> dict[str, str]:
+        """role -> why the admin DSN's role may not ALTER it (ALTER ROLE in the PostgreSQL 16
+        reference: superusers alter anyone; CREATEROLE roles alter non-superuser roles they
+        hold ADMIN OPTION on — before 16, CREATEROLE alone sufficed; any role may set its own
+        password)."""
+        with self._admin(ctx) as conn:
+            me = conn.execute("select current_user, rolsuper, rolcreaterole, "
+                              "current_setting('server_version_num')::int from pg_roles "
+                              "where rolname = current_user").fetchone()
+            rows = conn.execute("select rolname, rolsuper, pg_has_role(current_user, oid, "
+                                "'MEMBER WITH ADMIN OPTION') from pg_roles where rolname = "
+                                "any(%s)", [self.all_roles]).fetchall()
+        assert me is not None
+        user, superuser, createrole, version = str(me[0]), bool(me[1]), bool(me[2]), int(me[3])
+        why: dict[str, str] = {}
+        for name, is_super, admin in rows:
+            if superuser or (name == user and self.cfg.role == name):
+                continue  # a single role may be the admin DSN's own: it sets its own password
+            if is_super:
+                why[name] = f"{name} is a superuser and {user} is not"
+            elif not createrole:
+                why[name] = f"{user} has neither SUPERUSER nor CREATEROLE"
+            elif version >= 160000 and not admin:
+                why[name] = (f"{user} has CREATEROLE but not ADMIN OPTION on {name} "
+                             "(PostgreSQL 16+ needs both)")
+        return why
+
+    def _permission_error(self, why: dict[str, str]) -> CouldNotVerify:
+        role, reason = next(iter(why.items()))
+        return CouldNotVerify(
+            f"the DSN of databases.{self.cfg.database} may not ALTER ROLE {role}: {reason}",
+            code=NOT_PERMITTED, action=f"GRANT {role} TO <that role> WITH ADMIN OPTION (with "
+            "CREATEROLE), or use a superuser's DSN; then rotate (or resume) again")
+
+    def _require_permission(self, ctx: StepContext) -> None:
+        why = self._not_permitted(ctx)
+        if why:
+            raise self._permission_error(why)
+
+    @staticmethod
+    def _end_sessions(conn: psycopg.Connection[Any], role: str) -> int:
+        row = conn.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                           "where usename = %s and pid <> pg_backend_pid()", [role]).fetchone()
+        return int(row[0]) if row else 0
 
     def _alter(self, conn: psycopg.Connection[Any], statement: Any, role: str) -> None:
         import psycopg
@@ -398,14 +329,24 @@ class _RoleKind(Kind):
         return {str(r[0]): bool(r[1]) for r in rows}
 
     def start_findings(self, ctx: StepContext) -> list[Finding]:
-        # Checked before anything changes: an ALTER of a missing role would fail only after
-        # the new value was written where consumers read it.
+        # Checked before anything changes: an ALTER of a missing role, or one the admin DSN may
+        # not make, would fail only after the new value was written where consumers read it.
         seen = self._can_login(ctx)
-        return [self.finding("ROLE_MISSING", f"role {r} does not exist on databases."
-                             f"{self.cfg.database}", f"create it (alternating roles: with the "
-                             f"grants of the other, e.g. CREATE ROLE {r} NOLOGIN IN ROLE "
-                             "<the role owning the grants>); then rotate again", role=r)
-                for r in self.all_roles if r not in seen]
+        missing = [self.finding("ROLE_MISSING", f"role {r} does not exist on databases."
+                                f"{self.cfg.database}", f"create it (alternating roles: with the "
+                                f"grants of the other, e.g. CREATE ROLE {r} NOLOGIN IN ROLE "
+                                "<the role owning the grants>); then rotate again", role=r)
+                   for r in self.all_roles if r not in seen]
+        if missing:
+            return missing
+        why = self._not_permitted(ctx)
+        if not why:
+            return []
+        # Could not rotate (exit 3), like any credential refused: nothing was changed.
+        exc = self._permission_error(why)
+        return [Finding(NOT_PERMITTED, str(exc), exc.action, Severity.ERROR, Outcome.UNVERIFIED,
+                        f"secrets.{self.secret}", {"secret": self.secret, "kind": self.kind,
+                                                   "roles": sorted(why)})]
 
     # -- proof ---------------------------------------------------------------------------------
     def verify_new_text(self) -> str:
@@ -449,7 +390,6 @@ class _RoleKind(Kind):
 
 
 class SingleRole(_RoleKind):
-    separate_deploy = True
     revoked_by_promotion = True
 
     @property
@@ -470,43 +410,67 @@ class SingleRole(_RoleKind):
     def snapshot(self, ctx: StepContext, old_id: str) -> Snapshot:
         stored = self._stored(ctx)
         sid = self._id(stored) if stored else None
-        new = Cred(sid) if sid and sid != old_id else None
-        # One password per role: once the server takes the new one, the old one is gone.
-        deployed = new is not None and stored is not None and self._login(ctx, self.role,
-                                                                            stored[1])
-        return Snapshot(Cred(old_id, "gone" if deployed else "current"), new, deployed,
-                        facts={"role": self.role, "stored_in": self.store.where})
+        changed = stored is not None and sid != old_id
+        # One password per role: once the server takes the new one, the old one is gone. A new
+        # stored value the server refuses is one a stop left between the write and the ALTER.
+        accepted = changed and stored is not None and self._login(ctx, self.role, stored[1])
+        return Snapshot(Cred(old_id, "gone" if accepted else "current"),
+                        Cred(str(sid)) if accepted else None, accepted,
+                        facts={"role": self.role, "stored_in": self.store.where,
+                               "pending": changed and not accepted})
 
     def create(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
-        password = generate_value(self.cfg)
-        ctx.register_secret(password)
-        value = password if self.format == "password" else with_login(
-            self._template(ctx), self.role, password)
-        ctx.register_secret(value)
-        return {**self.store.write(ctx, value), "role": self.role}
+        if snap.facts.get("pending"):  # written before a stop: the ALTER is what is missing
+            stored = self._stored(ctx)
+            assert stored is not None
+            password = stored[1]
+            result: dict[str, Any] = {"stored_in": self.store.where,
+                                      "note": "written before a stop"}
+        else:
+            self._require_permission(ctx)  # refused before anything changes
+            password = generate_value(self.cfg)
+            ctx.register_secret(password)
+            value = password if self.format == "password" else with_login(
+                self._template(ctx), self.role, password)
+            ctx.register_secret(value)
+            result = self.store.write(ctx, value)
+        ctx.progress(f"ALTER ROLE {self.role}", 1, 2)
+        try:
+            self._require_permission(ctx)
+            self._set_password(ctx, self.role, password)
+        except CouldNotVerify as exc:
+            raise self._put_back(ctx, exc) from exc
+        ctx.progress(f"ALTER ROLE {self.role}", 2, 2)
+        return {**result, "role": self.role, "password": "set (SCRAM-SHA-256 verifier)"}
+
+    def _put_back(self, ctx: StepContext, exc: CouldNotVerify) -> CouldNotVerify:
+        """The server refused the new password: the store gets the old value back, so that a
+        consumer that restarts still connects."""
+        try:
+            self.store.restore(ctx)
+        except CouldNotVerify as again:
+            return CouldNotVerify(
+                f"{exc}; putting the old {self.format} back in {self.store.where} failed too "
+                f"({again}): it holds a password the server REFUSES, so a consumer that "
+                "restarts cannot connect", code=exc.code, action="run the recovery plan below "
+                "now (it puts the old value back), then fix the privilege and resume",
+                evidence={"recovery_plan": self.store.recovery(ctx)})
+        return CouldNotVerify(f"{exc}. {self.store.where} holds the old {self.format} again: "
+                              "consumers connect as before", code=exc.code, action=exc.action)
 
     def create_text(self, snap: Snapshot) -> str:
-        return (f"generate a password ({self.cfg.length} characters) for role {self.role} and "
-                f"write the new {self.format} to {self.store.where} (consumers read it when "
-                "they restart; the server still takes the old one)")
-
-    def deploy(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
-        stored = self._stored(ctx)
-        if stored is None or snap.new is None or self._id(stored) != snap.new.id:
-            raise CouldNotVerify(f"{self.store.where} no longer holds the new password",
-                                 code="NEW_PASSWORD_NOT_STORED",
-                                 action="resume the run: create writes a new one")
-        self._set_password(ctx, self.role, stored[1])
-        return {"role": self.role, "password": "set (SCRAM-SHA-256 verifier)"}
-
-    def deploy_text(self, snap: Snapshot) -> str:
-        return (f"ALTER ROLE {self.role} PASSWORD (a SCRAM verifier computed here): from now "
-                "the server refuses the old password, so consumers fail to open NEW "
-                "connections until restarted — downtime of a single role; roles = [a, b] "
-                "avoids it")
+        if snap.facts.get("pending"):
+            return (f"ALTER ROLE {self.role} PASSWORD to the new password this run already "
+                    f"wrote to {self.store.where} (a stop came between the two)")
+        return (f"generate a password ({self.cfg.length} characters) for role {self.role}, "
+                f"write the new {self.format} to {self.store.where}, then ALTER ROLE "
+                f"{self.role} PASSWORD (a SCRAM verifier computed here; refused: the old value "
+                "goes back in the store). From the ALTER the server refuses the old password, "
+                "so consumers fail to open NEW connections until restarted — downtime of a "
+                "single role; roles = [a, b] avoids it")
 
     def promotion_text(self) -> str:
-        return f"ALTER ROLE {self.role} (step deploy) replaced the old password: nothing left"
+        return f"ALTER ROLE {self.role} (step create) replaced the old password: nothing left"
 
     def delete(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
         return {"role": self.role, "note": "nothing to delete: ALTER ROLE replaced the password"}
@@ -551,23 +515,39 @@ class AlternatingRoles(_RoleKind):
                                "recovery": self.store.recovery(ctx) if mine else []})
 
     def create(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
+        from psycopg import sql
+
         role = self.other(snap.old.id.partition("#")[0])
+        self._require_permission(ctx)  # refused before anything changes
+        could_login = bool(snap.facts.get("can_login", {}).get(role))
         password = generate_value(self.cfg)
         ctx.register_secret(password)
         value = with_login(self._template(ctx), role, password)
         ctx.register_secret(value)
         # Role first, DSN second: a run killed in between leaves consumers on the old role and
         # a password nobody knows, which the next observation replaces (create runs again).
-        self._set_password(ctx, role, password)
+        self._set_password(ctx, role, password, login=True)
+        with self._admin(ctx) as conn:
+            # Sessions the role still has were opened with its earlier password (a grace period
+            # kept them): whoever holds that password must not ride the flip back.
+            ended = self._end_sessions(conn, role)
         ctx.progress("point the DSN at the new role", 1, 2)
-        result = self.store.write(ctx, value)
+        try:
+            result = self.store.write(ctx, value)
+        except CouldNotVerify:
+            if not could_login:  # consumers stay on the active role: the idle one stays idle
+                with self._admin(ctx) as conn:
+                    self._alter(conn, sql.SQL("ALTER ROLE {} NOLOGIN").format(
+                        sql.Identifier(role)), role)
+            raise
         ctx.progress("point the DSN at the new role", 2, 2)
-        return {**result, "role": role}
+        return {**result, "role": role, "sessions_ended": ended}
 
     def create_text(self, snap: Snapshot) -> str:
         old = snap.old.id.partition("#")[0]
         return (f"give role {self.other(old)} a new password ({self.cfg.length} characters, "
-                f"LOGIN) and point the DSN in {self.store.where} at it ({old} keeps working "
+                f"LOGIN), end the sessions it still has (opened with its earlier password), "
+                f"and point the DSN in {self.store.where} at it ({old} keeps working "
                 "meanwhile)")
 
     def revoke(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
@@ -593,10 +573,8 @@ class AlternatingRoles(_RoleKind):
                 sql.Identifier(role)), role)
             # After the grace period a session still open as the old role is a straggler or
             # whoever holds the leaked password: it ends here.
-            ended = conn.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity"
-                                 " where usename = %s and pid <> pg_backend_pid()",
-                                 [role]).fetchone()
-        return {"role": role, "password": "erased", "sessions_ended": ended[0] if ended else 0}
+            ended = self._end_sessions(conn, role)
+        return {"role": role, "password": "erased", "sessions_ended": ended}
 
     def delete_text(self, snap: Snapshot) -> str:
         role = snap.old.id.partition("#")[0]

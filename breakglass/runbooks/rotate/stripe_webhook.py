@@ -10,8 +10,9 @@ is lost; handlers must be idempotent by event id (Stripe's own advice), as a rol
 may accept both copies.
 
     create      create the endpoint, then write its secret to KEY in the env file at `path` on
-                every consumer host (envfile.py: atomic, 0600 backup). One step: Stripe returns
-                the secret only in the create answer
+                every consumer host (the store layer, stores/dotenv_hosts.py: atomic, a 0600
+                backup, every host or none). One step: Stripe returns the secret only in the
+                create answer
     deploy      finish writing it on hosts a stop left without it
     consumers   restart the consumers: the app loads the new secret
     verify_new  POST a signed probe event to `webhook_url`: the app must answer 2xx
@@ -19,6 +20,7 @@ may accept both copies.
     verify_old  the same probe signed with the old secret must be refused (400/401/403):
                 OLD_SECRET_STILL_VALID otherwise — anyone holding it could forge events
     delete      delete the old endpoint after `grace`
+    cleanup     delete this run's backups of the env files (they hold the old secret)
 
 The link between Stripe and the env files is metadata on the endpoints breakglass creates:
 `breakglass_secret` (the secret's name), `breakglass_run` (the run), `breakglass_digest` (a
@@ -44,8 +46,9 @@ from typing import Any
 from breakglass.engine.findings import Finding, Severity
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
-from breakglass.runbooks.rotate import envfile
 from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot
+from breakglass.runbooks.rotate.stores import value_digest
+from breakglass.runbooks.rotate.stores.dotenv_hosts import DotenvHosts
 
 DEFAULT_API = "https://api.stripe.com"
 PROBE_TYPE = "breakglass.rotation_probe"
@@ -144,8 +147,6 @@ class StripeWebhookKind(Kind):
             raise UsageError(f"{where}.consumers: a stripe_webhook rotation writes the signing "
                              f"secret to {cfg.path} on the consumers' hosts and restarts them; "
                              'name at least one (e.g. consumers = ["web1:gunicorn"])')
-        if not str(cfg.path).startswith("/"):
-            raise UsageError(f'{where}.path: "{cfg.path}" must be an absolute path on the hosts')
         self.env_key = cfg.key or secret
         if not _ENV_NAME.fullmatch(self.env_key):
             raise UsageError(f'{where}: "{self.env_key}" is not an env variable name; set key')
@@ -155,6 +156,7 @@ class StripeWebhookKind(Kind):
             raise UsageError(f"{where}.api_base: the API key would travel unencrypted; use "
                              "https:// (http:// only for a local test server)")
         self.hosts = list(dict.fromkeys(c.host for c in consumers_of(config, secret)))
+        self.store = DotenvHosts(config, secret, self.hosts, str(cfg.path), self.env_key)
         self._api: StripeApi | None = None
 
     @property
@@ -168,31 +170,28 @@ class StripeWebhookKind(Kind):
             self._api = StripeApi(ctx.secret(str(self.cfg.api_key)), self.api_base)
         return self._api
 
-    def _backup(self, ctx: StepContext) -> str:
-        directory, _, name = str(self.cfg.path).rpartition("/")
-        return f"{directory}/{name}.breakglass-{ctx.run_id}.bak"  # ssh.write_file_atomic's
+    @property
+    def cleans_up(self) -> bool:
+        return True
+
+    def leftovers(self, ctx: StepContext) -> list[str]:
+        return self.store.leftovers(ctx)
+
+    def clean_up(self, ctx: StepContext) -> dict[str, Any]:
+        return self.store.clean_up(ctx)
 
     def _values(self, ctx: StepContext, *, backup: bool = False, only_first: bool = False
                 ) -> dict[str, str | None]:
         """host -> the value of KEY in its env file (or in this run's backup of it); every
         value read is registered with the redactor before anything can print it."""
-        from breakglass.connectors.ssh import host_from_config
-
-        out: dict[str, str | None] = {}
-        for name in self.hosts[:1] if only_first else self.hosts:
-            with host_from_config(ctx.config, name, ctx.secrets).connect() as conn:
-                text = envfile.read_remote(conn, self._backup(ctx) if backup
-                                           else str(self.cfg.path))
-            value = envfile.read_value(text, self.env_key) if text is not None else None
-            ctx.register_secret(value)
-            out[name] = value
-        return out
+        return {name: self.store.value_on(ctx, conn, backup_of=ctx.run_id if backup else None)
+                for name, conn in self.store.each(ctx, self.hosts[:1] if only_first else None)}
 
     def current(self, ctx: StepContext) -> Cred:
         first = next(iter(self._values(ctx, only_first=True).values()))
         for ep in self.api(ctx).list():
             if _ours(ep, self.secret) and first and ep["status"] == "enabled" and \
-                    ep["metadata"].get(DIGEST) == envfile.value_digest(first):
+                    ep["metadata"].get(DIGEST) == value_digest(first):
                 return Cred(ep["id"], note=f"its secret is in {self.cfg.path}")
         endpoint = str(self.cfg.endpoint_id)
         if self.api(ctx).get(endpoint) is None:
@@ -202,19 +201,19 @@ class StripeWebhookKind(Kind):
 
     def start_findings(self, ctx: StepContext) -> list[Finding]:
         values = self._values(ctx)
-        digests = {envfile.value_digest(v) for v in values.values()}
+        digests = {value_digest(v) for v in values.values()}
         if len(digests) == 1 and None not in values.values():
             return []
         return [self.finding(
             "SECRET_DIFFERS_BETWEEN_HOSTS", f"the consumer hosts do not hold one {self.env_key}"
             f" in {self.cfg.path}: " + ", ".join(
-                f"{h}: {'missing' if v is None else 'sha256 ' + envfile.value_digest(v)}"
+                f"{h}: {'missing' if v is None else 'sha256 ' + value_digest(v)}"
                 for h, v in values.items()),
             "make every host hold the secret of the endpoint in use, then rotate")]
 
     def snapshot(self, ctx: StepContext, old_id: str) -> Snapshot:
         endpoints = {ep["id"]: ep for ep in self.api(ctx).list()}
-        digests = {h: envfile.value_digest(v) for h, v in self._values(ctx).items()}
+        digests = {h: value_digest(v) for h, v in self._values(ctx).items()}
         old = endpoints.get(old_id)
         state = "gone" if old is None else ("current" if old["status"] == "enabled"
                                             else "revoked")
@@ -226,7 +225,8 @@ class StripeWebhookKind(Kind):
                         and ep["id"] not in (old_id, new and new["id"]))
         like = old or new or {}
         facts = {"url": like.get("url"), "events": len(like.get("enabled_events") or []),
-                 "api_version": like.get("api_version"), "backup": self._backup(ctx),
+                 "api_version": like.get("api_version"),
+                 "restore": self.store.restore_lines(ctx.run_id),
                  "hosts": digests, "new_digest": new["metadata"][DIGEST] if new else None}
         deployed = new is not None and set(digests.values()) == {facts["new_digest"]}
         return Snapshot(Cred(old_id, state), Cred(new["id"]) if new else None, deployed,
@@ -255,30 +255,19 @@ class StripeWebhookKind(Kind):
         ctx.register_secret(value)
         # The digest links the endpoint to the env files; until it is set (and the value is on
         # a host) the endpoint is an orphan that the next observation deletes.
-        api.update(made["id"], {"metadata": {DIGEST: envfile.value_digest(value)}})
+        api.update(made["id"], {"metadata": {DIGEST: value_digest(value)}})
         ctx.progress("write the signing secret to the env files", 1, len(self.hosts) + 1)
-        changes = self._write(ctx, value, self.hosts)
+        changes = self.store.write(ctx, value)["hosts"]
         return {"endpoint_id": made["id"], "deleted": [o.id for o in snap.orphans],
                 "hosts": changes}
-
-    def _write(self, ctx: StepContext, value: str, hosts: list[str]) -> list[dict[str, object]]:
-        from breakglass.connectors.ssh import host_from_config
-
-        changes = []
-        for i, name in enumerate(hosts, start=2):
-            with host_from_config(ctx.config, name, ctx.secrets).connect() as conn:
-                changes.append(envfile.apply(conn, str(self.cfg.path), self.env_key, value,
-                                             run_id=ctx.run_id).to_dict())
-            ctx.progress("write the signing secret to the env files", i, len(hosts) + 1)
-        return changes
 
     def deploy(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
         want = snap.facts["new_digest"]
         values = self._values(ctx)
-        value = next(v for v in values.values() if envfile.value_digest(v) == want)
-        missing = [h for h, v in values.items() if envfile.value_digest(v) != want]
+        value = next(v for v in values.values() if value_digest(v) == want)
+        missing = [h for h, v in values.items() if value_digest(v) != want]
         return {"endpoint_id": snap.new.id if snap.new else None,
-                "hosts": self._write(ctx, str(value), missing)}
+                "hosts": self.store.write(ctx, str(value), missing)["hosts"]}
 
     def revoke(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
         # Tagged as ours, so that the next rotation deletes it first if grace keeps it.
@@ -347,7 +336,7 @@ class StripeWebhookKind(Kind):
         value = self.old_value(ctx, snap.old.id)
         if value is None:
             raise CouldNotVerify(f"the old signing secret cannot be read back from "
-                                 f"{self.hosts[0]}:{snap.facts['backup']}",
+                                 f"{self.hosts[0]} (this run's backup of {self.cfg.path})",
                                  code="OLD_SECRET_UNKNOWN", action="probe the app by hand with "
                                  "an event signed with the old secret")
         status = self.probe(snap, value)
@@ -376,14 +365,7 @@ class StripeWebhookKind(Kind):
         return self._values(ctx, only_first=True)[self.hosts[0]]
 
     def recovery(self, snap: Snapshot) -> list[str]:
-        from breakglass.connectors.ssh import host_from_config
-        from breakglass.runbooks.rotate.consumers import ssh_line
-
-        lines = []
-        for name in self.hosts:
-            host = host_from_config(self.config, name, None)
-            lines += [ssh_line(host, line) for line in envfile.restore_commands(
-                str(self.cfg.path), str(snap.facts["backup"]), sudo=host.sudo)]
+        lines = list(snap.facts.get("restore") or [])
         if snap.old.state == "revoked":
             lines.append(f"stripe webhook_endpoints update {snap.old.id} --disabled=false")
         if snap.new is not None:

@@ -1,6 +1,6 @@
-"""runbooks/rotate/envfile.py: the KEY=value rewrite (pure, exhaustively, with hypothesis and
-against real loaders: python-dotenv and sh), Django's SECRET_KEY_FALLBACKS, and the SSH apply
-on a real host whose service reads the file."""
+"""runbooks/rotate/dotenv_format.py: the KEY=value rewrite (pure, exhaustively, with hypothesis
+and against real loaders: python-dotenv and sh), Django's SECRET_KEY_FALLBACKS, and the store
+layer's SSH apply (stores/dotenv_hosts.py) on a real host whose service reads the file."""
 
 from __future__ import annotations
 
@@ -16,17 +16,16 @@ from hypothesis import strategies as st
 
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.runbooks.rotate.consumers import Consumer, HealthPolicy, restart_and_check
-from breakglass.runbooks.rotate.envfile import (
-    apply,
+from breakglass.runbooks.rotate.dotenv_format import (
     format_value,
     parse_line,
     read_value,
-    restore_commands,
     rotate_django_secret_key,
     set_value,
     split_lines,
-    value_digest,
 )
+from breakglass.runbooks.rotate.stores import value_digest
+from breakglass.runbooks.rotate.stores.dotenv_hosts import apply, restore_commands
 from tests.rotate.hosts import ssh_host
 from tests.rotate.service import Service, digest, install_service
 from tests.servers.sshd import SshdServer

@@ -1,5 +1,7 @@
-r"""Rewrite one `KEY=value` line of an env file — locally as a pure text transform, remotely over
-SSH with an atomic write (breakglass/connectors/ssh.py: mode and owner kept, 0600 backup).
+r"""The .env file FORMAT: read and rewrite one `KEY=value` line, as a pure text transform.
+
+(Not to be confused with the secret kind `env_file`, rotate/env_file.py. Writing a file on a host
+— atomically, with a backup — is the store layer's: rotate/stores/dotenv_hosts.py.)
 
 The format understood is the common subset of python-dotenv, docker compose `env_file`,
 systemd `EnvironmentFile=` and a shell `. .env`:
@@ -31,15 +33,12 @@ Only the previous key is kept: never more than two live keys (issue 4).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import shlex
 from dataclasses import dataclass
 from typing import Literal
 
-from breakglass.connectors.ssh import Connection
-from breakglass.errors import CouldNotVerify, UsageError
+from breakglass.errors import UsageError
 
 Quote = Literal["", "'", '"']
 
@@ -200,85 +199,3 @@ def rotate_django_secret_key(text: str, new_key: str, *, leaked: bool,
         json_style = raw is not None and raw.strip().startswith("[")
         text = set_value(text, fallbacks_key, format_list(fallbacks, json_style))
     return text
-
-
-# -- over SSH ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class EnvFileChange:
-    """What `apply` did on one host. Never holds a value: `digest` is a sha256 prefix of the
-    value now in the file (for the journal: proves which value is deployed, reveals nothing)."""
-
-    host: str
-    path: str
-    changed: bool
-    backup_path: str | None
-    mode: int | None
-    notes: tuple[str, ...]
-    digest: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {"host": self.host, "path": self.path, "changed": self.changed,
-                "backup_path": self.backup_path,
-                "mode": None if self.mode is None else f"{self.mode:04o}",
-                "notes": list(self.notes), "digest": self.digest}
-
-
-def value_digest(value: str | None) -> str:
-    return "" if value is None else hashlib.sha256(value.encode()).hexdigest()[:16]
-
-
-def read_remote(conn: Connection, path: str, *, sudo: bool | None = None) -> str | None:
-    """The env file's text, or None when it does not exist."""
-    data = conn.read_file(path, sudo=conn.host.sudo if sudo is None else sudo)
-    if data is None:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CouldNotVerify(f"{conn.host.label}: {path} is not UTF-8 text",
-                             code="ENV_FILE_UNREADABLE",
-                             action="check that the path names an env file") from None
-
-
-def apply(conn: Connection, path: str, key: str, value: str, *, run_id: str,
-          django: bool = False, leaked: bool = False) -> EnvFileChange:
-    """Set `key` to `value` in the env file at `path` on the connected host: atomic replace,
-    mode and owner kept, a 0600 backup `<name>.breakglass-<run_id>.bak` of the original.
-    A file that already holds `value` is left alone (resume after a crash applies nothing
-    twice). Re-reads the file afterwards and proves the value is there."""
-    before = read_remote(conn, path)
-    if before is None:
-        raise CouldNotVerify(f"{conn.host.label}: env file {path} does not exist",
-                             code="ENV_FILE_MISSING",
-                             action="check the path in [secrets.NAME] (breakglass edits an "
-                                    "existing env file; it does not create one)")
-    after = (rotate_django_secret_key(before, value, leaked=leaked, key=key) if django
-             else set_value(before, key, value))
-    if after == before:
-        st = conn.stat(path)
-        return EnvFileChange(conn.host.name, path, False, None, st.mode if st else None, (),
-                             value_digest(value))
-    res = conn.write_file_atomic(path, after.encode("utf-8"), run_id=run_id)
-    check = read_remote(conn, path)
-    if check is None or read_value(check, key) != value:
-        raise CouldNotVerify(f"{conn.host.label}: {path} does not hold the new {key} after "
-                             "the write", code="ENV_FILE_NOT_UPDATED",
-                             action="check for another process rewriting the file")
-    return EnvFileChange(conn.host.name, path, True, res.backup_path, res.mode, res.notes,
-                         value_digest(value))
-
-
-def restore_commands(path: str, backup_path: str | None, *, sudo: bool = False) -> list[str]:
-    """Shell lines that put the backup back in place (atomically: copy beside it, rename), for
-    consumers.recovery_plan. Empty when there is no backup."""
-    if backup_path is None:
-        return []
-    directory, _, name = path.rpartition("/")
-    tmp = f"{directory}/.{name}.breakglass-restore"
-    # The copy of the live file keeps its mode and owner; only the content comes from the
-    # backup (which is 0600 and owned by the login user); the rename makes it atomic.
-    line = (f"cp -p {shlex.quote(path)} {shlex.quote(tmp)} && "
-            f"cat {shlex.quote(backup_path)} > {shlex.quote(tmp)} && "
-            f"mv -f {shlex.quote(tmp)} {shlex.quote(path)}")
-    return [f"sudo -n sh -c {shlex.quote(line)}" if sudo else line]
