@@ -2,7 +2,8 @@
 that checks SCRAM-SHA-256 passwords (pg_server) and Secrets Manager on moto (where consumers read
 the DSN): the new login is accepted, the old password is refused by the server, alternating roles
 flip the DSN and retire the old role, a SIGKILL at any step boundary is finished by
-`runs.resume`, and no password reaches any output."""
+`runs.resume`, a failure at any step leaves the stored DSN one the server accepts (checked with
+psycopg), and no password reaches any output."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from tests.rotate.aws_project import RotateProject, rotate_project
 from tests.rotate.postgres_role_db import PgRoles, make_roles
 from tests.servers.moto import MotoServer
 from tests.servers.postgres import PostgresServer
-from tests.servers.sshd import SshdServer
+from tests.servers.sshd import SshdFactory, SshdServer
 
 __all__ = ["rotate_project"]  # the fixture, imported for pytest
 
@@ -89,7 +91,7 @@ def test_single_role_dry_run_says_the_downtime_and_changes_nothing(
     proj = project(aws, rotate_project, roles, single(roles))
     r = proj.run("rotate", "DB", "--dry-run")
     assert r.returncode == 0, r.stdout + r.stderr
-    for step in ("[pin]", "[create]", "[deploy]", "[verify_new]", "[verify_old]"):
+    for step in ("[pin]", "[create]", "[verify_new]", "[verify_old]"):
         assert step in r.stdout
     assert "fail to open NEW connections until restarted" in r.stdout
     assert stored(aws) == roles.dsn(a) and roles.accepts(a, roles.passwords[a])
@@ -107,9 +109,8 @@ def test_password_format_stores_only_the_password(aws: MotoServer, rotate_projec
     assert roles.accepts(a, new) and not roles.accepts(a, roles.passwords[a])
 
 
-SINGLE_POINTS = ["pin.after_apply", "create.after_apply", "create.after_verify",
-                 "deploy.before_apply", "deploy.after_apply", "deploy.after_verify",
-                 "verify_new.after_verify", "verify_old.after_verify"]
+SINGLE_POINTS = ["pin.after_apply", "create.before_apply", "create.mid", "create.after_apply",
+                 "create.after_verify", "verify_new.after_verify", "verify_old.after_verify"]
 
 
 @pytest.mark.parametrize("point", SINGLE_POINTS)
@@ -281,23 +282,29 @@ def test_a_missing_role_blocks_the_rotation_before_anything_changes(
 
 
 # -- env file on consumer hosts ------------------------------------------------------------------
-
-def env_project(rotate_project: Any, aws: MotoServer, roles: PgRoles, sshd: SshdServer,
-                secret_more: str, health: str) -> RotateProject:
+def env_project(rotate_project: Any, aws: MotoServer, roles: PgRoles,
+                sshd: SshdServer | list[SshdServer], secret_more: str, health: str,
+                path: str | None = None) -> RotateProject:
     a = roles.names[0]
-    env = sshd.home / ".env"
-    env.write_text(f"SECRET_KEY=unrelated\nDATABASE_URL={roles.dsn(a)}\n")
-    env.chmod(0o600)
-    _chown_like_home(env, sshd.home)
+    servers = sshd if isinstance(sshd, list) else [sshd]
+    hosts = ""
+    for i, server in enumerate(servers, start=1):
+        env = server.home / ".env"
+        env.write_text(f"SECRET_KEY=unrelated\nDATABASE_URL={roles.dsn(a)}\n")
+        env.chmod(0o600)
+        _chown_like_home(env, server.home)
+        hosts += (f'[hosts.web{i}]\naddress = "{server.host}"\nport = {server.port}\n'
+                  f'user = "{server.user}"\nkey = "file:{server.key_path}"\n'
+                  f'known_hosts = "{server.known_hosts}"\nrestart = "true"\n'
+                  f"health_command = '{health}'\n")
+    consumers = ", ".join(f'"web{i}:app"' for i in range(1, len(servers) + 1))
     proj: RotateProject = rotate_project(aws)
     proj.write(f'[secrets.DB]\nkind = "postgres_role"\ndatabase = "admin"\n'
-               f'path = "{env}"\nkey = "DATABASE_URL"\nconsumers = ["web1:app"]\n{secret_more}',
-               extra=roles.database_toml() + (
-                   f'[hosts.web1]\naddress = "{sshd.host}"\nport = {sshd.port}\n'
-                   f'user = "{sshd.user}"\nkey = "file:{sshd.key_path}"\n'
-                   f'known_hosts = "{sshd.known_hosts}"\nrestart = "true"\n'
-                   f"health_command = '{health}'\n"))
+               f'path = "{path or servers[0].home / ".env"}"\nkey = "DATABASE_URL"\n'
+               f"consumers = [{consumers}]\n{secret_more}",
+               extra=roles.database_toml() + hosts)
     return proj
+
 
 
 def _chown_like_home(path: Path, home: Path) -> None:
@@ -308,10 +315,10 @@ def _chown_like_home(path: Path, home: Path) -> None:
         os.chown(path, st.st_uid, st.st_gid)
 
 
-def psql_health(pg: PostgresServer, sshd: SshdServer) -> str:
+def psql_health(pg: PostgresServer) -> str:
     # What a real consumer does at start: read its env file (a shell reads the quoting the
     # way dotenv_format.py writes it) and connect with the DSN.
-    return f'. {sshd.home}/.env && {pg.bin_dir}/psql -Atc "select 1" "$DATABASE_URL"'
+    return f'. "$HOME/.env" && {pg.bin_dir}/psql -Atc "select 1" "$DATABASE_URL"'
 
 
 def env_dsn(sshd: SshdServer) -> str:
@@ -326,7 +333,7 @@ def test_env_file_consumers_get_the_new_dsn_and_pass_their_health_check(
         aws: MotoServer, rotate_project: Any, roles: PgRoles, sshd_server: SshdServer) -> None:
     a, b = roles.names
     proj = env_project(rotate_project, aws, roles, sshd_server, f'roles = ["{a}", "{b}"]\n',
-                       psql_health(roles.pg, sshd_server))
+                       psql_health(roles.pg))
     r = proj.run("rotate", "DB", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert (sshd_server.home / ".env").read_text().startswith("SECRET_KEY=unrelated\n")
@@ -351,3 +358,147 @@ def test_env_file_consumer_failing_health_stops_before_revocation_with_a_recover
     assert applied == {"pin", "create", "consumers"}
     new = login_of(env_dsn(sshd_server))[1]
     assert proj.leaks(roles.passwords[a], new) == []
+
+
+# -- never store what the server has not accepted -----------------------------------------------
+
+def connects(dsn: str) -> bool:
+    """What a consumer that restarts does: connect with the DSN it reads."""
+    try:
+        with psycopg.connect(dsn, connect_timeout=5) as conn:
+            conn.execute("select 1")
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def limited_admin(roles: PgRoles, tmp_path: Path, *, admin_option: bool) -> str:
+    """`[databases.admin]` as a CREATEROLE role that is not a superuser, holding ADMIN OPTION
+    on the app roles or not (PostgreSQL 16 needs both to ALTER them)."""
+    name, password = f"rotator_{roles.names[0]}", "rotator-pw-0123456789"
+    with roles.admin() as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(
+            sql.Identifier(name), sql.Literal(password)))
+        if admin_option:
+            for role in roles.names:
+                conn.execute(sql.SQL("GRANT {} TO {} WITH ADMIN OPTION").format(
+                    sql.Identifier(role), sql.Identifier(name)))
+    ref = tmp_path / "rotator.dsn"
+    ref.write_text(f"postgresql://{name}:{password}@{roles.pg.host}:{roles.pg.port}/postgres")
+    ref.chmod(0o600)
+    return f'[databases.admin]\ndsn = "file:{ref}"\n'
+
+
+def set_createrole(roles: PgRoles, on: bool) -> None:
+    with roles.admin() as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} {}").format(
+            sql.Identifier(f"rotator_{roles.names[0]}"),
+            sql.SQL("CREATEROLE" if on else "NOCREATEROLE")))
+
+
+def test_an_admin_dsn_that_may_not_alter_the_role_is_refused_before_any_change(
+        aws: MotoServer, rotate_project: Any, roles: PgRoles, tmp_path: Path) -> None:
+    a = roles.names[0]
+    aws.client("secretsmanager").create_secret(Name=STORE, SecretString=roles.dsn(a))
+    proj: RotateProject = rotate_project(aws)
+    proj.write(single(roles), extra=limited_admin(roles, tmp_path, admin_option=False))
+    r = proj.run("rotate", "DB", "--yes", "--json")
+    assert r.returncode == 3, r.stdout + r.stderr  # could not rotate: a credential refused
+    (found,) = [f for f in json.loads(r.stdout)["findings"]
+                if f["code"] == "ALTER_ROLE_NOT_PERMITTED"]
+    assert "ADMIN OPTION" in found["message"]
+    assert stored(aws) == roles.dsn(a) and connects(stored(aws))
+    assert len(aws.client("secretsmanager").list_secret_version_ids(
+        SecretId=STORE)["Versions"]) == 1  # nothing written
+    assert proj.leaks(roles.passwords[a]) == []
+
+
+def test_an_alter_refused_after_the_store_write_puts_the_old_dsn_back_and_resume_finishes(
+        aws: MotoServer, rotate_project: Any, roles: PgRoles, tmp_path: Path) -> None:
+    a = roles.names[0]
+    aws.client("secretsmanager").create_secret(Name=STORE, SecretString=roles.dsn(a))
+    proj: RotateProject = rotate_project(aws)
+    proj.write(single(roles), extra=limited_admin(roles, tmp_path, admin_option=True))
+    proj.kill_at("create.mid", "DB")  # the new DSN is stored, the ALTER not made
+    written = stored(aws)
+    assert written != roles.dsn(a) and not connects(written)
+    set_createrole(roles, False)  # the privilege is revoked at that boundary
+    (run_id,) = proj.run_ids()
+    r = proj.resume(run_id)
+    assert r.returncode == 3, r.stdout + r.stderr
+    (failed,) = [e["data"]["finding"] for e in proj.events(run_id) if e["type"] == "step_failed"]
+    assert failed["code"] == "ALTER_ROLE_NOT_PERMITTED"
+    assert "holds the old dsn again" in failed["message"]
+    assert stored(aws) == roles.dsn(a) and connects(stored(aws))  # consumers still connect
+    set_createrole(roles, True)  # the cause fixed, the same run finishes
+    r = proj.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    new = login_of(stored(aws))[1]
+    assert connects(stored(aws)) and not roles.accepts(a, roles.passwords[a])
+    assert proj.leaks(roles.passwords[a], new, login_of(written)[1]) == []
+
+
+def sftp_listing(server: SshdServer) -> list[str]:
+    """The host's home as SFTP lists it (an independent client, not breakglass)."""
+    with server.connect() as client, client.open_sftp() as sftp:
+        return sorted(sftp.listdir(str(server.home)))
+
+
+def test_a_store_write_refused_on_one_host_leaves_every_host_on_the_old_dsn(
+        aws: MotoServer, rotate_project: Any, roles: PgRoles,
+        sshd_factory: SshdFactory) -> None:
+    a = roles.names[0]
+    servers = sshd_factory.start(2)
+    proj = env_project(rotate_project, aws, roles, servers, f'role = "{a}"\n', "true",
+                       path="~/.env")
+    servers[1].home.chmod(0o555)  # the login user cannot create the temp file or the backup
+    try:
+        r = proj.run("rotate", "DB", "--yes")
+    finally:
+        servers[1].home.chmod(0o755)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "put back as it was on web1" in r.stdout
+    for server in servers:  # web1 was written, then put back: no host holds the new DSN
+        assert env_dsn(server) == roles.dsn(a) and connects(env_dsn(server))
+        assert not [f for f in sftp_listing(server) if ".breakglass-" in f]
+    assert roles.accepts(a, roles.passwords[a])
+    assert proj.leaks(roles.passwords[a]) == []
+
+
+def test_a_tilde_path_is_the_file_in_the_sftp_home(
+        aws: MotoServer, rotate_project: Any, roles: PgRoles, sshd_server: SshdServer) -> None:
+    a = roles.names[0]
+    proj = env_project(rotate_project, aws, roles, sshd_server, f'role = "{a}"\n',
+                       psql_health(roles.pg), path="~/.env")
+    r = proj.run("rotate", "DB", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    user, new = login_of(env_dsn(sshd_server))
+    assert user == a and new != roles.passwords[a] and connects(env_dsn(sshd_server))
+
+
+def test_backups_holding_the_old_dsn_are_deleted_when_the_run_succeeds(
+        aws: MotoServer, rotate_project: Any, roles: PgRoles, sshd_server: SshdServer) -> None:
+    a, b = roles.names
+    proj = env_project(rotate_project, aws, roles, sshd_server,
+                       f'roles = ["{a}", "{b}"]\ngrace = "7d"\n',
+                       psql_health(roles.pg))
+    r = proj.run("rotate", "DB", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[cleanup]" in r.stdout
+    assert sftp_listing(sshd_server) == [".env", ".ssh"]  # no .env.breakglass-RUN.bak
+    assert connects(env_dsn(sshd_server))
+
+
+def test_flipping_back_to_a_role_ends_the_sessions_its_earlier_password_opened(
+        aws: MotoServer, rotate_project: Any, roles: PgRoles) -> None:
+    a = roles.names[0]
+    proj = project(aws, rotate_project, roles, alternating(roles, 'grace = "7d"\n'))
+    with psycopg.connect(roles.dsn(a), autocommit=True) as intruder:
+        assert proj.run("rotate", "DB", "--yes").returncode == 0  # a -> b; a kept for grace
+        intruder.execute("select 1")  # the grace period lets it live
+        r = proj.run("rotate", "DB", "--yes")  # b -> a, with a fresh password
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert login_of(stored(aws))[0] == a
+        with pytest.raises(psycopg.OperationalError):
+            intruder.execute("select 1")
+    assert connects(stored(aws))

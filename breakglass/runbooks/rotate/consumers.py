@@ -268,8 +268,8 @@ def recovery_plan(consumers: Sequence[Consumer], hosts: Mapping[str, SSHHost], *
                   restore: Mapping[str, Sequence[str]] | None = None,
                   app: Any | None = None) -> list[str]:
     """The exact commands that put the previous value back on each consumer: per host, the
-    `restore` commands the secret kind gives (e.g. stores.dotenv_hosts.restore_commands: copy the backup
-    over the env file), then each service's restart, then the health check. Values never
+    `restore` commands the secret kind gives (e.g. stores.dotenv_hosts.restore_commands: copy
+    the backup over the env file), then each service's restart, then the health check. Values never
     appear here — backups hold them on the hosts — so the plan is safe to print and journal."""
     lines: list[str] = []
     for name, group in _by_host(consumers).items():

@@ -1,7 +1,8 @@
 """`store = "aws-sm:NAME"`: the AWSCURRENT version of a Secrets Manager secret.
 
-A write is a new version whose id is derived from the run (ClientRequestToken), so a resumed run
-writes nothing twice; Secrets Manager moves AWSPREVIOUS to the version it replaced, which is what
+A write is a new version whose id is derived from the run and the value (ClientRequestToken), so
+a resumed run writes nothing twice, and a run that wrote, put back and writes again makes a new
+version; Secrets Manager moves AWSPREVIOUS to the version it replaced, which is what
 `previous` reads and `restore` moves AWSCURRENT back to. Nothing is left to clean up: the old
 value stays in the secret's own history (AWSPREVIOUS) until the next write.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from breakglass.runbooks.rotate.stores import Store
+from breakglass.runbooks.rotate.stores import Store, value_digest
 
 if TYPE_CHECKING:
     from breakglass.engine.runbook import StepContext
@@ -25,10 +26,10 @@ class SecretsManagerStore(Store):
         self.sm, self.name, self.secret = SmValue(config, name), name, secret
         self.where = f"aws-sm:{name}"
 
-    def _token(self, ctx: StepContext) -> str:
+    def _token(self, ctx: StepContext, value: str) -> str:
         from breakglass.runbooks.rotate.aws_secretsmanager import run_token
 
-        return run_token(ctx.run_id, f"store/{self.secret}")
+        return run_token(ctx.run_id, f"store/{self.secret}/{value_digest(value)}")
 
     def read_all(self, ctx: StepContext) -> dict[str, str | None]:
         from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT
@@ -41,7 +42,7 @@ class SecretsManagerStore(Store):
     def write(self, ctx: StepContext, value: str) -> dict[str, Any]:
         from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT
 
-        token = self._token(ctx)
+        token = self._token(ctx, value)
         self.sm.put(value, token, [CURRENT])
         return {"stored_in": self.where, "version": token}
 
@@ -50,9 +51,12 @@ class SecretsManagerStore(Store):
         from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT, PREVIOUS
 
         stages = self.sm.stages()
-        mine = self._token(ctx)
+        current = next((v for v, s in stages.items() if CURRENT in s), None)
+        value = self.sm.read(version=current) if current else None
+        ctx.register_secret(value)
+        mine = current if value is not None and current == self._token(ctx, value) else None
         before = next((v for v, s in stages.items() if PREVIOUS in s), None)
-        return (mine if CURRENT in stages.get(mine, []) else None), before
+        return mine, before
 
     def restore(self, ctx: StepContext) -> dict[str, Any]:
         from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT
