@@ -164,6 +164,9 @@ def test_a_host_that_cannot_be_written_stops_the_rotation_with_a_recovery_plan(
     plan = next(e["data"]["data"]["commands"] for e in env_project.events(run_id)
                 if e["type"] == "log" and e["data"]["message"] == "recovery plan")
     (restore,) = plan
+    # Pasteable: the command stands whole on its own line, not wrapped inside the table.
+    assert "Recovery plan (ENV_FILE_PARTIAL, create):" in r.stdout
+    assert f"  1. {restore}" in r.stdout.splitlines()
     code, _, err = env_project.services[0].server.run(shlex.split(restore)[-1])
     assert code == 0, err
     assert env_project.values() == [OLD, OLD]
@@ -177,6 +180,49 @@ def test_hosts_holding_different_values_block_a_new_rotation(env_project: EnvPro
     assert r.returncode == 1, r.stdout + r.stderr
     assert "differs between hosts" in r.stdout
     assert env_project.services[0].env_file.read_text() == ENV
+
+
+def sftp_state(proj: EnvProject) -> list[tuple[str | None, list[str]]]:
+    """Each host's SECRET_KEY and the files beside it, read over SFTP (not by breakglass)."""
+    out = []
+    for svc in proj.services:
+        with svc.server.connect() as client, client.open_sftp() as sftp:
+            with sftp.open(str(svc.env_file)) as f:
+                text = f.read().decode()
+            out.append((dotenv_format.read_value(text, "SECRET_KEY"),
+                        sorted(sftp.listdir(str(svc.home)))))
+    return out
+
+
+def test_a_host_down_between_the_writes_and_the_restarts_gets_a_plan_and_resume_finishes(
+        env_project: EnvProject) -> None:
+    env_project.write(secret_toml(django="false"))
+    env_project.kill_at("create.after_verify", "APP_KEY")  # every file written, no restart
+    (run_id,) = env_project.run_ids()
+    down = env_project.services[1].server
+    down.stop()
+    try:
+        r = env_project.resume(run_id)
+    finally:
+        down.start()
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "Recovery plan (HOST_UNREACHABLE, " in r.stdout, r.stdout
+    (failed,) = [e["data"]["finding"] for e in env_project.events(run_id)
+                 if e["type"] == "step_failed"]
+    assert failed["code"] == "HOST_UNREACHABLE"
+    assert "web1: file holds the new value" in failed["message"]
+    assert "web2: file holds the new value" in failed["message"]
+    assert "OLD value (not restarted)" in failed["message"]
+    assert f"runs.resume {run_id}" in failed["action"]
+    plan = failed["evidence"]["recovery_plan"]
+    assert sum("breakglass-restore" in line for line in plan) == 2  # a way back for each host
+    r = env_project.resume(run_id)  # the host is back: the same run finishes
+    assert r.returncode == 0, r.stdout + r.stderr
+    (v1, files1), (v2, files2) = sftp_state(env_project)
+    assert v1 == v2 and v1 not in (None, OLD)
+    assert not [f for f in files1 + files2 if ".breakglass-" in f]  # backups cleaned up
+    assert [s.loaded_key_digest() for s in env_project.services] == [digest(str(v1))] * 2
+    assert env_project.leaks(OLD, str(v1)) == []
 
 
 # -- crash and resume --------------------------------------------------------------------------

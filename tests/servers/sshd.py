@@ -147,9 +147,44 @@ class SshdServer:
             err = stderr.read().decode()
             return stdout.channel.recv_exit_status(), out, err
 
+    def stop(self) -> None:
+        """Stop this host's sshd (a host going down); `start()` brings it back on its port."""
+        self._book.stop_all()
+
+    def start(self) -> None:
+        self.pid = _launch(self.base_dir, self.port, self._book).pid
+
     def close(self) -> None:
         self._book.stop_all()
         remove_tree(self.base_dir)
+
+
+def _launch(base: Path, port: int, book: ProcessBook) -> subprocess.Popen[bytes]:
+    """Start `sshd -D` with the config in `base` and wait for its banner on `port`."""
+    log = base / "sshd.log"
+    with log.open("ab") as sink:
+        proc = book.add_popen(
+            subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(base / "sshd_config")],
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                cwd=base,
+                start_new_session=True,
+            )
+        )
+    try:
+        wait_until(
+            lambda: _banner(port).startswith(b"SSH-2.0-"),
+            what="sshd",
+            proc=proc,
+            log=log,
+            timeout=10,
+        )
+    except ServerStartError:
+        book.stop_all()
+        raise
+    return proc
 
 
 def _login_user() -> pwd.struct_passwd:
@@ -189,7 +224,6 @@ class SshdFactory:
         if is_root():
             chown_tree(home, user)
         host_key = _keygen(base / "ssh_host_ed25519_key", "breakglass-test-host")
-        log = base / "sshd.log"
         book = ProcessBook()
 
         def start(port: int) -> SshdServer:
@@ -197,28 +231,7 @@ class SshdFactory:
             config.write_text(
                 _CONFIG.format(port=port, host=LOOPBACK, base=base, home=home, user=user.pw_name)
             )
-            with log.open("ab") as sink:
-                proc = book.add_popen(
-                    subprocess.Popen(
-                        [SSHD, "-D", "-e", "-f", str(config)],
-                        stdin=subprocess.DEVNULL,
-                        stdout=sink,
-                        stderr=subprocess.STDOUT,
-                        cwd=base,
-                        start_new_session=True,
-                    )
-                )
-            try:
-                wait_until(
-                    lambda: _banner(port).startswith(b"SSH-2.0-"),
-                    what="sshd",
-                    proc=proc,
-                    log=log,
-                    timeout=10,
-                )
-            except ServerStartError:
-                book.stop_all()
-                raise
+            proc = _launch(base, port, book)
             key_type, key_data = host_key.split()[:2]
             entry = f"[{LOOPBACK}]:{port} {key_type} {key_data}\n"
             (base / "known_hosts").write_text(entry)
