@@ -92,6 +92,18 @@ def test_rotation_replaces_the_endpoint_and_proves_the_old_secret_refused(
     assert "OLD_SECRET_REFUSED" in codes
 
 
+def test_the_env_file_backups_holding_the_old_secret_are_deleted_when_the_run_succeeds(
+        stripe_project: StripeProject) -> None:
+    stripe_project.write('grace = "7d"\n')  # even while the old endpoint is kept
+    r = stripe_project.run("rotate", NAME, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert stripe_project.app is not None
+    server = stripe_project.app.server
+    with server.connect() as client, client.open_sftp() as sftp:  # not breakglass's reading
+        listing = sftp.listdir(str(stripe_project.app.home))
+    assert ".env" in listing and not [f for f in listing if ".breakglass-" in f]
+
+
 def test_grace_keeps_the_old_endpoint_disabled_and_the_next_rotation_deletes_it_first(
         stripe_project: StripeProject) -> None:
     fake = stripe_project.fake
