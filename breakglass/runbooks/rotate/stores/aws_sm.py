@@ -44,6 +44,11 @@ class SecretsManagerStore(Store):
 
         token = self._token(ctx, value)
         self.sm.put(value, token, [CURRENT])
+        # PutSecretValue moves AWSCURRENT to the new version; after an UpdateSecretVersionStage
+        # (a restore) moto leaves the label on the old version as well. One holder, ours.
+        for version, labels in self.sm.stages().items():
+            if version != token and CURRENT in labels:
+                self.sm.move(CURRENT, token, version)
         return {"stored_in": self.where, "version": token}
 
     def _versions(self, ctx: StepContext) -> tuple[str | None, str | None]:
