@@ -50,7 +50,6 @@ from breakglass.runbooks.rotate.stores.dotenv_hosts import (
     backup_path,
     check_path,
     remove,
-    restore_commands,
 )
 
 if TYPE_CHECKING:
@@ -180,9 +179,7 @@ class EnvFileKind(Kind):
             for h in self.hosts)
         found = cs.consumers_of(ctx.config, self.secret)
         hosts = {c.host: host_from_config(ctx.config, c.host, None) for c in found}
-        restore = {h: restore_commands(p, backup_path(p, ctx.run_id), sudo=hosts[h].sudo
-                                       if h in hosts else False)
-                   for h in self.hosts for p in [self.store.path_of(h)]}
+        restore = {h: self.store.restore_remote(h, ctx.run_id) for h in self.hosts}
         plan = cs.recovery_plan(found, hosts, restore=restore, app=ctx.config.app) if found \
             else [line for h in self.hosts for line in restore[h]]
         ctx.log("recovery plan", commands=plan)
@@ -236,7 +233,9 @@ class EnvFileKind(Kind):
                                "leaked": bool(ctx.params.get("leaked")),
                                "written": [v.host for v in views
                                            if v.digest != old_id and v.backup],
-                               "pending": [v.host for v in views if v.digest == old_id]})
+                               "pending": [v.host for v in views if v.digest == old_id],
+                               "restore": self.store.restore_lines(
+                                   ctx.run_id, [v.host for v in views if v.backup])})
 
     def _new_value(self, ctx: StepContext, snap: Snapshot) -> str:
         """The value this run writes: read back from a host it already wrote (a resumed run
@@ -293,9 +292,7 @@ class EnvFileKind(Kind):
                  exc: CouldNotVerify) -> CouldNotVerify:
         """A host failed with others already written: stop before anything else changes
         (nothing restarted, nothing revoked) and say how to put every host back."""
-        plan = self._restore_lines([(h, self.store.path_of(h),
-                                     backup_path(self.store.path_of(h), ctx.run_id))
-                                    for h in done])
+        plan = self.store.restore_lines(ctx.run_id, done)
         ctx.log("recovery plan", commands=plan)
         return CouldNotVerify(
             f"{self.key} was written on {', '.join(done) or 'no host'} but not on {failed}: "
@@ -406,19 +403,7 @@ class EnvFileKind(Kind):
         return None
 
     def recovery(self, snap: Snapshot) -> list[str]:
-        return self._restore_lines([(v["host"], v["path"], v["backup"])
-                                    for v in snap.facts.get("hosts", []) if v["backup"]])
-
-    def _restore_lines(self, items: list[tuple[str, str, str]]) -> list[str]:
-        """ssh lines that copy this run's backup back over the env file (atomically)."""
-        from breakglass.runbooks.rotate.consumers import ssh_line
-
-        lines = []
-        for name, path, backup in items:
-            host = host_from_config(self.config, name, None)
-            lines += [ssh_line(host, cmd) for cmd in
-                      restore_commands(path, backup, sudo=host.sudo)]
-        return lines
+        return list(snap.facts.get("restore") or [])
 
 
 def _drop_fallback(text: str, digest: str) -> str:

@@ -286,19 +286,23 @@ class DotenvHosts(Store):
                    if conn.stat(self.backup_on(conn, ctx.run_id)) is not None]
         return self.restore_lines(ctx.run_id, present)
 
+    def restore_remote(self, name: str, run_id: str) -> list[str]:
+        """The commands, run on host `name`, that copy run `run_id`'s backup back over the file
+        (atomically), without connecting: the path as this store's earlier reads expanded it."""
+        from breakglass.connectors.ssh import host_from_config
+
+        path = self.path_of(name)
+        sudo = host_from_config(self.config, name, None).sudo
+        return restore_commands(path, backup_path(path, run_id), sudo=sudo)
+
     def restore_lines(self, run_id: str, hosts: list[str] | None = None) -> list[str]:
-        """ssh lines that copy run `run_id`'s backup back over each host's file (atomically),
-        without connecting: paths as expanded by this store's earlier reads."""
+        """restore_remote as `ssh … 'COMMAND'` lines a person can paste."""
         from breakglass.connectors.ssh import host_from_config
         from breakglass.runbooks.rotate.consumers import ssh_line
 
-        lines = []
-        for name in self.hosts if hosts is None else hosts:
-            host = host_from_config(self.config, name, None)
-            path = self.path_of(name)
-            lines += [ssh_line(host, cmd) for cmd in restore_commands(
-                path, backup_path(path, run_id), sudo=host.sudo)]
-        return lines
+        return [ssh_line(host_from_config(self.config, name, None), cmd)
+                for name in (self.hosts if hosts is None else hosts)
+                for cmd in self.restore_remote(name, run_id)]
 
     def leftovers(self, ctx: StepContext) -> list[str]:
         found = []
