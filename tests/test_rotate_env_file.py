@@ -173,6 +173,24 @@ def test_a_host_that_cannot_be_written_stops_the_rotation_with_a_recovery_plan(
     assert first_value is not None and env_project.leaks(OLD, first_value) == []
 
 
+def test_a_host_that_could_not_be_written_is_finished_by_resume_once_fixed(
+        env_project: EnvProject) -> None:
+    env_project.write(secret_toml(django="false"))
+    second = env_project.services[1]
+    second.home.chmod(0o555)
+    try:
+        r = env_project.run("rotate", "APP_KEY", "--yes")
+    finally:
+        second.home.chmod(0o755)
+    assert r.returncode == 3 and "ENV_FILE_PARTIAL" in r.stdout, r.stdout + r.stderr
+    (run_id,) = env_project.run_ids()
+    r = env_project.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    new = new_value(env_project)  # the value web1 got, written once more to web2 only
+    assert [s.loaded_key_digest() for s in env_project.services] == [digest(new)] * 2
+    assert env_project.backups() == [] and env_project.leaks(OLD, new) == []
+
+
 def test_hosts_holding_different_values_block_a_new_rotation(env_project: EnvProject) -> None:
     env_project.services[1].env_file.write_text(ENV.replace(OLD, "drifted-value-Gk28dPz0"))
     env_project.write(secret_toml())
