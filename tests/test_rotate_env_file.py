@@ -215,6 +215,8 @@ def sftp_state(proj: EnvProject) -> list[tuple[str | None, list[str]]]:
 def test_a_host_down_between_the_writes_and_the_restarts_gets_a_plan_and_resume_finishes(
         env_project: EnvProject) -> None:
     env_project.write(secret_toml(django="false"))
+    for svc in env_project.services:  # running on the old value, as in production
+        assert svc.server.run(f"{svc.home}/restart.sh app")[0] == 0
     env_project.kill_at("create.after_verify", "APP_KEY")  # every file written, no restart
     (run_id,) = env_project.run_ids()
     down = env_project.services[1].server
