@@ -126,7 +126,7 @@ def test_runs_verify_json(finished_run: tuple[Project, str]) -> None:
     project, run_id = finished_run
     doc = json.loads(project.run("runs.verify", run_id, "--json").stdout)
     assert doc == {"run_id": run_id, "journal": str(project.journal(run_id)), "intact": True,
-                   "problems": []}
+                   "problems": [], "unconfirmed_events": 0, "anchors_sent": []}
 
 
 @pytest.mark.parametrize("task", ["runs.show", "runs.verify", "runs.resume"])
