@@ -13,7 +13,7 @@ from typing import Any
 import pyrage
 import pytest
 
-from breakglass.drills import validate
+from breakglass.drills import history, validate
 from breakglass.recovery.environments import safe_run_id
 from tests.drills.project import KEY, DrillProject, restamp, seed
 
@@ -70,6 +70,8 @@ def test_history_grows_and_the_trend_has_an_svg_chart(project: DrillProject) -> 
     assert second.rc == 0, second
     lines = (project.state / "drills" / "history.jsonl").read_text().splitlines()
     assert len(lines) == 2
+    # each line counts for backups.restore_tested: its drill's journal backs it
+    assert [len(x) for x in history.backed(project.state)] == [2, 0]
     report = second.step_result("report")
     assert set(report["stages"]) == {"fetch", "verify", "environment", "restore", "validate",
                                      "teardown"}
