@@ -51,6 +51,20 @@ def plan(console: Console, runbook: str, target: str, run_id: str,
             console.print(line, soft_wrap=True)
 
 
+def undo_plan(console: Console, run_id: str, todo: Sequence[tuple[str, str]],
+              manual: Sequence[tuple[str, str]]) -> None:
+    """What `runs.undo` will reverse, newest first, and what it cannot."""
+    if not todo and not manual:
+        console.print(Text(f"Undo of run {run_id}: no applied step to undo"), soft_wrap=True)
+        return
+    console.print(Text(f"Undo of run {run_id}, newest first", style="bold"), soft_wrap=True)
+    for i, (name, title) in enumerate(todo, start=1):
+        console.print(Text(f"{i}. undo {title or name} [{name}]"), soft_wrap=True)
+    for name, title in manual:
+        console.print(Text(f"   NO UNDO: {title or name} [{name}] stays applied; reverse it by "
+                           "hand", style="bold yellow"), soft_wrap=True)
+
+
 def precondition(console: Console, item: str, title: str, ok: bool, detail: str) -> None:
     mark = "[green]✓[/]" if ok else "[yellow]✗[/]"
     text = title if ok else f"{title}: {detail}"
