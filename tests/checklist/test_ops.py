@@ -382,6 +382,14 @@ def test_a_full_check_without_gate_counts_as_the_review(tmp_path: Path) -> None:
     assert run(ctx, "ops.review_scheduled").findings == []
 
 
+def test_a_monthly_check_whose_journal_does_not_verify_does_not_count(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, "")
+    run_id = check_run(ctx.state_dir, "release")
+    path = jr.journal_path(ctx.state_dir, run_id)
+    path.write_text(path.read_text().replace('"gate":"release"', '"gate":"monthly"'))
+    assert codes(run(ctx, "ops.review_scheduled")) == ["REVIEW_NEVER_RUN"]
+
+
 def test_old_monthly_check_is_REVIEW_OVERDUE(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path, "")
     check_run(ctx.state_dir, "monthly")

@@ -376,7 +376,7 @@ def _is_review(params: Mapping[str, Any]) -> bool:
 
 @check("ops.review_scheduled")
 def ops_review_scheduled(ctx: CheckContext) -> CheckResult:
-    from breakglass.engine.journal import runs_dir
+    from breakglass.engine.journal import runs_dir, verify
     from breakglass.engine.runs import journal_paths, summarize
 
     item = "ops.review_scheduled"
@@ -386,8 +386,10 @@ def ops_review_scheduled(ctx: CheckContext) -> CheckResult:
     d = runs_dir(ctx.state_dir)
     for path in reversed(journal_paths(ctx.state_dir)):
         s = summarize(path)
+        # A journal that does not verify is no evidence of a review (and an appended
+        # run_finished past the head is not an end: summarize leaves it unfinished).
         if (s.runbook == REVIEW_RUNBOOK and _is_review(s.params) and s.is_finished
-                and not s.dry_run and _when(s.finished) is not None):
+                and not s.dry_run and _when(s.finished) is not None and not verify(path)):
             last = s
             break
     if last is None:
