@@ -172,7 +172,7 @@ def _anchors_sent(summary: RunSummary) -> list[str]:
     (the journal's own word, so a pointer, not a proof)."""
     sent = [a for a in summary.anchors if a.get("ok")]
     if not sent:
-        return ["no final hash was sent out (no notice or Sentry event recorded one): this "
+        return ["no notice or Sentry event carrying the run's final hash was delivered: this "
                 "journal can only be checked against itself"]
     where = ", ".join(dict.fromkeys(str(a["to"]) for a in sent))
     return [f"final hash {sent[-1]['hash']} was sent to {where}; check it against the notice "

@@ -220,7 +220,8 @@ def run_detail(console: Console, d: dict[str, Any], reports: Iterable[str]) -> N
                        style="dim"), soft_wrap=True)
     if d.get("final_hash"):
         sent = ", ".join(dict.fromkeys(str(a["to"]) for a in d.get("anchors") or []
-                                       if a.get("ok"))) or "nowhere (no notice carried it)"
+                                       if a.get("ok")))
+        sent = sent or "nobody: no notice carrying it was delivered"
         console.print(Text(f"final hash: {d['final_hash']} (sent to {sent}; compare with "
                            f"`breakglass runs.verify {d['run_id']} --anchor HASH`)",
                            style="dim"), soft_wrap=True)
