@@ -22,8 +22,8 @@ What the chain and the head can prove, and what they cannot:
   * They prove nothing against someone who can write the state folder. There is no secret key:
     anyone can recompute every hash and rewrite the head, so a rewritten journal, one extra
     correctly chained event, or a journal cut by one event with its head moved back all pass
-    `verify`. The last two are limited (the extra or newly-last event is unconfirmed and decides
-    nothing) but not detected.
+    `verify`. The last two are limited (the extra or newly-last event is unconfirmed: it is not
+    the run's end, a step done or a confirmation; runs.py) but not detected.
   * Only a hash kept elsewhere proves a journal: each finished run sends its final hash (the
     hash of its `run_finished` event) out with the owners' notice and to Sentry, and
     `breakglass runs.verify ID --anchor HASH` checks that an event with that hash is in the

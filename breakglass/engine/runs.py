@@ -4,7 +4,8 @@ construction and agrees with the reports.
 
 What a journal says is only a claim until it is checked (breakglass/engine/journal.py says what
 the chain can prove): `summarize` never takes a `run_finished` past the head as the run's end
-(`unconfirmed_end`), `inspect` also verifies the chain (a journal that does not verify is listed
+(`unconfirmed_end`), nor any other deciding event past the head (a step done, a confirmation),
+`inspect` also verifies the chain (a journal that does not verify is listed
 as TAMPERED, never as what it claims), `backing_run` is the one gate for evidence that cites a
 run (attestations, drill and scenario histories), and `check_anchor` compares a journal with the
 final hash its run sent out.
@@ -297,10 +298,21 @@ def check_anchor(path: Path, anchor: str) -> AnchorCheck:
     return AnchorCheck(digest, events[at], len(later), end)
 
 
+#: events that decide what a run did or may do next: past the head they decide nothing
+_DECIDING = frozenset({"run_finished", "confirmed", "step_done", "step_noop", "undo_step_done"})
+
+
 def _apply_event(s: RunSummary, ev: dict[str, Any]) -> None:
     t, d, ts = ev.get("type"), ev.get("data") or {}, ev.get("ts")
     s.events += 1
     s.head_hash = str(ev.get("hash", s.head_hash))
+    if t in _DECIDING and _seq(ev) > s.confirmed_seq:
+        # Past the head: the last write before a crash, or one event forged by hand. Either
+        # way it decides nothing: resume re-observes the step, asks for confirmation again,
+        # redoes an undo step (undo is idempotent) or finishes the run for real.
+        if t == "run_finished" and isinstance(d, dict):
+            s.unconfirmed_end = str(d.get("status"))
+        return
     step = s.step(d["step"]) if isinstance(d, dict) and "step" in d and t != "log" else None
     if t == "run_started":
         s.runbook, s.target = d.get("runbook", "?"), d.get("target", "?")
@@ -334,11 +346,6 @@ def _apply_event(s: RunSummary, ev: dict[str, Any]) -> None:
     elif t == "undo_started":
         s.undo_steps = list(d.get("steps") or [])
     elif t == "run_finished":
-        if _seq(ev) > s.confirmed_seq:
-            # Past the head: the last write before a crash, or one forged event. Either way it
-            # does not decide the run (runs.resume finishes it).
-            s.unconfirmed_end = str(d.get("status"))
-            return
         s.status, s.finished = str(d.get("status")), ts
         s.exit_code = int(d["exit_code"]) if "exit_code" in d else None
         s.unconfirmed_end, s.final_hash = None, str(ev.get("hash"))

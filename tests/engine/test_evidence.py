@@ -133,6 +133,24 @@ def test_one_appended_chained_run_finished_is_unconfirmed_never_the_runs_end(
     assert listed(project)[run_id]["status"] == "succeeded"
 
 
+def test_an_appended_step_done_does_not_make_resume_skip_the_step(project: Project) -> None:
+    project.kill(project.start_paused("s2.before"))
+    (run_id,) = project.run_ids()
+    append_chained(project.journal(run_id), "step_done", {"step": "s2", "applied": True})
+    assert project.run("runs.resume", run_id, "--yes").returncode == 0
+    assert project.present() == ["s1.a", "s1.b", "s2.a", "s2.b", "s3.a", "s3.b"]
+
+
+def test_an_appended_confirmation_does_not_let_resume_apply_without_yes(
+        project: Project) -> None:
+    assert project.markers_run().returncode == 2  # no --yes: nothing applied
+    (run_id,) = project.run_ids()
+    append_chained(project.journal(run_id), "confirmed", {"how": "--yes"})
+    r = project.run("runs.resume", run_id)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert project.applied() == []
+
+
 def test_an_appended_success_does_not_change_a_failed_runs_status(
         failed_run: tuple[Project, str, str]) -> None:
     project, run_id, _ = failed_run
