@@ -707,8 +707,7 @@ class _Run:
             finding = unverified("INTERNAL_ERROR", f"{phase} of {step.name} hit a bug in "
                                  f"breakglass: {_one_line(exc)}",
                                  "report it (the run id and this line); once fixed or worked "
-                                 f"around, `breakglass runs.resume {self.run_id}` or "
-                                 f"`breakglass runs.undo {self.run_id}`", step.name)
+                                 f"around: `breakglass runs.resume {self.run_id}`", step.name)
         else:
             finding = Finding("STEP_FAILED", f"{phase} failed: {_one_line(exc)}",
                               "read the error, fix its cause, then `breakglass runs.resume "
