@@ -220,3 +220,34 @@ def test_a_malformed_dsn_is_exit_2_naming_the_key(project: Project, dsn_tail: st
     assert r.returncode == 2, r.stdout + r.stderr
     assert error in " ".join(r.stdout.split())
     assert "s3cret-pw" not in r.stdout + r.stderr
+
+
+def test_a_rerun_on_a_locked_account_whose_proof_failed_is_unproven_naming_that_run(
+        db_app: DjangoApp, project: Project) -> None:
+    accounts(project, db_app, probes=f'probe_session_url = "{db_app.url}/nope/"\n')
+    _, email, _ = db_app.signup()
+    db_app.login(email)
+    r = project.run("lockout", email, "--reason", "phished", "--yes", "--json")
+    assert r.returncode == 3 and findings(r.stdout) == {"session cookie": "PROBE_FAILED",
+                                                        "API token": "NOTHING_TO_PROBE"}
+    (first,) = project.run_ids()
+    accounts(project, db_app)
+    r = project.run("lockout", email, "--reason", "again", "--yes", "--json")
+    assert r.returncode == 3, r.stdout + r.stderr  # never "nothing to probe", exit 0
+    (found,) = json.loads(r.stdout)["findings"]
+    assert found["code"] == "PROOF_UNFINISHED" and first in found["message"]
+    assert found["action"] == f"`breakglass runs.resume {first} --yes` finishes that proof"
+
+
+def test_a_rerun_on_a_locked_account_whose_proof_passed_points_at_that_run(
+        db_app: DjangoApp, project: Project) -> None:
+    accounts(project, db_app)
+    _, email, _ = db_app.signup()
+    db_app.login(email)
+    assert project.run("lockout", email, "--reason", "phished", "--yes").returncode == 0
+    (first,) = project.run_ids()
+    r = project.run("lockout", email, "--reason", "again", "--yes", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    found = json.loads(r.stdout)["findings"]
+    assert {f["code"] for f in found} == {"NOTHING_TO_PROBE"}
+    assert all(f"lockout run {first} revoked them" in f["message"] for f in found)

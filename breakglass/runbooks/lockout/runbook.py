@@ -23,7 +23,7 @@ from breakglass.connectors.redis import REDIS_UNREACHABLE
 from breakglass.engine.findings import Finding, Severity, unverified
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
-from breakglass.errors import CouldNotVerify, UsageError
+from breakglass.errors import BreakglassError, CouldNotVerify, UsageError
 from breakglass.runbooks.lockout import probe as pr
 from breakglass.runbooks.lockout import snapshot as snap
 from breakglass.runbooks.lockout.presets import Account, Preset, preset_for
@@ -132,12 +132,24 @@ class SnapshotStep(AccountStep):
             # given by the user while the store held none means the store is the wrong one
             "store": preset.session_store(), "store_sessions":
                 None if sessions.store_down else sessions.count,
-            "store_down": sessions.store_down})
+            "store_down": sessions.store_down,
+            # a lockout of a locked account has nothing left to replay: the proof, if any, is
+            # that of the lockout which captured the credentials
+            "earlier_run": _earlier_lockout(ctx, account) if account.is_active is False
+            else None})
         return {"digest": digest, "file": str(snap.path_of(ctx.state_dir, ctx.run_id)),
                 "reason": self.reason or "(no reason given)", "user_id": account.id,
                 "sessions": sessions.count, "tokens": tokens.count,
                 "store_down": sessions.store_down, "probe_captured": len(creds),
                 "probe_valid_before": sum(v["before"] == "accepted" for v in valid)}
+
+
+def _earlier_lockout(ctx: StepContext, account: Account) -> str | None:
+    try:
+        found = snap.before_lockout(ctx.state_dir, account.id)
+    except UsageError:  # an edited snapshot: unlock refuses it; it is no proof of anything
+        return None
+    return found[0] if found else None
 
 
 def _before(ctx: StepContext, preset: Preset, cred: pr.Credential, dead: set[str]) -> str:
@@ -355,10 +367,35 @@ class ProveStep(Step):
     def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
         content = snap.read(ctx.state_dir, ctx.run_id) or {}
         ctx.redactor.register_many(c["value"] for c in content.get("probe", []))
+        if not any((content.get("captured") or {}).values()) and content.get("earlier_run"):
+            unfinished = _unproven(ctx, str(content["earlier_run"]))
+            if unfinished is not None:
+                return [unfinished]
         # One verdict per kind: an auditor (and the person at 3 a.m.) reads what was proven
         # for session cookies and what for API tokens, never a sum of both.
         return [f for k in pr.KINDS
                 for f in _prove_kind(ctx, k, observed["urls"][k.cred], content)]
+
+
+def _unproven(ctx: StepContext, run_id: str) -> Finding | None:
+    """UNVERIFIED when the lockout that captured the user's credentials did not prove them
+    refused: this run, finding the account already locked, has nothing to replay, and "nothing
+    to probe" must not pass for a proof (issue #10)."""
+    from breakglass.engine.runs import find_journal, summarize
+
+    try:
+        summary = summarize(find_journal(ctx.state_dir, run_id), run_id)
+    except BreakglassError:  # its journal is gone: the snapshot alone proves nothing either
+        status = "its journal is missing"
+    else:
+        prove = summary.steps.get(ProveStep.name)
+        if prove is not None and prove.status == "done":
+            return None
+        status = f"it ended {summary.status or 'unfinished'}"
+    return unverified("PROOF_UNFINISHED", "UNPROVEN: the account was already disabled when "
+                      f"this run began; lockout run {run_id} captured its sessions and tokens "
+                      f"but did not prove them refused ({status})", f"`breakglass runs.resume "
+                      f"{run_id} --yes` finishes that proof", "prove", run=run_id)
 
 
 def _prove_kind(ctx: StepContext, kind: pr.Kind, url: str | None,
@@ -417,9 +454,9 @@ def _nothing_to_probe(kind: pr.Kind, content: Mapping[str, Any]) -> Finding:
         where = content.get("store", "the session store") if kind.cred == "cookie" else \
             "the token tables"
         why = f"the user had none in {where} and none was given with {kind.option}"
-        if (content.get("prior") or {}).get("is_active") is False:
-            why += ("; the account was already disabled when this run began (an earlier "
-                    "lockout revoked them: its own report holds that proof)")
+        if content.get("earlier_run"):
+            why += (f"; the account was already disabled when this run began: lockout run "
+                    f"{content['earlier_run']} revoked them and holds the proof")
     return Finding("NOTHING_TO_PROBE", f"not replayed: {why}",
                    f"none if the user had none; else give one that works with {kind.option} "
                    "env:NAME so that the proof replays it", Severity.INFO, subject=kind.label)
