@@ -139,6 +139,10 @@ class DjangoPreset(Preset):
         self.ctx.redactor.register_many(keys)
         return Tokens(tables, tuple(keys))
 
+    def token_store(self, conn: psycopg.Connection[Any]) -> str:
+        return (", ".join(self._token_tables(conn))
+                or f"no token table of DRF or knox ({', '.join(TOKEN_TABLES)})")
+
     def _token_tables(self, conn: psycopg.Connection[Any]) -> list[str]:
         return [t for t in TOKEN_TABLES
                 if (row := conn.execute("select to_regclass(%s)", [t]).fetchone()) and row[0]]

@@ -132,6 +132,9 @@ class GenericPreset(Preset):
     def tokens(self, conn: psycopg.Connection[Any], account: Account) -> Tokens:
         return Tokens()
 
+    def token_store(self, conn: psycopg.Connection[Any]) -> str:
+        return "the app's own tables, which breakglass does not read (generic preset)"
+
     def disable(self, conn: psycopg.Connection[Any], account: Account) -> None:
         self._run(conn, "disable", account)
 

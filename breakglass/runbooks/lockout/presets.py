@@ -143,6 +143,10 @@ class Preset(ABC):
     @abstractmethod
     def tokens(self, conn: psycopg.Connection[Any], account: Account) -> Tokens: ...
 
+    @abstractmethod
+    def token_store(self, conn: psycopg.Connection[Any]) -> str:
+        """Where `tokens` looks, for people: "authtoken_token"."""
+
     def differs(self, conn: psycopg.Connection[Any], account: Account,
                 prior: Mapping[str, Any]) -> list[str]:
         """Fields of `prior` that the account does not have now (empty: restored)."""

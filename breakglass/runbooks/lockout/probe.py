@@ -107,8 +107,7 @@ def send(url: str, cred: Credential, cookie_name: str,
     except httpx.HTTPError as exc:
         raise CouldNotVerify(f"the probe URL {url} did not answer ({type(exc).__name__})",
                              code=PROBE_FAILED, action="check that the app is up and "
-                             "the [accounts] probe URLs, then `breakglass runs.resume RUN`"
-                             ) from None
+                             "the [accounts] probe URLs") from None
     got = verdict(resp.status_code, resp.headers.get("location", ""), login_path)
     if got is None:
         raise CouldNotVerify(
@@ -117,5 +116,5 @@ def send(url: str, cred: Credential, cookie_name: str,
             "is neither accepted (2xx) nor refused (401/403, a redirect to the login page)",
             code=PROBE_FAILED, action="point [accounts] probe_session_url at a page that needs "
             "a login (and login_path at the login page), probe_token_url at an API URL that "
-            "needs a token, then `breakglass runs.resume RUN`")
+            "needs a token")
     return got

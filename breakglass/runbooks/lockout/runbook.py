@@ -85,31 +85,31 @@ class SnapshotStep(AccountStep):
         self.reason, self.probe_refs = reason, list(probe_refs)
 
     def observe(self, ctx: StepContext) -> Mapping[str, Any]:
+        # The database only: this step comes before the disable, and a Redis that hangs would
+        # hold the containment up for its timeout on every observation (revoke_sessions shows
+        # the sessions in the plan; apply reads them once).
         with self.open(ctx) as (preset, conn, account):
-            sessions = preset.sessions(conn, account)
             tokens = preset.tokens(conn, account)
         done = (ctx.outputs.get(self.name) or {}).get("digest")
-        return {"account": account.to_dict(), "sessions": sessions.count,
-                "store_down": sessions.store_down, "tokens": tokens.count,
+        return {"account": account.to_dict(), "tokens": tokens.count,
                 "recorded": bool(done), "file": str(snap.path_of(ctx.state_dir, ctx.run_id))}
 
     def plan(self, observed: Mapping[str, Any]) -> Plan:
         if observed["recorded"]:
             return Plan.noop("prior state already recorded by this run")
         label = observed["account"]["label"]
-        down = (f" ({observed['store_down']}: its sessions cannot be captured)"
-                if observed["store_down"] else "")
         return Plan.of(Action(
-            f"record the prior state of {label} (active flag, password hash; "
-            f"{observed['sessions']} session(s){down}, {observed['tokens']} token(s) kept for "
-            "the proof) in a 0600 file; the journal keeps its SHA-256 and the reason",
-            observed["file"]))
+            f"record the prior state of {label} (active flag, password hash; up to "
+            f"{PROBE_SESSIONS} of its sessions and {min(observed['tokens'], PROBE_TOKENS)} of "
+            f"its {observed['tokens']} token(s) kept for the proof) in a 0600 file; the journal "
+            "keeps its SHA-256 and the reason", observed["file"]))
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
         with self.open(ctx) as (preset, conn, account):
             prior = preset.prior(conn, account)
             sessions = preset.sessions(conn, account)
             tokens = preset.tokens(conn, account)
+            token_store = preset.token_store(conn)
         creds = [pr.Credential("cookie", sid, f"session {i + 1} of {len(sessions.sids)}")
                  for i, sid in enumerate(sessions.sids[:PROBE_SESSIONS])]
         creds += [pr.Credential("token", key, f"API token {i + 1} of {len(tokens.keys)}")
@@ -130,7 +130,8 @@ class SnapshotStep(AccountStep):
             "captured": {k.cred: sum(c.kind == k.cred for c in creds) for k in pr.KINDS},
             # what the store held when the lockout began (None: it was down): a live session
             # given by the user while the store held none means the store is the wrong one
-            "store": preset.session_store(), "store_sessions":
+            "store": preset.session_store(), "token_store": token_store,
+            "store_sessions":
                 None if sessions.store_down else sessions.count,
             "store_down": sessions.store_down,
             # a lockout of a locked account has nothing left to replay: the proof, if any, is
@@ -426,7 +427,8 @@ def _prove_kind(ctx: StepContext, kind: pr.Kind, url: str | None,
             got = pr.send(url, cred, cfg.session_cookie, cfg.login_path)
         except CouldNotVerify as exc:
             return [unverified(exc.code or pr.PROBE_FAILED, f"UNPROVEN: {exc}",
-                               (exc.action or "").replace("RUN", ctx.run_id), label)]
+                               f"{exc.action}, then `breakglass runs.resume {ctx.run_id} "
+                               "--yes`", label)]
         if got == "accepted":
             accepted.append(cred.source)
         unknown += got == "refused" and entry.get("before") != "accepted"
@@ -451,8 +453,7 @@ def _nothing_to_probe(kind: pr.Kind, content: Mapping[str, Any]) -> Finding:
         why = (f"{content['store_down']} when the lockout began, so none could be captured; "
                "revoke_sessions checked in the store itself that none is left")
     else:
-        where = content.get("store", "the session store") if kind.cred == "cookie" else \
-            "the token tables"
+        where = content.get("store" if kind.cred == "cookie" else "token_store")
         why = f"the user had none in {where} and none was given with {kind.option}"
         if content.get("earlier_run"):
             why += (f"; the account was already disabled when this run began: lockout run "
