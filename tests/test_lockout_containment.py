@@ -106,6 +106,25 @@ def test_redis_down_disables_first_exit_1_then_resume_revokes_the_sessions(
         app.stop()
 
 
+def test_undo_of_a_partial_lockout_leaves_the_account_disabled(
+        pg_server: PostgresServer, own_redis: StoppableRedis, project: Project) -> None:
+    app = start_django(pg_server.create_database(f"dj_undo_{secrets.token_hex(3)}"), "cache",
+                       own_redis.url)
+    try:
+        accounts(project, app, "cache", own_redis.url)
+        uid, email, token = app.signup(token=True)
+        own_redis.stop()
+        assert project.run("lockout", email, "--reason", "phished", "--yes").returncode == 1
+        (run_id,) = project.run_ids()
+        r = project.run("runs.undo", run_id, "--yes")
+        assert "Traceback" not in r.stdout + r.stderr
+        active, password, tokens = account_row(app, uid)
+        assert (active, password[:1], tokens) == (False, "!", 0)
+        assert app.whoami(token=token) == REFUSED
+    finally:
+        app.stop()
+
+
 def test_sessions_in_redis_while_configured_db_is_exit_3_naming_the_store_never_proven(
         cache_app: DjangoApp, project: Project, redis_server: RedisServer) -> None:
     accounts(project, cache_app, "db")
