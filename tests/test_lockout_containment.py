@@ -151,6 +151,19 @@ def test_sessions_in_redis_while_configured_db_is_exit_3_naming_the_store_never_
     assert project.leaks(cookie) == []
 
 
+def test_without_a_probe_cookie_an_empty_configured_store_is_pointed_at_not_probe_url(
+        cache_app: DjangoApp, project: Project) -> None:
+    accounts(project, cache_app, "db")
+    _, email, _ = cache_app.signup()
+    cache_app.login(email)
+    r = project.run("lockout", email, "--reason", "phished", "--yes", "--json")
+    found = {f["subject"]: f for f in json.loads(r.stdout)["findings"]}
+    note = found["session cookie"]
+    assert note["code"] == "NOTHING_TO_PROBE"
+    assert "it holds no live session of anyone — is SESSION_ENGINE cache" in note["message"]
+    assert "probe_url" not in note["message"] + note["action"]
+
+
 def test_each_credential_kind_is_proven_against_its_own_url(db_app: DjangoApp,
                                                             project: Project) -> None:
     accounts(project, db_app)

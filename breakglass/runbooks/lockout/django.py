@@ -83,22 +83,26 @@ class DjangoPreset(Preset):
 
     def sessions(self, conn: psycopg.Connection[Any], account: Account) -> Sessions:
         db: list[str] = []
+        seen = 0
         if self.cfg.sessions in ("db", "cached_db"):
             rows = conn.execute("select session_key, session_data from django_session "
                                 "where expire_date > now()").fetchall()
             db = [str(k) for k, data in rows if sx.owner(sx.decode_db(str(data))) == account.id]
+            seen = len(rows)
         cached, down = None, None
         if self.cfg.sessions != "db":
             # cached_db keeps the same pickled dict in the cache: scanned like "cache", so an
             # entry whose row is already gone (a half-done revoke) is still found.
             cached, down = self.from_redis(lambda client: self._cached(client, account))
-        keys, undecodable = cached or ([], 0)
+        keys, undecodable, scanned = cached or ([], 0, 0)
         prefix, _, suffix = self.cache_key.partition("{sid}")
         sids = list(dict.fromkeys([*db, *(k[len(prefix):len(k) - len(suffix)] for k in keys)]))
         self.ctx.redactor.register_many(sids)
-        return Sessions(tuple(db), tuple(keys), tuple(sids), undecodable, down)
+        return Sessions(tuple(db), tuple(keys), tuple(sids), undecodable, down,
+                        None if down else max(seen, scanned))
 
-    def _cached(self, client: redis.Redis, account: Account) -> tuple[list[str], int]:
+    def _cached(self, client: redis.Redis, account: Account) -> tuple[list[str], int, int]:
+        """(keys of the user's sessions, undecodable entries, session entries scanned)"""
         from breakglass.connectors.redis import scan_keys
 
         keys: list[str] = []
@@ -112,7 +116,7 @@ class DjangoPreset(Preset):
                 undecodable += 1
             elif sx.owner(session) == account.id:
                 keys.append(key.decode())
-        return keys, undecodable
+        return keys, undecodable, len(found)
 
     def session_store(self) -> str:
         where = {"db": "django_session", "cache": f"the Redis cache ({self.cache_key})",

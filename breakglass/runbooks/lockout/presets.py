@@ -54,6 +54,9 @@ class Sessions:
     #: why the Redis part could not be read ("Redis at host:6379/0: ConnectionError: …"); the
     #: other fields then hold what the database alone showed
     store_down: str | None = None
+    #: live sessions of *anyone* seen in the store (None: the preset cannot tell); 0 in a
+    #: production app means the sessions live somewhere else
+    seen: int | None = None
 
     @property
     def count(self) -> int:

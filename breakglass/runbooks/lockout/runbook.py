@@ -133,7 +133,8 @@ class SnapshotStep(AccountStep):
             "store": preset.session_store(), "token_store": token_store,
             "store_sessions":
                 None if sessions.store_down else sessions.count,
-            "store_down": sessions.store_down,
+            "store_down": sessions.store_down, "store_seen": sessions.seen,
+            "store_hint": preset.store_hint(),
             # a lockout of a locked account has nothing left to replay: the proof, if any, is
             # that of the lockout which captured the credentials
             "earlier_run": _earlier_lockout(ctx, account) if account.is_active is False
@@ -455,6 +456,10 @@ def _nothing_to_probe(kind: pr.Kind, content: Mapping[str, Any]) -> Finding:
     else:
         where = content.get("store" if kind.cred == "cookie" else "token_store")
         why = f"the user had none in {where} and none was given with {kind.option}"
+        if kind.cred == "cookie" and content.get("store_seen") == 0:
+            # Not one live session of anyone: the app keeps them elsewhere (issue #10: the
+            # advice pointed at probe_url, which was not the cause).
+            why += f"; it holds no live session of anyone — {content.get('store_hint')}"
         if content.get("earlier_run"):
             why += (f"; the account was already disabled when this run began: lockout run "
                     f"{content['earlier_run']} revoked them and holds the proof")
