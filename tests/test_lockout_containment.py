@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 import redis
 
+from tests.lockout.generic_app import SQL_TOML, GenericApp, serve
 from tests.lockout.project import DjangoApp, Project, StoppableRedis, start_django
 from tests.servers.postgres import PostgresServer
 from tests.servers.redis import RedisFactory, RedisServer
@@ -104,6 +107,31 @@ def test_redis_down_disables_first_exit_1_then_resume_revokes_the_sessions(
         assert account_row(app, uid)[0] is False  # the resume did not undo the disable
     finally:
         app.stop()
+
+
+def test_generic_preset_with_redis_down_is_contained_and_resumed(
+        pg_server: PostgresServer, own_redis: StoppableRedis, project: Project) -> None:
+    dsn = pg_server.create_database(f"generic_down_{secrets.token_hex(3)}")
+    with contextmanager(serve)(GenericApp(dsn, own_redis.url)) as app:
+        project.write(dsn, f'preset = "generic"\nprobe_session_url = "{app.url}/me"\n'
+                           f'session_cookie = "sid"\n'
+                           f'redis = "{project.ref("redis.url", own_redis.url)}"\n'
+                           'session_set = "sessions:user:{id}"\nsession_key = "session:{sid}"\n'
+                           f'{SQL_TOML}')
+        uid, email, _ = app.add_user()
+        sid = app.login(uid)
+        own_redis.stop()
+        r = project.run("lockout", email, "--reason", "phished", "--yes")
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "account disabled; sessions in Redis NOT revoked" in r.stdout
+        active, _, must_reset, tokens = app.row(uid)
+        assert (active, must_reset, tokens) == (False, True, 0)
+        own_redis.start()
+        (run_id,) = project.run_ids()
+        r = project.resume(run_id)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert not redis.Redis.from_url(own_redis.url).exists(f"session:{sid}")
+        assert httpx.get(f"{app.url}/me", headers={"Cookie": f"sid={sid}"}).status_code == 401
 
 
 def test_undo_of_a_partial_lockout_leaves_the_account_disabled(
