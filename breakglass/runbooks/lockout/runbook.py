@@ -230,13 +230,17 @@ class RevokeSessionsStep(AccountStep):
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
         with self.open(ctx) as (preset, conn, account):
             found = preset.sessions(conn, account)
+            # `held` adds up every attempt of this run (a resume after Redis was down): the
+            # sessions deleted by the first one were in the store all the same.
+            held = int((ctx.outputs.get(self.name) or {}).get("held") or 0)
             try:
                 revoked: int | None = preset.revoke_sessions(conn, account, found)
             except CouldNotVerify as exc:
                 if exc.code != REDIS_UNREACHABLE:
                     raise
                 revoked = None  # the database part is done; verify reports the rest
-            return {"revoked": revoked}
+            # found.count: the rows and keys seen; revoked also counts what blind SQL deleted
+            return {"revoked": revoked, "held": held + max(found.count, revoked or 0)}
 
     def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
         label = observed["label"]
@@ -284,7 +288,7 @@ class RevokeSessionsStep(AccountStep):
         live = any(c["kind"] == "cookie" and c.get("before") == "accepted"
                    for c in content.get("probe", []))
         held = ((content.get("store_sessions") or 0)
-                + ((ctx.outputs.get(self.name) or {}).get("revoked") or 0))
+                + ((ctx.outputs.get(self.name) or {}).get("held") or 0))
         return content if live and held == 0 else {}
 
 
