@@ -309,3 +309,12 @@ def test_a_rerun_on_a_locked_account_whose_proof_passed_points_at_that_run(
     found = json.loads(r.stdout)["findings"]
     assert {f["code"] for f in found} == {"NOTHING_TO_PROBE"}
     assert all(f"lockout run {first} revoked them" in f["message"] for f in found)
+
+
+@pytest.mark.parametrize("dsn", [
+    "postgresql://app@db.internal/app", "postgresql://app@db:6432/app?sslmode=verify-full",
+    "host=a,b port=5432,5433 dbname=app", "host=a,b port=,5433 dbname=app sslmode=disable"])
+def test_well_formed_dsns_pass_the_port_and_sslmode_checks(dsn: str) -> None:
+    from breakglass.connectors.postgres import parse_dsn
+
+    assert parse_dsn(dsn, "databases.app.dsn")["dbname"] == "app"
