@@ -373,13 +373,32 @@ class AccountsSqlConfig(Section):
     other_admins: NonEmpty | None = None
 
 
+def _probe_target(value: str) -> str:
+    # A relative "private" would be joined under base_url's folder and answer a redirect that
+    # proves nothing (issue #10): a path must be absolute, or the whole URL given.
+    if value.startswith(("http://", "https://")):
+        return http_url(value)
+    if not value.startswith("/") or any(c.isspace() for c in value):
+        raise PydanticCustomError("path", 'must be a path starting with "/" (under [app] '
+                                          'base_url, e.g. "/account/") or an http(s):// URL')
+    return value
+
+
+ProbeTarget = Annotated[str, AfterValidator(_probe_target)]
+
+
 class AccountsConfig(Section):
     """[accounts]: where user accounts live, for `lockout USER` / `unlock USER`."""
 
     database: NonEmpty
     preset: Literal["django", "generic"] = "django"
-    #: the page a logged-in user can open: an http(s) URL, or a path under [app].base_url
-    probe_url: NonEmpty | None = None
+    #: where the proof replays a session cookie: a page that needs a login (a path under
+    #: [app].base_url, or an http(s) URL)
+    probe_session_url: ProbeTarget | None = None
+    #: where the proof replays an API token: an API URL that needs authentication
+    probe_token_url: ProbeTarget | None = None
+    #: deprecated: one URL for both (what either of the two above falls back to)
+    probe_url: ProbeTarget | None = None
     session_cookie: NonEmpty = "sessionid"
     #: a redirect whose Location contains this counts as "refused" (sent to the login page)
     login_path: NonEmpty = "login"

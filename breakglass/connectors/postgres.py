@@ -15,6 +15,7 @@ echo its password.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 DATABASE_UNREACHABLE = "DATABASE_UNREACHABLE"
 CONNECT_TIMEOUT = 10  # seconds; a verifier that hangs on a dead server is worse than exit 3
 DEFAULT_PORT = 5432
+#: libpq's sslmode values (libpq "Connection Parameters", sslmode)
+SSLMODES = ("prefer", "disable", "allow", "require", "verify-ca", "verify-full")
 #: libpq's default socket directory when a DSN names no host (Debian/Ubuntu build; upstream's
 #: default is /tmp). Only used to *name* the target in host_port(), never to connect.
 DEFAULT_SOCKET_DIR = "/var/run/postgresql"
@@ -54,17 +57,26 @@ _ENV_OF = {
 }
 
 
-def parse_dsn(dsn: str) -> dict[str, str]:
-    """The DSN's conninfo keywords. A malformed DSN is a usage error whose message does not
-    repeat the DSN (it may hold a password)."""
+def parse_dsn(dsn: str, key: str = "a database DSN") -> dict[str, str]:
+    """The DSN's conninfo keywords. A malformed DSN is a usage error naming `key` (e.g.
+    "databases.main.dsn") whose message does not repeat the DSN (it may hold a password)."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     try:
-        return {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+        params = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
     except psycopg.ProgrammingError:
-        raise UsageError("a database DSN is malformed (expected postgresql://user@host/db or "
+        raise UsageError(f"{key} is malformed (expected postgresql://user@host/db or "
                          "'host=… dbname=…'); the value is not shown") from None
+    # libpq checks these only when it connects, and psycopg raises OperationalError for them —
+    # the class of a server that is down (exit 3). They are a typo in the config: exit 2.
+    for port in params.get("port", "").split(","):
+        if port and not (re.fullmatch(r"[0-9]{1,5}", port) and 0 < int(port) < 65536):
+            raise UsageError(f"{key}: the port is not a number from 1 to 65535 (the value is "
+                             "not shown)")
+    if params.get("sslmode", SSLMODES[0]) not in SSLMODES:
+        raise UsageError(f"{key}: sslmode must be one of {', '.join(SSLMODES)}")
+    return params
 
 
 def _passfile_escape(value: str) -> str:
@@ -122,12 +134,13 @@ def _first_line(exc: BaseException, secret: str | None) -> str:
     return line
 
 
-def connect(dsn: str, **kw: Any) -> psycopg.Connection[Any]:
+def connect(dsn: str, *, key: str = "a database DSN", **kw: Any) -> psycopg.Connection[Any]:
     """Connect with a timeout. Refused, unreachable and authentication failures become
-    CouldNotVerify(code=DATABASE_UNREACHABLE) with one line that never holds the password."""
+    CouldNotVerify(code=DATABASE_UNREACHABLE) with one line that never holds the password; a
+    malformed DSN is a UsageError naming `key` (see parse_dsn)."""
     import psycopg
 
-    params = parse_dsn(dsn)
+    params = parse_dsn(dsn, key)
     kw.setdefault("connect_timeout", CONNECT_TIMEOUT)
     try:
         return psycopg.connect(dsn, **kw)
