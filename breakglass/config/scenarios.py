@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
 from breakglass.config.base import ConfigPath, NonEmpty, SecretRef, Section, http_url
-from breakglass.config.durations import Duration
+from breakglass.config.durations import Duration, Timeout
 
 Status = Annotated[int, Field(ge=100, le=599)]
 
@@ -131,8 +131,8 @@ class ScenariosConfig(Section):
     max_requests: int = Field(default=30, ge=1, le=1000)
     max_total_requests: int = Field(default=150, ge=1, le=10000)
     #: the whole run stops asking after this long; one request's timeout
-    deadline: Duration = timedelta(minutes=2)
-    timeout: Duration = timedelta(seconds=10)
+    deadline: Timeout = timedelta(minutes=2)
+    timeout: Timeout = timedelta(seconds=10)
     #: a login page ("refused" may be a redirect to it)
     login: LoginConfig = LoginConfig()
     user: UserConfig | None = None
