@@ -19,8 +19,10 @@ stop and remove the leftovers of a killed run (`find_roots`).
 
 The server is started as a direct child (`postgres -D`, not `pg_ctl start`, whose daemonized
 postmaster would belong to nobody) through connectors.process: a minimal environment, and a
-SIGQUIT — PostgreSQL's immediate shutdown — when breakglass dies, even of SIGKILL. Its data
-directory stays, so that a resumed run can start it again (`start_server`).
+SIGINT when breakglass dies, even of SIGKILL. SIGINT is PostgreSQL's fast shutdown: it ends the
+sessions and writes a shutdown checkpoint, so the commits that synchronous_commit=off had not
+flushed yet survive (an immediate shutdown, SIGQUIT, would lose them). Its data directory stays,
+so that a resumed run starts it again (`start_server`) and finds every restored row.
 """
 
 from __future__ import annotations
@@ -201,7 +203,7 @@ class EmbeddedCluster:
                     [self.tool("postgres"), "-D", str(self.data)], stdin=subprocess.DEVNULL,
                     stdout=log, stderr=log, cwd=self.root,
                     user=self._user.pw_uid if self._user else None,
-                    death_signal=signal.SIGQUIT)
+                    death_signal=signal.SIGINT)
             except OSError as exc:
                 raise CouldNotVerify(f"could not run postgres from {self.bin_dir}: {exc}"
                                      ) from exc
