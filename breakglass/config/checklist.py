@@ -8,22 +8,19 @@ item is "could not verify" (NOT_CONFIGURED), never a pass.
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
-from pydantic_core import PydanticCustomError
 
-from breakglass.config.base import ConfigPath, NonEmpty, SecretRef, Section, http_url
+from breakglass.config.base import (
+    ConfigPath,
+    ExistingFile,
+    NonEmpty,
+    SecretRef,
+    Section,
+    http_url,
+)
 from breakglass.config.durations import Duration, Timeout
-
-
-def _a_file(value: Path) -> Path:
-    # Checked at load (config.check), not when the first web item runs: a missing bundle would
-    # otherwise turn every web item into an error without the path.
-    if not value.is_file():
-        raise PydanticCustomError("file", f"{value} is not a file (missing or not readable)")
-    return value
 
 
 class WebChecks(Section):
@@ -38,7 +35,7 @@ class WebChecks(Section):
     #: tls.https_redirect asks http://HOST:http_port/login_path (a proxy or test port: not 80)
     http_port: int = Field(default=80, ge=1, le=65535)
     #: a PEM bundle of the CAs to trust instead of the system's (a private CA, a staging CA)
-    ca_bundle: Annotated[ConfigPath, AfterValidator(_a_file)] | None = None
+    ca_bundle: ExistingFile | None = None
     #: tls.expiry fails when the certificate expires sooner than this
     cert_margin: Duration = timedelta(days=21)
     #: tls.hsts: the least acceptable max-age (the seed: 31536000 s, a year)

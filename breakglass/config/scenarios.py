@@ -14,7 +14,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from breakglass.config.base import ConfigPath, NonEmpty, SecretRef, Section, http_url
+from breakglass.config.base import (
+    ExistingFile,
+    NonEmpty,
+    SecretRef,
+    Section,
+    http_url,
+)
 from breakglass.config.durations import Duration, Timeout
 
 Status = Annotated[int, Field(ge=100, le=599)]
@@ -126,7 +132,7 @@ class ScenariosConfig(Section):
     base_url: Annotated[str, AfterValidator(http_url)]
     #: a PEM bundle of CAs to trust (a staging CA); default [checklist.web] ca_bundle, else the
     #: system's. TLS is always verified.
-    ca_bundle: ConfigPath | None = None
+    ca_bundle: ExistingFile | None = None
     #: requests per scenario, and in the whole run
     max_requests: int = Field(default=30, ge=1, le=1000)
     max_total_requests: int = Field(default=150, ge=1, le=10000)
