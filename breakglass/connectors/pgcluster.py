@@ -258,7 +258,8 @@ class EmbeddedCluster:
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
             self._kill_postmaster()
         if self._server is not None:
-            self._server.wait()  # reaped: it exited above
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._server.wait(timeout=10)  # reaped: it exited above
             self._server = None
         self.started = False
         remove_root(self.root)
