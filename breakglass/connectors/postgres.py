@@ -18,11 +18,13 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from breakglass.connectors import process
 from breakglass.errors import CouldNotVerify, UsageError
 
 if TYPE_CHECKING:
@@ -84,27 +86,35 @@ def _passfile_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
+#: libpq password folders: `breakglass-libpq-<pid>-XXXXXXXX` in the temp dir. The pid says whose
+#: it is, so that a later run can remove the folder of a process that was killed (SIGKILL runs
+#: no `finally`) and that still holds a production password.
+LIBPQ_PREFIX = "breakglass-libpq-"
+
+
 @contextmanager
 def libpq_env(dsn: str) -> Iterator[dict[str, str]]:
-    """A complete environment for pg_dump/pg_restore/psql connecting to `dsn`.
-
-    Built from scratch (PATH, C locale, PG* from the DSN) rather than inherited, so that a
-    PGPASSWORD or PGSERVICE in the caller's environment cannot leak in or redirect the tool. The
-    password, if any, is in a 0600 PGPASSFILE inside a 0700 temp dir that is removed when the
-    block exits."""
+    """The variables that point pg_dump/pg_restore/psql at `dsn` (PG*, and PGPASSFILE when the
+    DSN holds a password): the `env_extra` of connectors.process, whose base environment is
+    built from scratch, so that a PGPASSWORD or PGSERVICE in the caller's environment cannot
+    leak in or redirect the tool. The password, if any, is in a 0600 PGPASSFILE inside a 0700
+    temp dir that is removed when the block exits (or by a later run, remove_stale_libpq_dirs,
+    when this process is killed)."""
     params = parse_dsn(dsn)
     password = params.pop("password", None)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C"}
+    env: dict[str, str] = {}
     for key, value in params.items():
         var = _ENV_OF.get(key)
         if var is None:
             raise UsageError(f"a database DSN uses the parameter {key!r}, which breakglass "
                              "cannot pass to pg_dump/psql")
         env[var] = value
+    remove_stale_libpq_dirs()
     if password is None:
         yield env
         return
-    tmp = tempfile.mkdtemp(prefix="breakglass-libpq-")  # mkdtemp: mode 0700
+    # mkdtemp: mode 0700
+    tmp = tempfile.mkdtemp(prefix=f"{LIBPQ_PREFIX}{os.getpid()}-")
     try:
         path = os.path.join(tmp, "pgpass")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -115,6 +125,38 @@ def libpq_env(dsn: str) -> Iterator[dict[str, str]]:
         yield env
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stale_libpq_dirs(parent: str | None = None) -> list[str]:
+    """The password folders (libpq_env) of breakglass processes that are gone: a SIGKILL runs
+    no `finally`. Folders of other users are not ours to judge (and 0700 anyway)."""
+    base = parent or tempfile.gettempdir()
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return []
+    stale = []
+    for name in names:
+        pid_text = name.removeprefix(LIBPQ_PREFIX).split("-", 1)[0]
+        if not name.startswith(LIBPQ_PREFIX) or not pid_text.isdigit():
+            continue
+        path = os.path.join(base, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        mine = st.st_uid == os.geteuid() and stat.S_ISDIR(st.st_mode)
+        if mine and not process.pid_alive(int(pid_text)):
+            stale.append(path)
+    return stale
+
+
+def remove_stale_libpq_dirs(parent: str | None = None) -> list[str]:
+    """Remove stale_libpq_dirs(); the folders removed."""
+    stale = stale_libpq_dirs(parent)
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
 
 
 def _describe(params: dict[str, str]) -> str:
