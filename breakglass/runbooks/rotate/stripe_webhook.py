@@ -45,7 +45,7 @@ from breakglass.engine.findings import Finding, Severity
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.runbooks.rotate import envfile
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot
+from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, run_ids
 
 DEFAULT_API = "https://api.stripe.com"
 PROBE_TYPE = "breakglass.rotation_probe"
@@ -169,8 +169,10 @@ class StripeWebhookKind(Kind):
         return self._api
 
     def _backup(self, ctx: StepContext) -> str:
+        # The first write of the rotation made it (a run that continues an earlier one reads
+        # that run's backup: it holds the value before either run).
         directory, _, name = str(self.cfg.path).rpartition("/")
-        return f"{directory}/{name}.breakglass-{ctx.run_id}.bak"  # ssh.write_file_atomic's
+        return f"{directory}/{name}.breakglass-{run_ids(ctx)[-1]}.bak"  # write_file_atomic's
 
     def _values(self, ctx: StepContext, *, backup: bool = False, only_first: bool = False
                 ) -> dict[str, str | None]:
@@ -219,7 +221,7 @@ class StripeWebhookKind(Kind):
         state = "gone" if old is None else ("current" if old["status"] == "enabled"
                                             else "revoked")
         new = next((ep for ep in endpoints.values() if ep["id"] != old_id
-                    and ep["metadata"].get(RUN) == ctx.run_id
+                    and ep["metadata"].get(RUN) in run_ids(ctx)
                     and ep["metadata"].get(DIGEST) in digests.values()), None)
         orphans = tuple(Cred(ep["id"], ep["status"], _orphan_note(ep)) for ep in
                         endpoints.values() if _ours(ep, self.secret)
@@ -366,6 +368,12 @@ class StripeWebhookKind(Kind):
         return [self.finding("OLD_SECRET_REFUSED", f"the app refuses events signed with the old"
                              f" secret (HTTP {status}); endpoint {snap.old.id} is {snap.old.state}",
                              "nothing", Severity.INFO, endpoint_id=snap.old.id, status=status)]
+
+    def live_evidence(self, ctx: StepContext, snap: Snapshot) -> str:
+        return "Stripe lists it enabled: it still signs events with the leaked secret"
+
+    def contain_text(self, snap: Snapshot) -> str:
+        return f"`stripe webhook_endpoints update {snap.old.id} --disabled=true`"
 
     def old_value(self, ctx: StepContext, old_id: str) -> str | None:
         # This run's backup holds the file as it was before the first write (a resumed run
