@@ -411,6 +411,18 @@ def test_iam_leaked_refuses_before_any_change_when_update_access_key_is_denied(
     assert proj.leaks(old.secret_access_key) == []
 
 
+def test_iam_leaked_refusal_shows_the_leaked_key_status_first(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, _ = iam
+    proj.key = restricted_key(aws_auth, "iam:UpdateAccessKey")
+    r = proj.run("rotate", "CI_KEY", "--leaked", "--yes")
+    assert r.returncode == 1, r.stdout + r.stderr
+    table = r.stdout[r.stdout.index("what was seen"):]
+    codes = [c for c in ("LEAKED_STILL_LIVE", "IAM_ACTION_DENIED") if c in table]
+    assert codes == ["LEAKED_STILL_LIVE", "IAM_ACTION_DENIED"]
+    assert table.index("LEAKED_STILL_LIVE") < table.index("IAM_ACTION_DENIED")
+
+
 def stopped_at_revoke(proj: RotateProject, aws_auth: AuthedMoto) -> dict[str, Any]:
     """A --leaked run whose UpdateAccessKey is refused after the check passed (the permission
     taken away in between: here the check is overridden): the new key exists and is stored."""
@@ -433,6 +445,19 @@ def test_iam_update_access_key_denied_is_access_denied_and_the_leaked_key_still_
     assert iam_keys(aws_auth, USER) == {old.access_key_id: "Active", new.access_key_id: "Active"}
     assert sts_accepts(aws_auth, old)
     assert proj.leaks(old.secret_access_key, new.secret_access_key) == []
+
+
+def test_iam_a_fresh_leaked_run_still_refused_names_the_leaked_key_not_the_new_one(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    stopped_at_revoke(proj, aws_auth)
+    new = stored_key(aws_auth)
+    result = leaked_run(proj)  # the permission is still missing
+    assert result["status"] == "blocked by precondition secrets.CI_KEY.access", result
+    codes = [f["code"] for f in result["findings"]]
+    assert codes[0] == "LEAKED_STILL_LIVE" and "TWO_ACCESS_KEYS" not in codes
+    assert result["findings"][0]["evidence"]["leaked_id"] == old.access_key_id
+    assert iam_keys(aws_auth, USER) == {old.access_key_id: "Active", new.access_key_id: "Active"}
 
 
 def test_iam_a_fresh_leaked_run_finishes_the_stopped_one_with_its_new_key(

@@ -111,6 +111,8 @@ class Kind(ABC):
 
     def __init__(self, secret: str, cfg: SecretConfig, config: Config) -> None:
         self.secret, self.cfg, self.config = secret, cfg, config
+        #: run id -> carried(): asked by the checks and every step's plan before `pin`
+        self.carry_cache: dict[str, Carry | None] = {}
 
     @property
     @abstractmethod
@@ -224,6 +226,12 @@ def carried(kind: Kind, ctx: StepContext) -> Carry | None:
     The newest earlier run that pinned a credential decides: none when it succeeded, when its
     old credential is still the one consumers use (a new run pins it anyway) or is no longer
     live. Runs that never pinned (dry runs, unconfirmed plans) are passed over."""
+    if ctx.run_id not in kind.carry_cache:
+        kind.carry_cache[ctx.run_id] = _carried(kind, ctx)
+    return kind.carry_cache[ctx.run_id]
+
+
+def _carried(kind: Kind, ctx: StepContext) -> Carry | None:
     from breakglass.engine.runs import journal_paths, summarize
 
     for path in reversed(journal_paths(ctx.state_dir)):
