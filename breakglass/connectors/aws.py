@@ -132,7 +132,6 @@ def translated(what: str, code: str = "AWS_UNREACHABLE", action: str = "") -> It
                              action=action or "check [aws] in breakglass.toml") from exc
 
 
-
 def _error(exc: Any) -> tuple[str, str]:
     """(code, message) of a ClientError. When botocore could not parse the body (moto answers
     a JSON API's authorisation error in XML), the code is the HTTP status and the message the

@@ -263,14 +263,16 @@ def leaked_status(kind: Kind, ctx: StepContext, summary: RunSummary) -> Finding:
             carry = carried(kind, ctx)
             old_id = carry.old_id if carry else kind.current(ctx).id
         snap = kind.snapshot(ctx, old_id)
-        live = snap.old.state == "current" and not kind.revoked_by_promotion
-        evidence = kind.live_evidence(ctx, snap) if live else ""
     except BreakglassError as exc:
         return unverified("LEAKED_STATUS_UNKNOWN", f"could not check whether the leaked "
                           f"{kind.noun} is still live: {exc}", "check it by hand now; "
                           "assume it is live until proven otherwise", f"secrets.{kind.secret}",
                           cause=exc.code if isinstance(exc, CouldNotVerify) else None)
-    if live:
+    if snap.old.state == "current":
+        try:
+            evidence = kind.live_evidence(ctx, snap)
+        except CouldNotVerify as exc:  # what the kind saw already says it is live
+            evidence = f"{exc.code}: {exc}"
         return kind.finding(
             "LEAKED_STILL_LIVE", f"the leaked {kind.noun} {old_id} is STILL LIVE"
             + (f" ({evidence})" if evidence else "") + ": anyone holding it can use it",
