@@ -417,10 +417,9 @@ def test_iam_leaked_refusal_shows_the_leaked_key_status_first(
     proj.key = restricted_key(aws_auth, "iam:UpdateAccessKey")
     r = proj.run("rotate", "CI_KEY", "--leaked", "--yes")
     assert r.returncode == 1, r.stdout + r.stderr
-    table = r.stdout[r.stdout.index("what was seen"):]
-    codes = [c for c in ("LEAKED_STILL_LIVE", "IAM_ACTION_DENIED") if c in table]
-    assert codes == ["LEAKED_STILL_LIVE", "IAM_ACTION_DENIED"]
-    assert table.index("LEAKED_STILL_LIVE") < table.index("IAM_ACTION_DENIED")
+    # Each finding is a block headed "✗ CODE  severity  subject", in the order shown.
+    shown = [line.split()[1] for line in r.stdout.splitlines() if line[:2] in ("✗ ", "? ")]
+    assert shown[0] == "LEAKED_STILL_LIVE" and "IAM_ACTION_DENIED" in shown, r.stdout
 
 
 def stopped_at_revoke(proj: RotateProject, aws_auth: AuthedMoto) -> dict[str, Any]:
@@ -491,3 +490,33 @@ def test_iam_store_write_denied_after_create_deletes_the_new_key_again(
     assert leaked_run(proj)["exit_code"] == 0
     new = stored_key(aws_auth)
     assert new != old and iam_keys(aws_auth, USER) == {new.access_key_id: "Active"}
+
+
+def test_iam_resume_after_update_access_key_was_denied_deletes_the_leaked_key(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    stopped_at_revoke(proj, aws_auth)
+    new = stored_key(aws_auth)
+    (run_id,) = proj.run_ids()
+    proj.key = aws_auth.admin  # the permission is back
+    r = proj.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert iam_keys(aws_auth, USER) == {new.access_key_id: "Active"}
+    assert sts_accepts(aws_auth, new) and not sts_accepts(aws_auth, old)
+    shown = json.loads(proj.run("runs.show", run_id, "--json").stdout)
+    assert shown["findings"][0]["code"] == "LEAKED_DEAD"
+
+
+def test_iam_resume_after_the_store_refused_the_write_finishes_with_one_new_key(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    proj.key = restricted_key(aws_auth, "secretsmanager:PutSecretValue")
+    assert leaked_run(proj)["exit_code"] == 1
+    (run_id,) = proj.run_ids()
+    proj.key = aws_auth.admin
+    with KeyWatch(aws_auth) as watch:
+        r = proj.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    new = stored_key(aws_auth)
+    assert new != old and iam_keys(aws_auth, USER) == {new.access_key_id: "Active"}
+    assert watch.most == 2 and not sts_accepts(aws_auth, old)

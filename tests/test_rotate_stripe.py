@@ -201,6 +201,17 @@ def test_leaked_a_fresh_run_after_a_500_disables_the_leaked_endpoint_and_keeps_t
 
 
 
+def test_leaked_resume_after_a_500_disables_the_leaked_endpoint(
+        stripe_project: StripeProject) -> None:
+    leaked_stopped_by_a_500(stripe_project)
+    (run_id,) = stripe_project.run_ids()
+    r = stripe_project.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert_rotated(stripe_project)  # the leaked endpoint is gone, as the fake itself holds
+    shown = json.loads(stripe_project.run("runs.show", run_id, "--json").stdout)
+    assert shown["findings"][0]["code"] == "LEAKED_DEAD"
+
+
 def test_an_unhealthy_consumer_stops_before_the_old_endpoint_is_disabled(
         stripe_project: StripeProject) -> None:
     fake = stripe_project.fake
