@@ -193,6 +193,9 @@ def test_leaked_a_fresh_run_after_a_500_disables_the_leaked_endpoint_and_keeps_t
     assert fake is not None
     leaked_stopped_by_a_500(stripe_project)
     made = stripe_project.new_id()
+    plan = stripe_project.run("rotate", NAME, "--leaked", "--dry-run")
+    text = " ".join(plan.stdout.split())
+    assert f"{made} already created by this rotation" in text and "delete we_" not in text, text
     r = stripe_project.run("rotate", NAME, "--leaked", "--yes", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     assert json.loads(r.stdout)["findings"][0]["code"] == "LEAKED_DEAD"

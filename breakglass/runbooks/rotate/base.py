@@ -214,10 +214,15 @@ def generate_value(cfg: SecretConfig) -> str:
 
 # -- the steps ------------------------------------------------------------------------------
 
-def run_ids(ctx: StepContext) -> tuple[str, ...]:
+def run_ids(kind: Kind, ctx: StepContext) -> tuple[str, ...]:
     """This run's id, then the earlier runs it continues (Carry): a kind that tags what it
-    creates with a run id recognises its new credential by any of them."""
-    return (ctx.run_id, *((ctx.outputs.get("pin") or {}).get("continues") or ()))
+    creates with a run id recognises its new credential by any of them (in the plan, before
+    `pin` recorded them, too)."""
+    pin = ctx.outputs.get("pin")
+    if pin:
+        return (ctx.run_id, *(pin.get("continues") or ()))
+    carry = carried(kind, ctx)
+    return (ctx.run_id, *(carry.runs if carry else ()))
 
 
 def carried(kind: Kind, ctx: StepContext) -> Carry | None:
@@ -227,6 +232,8 @@ def carried(kind: Kind, ctx: StepContext) -> Carry | None:
     old credential is still the one consumers use (a new run pins it anyway) or is no longer
     live. Runs that never pinned (dry runs, unconfirmed plans) are passed over."""
     if ctx.run_id not in kind.carry_cache:
+        # None while looking: the snapshot it takes may ask run_ids(), which asks this.
+        kind.carry_cache[ctx.run_id] = None
         kind.carry_cache[ctx.run_id] = _carried(kind, ctx)
     return kind.carry_cache[ctx.run_id]
 
@@ -347,7 +354,7 @@ class CreateStep(RotationStep):
     def plan(self, observed: Mapping[str, Any]) -> Plan:
         snap = self.snap(observed)
         if snap.new is not None:
-            return Plan.noop(f"{snap.new.id} already created by this run")
+            return Plan.noop(f"{snap.new.id} already created by this rotation")
         actions = [Action(f"delete {o.id} first ({o.note}): never more than two "
                           f"{self.kind.noun}s", self.kind.where, destructive=True)
                    for o in snap.orphans]

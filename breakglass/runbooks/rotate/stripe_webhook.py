@@ -172,7 +172,7 @@ class StripeWebhookKind(Kind):
         # The first write of the rotation made it (a run that continues an earlier one reads
         # that run's backup: it holds the value before either run).
         directory, _, name = str(self.cfg.path).rpartition("/")
-        return f"{directory}/{name}.breakglass-{run_ids(ctx)[-1]}.bak"  # write_file_atomic's
+        return f"{directory}/{name}.breakglass-{run_ids(self, ctx)[-1]}.bak"  # write_file_atomic's
 
     def _values(self, ctx: StepContext, *, backup: bool = False, only_first: bool = False
                 ) -> dict[str, str | None]:
@@ -221,7 +221,7 @@ class StripeWebhookKind(Kind):
         state = "gone" if old is None else ("current" if old["status"] == "enabled"
                                             else "revoked")
         new = next((ep for ep in endpoints.values() if ep["id"] != old_id
-                    and ep["metadata"].get(RUN) in run_ids(ctx)
+                    and ep["metadata"].get(RUN) in run_ids(self, ctx)
                     and ep["metadata"].get(DIGEST) in digests.values()), None)
         orphans = tuple(Cred(ep["id"], ep["status"], _orphan_note(ep)) for ep in
                         endpoints.values() if _ours(ep, self.secret)
