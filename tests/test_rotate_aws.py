@@ -368,3 +368,155 @@ def test_iam_notices_of_a_leak_reach_key_rotation_and_incident_response_owners(
             if e["type"] == "delivery" and e["data"]["ok"]}
     assert told == {"alice", "bob"}
     assert proj.leaks(old.secret_access_key, sink=http_sink) == []
+
+
+# -- IAM: refused permissions and --leaked containment ----------------------------------------
+
+def restricted_key(aws_auth: AuthedMoto, *denied: str) -> AwsKey:
+    """Credentials for breakglass that may do everything except `denied` (IAM actions)."""
+    admin_iam = aws_auth.client("iam")
+    admin_iam.create_user(UserName="bg-rotator")
+    admin_iam.put_user_policy(UserName="bg-rotator", PolicyName="rotate", PolicyDocument=(
+        json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": list(denied), "Resource": "*"}]})))
+    key = admin_iam.create_access_key(UserName="bg-rotator")["AccessKey"]
+    return AwsKey(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def leaked_run(proj: RotateProject, *args: str) -> dict[str, Any]:
+    r = proj.run("rotate", "CI_KEY", "--leaked", "--yes", "--json", *args)
+    assert "Traceback" not in r.stderr, r.stderr
+    result: dict[str, Any] = json.loads(r.stdout)
+    assert result["exit_code"] == r.returncode
+    return result
+
+
+def test_iam_leaked_refuses_before_any_change_when_update_access_key_is_denied(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    proj.key = restricted_key(aws_auth, "iam:UpdateAccessKey")
+    result = leaked_run(proj)
+    assert result["exit_code"] == 1
+    assert result["status"] == "blocked by precondition secrets.CI_KEY.access"
+    first = result["findings"][0]
+    assert first["code"] == "LEAKED_STILL_LIVE" and first["severity"] == "error", first
+    assert f"{old.access_key_id} is STILL LIVE" in first["message"]
+    assert "STS accepted it" in first["message"]
+    assert "update-access-key" in first["action"]
+    (denied,) = [f for f in result["findings"] if f["code"] == "IAM_ACTION_DENIED"]
+    assert "iam:UpdateAccessKey" in denied["message"]
+    assert iam_keys(aws_auth, USER) == {old.access_key_id: "Active"}  # nothing changed
+    assert stored_key(aws_auth) == old and sts_accepts(aws_auth, old)
+    assert proj.leaks(old.secret_access_key) == []
+
+
+def test_iam_leaked_refusal_shows_the_leaked_key_status_first(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, _ = iam
+    proj.key = restricted_key(aws_auth, "iam:UpdateAccessKey")
+    r = proj.run("rotate", "CI_KEY", "--leaked", "--yes")
+    assert r.returncode == 1, r.stdout + r.stderr
+    # Each finding is a block headed "✗ CODE  severity  subject", in the order shown.
+    shown = [line.split()[1] for line in r.stdout.splitlines() if line[:2] in ("✗ ", "? ")]
+    assert shown[0] == "LEAKED_STILL_LIVE" and "IAM_ACTION_DENIED" in shown, r.stdout
+
+
+def stopped_at_revoke(proj: RotateProject, aws_auth: AuthedMoto) -> dict[str, Any]:
+    """A --leaked run whose UpdateAccessKey is refused after the check passed (the permission
+    taken away in between: here the check is overridden): the new key exists and is stored."""
+    proj.key = restricted_key(aws_auth, "iam:UpdateAccessKey")
+    return leaked_run(proj, "--override", "secrets.CI_KEY.access", "--because", "fault test")
+
+
+def test_iam_update_access_key_denied_is_access_denied_and_the_leaked_key_still_live(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    result = stopped_at_revoke(proj, aws_auth)
+    assert result["exit_code"] == 1, result
+    first = result["findings"][0]
+    assert first["code"] == "LEAKED_STILL_LIVE" and "STS accepted it" in first["message"]
+    codes = [f["code"] for f in result["findings"]]
+    assert "AWS_ACCESS_DENIED" in codes and "AWS_UNREACHABLE" not in codes
+    (denied,) = [f for f in result["findings"] if f["code"] == "AWS_ACCESS_DENIED"]
+    assert "UpdateAccessKey" in denied["message"] and "bucket" not in denied["action"]
+    new = stored_key(aws_auth)
+    assert iam_keys(aws_auth, USER) == {old.access_key_id: "Active", new.access_key_id: "Active"}
+    assert sts_accepts(aws_auth, old)
+    assert proj.leaks(old.secret_access_key, new.secret_access_key) == []
+
+
+def test_iam_a_fresh_leaked_run_still_refused_names_the_leaked_key_not_the_new_one(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    stopped_at_revoke(proj, aws_auth)
+    new = stored_key(aws_auth)
+    result = leaked_run(proj)  # the permission is still missing
+    assert result["status"] == "blocked by precondition secrets.CI_KEY.access", result
+    codes = [f["code"] for f in result["findings"]]
+    assert codes[0] == "LEAKED_STILL_LIVE" and "TWO_ACCESS_KEYS" not in codes
+    assert result["findings"][0]["evidence"]["leaked_id"] == old.access_key_id
+    assert iam_keys(aws_auth, USER) == {old.access_key_id: "Active", new.access_key_id: "Active"}
+
+
+def test_iam_a_fresh_leaked_run_finishes_the_stopped_one_with_its_new_key(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    stopped_at_revoke(proj, aws_auth)
+    new = stored_key(aws_auth)
+    proj.key = aws_auth.admin  # the permission is back
+    with KeyWatch(aws_auth) as watch:
+        result = leaked_run(proj)
+    assert result["exit_code"] == 0, result
+    assert result["findings"][0]["code"] == "LEAKED_DEAD", result["findings"]
+    assert "TWO_ACCESS_KEYS" not in {f["code"] for f in result["findings"]}
+    # The key the stopped run created is kept and the leaked one is gone: no third key.
+    assert iam_keys(aws_auth, USER) == {new.access_key_id: "Active"}
+    assert stored_key(aws_auth) == new and watch.most == 2
+    assert sts_accepts(aws_auth, new) and not sts_accepts(aws_auth, old)
+
+
+def test_iam_store_write_denied_after_create_deletes_the_new_key_again(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    proj.key = restricted_key(aws_auth, "secretsmanager:PutSecretValue")
+    result = leaked_run(proj)
+    assert result["exit_code"] == 1, result
+    assert result["findings"][0]["code"] == "LEAKED_STILL_LIVE"
+    assert "AWS_ACCESS_DENIED" in {f["code"] for f in result["findings"]}
+    assert iam_keys(aws_auth, USER) == {old.access_key_id: "Active"}  # no orphan
+    assert stored_key(aws_auth) == old
+    proj.key = aws_auth.admin
+    assert leaked_run(proj)["exit_code"] == 0
+    new = stored_key(aws_auth)
+    assert new != old and iam_keys(aws_auth, USER) == {new.access_key_id: "Active"}
+
+
+def test_iam_resume_after_update_access_key_was_denied_deletes_the_leaked_key(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    stopped_at_revoke(proj, aws_auth)
+    new = stored_key(aws_auth)
+    (run_id,) = proj.run_ids()
+    proj.key = aws_auth.admin  # the permission is back
+    r = proj.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert iam_keys(aws_auth, USER) == {new.access_key_id: "Active"}
+    assert sts_accepts(aws_auth, new) and not sts_accepts(aws_auth, old)
+    shown = json.loads(proj.run("runs.show", run_id, "--json").stdout)
+    assert shown["findings"][0]["code"] == "LEAKED_DEAD"
+
+
+def test_iam_resume_after_the_store_refused_the_write_finishes_with_one_new_key(
+        iam: tuple[RotateProject, AwsKey], aws_auth: AuthedMoto) -> None:
+    proj, old = iam
+    proj.key = restricted_key(aws_auth, "secretsmanager:PutSecretValue")
+    assert leaked_run(proj)["exit_code"] == 1
+    (run_id,) = proj.run_ids()
+    proj.key = aws_auth.admin
+    with KeyWatch(aws_auth) as watch:
+        r = proj.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    new = stored_key(aws_auth)
+    assert new != old and iam_keys(aws_auth, USER) == {new.access_key_id: "Active"}
+    assert watch.most == 2 and not sts_accepts(aws_auth, old)

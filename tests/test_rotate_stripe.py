@@ -163,6 +163,71 @@ def test_killed_at_a_step_boundary_is_finished_by_resume(stripe_project: StripeP
 
 # -- stops and refusals --------------------------------------------------------------------------
 
+def leaked_stopped_by_a_500(proj: StripeProject) -> dict[str, object]:
+    """A --leaked rotation during which Stripe answers 500 to disabling the old endpoint."""
+    assert proj.fake is not None
+    proj.fake.failing.add(f"POST /v1/webhook_endpoints/{proj.old_id}")
+    r = proj.run("rotate", NAME, "--leaked", "--yes", "--json")
+    assert "Traceback" not in r.stderr, r.stderr
+    result: dict[str, object] = json.loads(r.stdout)
+    assert r.returncode == result["exit_code"] == 1, r.stdout
+    proj.fake.failing.clear()  # Stripe answers again
+    return result
+
+
+def test_leaked_a_500_on_disabling_says_first_that_the_leaked_endpoint_is_still_enabled(
+        stripe_project: StripeProject, http_sink: HttpSink) -> None:
+    fake = stripe_project.fake
+    assert fake is not None
+    stripe_project.notify_url = http_sink.apprise_url
+    stripe_project.write()
+    http_sink.clear()
+    result = leaked_stopped_by_a_500(stripe_project)
+    findings = result["findings"]
+    assert isinstance(findings, list)
+    first = findings[0]
+    assert first["code"] == "LEAKED_STILL_LIVE", findings
+    assert f"{stripe_project.old_id} is STILL LIVE" in first["message"]
+    assert "Stripe lists it enabled" in first["message"]
+    assert f"webhook_endpoints update {stripe_project.old_id} --disabled=true" in first["action"]
+    assert "STRIPE_ERROR" in {f["code"] for f in findings}
+    assert fake.endpoints[stripe_project.old_id]["status"] == "enabled"  # as Stripe says
+    (run_id,) = stripe_project.run_ids()
+    report = json.loads((stripe_project.state / "reports" / f"{run_id}.json").read_text())
+    assert report["findings"][0]["code"] == "LEAKED_STILL_LIVE"
+    failure = [r.decoded for r in http_sink.requests if b"LEAKED_STILL_LIVE" in r.decoded]
+    assert len(failure) == 2, "both owners are told the leaked endpoint is still live"
+    assert stripe_project.leaks(*stripe_project.canaries(), sink=http_sink) == []
+
+
+def test_leaked_a_fresh_run_after_a_500_disables_the_leaked_endpoint_and_keeps_the_new_one(
+        stripe_project: StripeProject) -> None:
+    fake = stripe_project.fake
+    assert fake is not None
+    leaked_stopped_by_a_500(stripe_project)
+    made = stripe_project.new_id()
+    plan = stripe_project.run("rotate", NAME, "--leaked", "--dry-run")
+    text = " ".join(plan.stdout.split())
+    assert f"{made} already created by this rotation" in text and "delete we_" not in text, text
+    r = stripe_project.run("rotate", NAME, "--leaked", "--yes", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["findings"][0]["code"] == "LEAKED_DEAD"
+    assert stripe_project.new_id() == made  # continued: no third endpoint
+    assert_rotated(stripe_project)
+
+
+
+def test_leaked_resume_after_a_500_disables_the_leaked_endpoint(
+        stripe_project: StripeProject) -> None:
+    leaked_stopped_by_a_500(stripe_project)
+    (run_id,) = stripe_project.run_ids()
+    r = stripe_project.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert_rotated(stripe_project)  # the leaked endpoint is gone, as the fake itself holds
+    shown = json.loads(stripe_project.run("runs.show", run_id, "--json").stdout)
+    assert shown["findings"][0]["code"] == "LEAKED_DEAD"
+
+
 def test_an_unhealthy_consumer_stops_before_the_old_endpoint_is_disabled(
         stripe_project: StripeProject) -> None:
     fake = stripe_project.fake

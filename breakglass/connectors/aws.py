@@ -10,6 +10,7 @@ than one that says "could not verify" quickly (botocore's defaults are 60 s and 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,10 +35,23 @@ class AwsSettings(Protocol):
 # Error codes that mean "we cannot see the thing", as opposed to "the thing is wrong".
 # https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
 UNREACHABLE_CODES = frozenset({
-    "NoSuchBucket", "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId",
-    "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "403", "404", "301",
-    "PermanentRedirect", "AuthorizationHeaderMalformed",
+    "NoSuchBucket", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+    "ExpiredToken", "InvalidToken", "403", "404", "301", "PermanentRedirect",
+    "AuthorizationHeaderMalformed",
 })
+# A 403 without a readable body (S3's HEAD) may be either: the credentials or the policy.
+CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
+                              "InvalidToken", "AuthorizationHeaderMalformed", "403"})
+# The caller is known and the call is refused by policy: not "unreachable", and the advice is
+# the caller's IAM policy (https://docs.aws.amazon.com/IAM/latest/UserGuide/
+# troubleshoot_access-denied.html). IAM and S3 say AccessDenied; most JSON APIs (Secrets
+# Manager, SSM) AccessDeniedException; EC2-style APIs UnauthorizedOperation.
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+ACCESS_DENIED = "AWS_ACCESS_DENIED"
+
+
+class AccessDenied(CouldNotVerify):
+    """An AWS call refused by policy (code AWS_ACCESS_DENIED); `action` names what to grant."""
 
 
 def session(settings: AwsSettings | None) -> boto3.Session:
@@ -85,8 +99,9 @@ def translated(what: str, code: str = "AWS_UNREACHABLE", action: str = "") -> It
     """Translate botocore errors raised inside the block into CouldNotVerify(code=…).
 
     Only the errors that mean "could not look" are translated (connection refused, timeouts,
-    missing credentials, access denied, missing bucket); any other ClientError is re-raised for
-    the caller, which knows whether e.g. NoSuchKey is a finding or a normal answer."""
+    missing credentials, missing bucket) and a refusal by policy, which becomes AccessDenied
+    (AWS_ACCESS_DENIED, whatever `code`); any other ClientError is re-raised for the caller,
+    which knows whether e.g. NoSuchKey is a finding or a normal answer."""
     import botocore.exceptions as bx
 
     try:
@@ -100,13 +115,31 @@ def translated(what: str, code: str = "AWS_UNREACHABLE", action: str = "") -> It
                              action=action or "provide AWS credentials (env, profile or role)"
                              ) from exc
     except bx.ClientError as exc:
-        ecode = error_code(exc) or ""
+        ecode, msg = _error(exc)
+        if ecode in DENIED_CODES:
+            raise AccessDenied(f"{what}: access denied to {exc.operation_name}: {msg}",
+                               code=ACCESS_DENIED, action=f"allow {exc.operation_name} in the "
+                               "IAM policy of the credentials breakglass runs with, then "
+                               "retry") from exc
         if ecode in UNREACHABLE_CODES:
-            msg = exc.response.get("Error", {}).get("Message", "") or ecode
-            raise CouldNotVerify(f"{what}: {ecode}: {msg}", code=code,
-                                 action=action or "check the bucket name and the IAM policy"
-                                 ) from exc
+            advice = ("check the AWS credentials breakglass runs with and their IAM policy"
+                      if ecode in CREDENTIAL_CODES else "check the name, region and endpoint")
+            raise CouldNotVerify(f"{what}: {ecode}: {msg or ecode}", code=code,
+                                 action=action or advice) from exc
         raise
     except bx.BotoCoreError as exc:
         raise CouldNotVerify(f"{what}: {exc}", code=code,
                              action=action or "check [aws] in breakglass.toml") from exc
+
+
+def _error(exc: Any) -> tuple[str, str]:
+    """(code, message) of a ClientError. When botocore could not parse the body (moto answers
+    a JSON API's authorisation error in XML), the code is the HTTP status and the message the
+    raw body: the XML's own <Code> and <Message> are read out of it."""
+    err = exc.response.get("Error", {})
+    code, msg = str(err.get("Code", "")), str(err.get("Message", ""))
+    inner = re.search(r"<Code>([^<]*)</Code>", msg) if code.isdigit() else None
+    if inner:
+        said = re.search(r"<Message>([^<]*)</Message>", msg)
+        code, msg = inner.group(1), said.group(1) if said else ""
+    return code, msg

@@ -561,6 +561,7 @@ class _Run:
     def _finish(self, status: str, exit_code: int | None = None) -> RunResult:
         if self.progress is not None:
             self.progress.stop()
+        closing = self._closing(status)
         s = summarize(self.journal.path, self.run_id)
         if exit_code is None and self.usage_error:
             exit_code = EXIT_USAGE
@@ -574,7 +575,8 @@ class _Run:
             # machine in the notice and in Sentry: a later rewrite no longer matches it.
             anchor = self.journal.last_hash
             event: NoticeEvent = "success" if exit_code == EXIT_OK else "failure"
-            self._notify(event, status, anchor=anchor)
+            self._notify(event, status, anchor=anchor, body=" ".join(
+                f"{f.code}: {f.message}." for f in closing if f.counts) or status)
             self._checkin("ok" if exit_code == EXIT_OK else "error")
             self._send_anchor(status, anchor)
         reports = self._report()
@@ -585,13 +587,29 @@ class _Run:
             else:
                 # A succeeded change still shows what its steps noted (the proof that an old
                 # key is refused, where a leaked value sits in git history).
-                out.findings(self.console, [f for st in summary.steps.values()
-                                            for f in st.findings])
+                out.findings(self.console, [*summary.closing, *(
+                    f for st in summary.steps.values() for f in st.findings)])
             out.deliveries(self.console, [d for d in summary.deliveries if not d.get("ok")])
             out.summary_line(self.console, summary, [str(p) for p in reports.values()])
         if self.services.reporter is not None:
             self.services.reporter.flush()
         return _result(summary, self.state_dir, reports)
+
+    def _closing(self, status: str) -> list[Finding]:
+        """Journal what the runbook must say however the run ended (Runbook.closing_findings)."""
+        if status == "dry-run":
+            return []
+        summary = summarize(self.journal.path, self.run_id)
+        try:
+            found = list(self.runbook.closing_findings(self.ctx, summary))
+        except Exception as exc:  # the run's own end must still be recorded and told
+            self._capture(exc)
+            found = [unverified("CLOSING_CHECK_FAILED", f"the final check failed: "
+                                f"{_one_line(exc)}", "read the error; check the state by hand",
+                                self.runbook.target)]
+        if found or summary.closing:  # a resumed run's end replaces the earlier one's
+            self.journal.append("run_closing", {"findings": [f.to_dict() for f in found]})
+        return found
 
     def _report(self) -> dict[str, Path]:
         return write_reports(self.state_dir, self.run_id, self.journal.path)

@@ -27,6 +27,7 @@ from breakglass.engine.redaction import Redactor
 
 if TYPE_CHECKING:
     from breakglass.config import Config
+    from breakglass.engine.runs import RunSummary
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,14 @@ class Runbook(ABC):
     def also_notify(self) -> tuple[str, ...]:
         """Further responsibilities whose owners get this run's notices (a leaked secret is an
         incident too: `rotate --leaked` tells incident_response as well as key_rotation)."""
+        return ()
+
+    def closing_findings(self, ctx: StepContext, summary: RunSummary) -> Sequence[Finding]:
+        """What the run must say however it ended (succeeded, failed at any step, blocked,
+        rolled back), checked against real state as it ends; shown first, journaled, put in
+        the report and the owners' notice. `rotate --leaked` says here whether the leaked value
+        is still live. A dry run does not ask. Must not raise: a check that cannot run is an
+        `unverified` finding."""
         return ()
 
     def preconditions(self) -> Sequence[Precondition]:

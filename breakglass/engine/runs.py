@@ -40,6 +40,7 @@ Event types the executor writes (data in braces):
                                                             before planning (and on resume)
     precondition_overridden {item, because, by, findings}   let through by --override
     checkin          {monitor, status, ok, error?}          Sentry Crons, for monitored runbooks
+    run_closing      {findings}                             Runbook.closing_findings, as it ends
     run_finished     {status, exit_code, verdict}         its hash is the run's final hash
     anchor           {to, hash, ok, error}                  the final hash sent elsewhere (Sentry)
 """
@@ -114,6 +115,8 @@ class RunSummary:
     preconditions: dict[str, dict[str, Any]] = field(default_factory=dict)
     undo_steps: list[str] | None = None
     undone: set[str] = field(default_factory=set)
+    #: Runbook.closing_findings as the run ended (the latest end: a resume replaces them)
+    closing: list[Finding] = field(default_factory=list)
     head_hash: str = journal.GENESIS
     events: int = 0
     #: the last event the head file confirms (journal.confirmed_seq)
@@ -135,7 +138,8 @@ class RunSummary:
     def findings(self) -> list[Finding]:
         pre = [Finding.from_dict(f) for p in self.preconditions.values()
                for f in p.get("findings") or []]
-        return pre + [f for s in self.steps.values() for f in s.findings]
+        # What the run says as it ends comes first (a leaked key still live is the headline).
+        return self.closing + pre + [f for s in self.steps.values() for f in s.findings]
 
     @property
     def is_finished(self) -> bool:
@@ -345,6 +349,8 @@ def _apply_event(s: RunSummary, ev: dict[str, Any]) -> None:
                           "error": d.get("error") or ""})
     elif t == "undo_started":
         s.undo_steps = list(d.get("steps") or [])
+    elif t == "run_closing":
+        s.closing = [Finding.from_dict(f) for f in d.get("findings") or []]
     elif t == "run_finished":
         s.status, s.finished = str(d.get("status")), ts
         s.exit_code = int(d["exit_code"]) if "exit_code" in d else None

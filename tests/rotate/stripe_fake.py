@@ -17,7 +17,8 @@ breakglass calls shows up here instead of passing against a fake that agrees to 
 A request without `Authorization: Bearer <api_key>` is answered 401, like Stripe.
 
 `most` is the largest number of endpoints that ever existed at once (the "never more than two"
-invariant); `calls` lists "METHOD PATH" in order.
+invariant); `calls` lists "METHOD PATH" in order. `failing` holds "METHOD PATH" pairs answered
+500 (an outage at Stripe, for fault tests) until removed.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class StripeFake:
     calls: list[str] = field(default_factory=list)
     most: int = 0
     port: int = 0
+    failing: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -85,6 +87,8 @@ class StripeFake:
                ) -> tuple[int, dict[str, Any]]:
         parsed = urlsplit(path)
         self.calls.append(f"{method} {parsed.path}")
+        if f"{method} {parsed.path}" in self.failing:
+            return 500, _error("api_error", "An unknown error occurred (the fake's outage)")
         if headers.get("Authorization") != f"Bearer {self.api_key}":
             return 401, _error("invalid_request_error", "Invalid API Key provided",
                                code="api_key_invalid")

@@ -7,6 +7,12 @@ is neither the old one nor the stored one) and the plan deletes before creating 
 allows two keys per user; with one unrelated active key at the start the rotation refuses and
 says which key to delete.
 
+Before any change (and again on resume) the caller's right to UpdateAccessKey and
+DeleteAccessKey is probed on a key id the user does not have: IAM authorises against the user
+(the resource of both actions) before it looks for the key, so NoSuchEntity means "allowed" and
+nothing changes (moto has no SimulatePrincipalPolicy). CreateAccessKey has no such probe; a
+refusal there stops the run before the old key is touched (except with --revoke-first).
+
 Proof that the old key is dead (https://docs.aws.amazon.com/IAM/latest/UserGuide/
 id_credentials_access-keys.html): after deactivation, IAM's own Status=Inactive (STS is asked
 too, but IAM changes take seconds to propagate, and moto accepts inactive keys); after deletion,
@@ -15,8 +21,10 @@ the key is absent from ListAccessKeys AND STS GetCallerIdentity signed with it i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -32,6 +40,9 @@ from breakglass.runbooks.rotate.ssm_parameter import SsmValue, marker
 REFUSED = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch",
                      "UnrecognizedClientException", "InvalidAccessKeyId", "AuthFailure"})
 PROPAGATION = 30.0  # seconds IAM may take before a new key works / a deleted one fails
+# A key id no user has (IAM ids are uppercase letters and digits; "_" never occurs): the
+# permission probes address it, so an allowed call finds nothing to change.
+PROBE_KEY_ID = "AKIA_BREAKGLASS_PROBE"
 
 
 class KeyStore:
@@ -134,6 +145,39 @@ class IamKeyKind(Kind):
             f"it: `aws iam delete-access-key --user-name {self.user} --access-key-id {k}`; then "
             "run the rotation again", other_key=k) for k in others]
 
+    def access_findings(self, ctx: StepContext) -> list[Finding]:
+        iam = self._iam()
+        key = {"UserName": self.user, "AccessKeyId": PROBE_KEY_ID}
+        probes: dict[str, tuple[str, Callable[[], object]]] = {
+            "iam:UpdateAccessKey": ("disable",
+                                    lambda: iam.update_access_key(**key, Status="Inactive")),
+            "iam:DeleteAccessKey": ("delete", lambda: iam.delete_access_key(**key))}
+        refused: dict[str, str] = {}
+        for action, (verb, call) in probes.items():
+            try:
+                with aws.translated(f"IAM user {self.user}"), \
+                        contextlib.suppress(iam.exceptions.NoSuchEntityException):
+                    call()  # NoSuchEntity: authorised, and no such key: nothing changed
+            except aws.AccessDenied:
+                refused[action] = verb
+        if not refused:
+            return []
+        return [self.finding(
+            "IAM_ACTION_DENIED", f"the credentials breakglass runs with may not "
+            f"{' or '.join(refused)} on IAM user {self.user}: the rotation could not "
+            f"{' or '.join(refused.values())} the old key; nothing was changed",
+            "allow iam:CreateAccessKey, iam:UpdateAccessKey and iam:DeleteAccessKey on "
+            f"arn:aws:iam::ACCOUNT:user/{self.user} for them, then run again",
+            denied=sorted(refused))]
+
+    def live_evidence(self, ctx: StepContext, snap: Snapshot) -> str:
+        sts = self._probe_old(ctx, snap, wait=False)
+        return f"IAM lists it Active; STS {sts} it"
+
+    def contain_text(self, snap: Snapshot) -> str:
+        return (f"`aws iam update-access-key --user-name {self.user} --access-key-id "
+                f"{snap.old.id} --status Inactive`")
+
     def snapshot(self, ctx: StepContext, old_id: str) -> Snapshot:
         keys, doc = self._keys(), self._stored(ctx)
         stored = doc["AccessKeyId"] if doc else None
@@ -154,8 +198,15 @@ class IamKeyKind(Kind):
             key = iam.create_access_key(UserName=self.user)["AccessKey"]
         ctx.register_secret(key["SecretAccessKey"])
         ctx.progress("store the new key", 1, 2)  # a crash here leaves an orphan (see above)
-        self._store(ctx).write({"AccessKeyId": key["AccessKeyId"],
-                                "SecretAccessKey": key["SecretAccessKey"]}, ctx.run_id)
+        try:
+            self._store(ctx).write({"AccessKeyId": key["AccessKeyId"],
+                                    "SecretAccessKey": key["SecretAccessKey"]}, ctx.run_id)
+        except Exception:
+            # Its secret is lost with this process: delete the key now rather than leave an
+            # orphan that takes the room of the next attempt.
+            with aws.translated(f"IAM user {self.user}"):
+                iam.delete_access_key(UserName=self.user, AccessKeyId=key["AccessKeyId"])
+            raise
         ctx.progress("store the new key", 2, 2)
         return {"access_key_id": key["AccessKeyId"], "deleted": [o.id for o in snap.orphans],
                 "stored_in": self.cfg.store}

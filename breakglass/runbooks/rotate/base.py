@@ -20,6 +20,12 @@ old value is dead. The steps, in the normal order:
 not); `--revoke-first` moves it (and its proof) before `create`: downtime, said in the plan.
 Never more than two credentials exist: `create` deletes any leftover first.
 
+A new run that finds an earlier rotation of the same secret stopped half-way — consumers
+moved to its new value, the old one still live — continues it (`Carry`): it pins the same old
+credential and recognises the earlier run's new one, instead of calling the new one "old" or
+refusing for lack of room. With --leaked, every end of the run (success, a failed step, a
+refusal) says whether the leaked value is still live (`leaked_status`).
+
 Every step observes real state through `Kind.snapshot()`, so a run killed anywhere is finished
 by `runs.resume`. Values are never taken from the journal (it is redacted): a step that needs
 the new or the old value reads it again from where it is stored.
@@ -35,11 +41,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from breakglass.engine.findings import Finding, Severity
+from breakglass.engine.findings import Finding, Severity, unverified
 from breakglass.engine.runbook import Action, Plan, Step, StepContext
+from breakglass.errors import BreakglassError, CouldNotVerify
 
 if TYPE_CHECKING:
     from breakglass.config import Config, SecretConfig
+    from breakglass.engine.runs import RunSummary
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,16 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class Carry:
+    """An earlier rotation of this secret that stopped after consumers moved to its new value
+    while the old one is still live. `runs`: that run and those it continued, newest first
+    (a kind recognises its new credential by any of them)."""
+
+    old_id: str
+    runs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Mode:
     leaked: bool = False
     revoke_first: bool = False
@@ -95,6 +113,8 @@ class Kind(ABC):
 
     def __init__(self, secret: str, cfg: SecretConfig, config: Config) -> None:
         self.secret, self.cfg, self.config = secret, cfg, config
+        #: run id -> carried(): asked by the checks and every step's plan before `pin`
+        self.carry_cache: dict[str, Carry | None] = {}
 
     @property
     @abstractmethod
@@ -136,6 +156,20 @@ class Kind(ABC):
     @abstractmethod
     def old_value(self, ctx: StepContext, old_id: str) -> str | None:
         """The old value, read again from where it is kept (for the leak search)."""
+
+    def access_findings(self, ctx: StepContext) -> list[Finding]:
+        """Why the credentials breakglass runs with could not do every change of the rotation
+        (checked before any change, and again on resume)."""
+        return []
+
+    def live_evidence(self, ctx: StepContext, snap: Snapshot) -> str:
+        """How we know the old credential is still live, beyond `snap.old.state` (an IAM key:
+        STS still accepts it). Called only when it is."""
+        return ""
+
+    def contain_text(self, snap: Snapshot) -> str:
+        """The command that disables the old credential by hand."""
+        return f"disable {snap.old.id} by hand in {self.where}"
 
     def recovery(self, snap: Snapshot) -> list[str]:
         """Commands that make consumers read the previous value again (a failed rollout)."""
@@ -194,13 +228,99 @@ def generate_value(cfg: SecretConfig) -> str:
 
 # -- the steps ------------------------------------------------------------------------------
 
+def run_ids(kind: Kind, ctx: StepContext) -> tuple[str, ...]:
+    """This run's id, then the earlier runs it continues (Carry): a kind that tags what it
+    creates with a run id recognises its new credential by any of them (in the plan, before
+    `pin` recorded them, too)."""
+    pin = ctx.outputs.get("pin")
+    if pin:
+        return (ctx.run_id, *(pin.get("continues") or ()))
+    carry = carried(kind, ctx)
+    return (ctx.run_id, *(carry.runs if carry else ()))
+
+
+def carried(kind: Kind, ctx: StepContext) -> Carry | None:
+    """The earlier rotation of this secret this run continues, if any (module docstring).
+
+    The newest earlier run that pinned a credential decides: none when it succeeded, when its
+    old credential is still the one consumers use (a new run pins it anyway) or is no longer
+    live. Runs that never pinned (dry runs, unconfirmed plans) are passed over."""
+    if ctx.run_id not in kind.carry_cache:
+        # None while looking: the snapshot it takes may ask run_ids(), which asks this.
+        kind.carry_cache[ctx.run_id] = None
+        kind.carry_cache[ctx.run_id] = _carried(kind, ctx)
+    return kind.carry_cache[ctx.run_id]
+
+
+def _carried(kind: Kind, ctx: StepContext) -> Carry | None:
+    from breakglass.engine.runs import journal_paths, summarize
+
+    for path in reversed(journal_paths(ctx.state_dir)):
+        if path.stem == ctx.run_id:
+            continue
+        s = summarize(path)
+        pin = s.steps["pin"].result if "pin" in s.steps else None
+        if s.runbook != "rotate" or s.target != f"secrets.{kind.secret}" or not pin:
+            continue
+        old_id = str(pin["old_id"])
+        if s.status == "succeeded" or kind.current(ctx).id == old_id or \
+                kind.snapshot(ctx, old_id).old.state != "current":
+            return None
+        return Carry(old_id, (s.run_id, *(pin.get("continues") or ())))
+    return None
+
+
+def leaked_status(kind: Kind, ctx: StepContext, summary: RunSummary) -> Finding:
+    """Whether the leaked credential is still live as a `--leaked` run ends, observed again:
+    LEAKED_STILL_LIVE (error), LEAKED_REVOKED_UNPROVEN (warning: disabled, refusal not yet
+    proven), LEAKED_DEAD (note: disabled and proven refused), LEAKED_STATUS_UNKNOWN (could not
+    look)."""
+    pin = ctx.outputs.get("pin") or {}
+    resume = f"`breakglass runs.resume {ctx.run_id}`"
+    try:
+        if pin:
+            old_id = str(pin["old_id"])
+        else:  # refused before pinning: the credential this run would have replaced
+            carry = carried(kind, ctx)
+            old_id = carry.old_id if carry else kind.current(ctx).id
+        snap = kind.snapshot(ctx, old_id)
+    except BreakglassError as exc:
+        return unverified("LEAKED_STATUS_UNKNOWN", f"could not check whether the leaked "
+                          f"{kind.noun} is still live: {exc}", "check it by hand now; "
+                          "assume it is live until proven otherwise", f"secrets.{kind.secret}",
+                          cause=exc.code if isinstance(exc, CouldNotVerify) else None)
+    if snap.old.state == "current":
+        try:
+            evidence = kind.live_evidence(ctx, snap)
+        except CouldNotVerify as exc:  # what the kind saw already says it is live
+            evidence = f"{exc.code}: {exc}"
+        return kind.finding(
+            "LEAKED_STILL_LIVE", f"the leaked {kind.noun} {old_id} is STILL LIVE"
+            + (f" ({evidence})" if evidence else "") + ": anyone holding it can use it",
+            f"contain it now: {kind.contain_text(snap)}; then fix the cause shown below and "
+            f"{resume} (or run the rotation again)", leaked_id=old_id, status="live")
+    # Proven: verify_old passed (refused), or delete passed (deleted, and refused).
+    if any(summary.steps[n].status == "done" for n in ("verify_old", "delete")
+           if n in summary.steps):
+        return kind.finding("LEAKED_DEAD", f"the leaked {kind.noun} {old_id} is "
+                            f"{snap.old.state} and proven refused", "nothing",
+                            Severity.INFO, leaked_id=old_id, status="dead")
+    return kind.finding("LEAKED_REVOKED_UNPROVEN", f"the leaked {kind.noun} {old_id} is "
+                        f"{snap.old.state}, but its refusal is not proven yet",
+                        f"{resume} to prove it", Severity.WARNING, leaked_id=old_id,
+                        status=snap.old.state)
+
+
 class RotationStep(Step):
     def __init__(self, kind: Kind, mode: Mode) -> None:
         self.kind, self.mode = kind, mode
 
     def old_id(self, ctx: StepContext) -> str:
         pinned = ctx.outputs.get("pin") or {}
-        return str(pinned.get("old_id") or self.kind.current(ctx).id)
+        if pinned.get("old_id"):
+            return str(pinned["old_id"])
+        carry = carried(self.kind, ctx)
+        return carry.old_id if carry else self.kind.current(ctx).id
 
     def observe(self, ctx: StepContext) -> Mapping[str, Any]:
         return {"snapshot": self.kind.snapshot(ctx, self.old_id(ctx)).to_dict()}
@@ -215,17 +335,30 @@ class PinStep(RotationStep):
 
     def observe(self, ctx: StepContext) -> Mapping[str, Any]:
         pinned = ctx.outputs.get("pin")
-        return {"pinned": dict(pinned) if pinned else None,
-                "current": asdict(self.kind.current(ctx)) if not pinned else None}
+        if pinned:
+            return {"pinned": dict(pinned)}
+        carry = carried(self.kind, ctx)
+        return {"pinned": None, "carry": asdict(carry) if carry else None,
+                "current": None if carry else asdict(self.kind.current(ctx))}
 
     def plan(self, observed: Mapping[str, Any]) -> Plan:
         if observed["pinned"]:
             return Plan.noop(f"already recorded: {observed['pinned']['old_id']}")
+        carry = observed["carry"]
+        if carry:
+            return Plan.of(Action(
+                f"continue rotation {carry['runs'][0]}, which stopped before {carry['old_id']} "
+                f"was revoked: record {carry['old_id']} (still live) as the {self.kind.noun} "
+                "being replaced, and that run's new one as this run's", self.kind.where))
         cur = observed["current"]
         return Plan.of(Action(f"record {cur['id']} as the {self.kind.noun} being replaced "
                               "(a resumed run knows which one is old)", self.kind.where))
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
+        carry = carried(self.kind, ctx)
+        if carry:
+            return {"old_id": carry.old_id, "continues": list(carry.runs),
+                    "at": _now().isoformat()}
         return {"old_id": self.kind.current(ctx).id, "at": _now().isoformat()}
 
 
@@ -235,7 +368,7 @@ class CreateStep(RotationStep):
     def plan(self, observed: Mapping[str, Any]) -> Plan:
         snap = self.snap(observed)
         if snap.new is not None:
-            return Plan.noop(f"{snap.new.id} already created by this run")
+            return Plan.noop(f"{snap.new.id} already created by this rotation")
         actions = [Action(f"delete {o.id} first ({o.note}): never more than two "
                           f"{self.kind.noun}s", self.kind.where, destructive=True)
                    for o in snap.orphans]

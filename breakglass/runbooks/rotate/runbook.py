@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breakglass.engine.findings import Finding, Severity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Precondition, Runbook, Step, StepContext
 from breakglass.errors import UsageError
-from breakglass.runbooks.rotate.base import Kind, Mode, RotationStep, rotation_steps
+from breakglass.runbooks.rotate.base import (
+    Kind,
+    Mode,
+    RotationStep,
+    carried,
+    leaked_status,
+    rotation_steps,
+)
+
+if TYPE_CHECKING:
+    from breakglass.engine.runs import RunSummary
 
 #: kind -> "module:Class" (or a factory); covers every kind the config accepts (tested)
 KINDS: dict[str, str] = {
@@ -76,12 +86,25 @@ class Rotate(Runbook):
         return rotation_steps(self.kind, self.mode, before, consumers)
 
     def preconditions(self) -> Sequence[Precondition]:
-        def check(ctx: StepContext) -> Sequence[Finding]:
-            # Once this run has pinned the old value, a second credential is its own new one.
-            return [] if ctx.outputs.get("pin") else self.kind.start_findings(ctx)
+        def room(ctx: StepContext) -> Sequence[Finding]:
+            # Once this run has pinned the old value (or continues an earlier run that did), a
+            # second credential is the run's own new one.
+            if ctx.outputs.get("pin") or carried(self.kind, ctx):
+                return []
+            return self.kind.start_findings(ctx)
 
-        return [Precondition(f"secrets.{self.secret}.room", "room for a new value "
-                             "(never more than two live)", check)]
+        checks = [Precondition(f"secrets.{self.secret}.room", "room for a new value (never "
+                               "more than two live)", room)]
+        if type(self.kind).access_findings is not Kind.access_findings:  # a kind that checks
+            checks.insert(0, Precondition(f"secrets.{self.secret}.access", "the credentials "
+                                          "breakglass runs with may make every change",
+                                          self.kind.access_findings))
+        return checks
+
+    def closing_findings(self, ctx: StepContext, summary: RunSummary) -> Sequence[Finding]:
+        # A leak is an incident: however the run ended, the first thing it says is whether the
+        # leaked value is still live.
+        return [leaked_status(self.kind, ctx, summary)] if self.mode.leaked else []
 
 
 class ConsumersStep(RotationStep):

@@ -46,7 +46,7 @@ from typing import Any
 from breakglass.engine.findings import Finding, Severity
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot
+from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, run_ids
 from breakglass.runbooks.rotate.stores import value_digest
 from breakglass.runbooks.rotate.stores.dotenv_hosts import DotenvHosts
 
@@ -184,7 +184,10 @@ class StripeWebhookKind(Kind):
                 ) -> dict[str, str | None]:
         """host -> the value of KEY in its env file (or in this run's backup of it); every
         value read is registered with the redactor before anything can print it."""
-        return {name: self.store.value_on(ctx, conn, backup_of=ctx.run_id if backup else None)
+        # The first write of the rotation made the backup: a run that continues an earlier one
+        # reads that run's backup (it holds the value from before either run).
+        first = run_ids(self, ctx)[-1]
+        return {name: self.store.value_on(ctx, conn, backup_of=first if backup else None)
                 for name, conn in self.store.each(ctx, self.hosts[:1] if only_first else None)}
 
     def current(self, ctx: StepContext) -> Cred:
@@ -218,7 +221,7 @@ class StripeWebhookKind(Kind):
         state = "gone" if old is None else ("current" if old["status"] == "enabled"
                                             else "revoked")
         new = next((ep for ep in endpoints.values() if ep["id"] != old_id
-                    and ep["metadata"].get(RUN) == ctx.run_id
+                    and ep["metadata"].get(RUN) in run_ids(self, ctx)
                     and ep["metadata"].get(DIGEST) in digests.values()), None)
         orphans = tuple(Cred(ep["id"], ep["status"], _orphan_note(ep)) for ep in
                         endpoints.values() if _ours(ep, self.secret)
@@ -226,7 +229,7 @@ class StripeWebhookKind(Kind):
         like = old or new or {}
         facts = {"url": like.get("url"), "events": len(like.get("enabled_events") or []),
                  "api_version": like.get("api_version"),
-                 "restore": self.store.restore_lines(ctx.run_id),
+                 "restore": self.store.restore_lines(run_ids(self, ctx)[-1]),
                  "hosts": digests, "new_digest": new["metadata"][DIGEST] if new else None}
         deployed = new is not None and set(digests.values()) == {facts["new_digest"]}
         return Snapshot(Cred(old_id, state), Cred(new["id"]) if new else None, deployed,
@@ -355,6 +358,12 @@ class StripeWebhookKind(Kind):
         return [self.finding("OLD_SECRET_REFUSED", f"the app refuses events signed with the old"
                              f" secret (HTTP {status}); endpoint {snap.old.id} is {snap.old.state}",
                              "nothing", Severity.INFO, endpoint_id=snap.old.id, status=status)]
+
+    def live_evidence(self, ctx: StepContext, snap: Snapshot) -> str:
+        return "Stripe lists it enabled: it still signs events with the leaked secret"
+
+    def contain_text(self, snap: Snapshot) -> str:
+        return f"`stripe webhook_endpoints update {snap.old.id} --disabled=true`"
 
     def old_value(self, ctx: StepContext, old_id: str) -> str | None:
         # This run's backup holds the file as it was before the first write (a resumed run
