@@ -295,7 +295,7 @@ def test_age_encrypted_backup_is_decrypted_and_read(
         file_store: FileTestStore, tmp_path: Path, dump: bytes, identity: Any) -> None:
     enc = age_encrypt(dump, identity)
     assert enc.startswith(AGE_MAGIC)
-    file_store.put(KEY + ".age", enc, manifest=manifest_bytes(enc))
+    file_store.put(KEY + ".age", enc, manifest=manifest_bytes(enc, database="bv_shop"))
     cfg = write_config(tmp_path, file_store, encryption="age", identity="env:BV_AGE_IDENTITY")
     r = run_verify(cfg, env={"BV_AGE_IDENTITY": str(identity)})
     assert r.rc == 0, r
@@ -320,7 +320,7 @@ def test_age_identity_never_reaches_output_or_journal(
 def test_encrypted_backup_without_identity_is_ARCHIVE_NOT_CHECKED(
         file_store: FileTestStore, tmp_path: Path, dump: bytes, identity: Any) -> None:
     enc = age_encrypt(dump, identity)
-    file_store.put(KEY + ".age", enc, manifest=manifest_bytes(enc))
+    file_store.put(KEY + ".age", enc, manifest=manifest_bytes(enc, database="bv_shop"))
     r = run_verify(write_config(tmp_path, file_store, encryption="age",
                                 recipients=[str(identity.to_public())]))
     assert r.rc == 3, r

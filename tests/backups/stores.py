@@ -15,9 +15,15 @@ AGE_MAGIC = b"age-encryption.org/v1"
 
 
 def manifest_bytes(data: bytes, **overrides: Any) -> bytes:
+    """A manifest of `data`; its database is the one the archive's header names (pass
+    database= for an encrypted archive)."""
+    from breakglass.recovery.archive import read_header
+
+    header = read_header(data)
     doc = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
-           "created_at": datetime.now(UTC).isoformat(), "database": "shop",
-           "server_version": "16", **overrides}
+           "created_at": datetime.now(UTC).isoformat(),
+           "database": header.dbname if header else "shop", "server_version": "16",
+           **overrides}
     return json.dumps(doc).encode()
 
 
