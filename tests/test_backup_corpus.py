@@ -90,3 +90,37 @@ def test_the_good_backup_passes_both(project: DrillProject, made: Made) -> None:
     drill = project.drill()
     assert drill.rc == 0, drill
     assert not drill.failing - {"NO_NOTICE_CHANNEL"}, drill
+
+
+def test_declared_exclude_data_passes_both(tmp_path: Path, made: Made) -> None:
+    proj = DrillProject(tmp_path, made.dbs.shop.dsn)
+    proj.write_config(backup='exclude_data = ["sessions"]\n')
+    data = made.no_sessions_data
+    proj.put(data, made.dbs.shop.manifest(data))  # it counts sessions' rows: not compared
+    verify = proj.run("backup.verify", "--json")
+    assert verify.rc == 0, verify
+    drill = proj.drill()
+    assert drill.rc == 0, drill
+
+
+def test_a_table_created_after_the_backup_is_a_note_not_a_failure(
+        tmp_path: Path, pg_server: Any) -> None:
+    import psycopg
+
+    from tests.backups.corpus import SHOP_SCHEMA, Database
+
+    dsn = pg_server.create_database("corpus_drift")
+    with psycopg.connect(dsn) as conn:
+        conn.execute(SHOP_SCHEMA)
+    db = Database(pg_server, "corpus_drift", dsn)
+    data = db.dump()
+    manifest = db.manifest(data)
+    with psycopg.connect(dsn) as conn:  # a migration after the backup
+        conn.execute("create table added_later (id int)")
+    proj = DrillProject(tmp_path, dsn)
+    proj.write_config()
+    proj.put(data, manifest)
+    r = proj.run("backup.verify", "--json")
+    assert r.rc == 0, r
+    note = next(f for f in r.findings if f["code"] == "SHAPE_CHANGED")
+    assert note["evidence"]["tables"] == ["public.added_later"]
