@@ -439,8 +439,8 @@ def test_undo_leaves_an_object_its_run_did_not_write(file_project: Project) -> N
     (run_id,) = file_project.run_ids()
     r = file_project.run("runs.resume", run_id, "--yes", "--json")
     assert r.rc == 1, r
-    assert "CHECKSUM_MISMATCH" in r.codes
-    assert path.read_bytes() == theirs
+    assert r.codes & {"CHECKSUM_MISMATCH", "ARCHIVE_TRUNCATED"}  # the read-back failed
+    assert path.read_bytes() == theirs  # and the undo left what it did not write
 
 
 def test_undo_deletes_the_object_its_run_wrote(file_project: Project) -> None:
