@@ -215,6 +215,8 @@ def header_problem(data: bytes) -> str | None:
     if len(data) < len(PGDMP_MAGIC) + 3:
         return None
     version = (data[5], data[6])
+    if data.startswith(PGDMP_MAGIC) and version < (1, 10):
+        return None  # before PostgreSQL 9.0 the header had another layout: pg_restore judges
     modern = version >= (1, 15)
     header: Header | None = None
     why = ""

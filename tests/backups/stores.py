@@ -59,16 +59,24 @@ class FileTestStore:
             Path(str(path) + ".manifest.json").write_bytes(manifest)
 
     def set_age(self, key: str, seconds: float) -> None:
+        """Make `key` (and its manifest's start time, if any) `seconds` old."""
         t = time.time() - seconds
         os.utime(self.root / key, (t, t))
+        side = Path(str(self.root / key) + ".manifest.json")
+        if side.exists():  # a manifest made after its upload would be implausible
+            doc = json.loads(side.read_bytes())
+            made = datetime.fromtimestamp(t - 60, UTC).isoformat()
+            doc.update(created_at=made, **({"started_at": made} if "started_at" in doc else {}))
+            side.write_text(json.dumps(doc))
 
     def config_toml(self) -> str:
         return ""
 
     def make_stale(self) -> str:
-        for p in self.root.rglob("*.dump*"):
-            t = time.time() - 3 * 86400
-            os.utime(p, (t, t))
+        for p in self.root.rglob("*.dump"):
+            self.set_age(p.relative_to(self.root).as_posix(), 3 * 86400)
+        for p in self.root.rglob("*.dump.age"):
+            self.set_age(p.relative_to(self.root).as_posix(), 3 * 86400)
         return "26h"
 
 
