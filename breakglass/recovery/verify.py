@@ -154,8 +154,8 @@ class VerifyBackupSet(Step):
                    now: datetime) -> list[Finding]:
         try:
             manifest = store.read_manifest(newest.key)
-        except ManifestInvalid:
-            manifest = None  # reported by the deep read
+        except (ManifestInvalid, CouldNotVerify):
+            manifest = None  # reported by the deep read; the object's clock still holds
         made, clock = backup_time(manifest, newest.modified, now)
         age = now - made
         if age <= self.cfg.max_age:
