@@ -10,6 +10,7 @@ environment and no output.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -395,6 +396,66 @@ def test_sigkill_mid_dump_leaves_no_backup_and_resume_finishes_with_one(
         assert sorted(p.name for p in project.store.root.iterdir()) == [
             key, key + ".manifest.json"]
     assert project.run("backup.verify", "--json").rc == 0
+
+
+# -- names: one object per run; an undo deletes only what its run wrote -------------------------
+def test_two_runs_in_the_same_second_get_two_names() -> None:
+    from breakglass.recovery.take import backup_key
+
+    one = backup_key("main", "20261207T162319000001-ab12", "none")
+    two = backup_key("main", "20261207T162319999999-cd34", "age")
+    assert one == "main-20261207T162319Z-20261207T162319000001-ab12.dump"
+    assert two == "main-20261207T162319Z-20261207T162319999999-cd34.dump.age"
+
+
+def test_two_takes_at_once_from_two_state_dirs_write_two_intact_backups(
+        tmp_path: Path, shop: Shop, file_store: FileTestStore) -> None:
+    projects = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        projects.append(Project(tmp_path / name, shop, file_store).write())
+    procs = [subprocess.Popen(p.argv("backup.take", "--yes", "--json"), text=True,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=p.full_env()) for p in projects]
+    results = [Result(subprocess.CompletedProcess(proc.args, proc.wait(timeout=180),
+                                                  *proc.communicate())) for proc in procs]
+    for r in results:
+        assert r.rc == 0, r
+    taken = [next(f for f in r.doc["findings"] if f["code"] == "BACKUP_TAKEN")["evidence"]
+             for r in results]
+    assert taken[0]["key"] != taken[1]["key"]
+    for ev in taken:  # each reported backup is there, with the bytes it reported
+        data = (file_store.root / ev["key"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == ev["sha256"]
+        doc = json.loads((file_store.root / (ev["key"] + ".manifest.json")).read_text())
+        assert doc["sha256"] == ev["sha256"]
+
+
+def test_undo_leaves_an_object_its_run_did_not_write(file_project: Project) -> None:
+    file_project.kill(file_project.start_paused("backups.main.after_apply"))
+    (key,) = file_project.backups()
+    path = file_project.store.root / key
+    theirs = b"PGDMP bytes another writer put under this name"
+    path.write_bytes(theirs)
+    (run_id,) = file_project.run_ids()
+    r = file_project.run("runs.resume", run_id, "--yes", "--json")
+    assert r.rc == 1, r
+    assert r.codes & {"CHECKSUM_MISMATCH", "ARCHIVE_TRUNCATED"}  # the read-back failed
+    assert path.read_bytes() == theirs  # and the undo left what it did not write
+
+
+def test_undo_deletes_the_object_its_run_wrote(file_project: Project) -> None:
+    file_project.kill(file_project.start_paused("backups.main.after_apply"))
+    (key,) = file_project.backups()
+    side = file_project.store.root / (key + ".manifest.json")
+    doc = json.loads(side.read_text())
+    doc["sha256"] = "0" * 64  # the read-back fails; the object is still the one written
+    side.write_text(json.dumps(doc))
+    (run_id,) = file_project.run_ids()
+    r = file_project.run("runs.resume", run_id, "--yes", "--json")
+    assert r.rc == 1, r
+    assert "CHECKSUM_MISMATCH" in r.codes
+    assert not (file_project.store.root / key).exists() and not side.exists()
 
 
 def test_password_is_in_no_child_argv_or_environment(file_project: Project) -> None:

@@ -11,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +39,17 @@ def owner_channel(http_sink: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def dump(pg_server: Any) -> bytes:
+def shop_dsn(pg_server: Any) -> str:
+    dsn: str = pg_server.create_database("bv_shop")
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def dump(pg_server: Any, shop_dsn: str) -> bytes:
     """One real custom-format dump (a few tables, a few thousand rows), made once."""
     import psycopg
 
-    dsn = pg_server.create_database("bv_shop")
+    dsn = shop_dsn
     with psycopg.connect(dsn) as conn:
         conn.execute("create table users (id serial primary key, email text not null)")
         conn.execute("create table orders (id serial primary key, user_id int references "
@@ -114,9 +122,14 @@ class Result:
 
 
 def write_config(tmp_path: Path, store: StoreUnderTest | None = None, *, url: str | None = None,
-                 extra_toml: str = "", **backup: Any) -> Path:
+                 extra_toml: str = "", production: bool = False, **backup: Any) -> Path:
+    """`production`: backups.shop is [databases.shop], whose DSN is $BV_DSN."""
     settings = {"store": url or (store.url if store else ""), "max_age": "26h",
                 "retention_days": 7, "encryption": "none", **backup}
+    if production:
+        settings["database"] = "shop"
+        extra_toml += '\n[databases.shop]\ndsn = "env:BV_DSN"\n'
+
     lines = [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     # backup_restore has an owner: without one the engine's owner check is a finding.
     text = ('[project]\nname = "acme"\nenvironment = "test"\n\n'
@@ -139,9 +152,10 @@ def run_verify(config: Path, *args: str, env: dict[str, str] | None = None,
 
 
 # -- freshness and presence -----------------------------------------------------------------
-def test_fresh_intact_backup_passes(store: StoreUnderTest, tmp_path: Path, dump: bytes) -> None:
+def test_fresh_intact_backup_passes(store: StoreUnderTest, tmp_path: Path, dump: bytes,
+                                    shop_dsn: str) -> None:
     store.put(KEY, dump, manifest=manifest_bytes(dump))
-    r = run_verify(write_config(tmp_path, store))
+    r = run_verify(write_config(tmp_path, store, production=True), env={"BV_DSN": shop_dsn})
     assert r.rc == 0, r
     ok = r.finding("BACKUP_OK")["evidence"]
     assert ok["key"] == KEY and ok["table_data_entries"] == 2
@@ -163,6 +177,8 @@ def test_backup_without_manifest_passes_with_a_note(file_store: FileTestStore, t
     r = run_verify(write_config(tmp_path, file_store))
     assert r.rc == 0, r
     assert r.finding("MANIFEST_MISSING")["severity"] == "info"
+    # no database configured and no earlier manifest: the note says what was not compared
+    assert r.finding("SHAPE_NOT_COMPARED")["severity"] == "info"
 
 
 def test_stale_backup_is_BACKUP_STALE(store: StoreUnderTest, tmp_path: Path,
@@ -174,6 +190,29 @@ def test_stale_backup_is_BACKUP_STALE(store: StoreUnderTest, tmp_path: Path,
     stale = r.finding("BACKUP_STALE")
     assert stale["evidence"]["age_seconds"] > stale["evidence"]["max_age_seconds"]
     assert max_age in stale["message"]
+
+
+def test_age_is_the_manifests_start_time_not_the_objects_mtime(
+        file_store: FileTestStore, tmp_path: Path, dump: bytes) -> None:
+    # a 3-day-old backup copied today: the copy's mtime is fresh, its data is not
+    three_days = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    file_store.put(KEY, dump, manifest=manifest_bytes(dump, created_at=three_days))
+    r = run_verify(write_config(tmp_path, file_store))
+    assert r.rc == 1, r
+    stale = r.finding("BACKUP_STALE")["evidence"]
+    assert stale["clock"] == "manifest" and stale["age_seconds"] > 3 * 86400 - 60
+
+
+def test_a_manifest_from_the_future_is_implausible_and_not_the_clock(
+        file_store: FileTestStore, tmp_path: Path, dump: bytes) -> None:
+    file_store.put(KEY, dump, manifest=manifest_bytes(dump, created_at="2030-01-01T00:00:00Z"))
+    hour_ago = time.time() - 3600  # the object only: set_age would age the manifest too
+    os.utime(file_store.root / KEY, (hour_ago, hour_ago))
+    r = run_verify(write_config(tmp_path, file_store, max_age="30m"))
+    assert r.rc == 1, r
+    assert "in the future" in r.finding("MANIFEST_IMPLAUSIBLE")["message"]
+    stale = r.finding("BACKUP_STALE")["evidence"]
+    assert stale["clock"] == "object" and stale["age_seconds"] >= 3600
 
 
 def test_empty_store_is_NO_BACKUPS(store: StoreUnderTest, tmp_path: Path) -> None:
@@ -267,7 +306,7 @@ def test_invalid_manifest_is_MANIFEST_INVALID(file_store: FileTestStore, tmp_pat
     file_store.put(KEY, dump, manifest=b'{"sha256": "nope"}')
     r = run_verify(write_config(tmp_path, file_store))
     assert r.rc == 1, r
-    assert r.codes == {"MANIFEST_INVALID"}
+    assert r.codes - {"SHAPE_NOT_COMPARED"} == {"MANIFEST_INVALID"}
 
 
 def test_all_reads_every_backup(file_store: FileTestStore, tmp_path: Path, dump: bytes) -> None:
@@ -295,7 +334,7 @@ def test_age_encrypted_backup_is_decrypted_and_read(
         file_store: FileTestStore, tmp_path: Path, dump: bytes, identity: Any) -> None:
     enc = age_encrypt(dump, identity)
     assert enc.startswith(AGE_MAGIC)
-    file_store.put(KEY + ".age", enc, manifest=manifest_bytes(enc))
+    file_store.put(KEY + ".age", enc, manifest=manifest_bytes(enc, database="bv_shop"))
     cfg = write_config(tmp_path, file_store, encryption="age", identity="env:BV_AGE_IDENTITY")
     r = run_verify(cfg, env={"BV_AGE_IDENTITY": str(identity)})
     assert r.rc == 0, r
@@ -320,7 +359,7 @@ def test_age_identity_never_reaches_output_or_journal(
 def test_encrypted_backup_without_identity_is_ARCHIVE_NOT_CHECKED(
         file_store: FileTestStore, tmp_path: Path, dump: bytes, identity: Any) -> None:
     enc = age_encrypt(dump, identity)
-    file_store.put(KEY + ".age", enc, manifest=manifest_bytes(enc))
+    file_store.put(KEY + ".age", enc, manifest=manifest_bytes(enc, database="bv_shop"))
     r = run_verify(write_config(tmp_path, file_store, encryption="age",
                                 recipients=[str(identity.to_public())]))
     assert r.rc == 3, r
@@ -463,8 +502,11 @@ def test_newest_pg_restore_is_chosen_and_a_missing_major_cannot_verify() -> None
 
 def test_dump_from_a_newer_server_is_read(pg_server_factory: Any, file_store: FileTestStore,
                                           tmp_path: Path) -> None:
+    import psycopg
+
     pg18 = pg_server_factory.start(18)
-    pg18.create_database("bv_new")
+    with psycopg.connect(pg18.create_database("bv_new")) as conn:
+        conn.execute("create table t (id int)")
     out = subprocess.run([str(pg18.bin_dir / "pg_dump"), "-Fc", "-d", "bv_new"],
                          env={**os.environ, **pg18.env()}, capture_output=True, check=True)
     file_store.put(KEY, out.stdout, manifest=manifest_bytes(out.stdout, server_version="18"))

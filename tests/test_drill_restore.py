@@ -4,6 +4,7 @@ real CLI in a subprocess."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -202,6 +203,18 @@ def test_dump_missing_table_data_restores_with_exit_0_but_fails_on_row_counts(
     assert "ROWS_MISSING" in res.failing
     missing = next(f for f in res.findings if f["code"] == "ROWS_MISSING")
     assert missing["evidence"]["table"] == "public.orders"
+
+
+def test_a_manifest_from_the_future_fails_and_rpo_uses_the_objects_clock(
+        project: DrillProject, backup: tuple[bytes, bytes]) -> None:
+    doc = json.loads(backup[1])
+    doc.update(created_at="2030-01-01T00:00:00+00:00", started_at="2030-01-01T00:00:00+00:00")
+    project.put(backup[0], json.dumps(doc).encode())
+    res = project.drill()
+    assert res.rc == 1, res
+    assert "MANIFEST_IMPLAUSIBLE" in res.failing
+    assert res.step_result("select")["clock"] == "object"
+    assert res.step_result("report")["rpo_seconds"] >= 0
 
 
 def test_without_manifest_the_drill_runs_and_says_what_it_could_not_check(

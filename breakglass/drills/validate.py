@@ -4,6 +4,9 @@ Every rung is evaluated (one failing rung does not hide the next) and each ends 
 a stable code — a problem (error), or a pass recorded as an INFO note with its evidence:
 
     rung        problem codes                                      pass note
+    archive     recovery/shape.py: ARCHIVE_WRONG_DATABASE,         (none: its problems only)
+                TABLE_DATA_MISSING, TABLE_MISSING, ARCHIVE_EMPTY,
+                MANIFEST_MISMATCH, MANIFEST_IMPLAUSIBLE
     structure   SCHEMA_* from recovery/fingerprint.compare         STRUCTURE_OK
     volume      ROW_COUNT_MISMATCH, ROWS_MISSING                   ROW_COUNTS_OK
     sequences   SEQUENCE_BEHIND                                    SEQUENCES_OK
@@ -24,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from breakglass.engine.findings import Finding, Severity
-from breakglass.recovery import fingerprint
+from breakglass.recovery import fingerprint, shape
 
 if TYPE_CHECKING:
     import psycopg
@@ -54,10 +57,15 @@ def structure(expected: fingerprint.Fingerprint | None,
                "nothing to do", Severity.INFO, digest=expected.digest)]
 
 
-def volume(expected: Mapping[str, int] | None, actual: Mapping[str, int]) -> list[Finding]:
+def volume(expected: Mapping[str, int] | None, actual: Mapping[str, int],
+           exclude: Sequence[str] = ()) -> list[Finding]:
     """Exact row counts against the manifest's. A table absent from the restore counts as 0
-    rows here (structure names it as missing too: the two rungs answer different questions)."""
-    if expected is None:
+    rows here (structure names it as missing too: the two rungs answer different questions).
+    Tables in `exclude` (exclude_data: the dump leaves their rows out) are not counted. A
+    manifest that counts no table proves nothing: no pass note (the archive rung reports it)."""
+    skip = shape.excluded(exclude)
+    expected = {t: n for t, n in (expected or {}).items() if not skip(t)}
+    if not expected:
         return []
     found = []
     for table, want in sorted(expected.items()):
@@ -185,12 +193,15 @@ def manifest_missing(what: Sequence[str]) -> list[Finding]:
 
 
 def ladder(conn: psycopg.Connection[Any], *, schema: fingerprint.Fingerprint | None,
-           tables: Mapping[str, int] | None, checks: Sequence[ExpectConfig]) -> list[Finding]:
-    """Every rung, in order. `conn` is autocommit (each rung reads the committed restore)."""
+           tables: Mapping[str, int] | None, checks: Sequence[ExpectConfig],
+           exclude: Sequence[str] = ()) -> list[Finding]:
+    """Every rung after the archive's, in order. `conn` is autocommit (each rung reads the
+    committed restore)."""
     missing = [name for name, have in (("structure", schema), ("row counts", tables))
                if have is None]
     found = [*manifest_missing(missing), *structure(schema, conn)]
-    found += volume(tables, fingerprint.row_counts(conn) if tables is not None else {})
+    found += volume(tables, fingerprint.row_counts(conn) if tables is not None else {},
+                    exclude)
     found += sequences(fingerprint.sequence_positions(conn))
     found += expect(checks, conn)
     return found

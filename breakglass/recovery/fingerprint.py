@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 # Catalog filter for "user objects" (n = pg_namespace). `pg_toast_temp_N` matches pg_toast%.
 _USER_NS = ("n.nspname not in ('pg_catalog', 'information_schema') "
             "and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp\\_%'")
+# A table that belongs to an extension (deptype 'e') is created by CREATE EXTENSION, not by the
+# dump (pg_dump writes no TABLE entry for it): it is the extension's, not the database's.
+_NOT_EXTENSION_MEMBER = ("not exists (select 1 from pg_depend e where e.classid = "
+                         "'pg_class'::regclass and e.objid = c.oid and e.deptype = 'e')")
 
 
 class _Frozen(BaseModel):
@@ -109,7 +113,7 @@ def _catalog(conn: psycopg.Connection[Any], query: str) -> psycopg.Cursor[Any]:
     from psycopg import sql
 
     return conn.execute(sql.SQL(query).format(
-        user_ns=sql.SQL(_USER_NS),
+        user_ns=sql.SQL(_USER_NS), own=sql.SQL(_NOT_EXTENSION_MEMBER),
         user_ns_idx=sql.SQL(_USER_NS.replace("n.nspname", "n.schemaname"))))
 
 
@@ -122,7 +126,7 @@ def capture(conn: psycopg.Connection[Any]) -> Fingerprint:
     tables: dict[str, dict[str, Column]] = {}
     for schema, table in _catalog(conn,
             "select n.nspname, c.relname from pg_class c join pg_namespace n "
-            "on n.oid = c.relnamespace where c.relkind in ('r', 'p') and {user_ns}"):
+            "on n.oid = c.relnamespace where c.relkind in ('r', 'p') and {user_ns} and {own}"):
         tables[_q(schema, table)] = {}
     for schema, table, col, typ, not_null, default in _catalog(conn,
             "select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), "
@@ -131,7 +135,7 @@ def capture(conn: psycopg.Connection[Any]) -> Fingerprint:
             "join pg_namespace n on n.oid = c.relnamespace "
             "left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum "
             "where c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped "
-            "and {user_ns} order by n.nspname, c.relname, a.attnum"):
+            "and {user_ns} and {own} order by n.nspname, c.relname, a.attnum"):
         tables[_q(schema, table)][col] = Column(type=typ, not_null=not_null, default=default)
     indexes = {_q(s, i): d for s, i, d in _catalog(conn,
         "select n.schemaname, n.indexname, n.indexdef from pg_indexes n "
@@ -169,8 +173,16 @@ def _user_tables(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     # of its own, and counting it would count its partitions twice.
     return [(str(s), str(t)) for s, t in _catalog(conn,
         "select n.nspname, c.relname from pg_class c join pg_namespace n "
-        "on n.oid = c.relnamespace where c.relkind = 'r' and {user_ns} "
+        "on n.oid = c.relnamespace where c.relkind = 'r' and {user_ns} and {own} "
         "order by 1, 2")]
+
+
+def table_names(conn: psycopg.Connection[Any]) -> frozenset[str]:
+    """Every table of the database a dump defines ("schema.table"): plain, partitioned and
+    partitions; not an extension's."""
+    return frozenset(_q(str(s), str(t)) for s, t in _catalog(conn,
+        "select n.nspname, c.relname from pg_class c join pg_namespace n "
+        "on n.oid = c.relnamespace where c.relkind in ('r', 'p') and {user_ns} and {own}"))
 
 
 def row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:

@@ -16,7 +16,7 @@ manifests (the demo's, hand-written ones) still parse: their missing fields are 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import (
@@ -32,6 +32,9 @@ from breakglass.errors import BreakglassError
 from breakglass.recovery.fingerprint import Fingerprint
 
 MANIFEST_SUFFIX = ".manifest.json"
+#: how far a manifest's times may run ahead of the store's clock: the machine that took the
+#: backup and the store (S3, a NAS) keep their own clocks, and NTP keeps them within seconds
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class ManifestInvalid(BreakglassError):
@@ -73,6 +76,12 @@ class Manifest(BaseModel):
                 data = {**data, "created_at": data["started_at"]}
         return data
 
+    @field_validator("created_at", "started_at", "finished_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        # a hand-written time without an offset is read as UTC (backup.take writes UTC)
+        return v.replace(tzinfo=UTC) if v is not None and v.tzinfo is None else v
+
     @field_validator("sha256", "dump_sha256")
     @classmethod
     def _hex64(cls, v: str | None) -> str | None:
@@ -82,6 +91,11 @@ class Manifest(BaseModel):
         if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
             raise ValueError("must be 64 hex characters")
         return v
+
+    @property
+    def made_at(self) -> datetime:
+        """When the dump's snapshot was taken: the moment the backup's data is from."""
+        return self.started_at or self.created_at
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True, indent=2)
@@ -100,3 +114,37 @@ def parse_manifest(data: bytes, key: str) -> Manifest:
     except (ValueError, ValidationError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ManifestInvalid(f"{manifest_key(key)}: not a valid manifest ({first})") from exc
+
+
+def implausible(manifest: Manifest, uploaded: datetime, now: datetime) -> list[str]:
+    """What `manifest` claims that cannot be true of a backup object uploaded at `uploaded` and
+    seen at `now` (a manifest is a file anyone with write access can edit: it is believed only
+    where it is consistent)."""
+    why = []
+    if manifest.tables is not None and not manifest.tables:
+        why.append("it records no tables")
+    made = manifest.made_at
+    if made > now + CLOCK_SKEW:
+        why.append(f"it says the dump started at {made.isoformat()}, in the future")
+    elif made > uploaded + CLOCK_SKEW:
+        why.append(f"it says the dump started at {made.isoformat()}, after the object was "
+                   f"uploaded ({uploaded.isoformat()})")
+    if (manifest.finished_at is not None and manifest.started_at is not None
+            and manifest.finished_at < manifest.started_at):
+        why.append("it says the dump finished before it started")
+    return why
+
+
+def backup_time(manifest: Manifest | None, uploaded: datetime,
+                now: datetime) -> tuple[datetime, str]:
+    """The one clock for a backup's age (backup.verify's freshness, the drill's RPO), and
+    which clock it was.
+
+    The manifest's start time when the manifest is plausible: that is the moment the data is
+    from (a big dump uploads hours later), and it survives a copy to another bucket, which
+    resets the object's modification time to "now". Otherwise the object's modification time.
+    A plausible start time is never after the upload, so a manifest can make a backup look
+    older than its object, never fresher."""
+    if manifest is not None and not implausible(manifest, uploaded, now):
+        return manifest.made_at, "manifest"
+    return uploaded, "object"

@@ -13,8 +13,11 @@ STREAM chunks) -> sha256 (stored) -> the store's upload. Nothing is held whole i
 written unencrypted to disk, and the upload is invisible until committed (stores/base.py).
 
 Why the name is fixed by the run id: the object's name carries the run's start time (UTC, to the
-second), so every observation of the same run — the plan, the apply, a `runs.resume` after a
-SIGKILL — looks at the same key and sees whether the backup is already there.
+second, for people and for --prune) and the run id itself, so every observation of the same run
+— the plan, the apply, a `runs.resume` after a SIGKILL — looks at the same key and sees whether
+the backup is already there, and no other run ever writes that key: two `backup.take` started in
+the same second (two machines, two state_dirs) write two objects. The undo deletes the object
+only when its sha256 is the one this run wrote.
 """
 
 from __future__ import annotations
@@ -46,14 +49,16 @@ DUMP_FAILED = "DUMP_FAILED"
 
 
 def backup_key(database: str, run_id: str, encryption: str) -> str:
-    """`<database>-<UTC %Y%m%dT%H%M%SZ>.dump[.age]`; the time is the run's start (its id begins
-    with it, see engine/executor.new_run_id)."""
+    """`<database>-<UTC %Y%m%dT%H%M%SZ>-<run id>.dump[.age]`; the time is the run's start (its
+    id begins with it, see engine/executor.new_run_id)."""
     stamp = datetime.strptime(run_id[:15], "%Y%m%dT%H%M%S").strftime(NAME_TIME)
-    return f"{database}-{stamp}.dump" + (".age" if encryption == "age" else "")
+    return f"{database}-{stamp}-{run_id}.dump" + (".age" if encryption == "age" else "")
 
 
 def _name_re(database: str) -> re.Pattern[str]:
-    return re.compile(rf"^{re.escape(database)}-(\d{{8}}T\d{{6}}Z)\.dump(\.age)?$")
+    # The run id suffix is optional: names written before it was added are still ours.
+    return re.compile(rf"^{re.escape(database)}-(\d{{8}}T\d{{6}}Z)(-[0-9A-Za-z-]+)?"
+                      r"\.dump(\.age)?$")
 
 
 @register
@@ -330,8 +335,20 @@ class TakeBackup(Step):
 
     # -- undo: a backup that failed its verification is removed -------------------------
     def undo(self, ctx: StepContext) -> None:
+        """Delete the object this run wrote, and only that one: when the apply finished, the
+        object must still have the sha256 it recorded (one put there by anything else —
+        a copy by hand, another tool — stays, and the journal says so). When the apply did not
+        finish, whatever is under this run's own key is this run's interrupted work."""
         store = _store(ctx, self.backup_name, self.cfg)
         key = self.key(ctx)
+        wrote = (ctx.outputs.get(self.name) or {}).get("sha256")
+        if wrote is not None and store.exists(key) is not None:
+            found = _stored_sha256(store, key)
+            if found != wrote:
+                ctx.log(f"{key} left in place: its sha256 {found[:16]}… is not the "
+                        f"{wrote[:16]}… this run wrote", key=key, sha256=found, wrote=wrote)
+                store.discard_partial(key)
+                return
         store.delete(key)
         store.discard_partial(key)
 
@@ -459,6 +476,19 @@ def _tool_version(exe: Path) -> str | None:
     out = process.run([str(exe), "--version"], capture_output=True, text=True, timeout=10,
                       check=False).stdout.strip()
     return out or None
+
+
+def _stored_sha256(store: BackupStore, key: str) -> str:
+    """The sha256 of the object as stored: S3's full-object checksum when it keeps one, else
+    the bytes streamed and hashed (never held in memory)."""
+    obj = store.stat(key)
+    if obj.checksum_sha256 is not None:
+        return obj.checksum_sha256
+    digest = hashlib.sha256()
+    with store.open(key) as src:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _sha256_file(path: Path) -> str:

@@ -4,8 +4,12 @@ intact and restorable — without changing anything.
 One read-only step per backup set. `observe` lists the store (and HEADs/peeks at objects);
 `verify` judges the listing and reads the newest backup (every backup with `--all`) to the end:
 sha256 against the manifest and the S3 full-object checksum, then pg_restore over the whole
-archive (breakglass/recovery/archive.py). Finding codes are stable and documented in
-docs/backup-verify.md.
+archive (breakglass/recovery/archive.py), then the archive's database and tables against the
+configured database and its own manifest (breakglass/recovery/shape.py). Finding codes are
+stable and documented in docs/backup-verify.md.
+
+Age is measured on one clock, shared with the restore drill (manifest.backup_time): the
+manifest's start time when the manifest is plausible, else the object's modification time.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from breakglass.engine.findings import Finding, Severity, unverified
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, SecretRefError, UsageError
-from breakglass.recovery import archive
-from breakglass.recovery.manifest import Manifest, ManifestInvalid
+from breakglass.recovery import archive, shape
+from breakglass.recovery.manifest import Manifest, ManifestInvalid, backup_time
 from breakglass.recovery.stores import BackupObject, BackupStore, open_store
 
 if TYPE_CHECKING:
@@ -123,11 +127,14 @@ class VerifyBackupSet(Step):
                 "check that backups are being taken and written to this store (cron/systemd "
                 "timer of `backup.take` or your pg_dump job)", store=observed["store"])]
         now = datetime.now(UTC)
-        found = [*self._freshness(objs[-1], now), *self._encryption(objs, observed),
-                 *self._retention(ctx, objs, observed, now)]
         store = self._store(ctx)
-        for obj in (objs if self.deep_all else objs[-1:]):
-            deep = self._deep(ctx, store, obj, observed["age_header"].get(obj.key))
+        found = [*self._freshness(store, objs[-1], now), *self._encryption(objs, observed),
+                 *self._retention(ctx, objs, observed, now)]
+        for i, obj in enumerate(objs):
+            if i < len(objs) - 1 and not self.deep_all:
+                continue
+            deep = self._deep(ctx, store, obj, observed["age_header"].get(obj.key), objs[:i],
+                              now)
             found.extend(deep.findings)
             if deep.ok_evidence is not None:
                 found.append(self._finding(
@@ -143,17 +150,24 @@ class VerifyBackupSet(Step):
         return Finding(code, message, action, severity, subject=self.name,
                        evidence={"backup": self.backup_name, **evidence})
 
-    def _freshness(self, newest: BackupObject, now: datetime) -> list[Finding]:
-        age = now - newest.modified
+    def _freshness(self, store: BackupStore, newest: BackupObject,
+                   now: datetime) -> list[Finding]:
+        try:
+            manifest = store.read_manifest(newest.key)
+        except (ManifestInvalid, CouldNotVerify):
+            manifest = None  # reported by the deep read; the object's clock still holds
+        made, clock = backup_time(manifest, newest.modified, now)
+        age = now - made
         if age <= self.cfg.max_age:
             return []
+        by = "its manifest's start time" if clock == "manifest" else "its modification time"
         return [self._finding(
-            "BACKUP_STALE", f"newest backup {newest.key} is {_human(age)} old; the RPO target "
-            f"(max_age) is {format_duration(self.cfg.max_age)}",
+            "BACKUP_STALE", f"newest backup {newest.key} is {_human(age)} old (by {by}); the "
+            f"RPO target (max_age) is {format_duration(self.cfg.max_age)}",
             "find out why backups stopped (job logs, disk space, credentials) and take one now",
             key=newest.key, age_seconds=int(age.total_seconds()),
             max_age_seconds=int(self.cfg.max_age.total_seconds()),
-            modified=newest.modified.isoformat())]
+            modified=newest.modified.isoformat(), made=made.isoformat(), clock=clock)]
 
     def _encryption(self, objs: list[BackupObject], observed: Mapping[str, Any]) -> list[Finding]:
         enc = self.cfg.encryption
@@ -245,15 +259,16 @@ class VerifyBackupSet(Step):
         return found
 
     def _deep(self, ctx: StepContext, store: BackupStore, obj: BackupObject,
-              age_header: bool | None) -> _Deep:
+              age_header: bool | None, earlier: list[BackupObject], now: datetime) -> _Deep:
         try:
-            return self._read_through(ctx, store, obj, age_header)
+            return self._read_through(ctx, store, obj, age_header, earlier, now)
         except CouldNotVerify as exc:
             return _Deep([unverified(exc.code, str(exc), exc.action, self.name, key=obj.key)],
                          None)
 
     def _read_through(self, ctx: StepContext, store: BackupStore, obj: BackupObject,
-                      age_header: bool | None) -> _Deep:
+                      age_header: bool | None, earlier: list[BackupObject],
+                      now: datetime) -> _Deep:
         found: list[Finding] = []
         manifest: Manifest | None = None
         try:
@@ -278,12 +293,28 @@ class VerifyBackupSet(Step):
         evidence.update(check.facts)
         if not check.ok and check.problem not in {f.code for f in found}:
             found.append(self._archive_finding(obj, check))
+        found.extend(self._shape(ctx, store, obj, manifest, check.toc, earlier, now))
         sources = [s for s, ok in (("manifest", manifest is not None),
                                    ("S3 ChecksumSHA256", obj.checksum_sha256 is not None)) if ok]
         evidence["checked_against"] = " + ".join(sources)
         if any(f.counts for f in found):
             return _Deep(found, None)
         return _Deep(found, evidence)
+
+    def _shape(self, ctx: StepContext, store: BackupStore, obj: BackupObject,
+               manifest: Manifest | None, toc: archive.Toc | None,
+               earlier: list[BackupObject], now: datetime) -> list[Finding]:
+        """The manifest against sense, the archive against the configured database and its
+        own manifest (recovery/shape.py)."""
+        if manifest is None and toc is None:
+            return []
+        ref = shape.reference(ctx, self.backup_name, self.cfg, store, earlier, now)
+        judge = shape.Judge(self.backup_name, self.cfg.exclude_data, self.name,
+                            backup=self.backup_name, key=obj.key)
+        found = judge.manifest(manifest, obj.modified, now, ref) if manifest else []
+        if toc is not None:
+            found += judge.archive(toc, ref, manifest)
+        return found
 
     def _checksums(self, obj: BackupObject, manifest: Manifest | None, sha: str,
                    size: int) -> list[Finding]:
@@ -343,6 +374,8 @@ class VerifyBackupSet(Step):
         actions = {
             archive.ARCHIVE_TRUNCATED: "the archive ends early: take a new backup; check disk "
                                        "space and that the dump/upload job completes",
+            archive.ARCHIVE_DAMAGED: "the archive is damaged (bit rot, a bad copy, tampering): "
+                                     "do not rely on it; take a new backup and check the store",
             archive.DECRYPT_FAILED: "backups are encrypted to recipients the configured "
                                     "identity does not match: a restore would fail; fix the "
                                     "recipients or the identity",

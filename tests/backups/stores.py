@@ -15,9 +15,15 @@ AGE_MAGIC = b"age-encryption.org/v1"
 
 
 def manifest_bytes(data: bytes, **overrides: Any) -> bytes:
+    """A manifest of `data`; its database is the one the archive's header names (pass
+    database= for an encrypted archive)."""
+    from breakglass.recovery.archive import read_header
+
+    header = read_header(data)
     doc = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
-           "created_at": datetime.now(UTC).isoformat(), "database": "shop",
-           "server_version": "16", **overrides}
+           "created_at": datetime.now(UTC).isoformat(),
+           "database": header.dbname if header else "shop", "server_version": "16",
+           **overrides}
     return json.dumps(doc).encode()
 
 
@@ -53,16 +59,24 @@ class FileTestStore:
             Path(str(path) + ".manifest.json").write_bytes(manifest)
 
     def set_age(self, key: str, seconds: float) -> None:
+        """Make `key` (and its manifest's start time, if any) `seconds` old."""
         t = time.time() - seconds
         os.utime(self.root / key, (t, t))
+        side = Path(str(self.root / key) + ".manifest.json")
+        if side.exists():  # a manifest made after its upload would be implausible
+            doc = json.loads(side.read_bytes())
+            made = datetime.fromtimestamp(t - 60, UTC).isoformat()
+            doc.update(created_at=made, **({"started_at": made} if "started_at" in doc else {}))
+            side.write_text(json.dumps(doc))
 
     def config_toml(self) -> str:
         return ""
 
     def make_stale(self) -> str:
-        for p in self.root.rglob("*.dump*"):
-            t = time.time() - 3 * 86400
-            os.utime(p, (t, t))
+        for p in self.root.rglob("*.dump"):
+            self.set_age(p.relative_to(self.root).as_posix(), 3 * 86400)
+        for p in self.root.rglob("*.dump.age"):
+            self.set_age(p.relative_to(self.root).as_posix(), 3 * 86400)
         return "26h"
 
 

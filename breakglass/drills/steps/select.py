@@ -1,6 +1,7 @@
 """Step `select` of a dump drill: pick the newest backup in the store (or --backup KEY) and its
-manifest. RPO is the backup's age when it was selected (the manifest's start time, else the
-object's modification time), judged against the backup set's max_age by `report`."""
+manifest. RPO is the backup's age when it was selected, on the clock backup.verify uses too
+(recovery/manifest.backup_time: a plausible manifest's start time, else the object's
+modification time), judged against the backup set's max_age by `report`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from breakglass.drills.timing import human_bytes, human_seconds
 from breakglass.engine.findings import Finding
 from breakglass.engine.runbook import Action, Plan, StepContext
 from breakglass.errors import CouldNotVerify, UsageError
-from breakglass.recovery.manifest import ManifestInvalid
+from breakglass.recovery.manifest import ManifestInvalid, backup_time
 
 
 class SelectBackup(DrillStep):
@@ -43,12 +44,10 @@ class SelectBackup(DrillStep):
             manifest = store.read_manifest(obj.key)
         except ManifestInvalid as exc:
             problem = str(exc)
-        made = obj.modified
-        if manifest is not None:
-            made = manifest.started_at or manifest.created_at
+        made, clock = backup_time(manifest, obj.modified, datetime.now(UTC))
         self.d.candidate = {
             "key": obj.key, "size": obj.size, "modified": obj.modified.isoformat(),
-            "made": made.astimezone(UTC).isoformat(), "store": store.url,
+            "made": made.astimezone(UTC).isoformat(), "clock": clock, "store": store.url,
             "manifest": manifest.model_dump(mode="json", by_alias=True) if manifest else None,
             "manifest_problem": problem,
         }

@@ -4,6 +4,10 @@ Why the ladder's findings are this step's *result* and not its verify: a failing
 run and undoes it, and a drill that failed validation must still be torn down, timed and recorded
 in the history (a failed drill is the most important line of the trend). `report` surfaces them.
 
+The archive rung (recovery/shape.py) reads the fetched archive's table of contents again and
+holds it against the configured database and the backup's own manifest: a dump of another
+database, or one with a table's rows left out, restores with exit code 0.
+
 The same holds for a database that cannot be reached (an RDS instance this machine has no route
 to, a refused password): that is an UNVERIFIED finding of the ladder — exit 3, never a pass — and
 the environment is still torn down and the drill recorded.
@@ -13,16 +17,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from breakglass.drills import fetch as fetching
 from breakglass.drills import validate
 from breakglass.drills.steps.base import DrillStep
 from breakglass.engine.findings import Finding, unverified
 from breakglass.engine.runbook import Action, Plan, StepContext
 from breakglass.errors import CouldNotVerify
+from breakglass.recovery import archive, shape
 
 if TYPE_CHECKING:
     from breakglass.recovery.environments import Target
+    from breakglass.recovery.manifest import Manifest
 
 #: why an RDS drill instance may refuse this machine, for the finding's next action
 _RDS_REACH = ("the drill instance must accept connections from this machine: set "
@@ -48,7 +56,8 @@ class Validate(DrillStep):
             what = (f"validate: sequences against max(id), {n} expect check(s); structure and "
                     "row counts are not compared (no manifest describes the snapshot)")
         else:
-            what = (f"validate: structure and exact row counts against the manifest, "
+            what = ("validate: the archive's database, tables and table data against the "
+                    "configured database, structure and exact row counts against the manifest, "
                     f"sequences against max(id), {n} expect check(s)")
         return Plan.of(Action(what, target="drill database"))
 
@@ -61,7 +70,7 @@ class Validate(DrillStep):
                                  code="ENVIRONMENT_MISSING", action="run the drill again")
         manifest = self.d.manifest(ctx)
         t0 = time.monotonic()
-        found: list[Finding] = []
+        found: list[Finding] = [] if self.d.from_snapshot else self._archive(ctx, manifest)
         try:
             with connect(target.dsn, autocommit=True) as conn:
                 if self.d.from_snapshot:
@@ -69,13 +78,40 @@ class Validate(DrillStep):
                 else:
                     found += validate.ladder(conn, schema=manifest.schema_ if manifest else None,
                                              tables=manifest.tables if manifest else None,
-                                             checks=self.d.drill.expect)
+                                             checks=self.d.drill.expect,
+                                             exclude=self.d.backup.exclude_data)
         except CouldNotVerify as exc:
             found.append(self._unreachable(target, exc))
         if self.d.from_snapshot:  # after the problems: the run's summary shows the first one
             found += validate.not_compared()
         return {"findings": [f.to_dict() for f in found],
                 "seconds_validate": round(time.monotonic() - t0, 3)}
+
+    def _archive(self, ctx: StepContext, manifest: Manifest | None) -> list[Finding]:
+        """The archive rung: its database, tables and table data (recovery/shape.py)."""
+        sel = self.d.selection(ctx) or {}
+        key = str(sel.get("key"))
+        try:
+            listed = archive.list_archive(self.d.folder(ctx) / fetching.PLAIN)
+            if listed.toc is None:
+                raise CouldNotVerify(f"{key}: the table of contents could not be read again: "
+                                     f"{listed.detail}", code=archive.ARCHIVE_NOT_CHECKED,
+                                     action="run the drill again")
+            store = self.d.store()
+            objs = store.list_backups()
+            keys = [o.key for o in objs]
+            earlier = objs[:keys.index(key)] if key in keys else objs
+            now = datetime.now(UTC)
+            ref = shape.reference(ctx, self.d.drill.backup, self.d.backup, store, earlier, now)
+        except CouldNotVerify as exc:
+            return [unverified(exc.code or archive.ARCHIVE_NOT_CHECKED, str(exc),
+                               exc.action or "run the drill again", "validate.archive",
+                               key=key)]
+        judge = shape.Judge(self.d.drill.backup, self.d.backup.exclude_data, "validate.archive",
+                            backup=self.d.drill.backup, key=key)
+        uploaded = datetime.fromisoformat(str(sel.get("modified")))
+        found = judge.manifest(manifest, uploaded, now, ref) if manifest else []
+        return found + judge.archive(listed.toc, ref, manifest)
 
     def _unreachable(self, target: Target, exc: CouldNotVerify) -> Finding:
         if self.d.from_snapshot:
