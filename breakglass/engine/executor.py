@@ -34,7 +34,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from breakglass.engine import journal as jr
 from breakglass.engine import registry
 from breakglass.engine import render as out
-from breakglass.engine.findings import Finding, Outcome, Severity, as_note, unverified
+from breakglass.engine.findings import (
+    Finding,
+    FindingError,
+    Outcome,
+    Severity,
+    as_note,
+    unverified,
+)
 from breakglass.engine.hooks import Delivery, ErrorReporter, NoticeEvent, Notifier
 from breakglass.engine.lock import RunLock
 from breakglass.engine.preconditions import checklist_preconditions, owner_precondition
@@ -293,6 +300,8 @@ class _Run:
                 found = [unverified(exc.code or "COULD_NOT_VERIFY", str(exc),
                                     exc.action or "fix what prevented the check", pre.item)]
             failing = any(f.counts for f in found)
+            # Not set up at all is neither a pass (✓) nor a block: say so (docs/preconditions.md)
+            unset = not failing and any(f.code.endswith("NOT_CONFIGURED") for f in found)
             because = self.options.overrides.get(pre.item)
             overridden = (failing and pre.blocking and self.runbook.mutating
                           and because is not None)
@@ -307,12 +316,13 @@ class _Run:
                 blocked.append(pre.item)
             self.journal.append("precondition", {
                 "item": pre.item, "title": pre.title, "blocking": pre.blocking,
-                "ok": not failing, "overridden": overridden,
+                "ok": not failing, "not_configured": unset, "overridden": overridden,
                 "findings": [f.to_dict() for f in found]})
             if overridden:
                 self._override_event(pre, str(because), original)
             if self.console is not None:
-                out.precondition(self.console, pre.item, pre.title, not failing, detail)
+                out.precondition(self.console, pre.item, pre.title, not failing, detail,
+                                 not_configured=unset)
         return blocked
 
     def _overridden(self, pre: Precondition, because: str,
@@ -438,7 +448,9 @@ class _Run:
             except Exception as exc:
                 ok = False
                 self._capture(exc)
-                self.journal.append("undo_step_failed", {"step": name, "error": _one_line(exc)})
+                self.journal.append("undo_step_failed", {
+                    "step": name, "error": _one_line(exc),
+                    "finding": _undo_finding(step, exc, self.run_id).to_dict()})
                 self._show(name, "undo failed", _one_line(exc))
                 continue
             self.journal.append("undo_step_done", {"step": name})
@@ -622,6 +634,16 @@ def _operator() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "?"
+
+
+def _undo_finding(step: Step, exc: Exception, run_id: str) -> Finding:
+    """What an undo that failed leaves: the step's own finding when it raised one (a state and
+    a recovery plan), else what failed and the way forward."""
+    if isinstance(exc, FindingError):
+        return exc.finding
+    return Finding("UNDO_FAILED", f"undo failed: {_one_line(exc)}",
+                   f"fix the cause, then `breakglass runs.resume {run_id}` finishes the undo",
+                   Severity.ERROR, Outcome.FAILED, step.name)
 
 
 def _one_line(exc: BaseException) -> str:
