@@ -92,6 +92,8 @@ def run(wanted: list[str], lab: Lab, work: Path, args: argparse.Namespace,
     for name in wanted:
         scenario = SCENARIOS[name](lab)
         for i, fault in enumerate(scenario.faults(args.quick)):
+            if args.kind and fault.kind != args.kind:
+                continue
             if time.monotonic() > deadline:
                 skipped += 1
                 continue
@@ -100,6 +102,8 @@ def run(wanted: list[str], lab: Lab, work: Path, args: argparse.Namespace,
             if not args.json:
                 mark = "LEAK " if t.leaks else ""
                 print(f"  {name:14} {fault.label:44} {mark}{t.outcome}", flush=True)
+                if args.verbose and t.detail:
+                    print("    " + t.detail.strip().replace("\n", "\n    "), flush=True)
     return trials, skipped
 
 
@@ -107,10 +111,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     p.add_argument("--quick", action="store_true", help="1–2 boundaries per runbook")
     p.add_argument("--only", default="", help="comma-separated runbooks (default: all)")
+    p.add_argument("--kind", default="", help="only faults of this kind (e.g. sigkill)")
     p.add_argument("--budget", type=float, default=1800.0,
                    help="seconds after which no new trial starts (default 1800)")
     p.add_argument("--json", action="store_true", help="figures and trials as JSON")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
+    p.add_argument("--verbose", action="store_true", help="print each bad trial as it ends")
     return p.parse_args(argv)
 
 

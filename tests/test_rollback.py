@@ -352,3 +352,25 @@ def operator_env(project: RollbackProject, tmp_path: Path) -> dict[str, str]:
         '-o BatchMode=yes "$@"\n')
     (wrapper / "ssh").chmod(0o755)
     return {"PATH": f"{wrapper}:/usr/bin:/bin", "HOME": str(tmp_path)}
+
+
+def test_a_host_gone_when_a_begun_rollback_resumes_names_each_hosts_release_then_resume_finishes(
+        project: RollbackProject) -> None:
+    project.write()
+    project.kill_at("host.web2.before_apply")  # web1 on r2, web2 and web3 still on r3
+    (run_id,) = project.run_ids()
+    project.write(down=["web3"])
+    r = project.resume(run_id)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "ROLLBACK_PAUSED" in r.stdout
+    assert ("web1 on r2 (the target); web2 on r3 (as before); web3: cannot be read"
+            in r.stdout), r.stdout
+    assert "nothing was changed" not in r.stdout  # web1 was
+    assert project.currents() == ["r2", "r3", "r3"]  # over SFTP: the resume changed nothing
+
+    project.write()
+    r = project.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert project.currents() == ["r2"] * 3
+    assert project.serving() == ["r2"] * 3
+    assert [h.restarts() for h in project.hosts] == [["r2"]] * 3

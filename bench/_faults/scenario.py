@@ -133,14 +133,17 @@ class Scenario(ABC):
         """Resume; when a service was taken away, resume first without it (the run must end
         in a known state and say how to go on), then bring it back and resume again."""
         if fault.away is not None:
-            r = proj.resume(run_id)
+            try:
+                r = proj.resume(run_id)
+            finally:
+                assert fault.back is not None
+                fault.back(self, proj)  # always: the next trial needs the service
             said = r.stdout + r.stderr
             if r.returncode == 0:
                 return STRANDED, f"resume without the service claimed success:\n{said[-800:]}"
-            if "Traceback" in said or ("runs.resume" not in said and "resume" not in said):
+            # A way forward: told to resume, or put back to where it started (rolled back).
+            if "Traceback" in said or not ("resume" in said or "rolled back" in said):
                 return STRANDED, f"resume without the service gave no way forward:\n{said[-800:]}"
-            assert fault.back is not None
-            fault.back(self, proj)
         r = proj.resume(run_id)
         if r.returncode not in (0, 1):
             return STRANDED, f"resume ended {r.returncode}:\n{(r.stdout + r.stderr)[-1200:]}"

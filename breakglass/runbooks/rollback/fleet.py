@@ -162,7 +162,7 @@ class Fleet:
         return Choice.from_dict(out) if out else None
 
     def choice(self, ctx: StepContext) -> tuple[Choice | None, list[Finding]]:
-        return choose(self.read_all(ctx), self.to, self.pinned(ctx))
+        return choose(self.read_all(ctx), self.to, self.pinned(ctx), ctx.run_id)
 
     # -- migration safety -------------------------------------------------------------------
     def verdict(self, ctx: StepContext) -> MigrationVerdict:
