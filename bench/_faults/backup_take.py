@@ -1,8 +1,8 @@
 """`backup.take` of a real PostgreSQL (tests/servers/postgres.py) into a file:// store.
 
 Faults: SIGKILL at each boundary of the backup step (before the dump, mid-upload, after the
-upload, after its verification); the database going away after a kill mid-upload (stopped, then
-started again on the same port).
+upload, after its verification); after a kill mid-upload, the database going away (stopped, then
+started again on the same port) or the store's volume (its folder gone, then back).
 
 The end state is read from the store folder itself: exactly one backup and its manifest, no
 partial upload, the file's sha256 the manifest's, and `pg_restore --list` reading it. Canary:
@@ -68,6 +68,17 @@ def _start(scenario: Scenario, proj: CliProject) -> None:
     server._start(server.port)  # the same port: the DSN in the config stays right
 
 
+def store_gone(scenario: Scenario, proj: CliProject) -> None:
+    """The store's volume goes away (unmounted): its folder is no longer there."""
+    assert isinstance(proj, BackupProject)
+    proj.store.rename(proj.root / "store.away")
+
+
+def store_back(scenario: Scenario, proj: CliProject) -> None:
+    assert isinstance(proj, BackupProject)
+    (proj.root / "store.away").rename(proj.store)
+
+
 def make_database(server: PostgresServer) -> str:
     import psycopg
 
@@ -92,7 +103,8 @@ class BackupTakeScenario(Scenario):
         if quick:
             return [Fault("sigkill", "backups.shop.mid")]
         return [*(Fault("sigkill", f"backups.shop.{p}") for p in POINTS),
-                Fault("database down", "backups.shop.mid", _stop, _start)]
+                Fault("database down", "backups.shop.mid", _stop, _start),
+                Fault("store gone", "backups.shop.mid", store_gone, store_back)]
 
     def check(self, proj: CliProject, run_id: str) -> str | None:
         assert isinstance(proj, BackupProject)

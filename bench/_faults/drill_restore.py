@@ -2,9 +2,11 @@
 the `local` disposable PostgreSQL.
 
 Faults: SIGKILL after the disposable cluster is up, mid-fetch, mid-restore, before and after
-validation, before teardown. The end state: the run passed and its history line is there, and
-nothing of the drill is left — no disposable cluster folder, no process started from one (read
-from /proc, not from breakglass). Canary: the source database password.
+validation, before teardown; the store's volume gone after the cluster is up (then back).
+
+The end state: the run passed and its history line is there, and nothing of the drill is left —
+no disposable cluster folder, no process started from one (read from /proc, not from
+breakglass). Canary: the source database password.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import ClassVar
 
-from bench._faults.backup_take import BackupProject, make_database
+from bench._faults.backup_take import BackupProject, make_database, store_back, store_gone
 from bench._faults.scenario import Fault, Scenario, register, status_of
 from tests.cli_project import CliProject
 
@@ -51,8 +53,10 @@ class DrillRestoreScenario(Scenario):
 
     @classmethod
     def faults(cls, quick: bool) -> list[Fault]:
-        points = ("restore.mid",) if quick else POINTS
-        return [Fault("sigkill", p) for p in points]
+        if quick:
+            return [Fault("sigkill", "restore.mid")]
+        return [*(Fault("sigkill", p) for p in POINTS),
+                Fault("store gone", "environment.after_apply", store_gone, store_back)]
 
     def check(self, proj: CliProject, run_id: str) -> str | None:
         if (status := status_of(proj, run_id)) != "succeeded":
