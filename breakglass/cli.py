@@ -50,6 +50,7 @@ def build_namespace() -> Collection:
     runs_ns.add_task(runs.list_, name="list")
     runs_ns.add_task(runs.show)
     runs_ns.add_task(runs.resume)
+    runs_ns.add_task(runs.undo)
     runs_ns.add_task(runs.verify)
     ns.add_collection(runs_ns)
     return ns

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from invoke.exceptions import Exit
 
 from breakglass.engine.redaction import RedactingStream, Redactor
-from breakglass.errors import BreakglassError, ConfigError
+from breakglass.errors import EXIT_UNVERIFIED, BreakglassError, ConfigError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from breakglass.engine.runbook import SecretResolver
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The invocation's App, so that an internal error caught by handle_errors can reach the Sentry of
+# a configuration that was already loaded (never loaded just for that).
+_APP: App | None = None
 
 # One redactor per process: the CLI process is one invocation. It is installed over
 # sys.stdout/sys.stderr on first use so that nothing printed can carry a registered secret.
@@ -47,6 +51,8 @@ class App:
         self.json_output = json_output
         self.redactor = process_redactor()
         self._config: Config | None = None
+        global _APP
+        _APP = self
         self._secrets: SecretResolver | None = None
         self._console: Console | None = None
 
@@ -88,6 +94,23 @@ def fail(message: str, code: int) -> Exit:
     return Exit(f"breakglass: {text}", code=code)
 
 
+def _report_bug(exc: BaseException) -> None:
+    """Send the bug to Sentry when the invocation had loaded a config with `[sentry]`. Best
+    effort: reporting must never hide the error line."""
+    app = _APP
+    if app is None or app._config is None or app._config.sentry is None:
+        return
+    try:
+        from breakglass.notify import build_error_reporter
+
+        reporter = build_error_reporter(app._config, app.secrets, app.redactor)
+        if reporter is not None:
+            reporter.capture(exc)
+            reporter.flush()
+    except Exception:  # best effort: see the docstring
+        return
+
+
 def handle_errors(fn: F) -> F:
     """Map the exception tree to exit codes and one-line messages (never a traceback for
     anything we raise on purpose). Unexpected exceptions print one line plus, with
@@ -115,7 +138,11 @@ def handle_errors(fn: F) -> F:
         except Exception as exc:  # the last line of defence: one line, no secret, no traceback
             if os.environ.get("BREAKGLASS_DEBUG"):
                 traceback.print_exc(file=sys.stderr)
-            raise fail(f"internal error: {type(exc).__name__}: {exc} "
-                       "(set BREAKGLASS_DEBUG=1 for a traceback; please report it)", 1) from None
+            _report_bug(exc)
+            # Exit 3, never 1: a bug means the command did not finish its job, so nothing was
+            # verified — 1 would read as "ran and found a problem".
+            raise fail(f"internal error (a bug in breakglass): {type(exc).__name__}: {exc}. "
+                       "The command did not finish; please report it (BREAKGLASS_DEBUG=1 "
+                       "prints a traceback)", EXIT_UNVERIFIED) from None
 
     return cast(F, wrapper)

@@ -107,3 +107,15 @@ def resume_run(app: App, run_id: str, *, yes: bool = False) -> int:
     if app.json_output:
         print_json(app, result)
     return result.exit_code
+
+
+def undo_run(app: App, run_id: str, *, yes: bool = False) -> int:
+    """`runs.undo`: 0 when every applied step was undone (the run itself stays a failure in its
+    record: it did not do its job), else the run's exit code."""
+    from breakglass.engine.executor import undo
+
+    result = undo(run_id, app.config, options(app, dry_run=False, yes=yes),
+                  build_services(app, app.json_output))
+    if app.json_output:
+        print_json(app, result)
+    return 0 if result.status == "undone" else result.exit_code

@@ -76,10 +76,25 @@ def show(c: Context, run_id: str, config: str | None = None, json_: bool = False
 @handle_errors
 def resume(c: Context, run_id: str, config: str | None = None, yes: bool = False,
            json_: bool = False) -> None:
-    """Finish an interrupted or unconfirmed run: steps re-observe, nothing is applied twice."""
+    """Finish a run: an interrupted or unconfirmed one goes on; a failed one is planned again
+    from the steps not done (fix the cause first) and applied once confirmed; an incomplete
+    undo is finished. Steps re-observe, so nothing is applied twice."""
     from breakglass.commands._runner import resume_run
 
     code = resume_run(App(config, json_), run_id, yes=yes)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={**_ID_HELP, "yes": "undo without asking"})
+@handle_errors
+def undo(c: Context, run_id: str, config: str | None = None, yes: bool = False,
+         json_: bool = False) -> None:
+    """Undo what an interrupted or failed run applied, newest step first; names the steps that
+    have no undo. Exit 0 when everything applied was undone."""
+    from breakglass.commands._runner import undo_run
+
+    code = undo_run(App(config, json_), run_id, yes=yes)
     if code:
         raise Exit(code=code)
 

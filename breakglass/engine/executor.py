@@ -25,7 +25,7 @@ import contextlib
 import os
 import secrets as _random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -180,33 +180,87 @@ def execute(runbook: Runbook, options: RunOptions, services: Services) -> RunRes
 
 
 def resume(run_id: str, config: Config, options: RunOptions, services: Services) -> RunResult:
+    """Finish run `run_id`: continue an interrupted or unconfirmed run, finish an incomplete
+    undo, or — for a mutating run that ended failed — re-plan from the first step not done
+    (after the user fixed the cause) and apply from there, with a new confirmation."""
     state_dir = state_dir_of(config)
-    path = find_journal(state_dir, run_id)
-    problems = jr.verify(path)
-    if problems:
-        raise JournalTampered(f"journal of run {run_id} does not verify ({problems[0]}); "
-                              "refusing to resume. See `breakglass runs.verify "
-                              f"{run_id}`")
-    summary = summarize(path, run_id)
-    if summary.is_finished:
+    path, summary = _verified_summary(state_dir, run_id, "resume")
+    mode = summary.resume_mode
+    if mode is None:
         if services.console is not None:
             out.summary_line(services.console, summary, [])
-            services.console.print(f"run {run_id} already finished; nothing to resume")
+            services.console.print(_not_resumable(summary))
         return _result(summary, state_dir, reports={})
     runbook = registry.get(summary.runbook)(config, summary.params)
     # The overrides given when the run started still hold: the person who resumes finishes the
     # decision recorded then (and may add their own).
     options = replace(options, overrides={**summary.overrides, **options.overrides})
     check_overrides(runbook, options.overrides)
+    with _reopened(runbook, summary, path, options, services, mode) as run:
+        if mode == "replan":
+            return run.replan(summary)
+        return run.resume(summary)
+
+
+def undo(run_id: str, config: Config, options: RunOptions, services: Services) -> RunResult:
+    """Reverse, newest first, the steps an interrupted or failed run applied and has not undone
+    (`runs.undo ID`). A step without an undo is named, never skipped silently."""
+    state_dir = state_dir_of(config)
+    path, summary = _verified_summary(state_dir, run_id, "undo")
+    if summary.is_finished and summary.resume_mode is None:
+        raise UsageError(f"run {run_id} ended {summary.status!r}: only a failed or interrupted "
+                         "run can be undone")
+    runbook = registry.get(summary.runbook)(config, summary.params)
+    by_name = {s.name: s for s in runbook.steps()}
+    pending = [n for n in reversed(summary.applied_steps()) if n in by_name]
+    todo = [n for n in pending if by_name[n].undoable]
+    manual = [n for n in pending if not by_name[n].undoable]
+    if services.console is not None:
+        out.undo_plan(services.console, run_id, [(n, by_name[n].title) for n in todo],
+                      [(n, by_name[n].title) for n in manual])
+    if todo and not options.yes:
+        ask = services.confirm
+        if not (options.interactive and ask is not None and ask("Undo these steps? Type 'yes': ")):
+            # Asked before the journal is touched: a refused undo leaves the run as it was.
+            raise NotConfirmed(f"nothing undone: no --yes and no interactive confirmation. "
+                               f"Review the steps above, then run `breakglass runs.undo "
+                               f"{run_id} --yes`")
+    with _reopened(runbook, summary, path, options, services, "undo") as run:
+        return run.undo_applied(todo, manual)
+
+
+def _verified_summary(state_dir: Path, run_id: str, verb: str) -> tuple[Path, RunSummary]:
+    path = find_journal(state_dir, run_id)
+    problems = jr.verify(path)
+    if problems:
+        raise JournalTampered(f"journal of run {run_id} does not verify ({problems[0]}); "
+                              f"refusing to {verb}. See `breakglass runs.verify {run_id}`")
+    return path, summarize(path, run_id)
+
+
+def _not_resumable(summary: RunSummary) -> str:
+    if not summary.mutating:
+        return (f"run {summary.run_id} already finished; nothing to resume: it changed nothing, "
+                f"so run `breakglass {summary.runbook}` again for a new verdict")
+    return f"run {summary.run_id} already finished ({summary.status}); nothing to resume"
+
+
+@contextlib.contextmanager
+def _reopened(runbook: Runbook, summary: RunSummary, path: Path, options: RunOptions,
+              services: Services, mode: str) -> Iterator[_Run]:
+    """Take the run's lock again, journal `run_resumed` (with what it reopens) and yield the
+    run; the lock is released however the run ends."""
+    state_dir = state_dir_of(runbook.config)
     lock = RunLock(state_dir, runbook.name, runbook.target)
-    stale = lock.acquire(run_id)
+    stale = lock.acquire(summary.run_id)
     try:
         journal = jr.Journal.reopen(path, services.redactor)
         # The head may lag one event behind after a crash; the next append rewrites it.
-        journal.append("run_resumed", {"pid": os.getpid()})
-        run = _Run(runbook, options, services, journal, run_id, state_dir)
+        journal.append("run_resumed", {"pid": os.getpid(), "mode": mode,
+                                       "reopens": summary.status})
+        run = _Run(runbook, options, services, journal, summary.run_id, state_dir)
         run.note_takeover(stale)
-        return run.resume(summary)
+        yield run
     finally:
         lock.release()
 
@@ -245,7 +299,57 @@ class _Run:
         blocked = self._check_preconditions()
         if not self.runbook.mutating:
             return self._read_only()
-        planned = self._plan_all()
+        return self._plan_then_apply(blocked, done=set(), applied=[], event="started")
+
+    def resume(self, summary: RunSummary) -> RunResult:
+        """Continue an interrupted or unconfirmed run, or finish its undo."""
+        self._restore_outputs(summary)
+        if summary.undo_steps is not None:
+            self._notify("start", "resumed (finishing its undo)")
+            return self._undo([s for s in summary.undo_steps if s not in summary.undone],
+                              resumed=True)
+        blocked = self._check_preconditions()
+        if not self.runbook.mutating:
+            return self._read_only(skip={n for n, r in summary.steps.items()
+                                         if r.status == "done"}, event="resumed")
+        if blocked:
+            return self._finish(f"blocked by precondition {', '.join(blocked)}")
+        if not summary.confirmed:
+            self._confirm()
+        self._notify("start", "resumed")
+        return self._apply_phase(done=summary.done_steps(), applied=summary.applied_steps())
+
+    def replan(self, summary: RunSummary) -> RunResult:
+        """A run that ended failed, after the user fixed the cause: check the preconditions
+        again, observe and plan every step not done (an undone step is not done), show that
+        plan, confirm it again (it may differ from the one confirmed before) and apply."""
+        self._restore_outputs(summary)
+        done = summary.done_steps()
+        if self.console is not None and done:
+            self.console.print(f"resuming run {self.run_id} ({summary.status}); done before: "
+                               f"{', '.join(n for n in summary.steps if n in done)}")
+        blocked = self._check_preconditions()
+        return self._plan_then_apply(blocked, done=done, applied=summary.applied_steps(),
+                                     event=f"resumed after it {summary.status}")
+
+    def undo_applied(self, todo: list[str], manual: list[str]) -> RunResult:
+        """`runs.undo`: undo `todo` (newest first); `manual` steps have no undo and are named in
+        the journal and the notice, so nobody believes they were reversed."""
+        self._notify("start", "undo requested")
+        if manual:
+            self.journal.append("log", {"step": "", "message": "applied steps without an undo "
+                                        "(reverse them by hand)", "data": {"steps": manual}})
+        self.journal.append("undo_started", {"steps": todo, "requested": True})
+        return self._undo(todo, resumed=True, ended="undone")
+
+    def _restore_outputs(self, summary: RunSummary) -> None:
+        for name, rec in summary.steps.items():
+            if rec.result is not None:
+                self.ctx.outputs[name] = rec.result
+
+    def _plan_then_apply(self, blocked: list[str], done: set[str], applied: list[str],
+                         event: str) -> RunResult:
+        planned = self._plan_all(skip=done)
         if planned is None:  # an observation failed: nothing was changed
             s = summarize(self.journal.path, self.run_id)
             return self._finish("could not verify" if s.computed_exit_code() == 3 else "failed")
@@ -264,28 +368,7 @@ class _Run:
             # Nothing to change needs no confirmation; every step is still verified.
             self._confirm()
         # Owners hear "started" once changes are about to begin, not for a refused plan.
-        self._notify("start", "started")
-        return self._apply_phase(done=set(), applied=[])
-
-    def resume(self, summary: RunSummary) -> RunResult:
-        for name, rec in summary.steps.items():
-            if rec.result is not None:
-                self.ctx.outputs[name] = rec.result
-        if summary.undo_steps is not None:
-            self._notify("start", "resumed (finishing its undo)")
-            return self._undo([s for s in summary.undo_steps if s not in summary.undone],
-                              resumed=True)
-        blocked = self._check_preconditions()
-        if not self.runbook.mutating:
-            return self._read_only(skip={n for n, r in summary.steps.items()
-                                         if r.status == "done"}, event="resumed")
-        if blocked:
-            return self._finish(f"blocked by precondition {', '.join(blocked)}")
-        if not summary.confirmed:
-            self._confirm()
-        self._notify("start", "resumed")
-        done = {n for n, r in summary.steps.items() if r.status in ("done", "noop")}
-        applied = [n for n, r in summary.steps.items() if r.apply_started]
+        self._notify("start", event)
         return self._apply_phase(done=done, applied=applied)
 
     # -- phases ---------------------------------------------------------------------------
@@ -346,9 +429,11 @@ class _Run:
                           f"{_operator()} with --because {because!r}.",
                      extra=(pre.responsibility,) if pre.responsibility else ())
 
-    def _plan_all(self) -> list[tuple[str, str, Plan]] | None:
+    def _plan_all(self, skip: set[str]) -> list[tuple[str, str, Plan]] | None:
         planned = []
         for step in self.steps:
+            if step.name in skip:
+                continue
             try:
                 self._crumb(step, "observe")
                 p = step.plan(step.observe(self.ctx))
@@ -433,7 +518,7 @@ class _Run:
                    "" if did_apply else (p.noop_reason or ""))
         return did_apply
 
-    def _undo(self, names: list[str], resumed: bool) -> RunResult:
+    def _undo(self, names: list[str], resumed: bool, ended: str = "rolled back") -> RunResult:
         by_name = {s.name: s for s in self.steps}
         if not resumed:
             self.journal.append("undo_started", {"steps": names})
@@ -457,7 +542,7 @@ class _Run:
             self._show(name, "undone")
         if not ok:
             return self._finish("failed; undo incomplete")
-        return self._finish("rolled back" if names else "failed")
+        return self._finish(ended if names or ended == "undone" else "failed")
 
     def _read_only(self, skip: set[str] | None = None, event: str = "started") -> RunResult:
         self._notify("start", event)
@@ -493,7 +578,7 @@ class _Run:
             exit_code = EXIT_USAGE
         if exit_code is None:
             exit_code = s.computed_exit_code()
-            if status.startswith(("rolled back", "failed")) and exit_code == EXIT_OK:
+            if status.startswith(("rolled back", "failed", "undone")) and exit_code == EXIT_OK:
                 exit_code = EXIT_FINDING
         if status not in ("dry-run",):
             event: NoticeEvent = "success" if exit_code == EXIT_OK else "failure"
@@ -607,12 +692,18 @@ class _Run:
             finding = Finding("USAGE_ERROR", str(exc),
                               f"fix it, then `breakglass runs.resume {self.run_id}`",
                               Severity.ERROR, Outcome.FAILED, step.name)
+        elif not isinstance(exc, BreakglassError):
+            # Not an error breakglass raises on purpose: a bug. The step did not finish its
+            # job, so the run could not verify (exit 3) — never "found a problem" (exit 1).
+            self._capture(exc)
+            finding = unverified("INTERNAL_ERROR", f"{phase} of {step.name} hit a bug in "
+                                 f"breakglass: {_one_line(exc)}",
+                                 "report it (the run id and this line); once fixed or worked "
+                                 f"around: `breakglass runs.resume {self.run_id}`", step.name)
         else:
-            if not isinstance(exc, BreakglassError):
-                self._capture(exc)
             finding = Finding("STEP_FAILED", f"{phase} failed: {_one_line(exc)}",
-                              "read the error, fix its cause, then resume the run",
-                              Severity.ERROR, Outcome.FAILED, step.name)
+                              "read the error, fix its cause, then `breakglass runs.resume "
+                              f"{self.run_id}`", Severity.ERROR, Outcome.FAILED, step.name)
         self.journal.append("step_failed", {"step": step.name, "phase": phase,
                                             "error": _one_line(exc),
                                             "finding": finding.to_dict()})

@@ -51,6 +51,20 @@ def plan(console: Console, runbook: str, target: str, run_id: str,
             console.print(line, soft_wrap=True)
 
 
+def undo_plan(console: Console, run_id: str, todo: Sequence[tuple[str, str]],
+              manual: Sequence[tuple[str, str]]) -> None:
+    """What `runs.undo` will reverse, newest first, and what it cannot."""
+    if not todo and not manual:
+        console.print(Text(f"Undo of run {run_id}: no applied step to undo"), soft_wrap=True)
+        return
+    console.print(Text(f"Undo of run {run_id}, newest first", style="bold"), soft_wrap=True)
+    for i, (name, title) in enumerate(todo, start=1):
+        console.print(Text(f"{i}. undo {title or name} [{name}]"), soft_wrap=True)
+    for name, title in manual:
+        console.print(Text(f"   NO UNDO: {title or name} [{name}] stays applied; reverse it by "
+                           "hand", style="bold yellow"), soft_wrap=True)
+
+
 def precondition(console: Console, item: str, title: str, ok: bool, detail: str,
                  not_configured: bool = False) -> None:
     if not_configured:  # never a ✓: nothing was checked
@@ -58,7 +72,7 @@ def precondition(console: Console, item: str, title: str, ok: bool, detail: str,
     else:
         mark = "[green]✓[/]" if ok else "[yellow]✗[/]"
         text = title if ok else f"{title}: {detail}"
-    console.print(f"  {mark} precondition {escape(item)}: {escape(text)}")
+    console.print(f"  {mark} precondition {escape(item)}: {escape(text)}", soft_wrap=True)
 
 
 class ProgressView:
@@ -105,19 +119,27 @@ def _finding_style(f: Finding) -> str:
 
 
 def findings(console: Console, items: Iterable[Finding]) -> None:
-    items = list(items)
-    if not items:
-        return
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for col in ("code", "severity", "subject", "what was seen", "next"):
-        table.add_column(col, overflow="fold")
+    """One block per finding, not a table: a code, a host name or a command to paste is never
+    split across lines by a narrow column (at 80 columns or in a pipe); long lines are left to
+    the terminal to wrap, so they copy whole.
+
+        ✗ CODE  severity  subject
+          what was seen
+          next: what to do
+    """
     for f in items:
         sev = "unverified" if f.outcome is Outcome.UNVERIFIED else f.severity.value
-        table.add_row(Text(f.code, style=_finding_style(f)), Text(sev), Text(f.subject),
-                      Text(f.message), Text(f.action))
-    console.print(table)
-    for f in items:
-        # Commands to paste (a rotation's recovery plan) are printed whole, not in a cell.
+        mark = "·" if not f.counts else ("?" if f.outcome is Outcome.UNVERIFIED else "✗")
+        head = Text(f"{mark} ")
+        head.append(f.code, style=_finding_style(f))
+        head.append(f"  {sev}")
+        if f.subject:
+            head.append(f"  {f.subject}", style="cyan")
+        console.print(head, soft_wrap=True)
+        console.print(Text(f"  {f.message}"), soft_wrap=True)
+        if f.action:
+            console.print(Text(f"  next: {f.action}", style="dim"), soft_wrap=True)
+        # Commands to paste (a rotation's recovery plan) are printed one per line, whole.
         plan = f.evidence.get("recovery_plan")
         if isinstance(plan, list) and plan:
             console.print(Text(f"Recovery plan ({f.code}, {f.subject}):", style="bold"))

@@ -6,7 +6,11 @@ Event types the executor writes (data in braces):
 
     run_started      {runbook, title, params, target, dry_run, mutating, responsibility, pid,
                       overrides}                           overrides: --override item -> because
-    run_resumed      {pid}
+    run_resumed      {pid, mode, reopens}                   mode: continue (an unfinished run),
+                                                            undo (finish or request an undo),
+                                                            replan (a failed run, from the
+                                                            steps not done); reopens: the
+                                                            status it ended with, if any
     lock_takeover    {message, run_id, pid, host, started}
     step_planned     {step, title, plan}                    plan phase, every step
     not_confirmed    {reason}                               a mutating run stopped before applying
@@ -130,6 +134,26 @@ class RunSummary:
             return "not confirmed"
         return "interrupted"
 
+    @property
+    def resume_mode(self) -> str | None:
+        """How `runs.resume` picks this run up: "continue" an unfinished run; "undo" to finish
+        an undo that failed; "replan" a mutating run that ended failed (from the steps not
+        done, once the cause is fixed); None when there is nothing to resume."""
+        if self.status is None:
+            return "continue"
+        if not self.mutating or self.dry_run or self.status in ("succeeded", "undone"):
+            return None
+        if self.status == "failed; undo incomplete":
+            return "undo"
+        return "replan"
+
+    def done_steps(self) -> set[str]:
+        return {n for n, r in self.steps.items() if r.status in ("done", "noop")}
+
+    def applied_steps(self) -> list[str]:
+        """Steps that started applying and were not undone since, in the order they ran."""
+        return [n for n, r in self.steps.items() if r.apply_started and r.status != "undone"]
+
     def computed_exit_code(self) -> int:
         return self.exit_code if self.exit_code is not None else exit_code(self.findings)
 
@@ -171,6 +195,8 @@ def _apply_event(s: RunSummary, ev: dict[str, Any]) -> None:
         s.overrides = {str(k): str(v) for k, v in (d.get("overrides") or {}).items()}
     elif t == "lock_takeover":
         s.takeovers.append(str(d.get("message", "")))
+    elif t == "run_resumed" and s.status is not None:
+        _reopen(s, str(d.get("mode", "")))
     elif t == "not_confirmed":
         s.not_confirmed = True
     elif t == "confirmed":
@@ -188,6 +214,27 @@ def _apply_event(s: RunSummary, ev: dict[str, Any]) -> None:
     elif t == "run_finished":
         s.status, s.finished = str(d.get("status")), ts
         s.exit_code = int(d["exit_code"]) if "exit_code" in d else None
+
+
+def _reopen(s: RunSummary, mode: str) -> None:
+    """A finished run resumed: it is unfinished again. A re-planned run starts a new attempt
+    at the steps not done: its undo is over, undone steps may apply again, and its new plan
+    needs a new confirmation."""
+    s.status = s.finished = None
+    s.exit_code = None
+    if mode != "replan":
+        return
+    s.undo_steps, s.undone = None, set()
+    s.confirmed = s.not_confirmed = False
+    for rec in s.steps.values():
+        if rec.status in ("done", "noop"):
+            continue
+        # Not done: tried again, so the failed attempt's verdict no longer stands (the journal
+        # keeps it).
+        rec.findings, rec.error = [], ""
+        if rec.status == "undone":
+            rec.apply_started = rec.applied = False
+            rec.result = None
 
 
 def _apply_step_event(step: StepRecord, t: Any, d: dict[str, Any], ts: Any) -> None:

@@ -29,10 +29,12 @@ from tests.engine.markers import MarkerAudit, MarkerRunbook
 @handle_errors
 def markers(c: Context, dir: str, config: str | None = None, steps: int = 3, pause: str = "",
             pause_file: str = "", fail_verify: str = "", target: str = "markers",
-            crash: str = "", secret: str = "", gate: str = "", monitor: str = "",
+            crash: str = "", fail_undo: str = "", secret: str = "", gate: str = "",
+            monitor: str = "",
             dry_run: bool = False, yes: bool = False, json_: bool = False) -> None:
     params = {"dir": dir, "steps": steps, "pause": pause, "pause_file": pause_file,
-              "fail_verify": fail_verify, "target": target, "crash": crash, "secret": secret,
+              "fail_verify": fail_verify, "target": target, "crash": crash,
+              "fail_undo": fail_undo, "secret": secret,
               "gate": gate, "monitor": monitor}
     code = run_runbook(App(config, json_), MarkerRunbook, params, dry_run=dry_run, yes=yes)
     if code:

@@ -6,6 +6,11 @@ then counted in `applied.log`. `observe` reports which markers exist, so a step 
 its two actions plans only the missing one on resume. `undo` removes the step's markers and is
 counted in `undo.log`.
 
+Faults a person can fix: `params["crash"]`, `params["fail_verify"]` and `params["fail_undo"]`
+name a step whose apply raises, whose verification fails or whose undo raises — until a file
+`fixed` appears in the marker directory (the user fixed the cause), so `runs.resume` of the
+failed run can finish it.
+
 Deterministic crash points (no timing guesses): `params["pause"]` names one point —
 `sN.before` / `sN.mid` / `sN.after` (start, middle, end of apply), `sN.verified` (end of verify)
 or `sN.undo` (start of undo) — where the step writes `params["pause_file"]` and sleeps until
@@ -46,6 +51,9 @@ class MarkerStep(Step):
     def _dir(self, ctx: StepContext) -> Path:
         return Path(ctx.params["dir"])
 
+    def _faulty(self, ctx: StepContext, param: str) -> bool:
+        return ctx.params.get(param) == self.name and not (self._dir(ctx) / "fixed").exists()
+
     def _pause(self, ctx: StepContext, point: str) -> None:
         token = Path(ctx.params.get("pause_file") or "/nonexistent/pause")
         if ctx.params.get("pause") == f"{self.name}.{point}" and not token.exists():
@@ -64,7 +72,7 @@ class MarkerStep(Step):
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
         self._pause(ctx, "before")
-        if ctx.params.get("crash") == self.name:
+        if self._faulty(ctx, "crash"):
             # With a secret param, the exception message carries the secret (a canary for Sentry).
             secret = ctx.params.get("secret")
             carried = f" token={ctx.secret(secret)}" if secret else ""
@@ -96,7 +104,7 @@ class MarkerStep(Step):
         if not all(observed.values()):
             found.append(Finding("MARKER_MISSING", f"{self.name} markers missing",
                                  "look at the marker directory", subject=self.name))
-        if ctx.params.get("fail_verify") == self.name:
+        if self._faulty(ctx, "fail_verify"):
             found.append(Finding("MARKER_REJECTED", f"{self.name} rejected by the test",
                                  "nothing: the test asked for it", subject=self.name))
         self._pause(ctx, "verified")
@@ -104,6 +112,8 @@ class MarkerStep(Step):
 
     def undo(self, ctx: StepContext) -> None:
         self._pause(ctx, "undo")
+        if self._faulty(ctx, "fail_undo"):
+            raise OSError(f"cannot undo {self.name}: the marker directory refused it")
         for p in PARTS:
             (self._dir(ctx) / f"{self.name}.{p}").unlink(missing_ok=True)
         _append(self._dir(ctx) / "undo.log", self.name)

@@ -89,13 +89,22 @@ def test_failed_run_is_recorded_as_rolled_back(project: Project) -> None:
     assert counting == ["MARKER_REJECTED"]  # (NO_OWNER is only a note in a mutating run)
 
 
-def test_resuming_a_finished_run_says_so_and_keeps_its_exit_code(project: Project) -> None:
-    project.markers_run("--yes", "--fail-verify", "s2")
+def test_resuming_a_succeeded_run_says_so_and_keeps_its_exit_code(project: Project) -> None:
+    project.markers_run("--yes")
     (run_id,) = project.run_ids()
+    before = len(project.events(run_id))
     r = project.run("runs.resume", run_id, "--yes")
-    assert r.returncode == 1
-    assert "already finished" in r.stdout
-    assert project.undone() == ["s2", "s1"]
+    assert r.returncode == 0
+    assert "already finished (succeeded); nothing to resume" in r.stdout
+    assert len(project.events(run_id)) == before  # the journal is not touched
+
+
+def test_resuming_a_finished_read_only_run_says_to_run_it_again(project: Project) -> None:
+    project.run("audit", "--dir", str(project.markers))
+    (run_id,) = project.run_ids()
+    r = project.run("runs.resume", run_id)
+    assert r.returncode == 1  # its recorded verdict: markers missing
+    assert "run `breakglass test.markers-audit` again" in r.stdout
 
 
 def test_reports_exist_in_three_formats_with_private_modes(project: Project) -> None:
