@@ -1,6 +1,6 @@
-"""The fault suite's fast subset (bench/faults.py --quick): for each covered runbook, the
-quick boundaries — a SIGKILL mid-step, resumed; for rollback also a restart refused on one host,
-finished by the printed recovery plan — end consistent or with a recovery plan that worked,
+"""The fault suite's fast subset (bench/faults.py --quick): for each covered runbook, two
+boundaries — SIGKILLs, resumed; for rollback also a restart refused on one host, finished by
+the printed recovery plan — end consistent or with a recovery plan that worked,
 checked with independent clients (SFTP, HTTP, pg_restore, the files), and no canary secret
 appears in any output or file. The whole suite runs in CI as `bench/faults.py`."""
 
@@ -52,7 +52,7 @@ def test_the_command_prints_the_figures_per_runbook_and_exits_0() -> None:
                        capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stdout + r.stderr
     figures = json.loads(r.stdout)["figures"]
-    assert figures == {"attest": {"boundaries tried": 1, "consistent": 1, "recovery plan": 0,
+    assert figures == {"attest": {"boundaries tried": 2, "consistent": 2, "recovery plan": 0,
                                   "stranded": 0, "secrets leaked": 0, "not reached": 0}}
 
 

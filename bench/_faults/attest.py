@@ -37,7 +37,7 @@ class AttestScenario(Scenario):
 
     @classmethod
     def faults(cls, quick: bool) -> list[Fault]:
-        points = ("after_apply",) if quick else POINTS
+        points = ("before_apply", "after_apply") if quick else POINTS
         return [Fault("sigkill", f"attest.{p}") for p in points]
 
     def check(self, proj: CliProject, run_id: str) -> str | None:

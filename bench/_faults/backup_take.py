@@ -100,9 +100,11 @@ class BackupTakeScenario(Scenario):
 
     @classmethod
     def faults(cls, quick: bool) -> list[Fault]:
-        if quick:
-            return [Fault("sigkill", "backups.shop.mid")]
+        if quick:  # mid-upload is in the full run: it still leaves a libpq password file
+            return [Fault("sigkill", "backups.shop.before_apply"),
+                    Fault("sigkill", "backups.shop.after_apply")]
         return [*(Fault("sigkill", f"backups.shop.{p}") for p in POINTS),
+                Fault("sigkill", "backups.shop.after_apply", then="undo"),
                 Fault("database down", "backups.shop.mid", _stop, _start),
                 Fault("store gone", "backups.shop.mid", store_gone, store_back)]
 
@@ -111,7 +113,7 @@ class BackupTakeScenario(Scenario):
         status = status_of(proj, run_id)
         if status == "succeeded":
             return one_good_backup(proj.store, self.lab.postgres())
-        if status == "rolled back":  # claims nothing is left: no backup, no partial upload
+        if status in ("rolled back", "undone"):  # claims nothing is left: no backup, no partial
             left = sorted(p.name for p in proj.store.iterdir())
             return f"rolled back, yet the store holds {left}" if left else None
         return f"the run ended {status!r}"

@@ -54,7 +54,7 @@ class DrillRestoreScenario(Scenario):
     @classmethod
     def faults(cls, quick: bool) -> list[Fault]:
         if quick:
-            return [Fault("sigkill", "restore.mid")]
+            return [Fault("sigkill", "restore.mid"), Fault("sigkill", "teardown.before_apply")]
         return [*(Fault("sigkill", p) for p in POINTS),
                 Fault("store gone", "environment.after_apply", store_gone, store_back)]
 

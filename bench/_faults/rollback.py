@@ -1,14 +1,16 @@
 """`rollback` over three sshd hosts (tests/rollback/fleet.py: each serves its `current` release
 over HTTP and counts its restarts), r3 -> r2.
 
-Faults: SIGKILL at every boundary of `choose` and each host step; a host that goes away after a
-kill (its [hosts] entry points at a closed port) and comes back; a restart refused on web2 —
-the run fails by itself, and its undo cannot restart web2 either (the recovery plan is run by
-hand); a permission refused (web2's base folder not writable by the login user).
+Faults: SIGKILL at every boundary of `choose` and each host step (resumed; twice undone with
+`runs.undo` instead); a host that goes away after a kill (its [hosts] entry points at a closed
+port) and comes back; a restart refused on web2 or web3 — the run fails by itself, and its undo
+cannot restart that host either (the recovery plan is run by hand); a permission refused
+(web2's base folder not writable by the login user).
 
 The end state is read over SFTP (`current`, the restart-owed marker) and HTTP (the release each
 app process serves): consistent when every host is on one release that the run's status
-claims (r2 after "succeeded", r3 after "rolled back"), serves it, and owes no restart.
+claims (r2 after "succeeded", r3 after "rolled back" or "undone"), serves it, and owes no
+restart.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class RollbackScenario(Scenario):
         kills = [Fault("sigkill", f"{s}.{p}") for s in STEPS for p in POINTS
                  if not (s == "choose" and p == "mid")]  # choose reports no progress
         return [*kills,
+                Fault("sigkill", "host.web2.mid", then="undo"),
+                Fault("sigkill", "host.web3.after_verify", then="undo"),
                 Fault("host down", "host.web2.before_apply", _down("web2"), _up),
                 Fault("host down", "host.web3.mid", _down("web3"), _up),
                 Fault("restart refused", "host.web2"),
@@ -98,7 +102,7 @@ class RollbackScenario(Scenario):
 
     def check(self, proj: CliProject, run_id: str) -> str | None:
         status = status_of(proj, run_id)
-        want = {"succeeded": "r2", "rolled back": "r3"}.get(status)
+        want = {"succeeded": "r2", "rolled back": "r3", "undone": "r3"}.get(status)
         if want is None:
             return f"the run ended {status!r}"
         return _fleet_on(proj, want)

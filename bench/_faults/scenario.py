@@ -1,12 +1,15 @@
 """One scenario per mutating runbook, and the trial every fault goes through.
 
-A trial: `setup` a fresh project (its own folder, state_dir and data on the lab's servers) ->
-`fault.inject` (SIGKILL at a step boundary through the engine's BREAKGLASS_TEST_PAUSE_AT hook,
-optionally followed by a server taken away or a permission refused; or a fault that makes the
-run fail by itself) -> `recover` (what a person would do: fix the cause, `runs.resume ID`, or
-the printed recovery plan when the run says it cannot finish) -> `check` the end state with
-clients independent of breakglass (SFTP, HTTP, psycopg, pg_restore, the files themselves) ->
-search every output and every file breakglass wrote for the scenario's canaries (secrets).
+A trial:
+    setup     a fresh project (its own folder, state_dir and data on the lab's servers)
+    inject    SIGKILL at a step boundary (the engine's BREAKGLASS_TEST_PAUSE_AT hook), maybe
+              followed by a server taken away; or a fault that makes the run fail by itself
+              (a restart or a permission refused)
+    recover   what a person would do: fix the cause, `runs.resume ID` or `runs.undo ID`, or
+              the printed recovery plan when the run says it cannot finish
+    check     the end state, read with clients independent of breakglass (SFTP, HTTP,
+              pg_restore, the files themselves)
+    leaks     every output and every file breakglass wrote, searched for the canaries
 
 A trial ends in one of:
     consistent      the end state is one the run's final status claims (done, or put back)
@@ -42,10 +45,12 @@ class Fault:
     point: str
     away: Callable[[Scenario, CliProject], None] | None = field(default=None, compare=False)
     back: Callable[[Scenario, CliProject], None] | None = field(default=None, compare=False)
+    #: what the person does after the kill: "resume" (finish it) or "undo" (`runs.undo`)
+    then: str = "resume"
 
     @property
     def label(self) -> str:
-        return f"{self.kind} @ {self.point}"
+        return f"{self.kind} @ {self.point}" + (", undo" if self.then == "undo" else "")
 
 
 @dataclass
@@ -144,7 +149,8 @@ class Scenario(ABC):
             # A way forward: told to resume, or put back to where it started (rolled back).
             if "Traceback" in said or not ("resume" in said or "rolled back" in said):
                 return STRANDED, f"resume without the service gave no way forward:\n{said[-800:]}"
-        r = proj.resume(run_id)
+        r = proj.run("runs.undo", run_id, "--yes") if fault.then == "undo" else \
+            proj.resume(run_id)
         if r.returncode not in (0, 1):
             return STRANDED, f"resume ended {r.returncode}:\n{(r.stdout + r.stderr)[-1200:]}"
         wrong = self.check(proj, run_id)
