@@ -104,17 +104,21 @@ def choose(reads: Sequence[HostRead], to: str | None, pinned: Choice | None = No
 
 def _paused(reads: Sequence[HostRead], pinned: Choice, run_id: str) -> Finding:
     """Where each host stands when a rollback that has begun cannot go on."""
-    where = "; ".join(
-        f"{r.host}: cannot be read" if r.releases is None
-        else f"{r.host} on {r.releases.current}"
-        + (" (restart owed)" if r.releases.pending else "")
-        + (" (the target)" if r.releases.current == pinned.target else " (as before)"
-           if r.releases.current == pinned.start.get(r.host) else "")
-        for r in reads)
+    where = "; ".join(_where(r, pinned) for r in reads)
     return unverified("ROLLBACK_PAUSED", f"the rollback to {pinned.target} has begun and cannot "
                       f"go on: {where}", "fix the findings above, then `breakglass runs.resume "
                       f"{run_id}` rolls the rest (or `breakglass runs.undo {run_id}` puts the "
                       "changed hosts back)", "releases")
+
+
+def _where(read: HostRead, pinned: Choice) -> str:
+    if read.releases is None:
+        return f"{read.host}: cannot be read"
+    current = read.releases.current
+    which = (" (the target)" if current == pinned.target
+             else " (as before)" if current == pinned.start.get(read.host) else "")
+    owed = " (restart owed)" if read.releases.pending else ""
+    return f"{read.host} on {current}{which}{owed}"
 
 
 def _unreachable(read: HostRead, tail: str) -> Finding:

@@ -6,7 +6,7 @@ put back. The run then ends "failed; undo incomplete" and stays resumable: `runs
 finishes the undo once the cause is fixed. The person reading the output at 3 a.m. also needs
 to know exactly which host points at which release and which still owes a restart, and the
 commands that would put it right without breakglass: FLEET_NOT_RESTORED carries both (the plan
-in `evidence["recovery_plan"]`, printed whole, never wrapped in the findings table).
+in `evidence["recovery_plan"]`, which engine/render.py prints whole, one command a line).
 """
 
 from __future__ import annotations
