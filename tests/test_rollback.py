@@ -374,3 +374,17 @@ def test_a_host_gone_when_a_begun_rollback_resumes_names_each_hosts_release_then
     assert project.currents() == ["r2"] * 3
     assert project.serving() == ["r2"] * 3
     assert [h.restarts() for h in project.hosts] == [["r2"]] * 3
+
+
+def test_runs_undo_after_a_kill_mid_swap_puts_every_changed_host_back(
+        project: RollbackProject) -> None:
+    project.write()
+    project.kill_at("host.web2.mid")  # web1 on r2; web2 swapped to r2, not restarted
+    (run_id,) = project.run_ids()
+    r = project.run("runs.undo", run_id, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert project.currents() == ["r3"] * 3  # over SFTP
+    assert [h.restart_owed() for h in project.hosts] == [False, False, False]
+    assert project.serving() == ["r3"] * 3
+    shown = json.loads(project.run("runs.show", run_id, "--json").stdout)
+    assert shown["status"] == "undone"

@@ -226,7 +226,7 @@ def undo(run_id: str, config: Config, options: RunOptions, services: Services) -
                                f"Review the steps above, then run `breakglass runs.undo "
                                f"{run_id} --yes`")
     with _reopened(runbook, summary, path, options, services, "undo") as run:
-        return run.undo_applied(todo, manual)
+        return run.undo_applied(summary, todo, manual)
 
 
 def _verified_summary(state_dir: Path, run_id: str, verb: str) -> tuple[Path, RunSummary]:
@@ -332,9 +332,12 @@ class _Run:
         return self._plan_then_apply(blocked, done=done, applied=summary.applied_steps(),
                                      event=f"resumed after it {summary.status}")
 
-    def undo_applied(self, todo: list[str], manual: list[str]) -> RunResult:
+    def undo_applied(self, summary: RunSummary, todo: list[str],
+                     manual: list[str]) -> RunResult:
         """`runs.undo`: undo `todo` (newest first); `manual` steps have no undo and are named in
         the journal and the notice, so nobody believes they were reversed."""
+        # A step's undo reads what the run applied (e.g. rollback's pinned start releases).
+        self._restore_outputs(summary)
         self._notify("start", "undo requested")
         if manual:
             self.journal.append("log", {"step": "", "message": "applied steps without an undo "
