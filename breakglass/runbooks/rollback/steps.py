@@ -183,8 +183,11 @@ class HostStep(Step):
         """Back to the release this host ran at the start, restarted and healthy. Observes
         first, so an undo killed half-way is finished by undoing again."""
         choice = self.fleet.pinned(ctx)
-        back = choice.start.get(self.host_name) if choice else None
-        if back is None:
+        if choice is None:  # a host step only applies after `choose`: never pass silently
+            raise BreakglassError(f"{self.host_name}: the release it ran before is not in the "
+                                  "run's journal (no `choose` result); put it back by hand")
+        back = choice.start.get(self.host_name)
+        if back is None:  # the host had no release at the start: nothing to go back to
             return
         host = self.fleet.host(ctx, self.host_name)
         with host.connect() as conn:
