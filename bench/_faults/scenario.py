@@ -31,6 +31,9 @@ from typing import ClassVar
 from bench._faults.lab import Lab
 from tests.cli_project import CliProject
 
+#: resumes a trial tries after the service is back (each must leave a known state)
+MAX_RESUMES = 3
+
 CONSISTENT, PLAN, STRANDED, NOT_REACHED = ("consistent", "recovery plan", "stranded",
                                            "not reached")
 
@@ -149,10 +152,17 @@ class Scenario(ABC):
             # A way forward: told to resume, or put back to where it started (rolled back).
             if "Traceback" in said or not ("resume" in said or "rolled back" in said):
                 return STRANDED, f"resume without the service gave no way forward:\n{said[-800:]}"
-        r = proj.run("runs.undo", run_id, "--yes") if fault.then == "undo" else \
-            proj.resume(run_id)
-        if r.returncode not in (0, 1):
-            return STRANDED, f"resume ended {r.returncode}:\n{(r.stdout + r.stderr)[-1200:]}"
+        if fault.then == "undo":
+            r = proj.run("runs.undo", run_id, "--yes")
+        else:
+            # As a person would: resume until it succeeds or says there is nothing to resume
+            # (a run put back while the service was away is re-planned by the next resume).
+            for _ in range(MAX_RESUMES):
+                r = proj.resume(run_id)
+                if r.returncode == 0 or "nothing to resume" in r.stdout + r.stderr:
+                    break
+        if r.returncode == 2 or "Traceback" in r.stdout + r.stderr:
+            return STRANDED, f"ended {r.returncode}:\n{(r.stdout + r.stderr)[-1200:]}"
         wrong = self.check(proj, run_id)
         return (STRANDED, wrong) if wrong else (CONSISTENT, "")
 
