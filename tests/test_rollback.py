@@ -15,6 +15,7 @@ import pytest
 
 from breakglass.connectors.ssh import SSHHost
 from breakglass.runbooks.rollback.recovery import HostState, plan
+from tests.cli_project import recovery_plan
 from tests.rollback.fleet import FleetHost, RollbackProject, install
 from tests.servers.sinks import HttpSink
 from tests.servers.sshd import SshdFactory, SshdServer
@@ -261,18 +262,19 @@ def test_a_restart_failing_in_the_swap_and_the_undo_names_each_hosts_state_and_r
 
 
 def test_the_printed_recovery_plan_run_by_hand_puts_the_fleet_back(
-        project: RollbackProject, tmp_path: Path) -> None:
+        project: RollbackProject) -> None:
     project.write()
     web2 = project.hosts[1]
     web2.break_restart()
     r = project.run("rollback", "--yes")
     assert r.returncode == 1, r.stdout + r.stderr
     commands = recovery_plan(r.stdout, "FLEET_NOT_RESTORED")
-    assert commands and all("web1" not in c for c in commands)
+    # Only web2 is in the plan: the others are back already.
+    assert commands and all(f"-p {web2.server.port} " in c or web2.health_url in c
+                            for c in commands), commands
     web2.fix_restart()
     for line in commands:  # pasted into a shell, one by one
-        done = subprocess.run(["sh", "-c", line], env=operator_env(project, tmp_path),
-                              capture_output=True, text=True, timeout=60)
+        done = project.run_pasted(line)
         assert done.returncode == 0, f"{line}: {done.stdout}{done.stderr}"
     assert project.currents() == ["r3"] * 3
     assert [h.restart_owed() for h in project.hosts] == [False, False, False]
@@ -281,7 +283,7 @@ def test_the_printed_recovery_plan_run_by_hand_puts_the_fleet_back(
 
 
 def test_the_recovery_plan_of_a_host_left_on_the_target_swaps_restarts_and_clears_it(
-        project: RollbackProject, tmp_path: Path) -> None:
+        project: RollbackProject) -> None:
     """The plan's swap line, run against a host whose `current` still points at the target
     with a restart owed (an undo that could not reach it)."""
     web2 = project.hosts[1]
@@ -293,8 +295,7 @@ def test_the_recovery_plan_of_a_host_left_on_the_target_swaps_restarts_and_clear
     commands = plan(state, host, "~/app", "sh ~/restart.sh", app=None)
     assert "ln -sfn" in commands[0] and commands[-1].startswith("curl -fsS")
     for line in commands:
-        done = subprocess.run(["sh", "-c", line], env=operator_env(project, tmp_path),
-                              capture_output=True, text=True, timeout=60)
+        done = project.run_pasted(line)
         assert done.returncode == 0, f"{line}: {done.stdout}{done.stderr}"
     assert web2.current() == "r3" and not web2.restart_owed()
     assert web2.serving() == "r3"
@@ -324,34 +325,6 @@ def test_preconditions_that_are_not_configured_print_so_never_a_check_mark(
     assert set(lines) == {"backups.restore_tested", "releases.migrations"}, r.stdout
     for line in lines.values():
         assert "not configured" in line and "✓" not in line, line
-
-
-def recovery_plan(stdout: str, code: str) -> list[str]:
-    """The numbered commands under "Recovery plan (CODE, …):"."""
-    lines = stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"Recovery plan ({code}"))
-    plan = []
-    for line in lines[start + 1:]:
-        head, dot, command = line.strip().partition(". ")
-        if not (dot and head.isdigit()):
-            break
-        plan.append(command)
-    return plan
-
-
-def operator_env(project: RollbackProject, tmp_path: Path) -> dict[str, str]:
-    """The shell of the person on call: `ssh` finds the fleet's key and known_hosts the way
-    their ~/.ssh/config would (a wrapper first on PATH), nothing else is set up."""
-    wrapper = tmp_path / "bin"
-    wrapper.mkdir(exist_ok=True)
-    s = project.hosts[0].server
-    known = " ".join(str(h.server.known_hosts) for h in project.hosts)
-    (wrapper / "ssh").write_text(
-        f'#!/bin/sh\nexec /usr/bin/ssh -i {s.key_path} -o IdentitiesOnly=yes '
-        f'-o UserKnownHostsFile="{known}" '
-        '-o BatchMode=yes "$@"\n')
-    (wrapper / "ssh").chmod(0o755)
-    return {"PATH": f"{wrapper}:/usr/bin:/bin", "HOME": str(tmp_path)}
 
 
 def test_a_host_gone_when_a_begun_rollback_resumes_names_each_hosts_release_then_resume_finishes(

@@ -15,8 +15,6 @@ restart.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,11 +24,10 @@ from bench._faults.scenario import (
     STRANDED,
     Fault,
     Scenario,
-    plan_of,
     register,
     status_of,
 )
-from tests.cli_project import CliProject
+from tests.cli_project import CliProject, recovery_plan
 from tests.rollback.fleet import FleetHost, RollbackProject, install
 
 GOOD = {"r1": "ok", "r2": "ok", "r3": "ok"}
@@ -82,17 +79,17 @@ class RollbackScenario(Scenario):
     def recover(self, proj: CliProject, fault: Fault, run_id: str) -> tuple[str, str]:
         if fault.kind not in ("restart refused", "permission refused"):
             return super().recover(proj, fault, run_id)
+        assert isinstance(proj, RollbackProject)
         said = list(proj.outputs.values())[-1]
         host = _host(proj, fault.point)
-        plan = plan_of(said, "FLEET_NOT_RESTORED")
+        plan = recovery_plan(said, "FLEET_NOT_RESTORED")
         if fault.kind == "restart refused":
             host.fix_restart()
         else:
             host.base.chmod(0o755)
         if plan:  # the run said it could not finish: its plan, run by hand, must finish it
             for line in plan:
-                done = subprocess.run(["sh", "-c", line], env=_operator(proj), text=True,
-                                      capture_output=True, timeout=60)
+                done = proj.run_pasted(line)
                 if done.returncode != 0:
                     return STRANDED, f"recovery plan line failed: {line}: {done.stderr[-300:]}"
             wrong = _fleet_on(proj, "r3")
@@ -149,19 +146,3 @@ def _down(name: str) -> Callable[[Scenario, CliProject], None]:
 def _up(scenario: Scenario, proj: CliProject) -> None:
     assert isinstance(proj, RollbackProject)
     proj.write()
-
-
-def _operator(proj: CliProject) -> dict[str, str]:
-    """The on-call person's shell: `ssh` finds the fleet's key and known_hosts as their
-    ~/.ssh/config would (a wrapper first on PATH)."""
-    assert isinstance(proj, RollbackProject)
-    bin_dir = proj.root / "operator-bin"
-    bin_dir.mkdir(exist_ok=True)
-    s = proj.hosts[0].server
-    known = " ".join(str(h.server.known_hosts) for h in proj.hosts)
-    (bin_dir / "ssh").write_text(
-        f'#!/bin/sh\nexec /usr/bin/ssh -i {s.key_path} -o IdentitiesOnly=yes '
-        f'-o UserKnownHostsFile="{known}" -o BatchMode=yes "$@"\n')
-    (bin_dir / "ssh").chmod(0o755)
-    return {"PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "HOME": str(proj.root)}

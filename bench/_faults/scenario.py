@@ -21,7 +21,6 @@ A trial ends in one of:
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -180,20 +179,6 @@ def status_of(proj: CliProject, run_id: str) -> str:
 
     r = proj.run("runs.show", run_id, "--json")
     return str(json.loads(r.stdout).get("status")) if r.stdout.lstrip().startswith("{") else "?"
-
-
-def plan_of(output: str, code: str) -> list[str]:
-    """The numbered commands printed under "Recovery plan (CODE, …):"."""
-    lines = output.splitlines()
-    at = next((i for i, line in enumerate(lines) if line.startswith(f"Recovery plan ({code}")),
-              None)
-    plan: list[str] = []
-    for line in lines[at + 1:] if at is not None else []:
-        m = re.match(r"\s+\d+\. (.*)$", line)
-        if m is None:
-            break
-        plan.append(m.group(1))
-    return plan
 
 
 # -- the registry -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import os
 import pwd
 import shutil
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -219,6 +220,21 @@ class RollbackProject(CliProject):
     def env(self, **more: str) -> dict[str, str]:
         # Wide enough that rich does not wrap a finding's code or message across lines.
         return {**os.environ, "COLUMNS": "400", **more}
+
+    def run_pasted(self, line: str) -> subprocess.CompletedProcess[str]:
+        """Run a command printed for people (a recovery plan line) in the on-call person's
+        shell: `ssh` finds the fleet's key and known_hosts as their ~/.ssh/config would (a
+        wrapper first on PATH); nothing else of this process's environment is passed."""
+        bin_dir = self.root / "operator-bin"
+        bin_dir.mkdir(exist_ok=True)
+        known = " ".join(str(h.server.known_hosts) for h in self.hosts)
+        (bin_dir / "ssh").write_text(
+            f"#!/bin/sh\nexec /usr/bin/ssh -i {self.hosts[0].server.key_path} "
+            f'-o IdentitiesOnly=yes -o UserKnownHostsFile="{known}" -o BatchMode=yes "$@"\n')
+        (bin_dir / "ssh").chmod(0o755)
+        env = {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(self.root)}
+        return subprocess.run(["sh", "-c", line], env=env, capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL)
 
     def run_ids(self) -> list[str]:
         return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))
