@@ -2,7 +2,7 @@
 the `local` disposable PostgreSQL.
 
 Faults: SIGKILL after the disposable cluster is up, mid-fetch, mid-restore, before and after
-validation, before teardown; the store's volume gone after the cluster is up (then back).
+validation, before teardown; the store's volume gone before the fetch (then back).
 
 The end state: the run passed and its history line is there, and nothing of the drill is left —
 no disposable cluster folder, no process started from one (read from /proc, not from
@@ -56,7 +56,7 @@ class DrillRestoreScenario(Scenario):
         if quick:
             return [Fault("sigkill", "restore.mid"), Fault("sigkill", "teardown.before_apply")]
         return [*(Fault("sigkill", p) for p in POINTS),
-                Fault("store gone", "environment.after_apply", store_gone, store_back)]
+                Fault("store gone", "fetch.before_apply", store_gone, store_back)]
 
     def check(self, proj: CliProject, run_id: str) -> str | None:
         if (status := status_of(proj, run_id)) != "succeeded":
