@@ -3,7 +3,7 @@ every step boundary, then resumed or undone as a person would, then its end stat
 clients independent of breakglass.
 
     .venv/bin/python bench/faults.py                    # every boundary of every runbook
-    .venv/bin/python bench/faults.py --quick            # 1–2 boundaries each (the tests' subset)
+    .venv/bin/python bench/faults.py --quick            # 2 boundaries each (the tests' subset)
     .venv/bin/python bench/faults.py --only rollback,attest --budget 600
 
 Faults: SIGKILL at STEP.before_apply / mid / after_apply / after_verify (the engine's
@@ -109,7 +109,8 @@ def run(wanted: list[str], lab: Lab, work: Path, args: argparse.Namespace,
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
-    p.add_argument("--quick", action="store_true", help="1–2 boundaries per runbook")
+    p.add_argument("--quick", action="store_true",
+                   help="2 boundaries per runbook (what tests/test_faults.py runs)")
     p.add_argument("--only", default="", help="comma-separated runbooks (default: all)")
     p.add_argument("--kind", default="", help="only faults of this kind (e.g. sigkill)")
     p.add_argument("--budget", type=float, default=1800.0,
