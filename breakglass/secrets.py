@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from breakglass.connectors.files import NotAFile, read_regular
 from breakglass.errors import CouldNotVerify, SecretRefError
 
 if TYPE_CHECKING:
@@ -49,8 +50,8 @@ class SecretRef:
 def parse_ref(text: str) -> SecretRef | None:
     """The reference in `text`, or None when `text` is not written as a reference at all.
     A reference with a bad shape (`env:` with no name) raises SecretRefError."""
-    scheme, sep, rest = text.partition(":")
-    if not sep or scheme not in SCHEMES:
+    scheme, _, rest = text.partition(":")
+    if parse_ref_scheme(text) is None:
         return None
     problem = _shape_problem(scheme, rest)
     if problem:
@@ -61,9 +62,36 @@ def parse_ref(text: str) -> SecretRef | None:
     return SecretRef(scheme, rest)
 
 
+# What the target of a reference never holds and a secret value pasted after the prefix does:
+# a URL ("env:postgresql://app:PASSWORD@db/prod"), user:password@host, a key=value DSN, a PEM
+# block, whitespace, or the well-known prefix of a vendor's key.
+_VALUE_SIGNS = re.compile(
+    r"://|\s|-----BEGIN|password=|^[^@/:]+:[^@/:]*@|\b[sr]k_(live|test)_|\bwhsec_|"
+    r"\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_|\bxox[abpr]-", re.IGNORECASE)
+# The names AWS accepts for a secret or parameter, and their ARNs ("#key" is ours).
+_AWS_NAME = re.compile(r"[A-Za-z0-9/_+=.@:#-]+")
+# A near-miss of an env var name ("MY-VAR", "1X"): safe to show; anything else is not.
+_NAME_LIKE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+LOOKS_LIKE_VALUE = ("this looks like a secret value, not a reference: put the value in an "
+                    "environment variable or a file and write env:NAME or file:PATH "
+                    "(the value is not shown)")
+
+
+def _looks_like_value(scheme: str, rest: str) -> bool:
+    if _VALUE_SIGNS.search(rest):
+        return True
+    if scheme == "env":
+        return not _ENV_NAME.fullmatch(rest) and not _NAME_LIKE.fullmatch(rest)
+    if scheme in ("aws-sm", "ssm"):
+        return not _AWS_NAME.fullmatch(rest)
+    return False
+
+
 def _shape_problem(scheme: str, rest: str) -> str | None:
     if not rest.strip():
         return f'"{scheme}:" names nothing (use {EXAMPLES})'
+    if _looks_like_value(scheme, rest):
+        return LOOKS_LIKE_VALUE
     if scheme == "env" and not _ENV_NAME.fullmatch(rest):
         shown = json.dumps(f"env:{rest[:40]}", ensure_ascii=False)
         return f"{shown} is not an environment variable name (letters, digits, _)"
@@ -71,6 +99,12 @@ def _shape_problem(scheme: str, rest: str) -> str | None:
         shown = json.dumps(f"aws-sm:{rest[:60]}", ensure_ascii=False)
         return f'{shown} has an empty JSON key after "#"'
     return None
+
+
+def parse_ref_scheme(text: str) -> str | None:
+    """The scheme `text` is written with ("env" for "env:…"), or None."""
+    scheme, sep, _ = text.partition(":")
+    return scheme if sep and scheme in SCHEMES else None
 
 
 def is_ref(text: str) -> bool:
@@ -146,11 +180,11 @@ class Secrets:
             base = self._config.path.parent if self._config.path else Path.cwd()
             path = base / path
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_regular(path).decode("utf-8")
         except FileNotFoundError:
             raise SecretRefError(f"file {path} (from {ref}) does not exist") from None
-        except IsADirectoryError:
-            raise SecretRefError(f"file {path} (from {ref}) is a directory") from None
+        except NotAFile as exc:
+            raise SecretRefError(f"file {path} (from {ref}) {exc}") from None
         except PermissionError:
             raise SecretRefError(f"file {path} (from {ref}) is not readable (permission denied)"
                                  ) from None

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -411,6 +412,27 @@ def test_password_is_in_no_child_argv_or_environment(file_project: Project) -> N
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         assert password not in _read(str(cmdline))
     file_project.kill(proc)
+
+
+def test_a_killed_take_leaves_a_password_folder_that_the_next_take_removes_and_pg_dump_dies(
+        file_project: Project) -> None:
+    canary = "canaryAws4Rt"
+    file_project.env.update(AWS_SECRET_ACCESS_KEY=canary, SENTRY_DSN=f"http://{canary}@h/1")
+    proc = file_project.start_paused("backups.main.mid")
+    (folder,) = Path(tempfile.gettempdir()).glob(f"breakglass-libpq-{proc.pid}-*")
+    dumps = [pid for pid in _children(proc.pid) if b"pg_dump" in _read(f"/proc/{pid}/cmdline")]
+    assert dumps
+    assert not any(canary.encode() in _read(f"/proc/{pid}/environ") for pid in dumps)
+    file_project.kill(proc)
+    assert (folder / "pgpass").is_file()  # a SIGKILL runs no `finally`
+    deadline = time.monotonic() + 30  # pg_dump dies with it (PR_SET_PDEATHSIG)
+    while any(Path(f"/proc/{pid}").exists() and b") Z" not in _read(f"/proc/{pid}/stat")
+              for pid in dumps):
+        assert time.monotonic() < deadline, "pg_dump outlived the killed backup.take"
+        time.sleep(0.05)
+    r = file_project.take()
+    assert r.rc == 0, r
+    assert not folder.exists()
 
 
 def _read(path: str) -> bytes:

@@ -93,7 +93,7 @@ BROKEN: list[tuple[str, str, str]] = [
     ("empty_environment", '!\n[project]\nname = "acme"\nenvironment = ""',
      "project.environment: must not be empty"),
     ("port_out_of_range", '[hosts.web1]\naddress = "127.0.0.1"\nuser = "d"\nport = 70000',
-     "hosts.web1.port: must be at most 65535, got 70000"),
+     "hosts.web1.port: must be between 1 and 65535, got 70000"),
     ("app_url_not_http", '[app]\nbase_url = "acme.example"',
      "app.base_url: expected an http:// or https:// URL"),
     ("unknown_secret_kind", '[secrets.X]\nkind = "gpg_key"',
@@ -101,6 +101,16 @@ BROKEN: list[tuple[str, str, str]] = [
     ("expect_min_above_max", '[backups.main]\nstore = "file:///b/"\n[drills.restore]\n'
      'backup = "main"\n[[drills.restore.expect]]\nsql = "select 1"\nmin = 5\nmax = 1',
      "drills.restore.expect[0]: min is greater than max"),
+    ("huge_duration", '[backups.main]\nstore = "file:///b/"\nmax_age = "999999999w"',
+     'backups.main.max_age: must be between 0s and 3650d, got "999999999w"'),
+    ("huge_rto", '[backups.main]\nstore = "file:///b/"\n[drills.restore]\nbackup = "main"\n'
+     'rto = "99999999d"', 'drills.restore.rto: must be between 0s and 3650d, got "99999999d"'),
+    ("huge_retention", '[backups.main]\nstore = "file:///b/"\nretention_days = 99999999999',
+     "backups.main.retention_days: must be between 1 and 3650, got 99999999999"),
+    ("zero_timeout", '[checklist.web]\ntimeout = "0s"',
+     'checklist.web.timeout: must be between 1s and 1d, got "0s"'),
+    ("missing_ca_bundle", '[checklist.web]\nca_bundle = "/nonexistent/bg/ca.pem"',
+     "checklist.web.ca_bundle: /nonexistent/bg/ca.pem is not a file"),
     ("empty_file", "!", "project: required key is missing"),
     ("invalid_toml", '!\n[project]\nname = "acme\nenvironment = "p"',
      "invalid TOML: "),
@@ -135,6 +145,88 @@ def test_broken_config_is_exit_2_with_a_line_naming_the_key(tmp_path: Path, cont
 def test_literal_secret_is_not_echoed(tmp_path: Path) -> None:
     result = check(materialise(tmp_path, '[databases.main]\ndsn = "postgresql://a:Lit3ralPw@d/b"'))
     assert "Lit3ralPw" not in result.stdout + result.stderr
+
+
+# -- the process boundary: files that are not files, values that are not references --------------
+
+def fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (fifo, "is not a regular file (a FIFO, socket or device)"),
+    (lambda p: Path("/dev/zero"), "is not a regular file (a FIFO, socket or device)"),
+    (lambda p: (p.mkdir(), p)[1], "is a directory, not a file"),
+    (lambda p: (p.write_text(VALID + "#" * (2 << 20)), p)[1], "is larger than 1024 KiB"),
+])
+def test_a_config_that_is_not_a_regular_file_is_exit_2_at_once(
+        tmp_path: Path, make: Any, expected: str) -> None:
+    # run()'s timeout guards against the hang (a FIFO nobody writes) this test is about.
+    assert_usage_error(check(make(tmp_path / "breakglass.toml")), expected)
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (fifo, "is not a regular file"),
+    (lambda p: Path("/dev/zero"), "is not a regular file"),
+    (lambda p: (p.write_bytes(b"k" * (2 << 20)), p)[1], "is larger than 1024 KiB"),
+])
+def test_a_secret_file_that_is_not_a_regular_file_is_exit_2_at_once(
+        tmp_path: Path, make: Any, expected: str) -> None:
+    secret = make(tmp_path / "dsn")
+    path = materialise(tmp_path, f'[databases.main]\ndsn = "file:{secret}"')
+    result = check(path)
+    assert_usage_error(result, f"databases.main.dsn: file {secret} (from file:{secret}) "
+                               f"{expected}")
+
+
+@pytest.mark.parametrize("state_dir", ["a-file", "a-file/below"])
+def test_a_state_dir_that_is_not_a_folder_is_exit_2(tmp_path: Path, state_dir: str) -> None:
+    (tmp_path / "a-file").write_text("x")
+    path = tmp_path / "breakglass.toml"
+    path.write_text(f'[project]\nname = "a"\nenvironment = "p"\nstate_dir = "{state_dir}"\n')
+    assert_usage_error(check(path), f"project.state_dir: {tmp_path / 'a-file'} exists and is "
+                                    "not a folder")
+
+
+def test_prune_with_a_huge_retention_is_exit_2_naming_the_key(tmp_path: Path) -> None:
+    path = materialise(tmp_path, '[databases.main]\ndsn = "env:BG_UNSET"\n[backups.main]\n'
+                                 'store = "file:///b/"\ndatabase = "main"\n'
+                                 "retention_days = 1000000000")
+    result = run("backup.take", "--prune", "--dry-run", "--config", str(path))
+    assert_usage_error(result, "backups.main.retention_days: must be between 1 and 3650")
+
+
+CANARY = "Cx7canaryPw9"
+GLUED = [f"env:postgresql://app:{CANARY}@db/prod", f"file:postgresql://app:{CANARY}@db/prod",
+         f"aws-sm:postgresql://app:{CANARY}@db/prod", f"ssm:postgresql://app:{CANARY}@db/prod",
+         f"file:host=db password={CANARY}", f"env:{CANARY}!x"]
+
+
+@pytest.mark.parametrize("value", GLUED)
+@pytest.mark.parametrize("command", [["config.check"], ["backup.take", "--yes"],
+                                     ["drill.restore", "--yes"]])
+def test_a_secret_glued_to_a_reference_prefix_is_refused_without_echo(
+        tmp_path: Path, value: str, command: list[str]) -> None:
+    path = materialise(tmp_path, f'state_dir = "state"\n[databases.main]\ndsn = "{value}"\n'
+                                 '[backups.main]\nstore = "file:///nonexistent/b/"\n'
+                                 'database = "main"\n[drills.restore]\nbackup = "main"')
+    result = run(*command, "--config", str(path))
+    assert_usage_error(result, "databases.main.dsn: this looks like a secret value, not a "
+                               "reference")
+    assert CANARY not in result.stdout + result.stderr
+    state = tmp_path / "state"
+    for file in state.rglob("*") if state.exists() else []:
+        assert not file.is_file() or CANARY.encode() not in file.read_bytes(), file
+
+
+@pytest.mark.parametrize("value", [f"env:json://u:{CANARY}@hooks.example/x",
+                                   f"file:json://u:{CANARY}@hooks.example/x"])
+def test_a_notify_url_glued_to_a_reference_prefix_is_refused_without_echo(
+        tmp_path: Path, value: str) -> None:
+    result = check(materialise(tmp_path, f'[people.bob]\nnotify = ["{value}"]'))
+    assert_usage_error(result, "people.bob.notify[0]: this looks like a secret value")
+    assert CANARY not in result.stdout + result.stderr
 
 
 def test_invalid_toml_names_line_and_column(tmp_path: Path) -> None:

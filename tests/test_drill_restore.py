@@ -5,15 +5,20 @@ real CLI in a subprocess."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyrage
 import pytest
 
-from breakglass.drills import validate
+from breakglass.connectors.pgcluster import MARKER, cluster_parent, find_roots
+from breakglass.drills import history, validate
 from breakglass.recovery.environments import safe_run_id
 from tests.drills.project import KEY, DrillProject, restamp, seed
 
@@ -70,6 +75,8 @@ def test_history_grows_and_the_trend_has_an_svg_chart(project: DrillProject) -> 
     assert second.rc == 0, second
     lines = (project.state / "drills" / "history.jsonl").read_text().splitlines()
     assert len(lines) == 2
+    # each line counts for backups.restore_tested: its drill's journal backs it
+    assert [len(x) for x in history.backed(project.state)] == [2, 0]
     report = second.step_result("report")
     assert set(report["stages"]) == {"fetch", "verify", "environment", "restore", "validate",
                                      "teardown"}
@@ -237,6 +244,112 @@ def test_the_next_drill_removes_what_a_killed_one_left(project: DrillProject) ->
     assert res.rc == 0, res
     assert project.leftovers_of(killed) == []
     assert res.step_result("leftovers")["removed"]
+
+
+CANARIES = {"AWS_SECRET_ACCESS_KEY": "canaryAws7Kq", "DATABASE_URL": "postgresql://u:canaryDb3x@h/d",
+            "SENTRY_DSN": "http://canarySentry5m@127.0.0.1:9/1",
+            "ALICE_NOTIFY_URL": "json://canaryNotify2z@127.0.0.1:9/"}
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return b""
+
+
+def _descendants(pid: int) -> dict[int, bytes]:
+    """pid -> command line of every live process below `pid` (any depth)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _read(str(stat)).rsplit(b")", 1)[-1].split()
+        if len(fields) > 1:
+            parents[int(stat.parent.name)] = int(fields[1])
+    found: dict[int, bytes] = {}
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        for child, parent in parents.items():
+            if parent == current and child not in found:
+                found[child] = _read(f"/proc/{child}/cmdline")
+                frontier.append(child)
+    return found
+
+
+def _gone(pids: list[int], within: float = 30.0) -> bool:
+    deadline = time.monotonic() + within
+    while any(_read(f"/proc/{p}/stat") and b") Z" not in _read(f"/proc/{p}/stat")
+              for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_the_drills_children_hold_none_of_breakglass_environment_and_die_with_it(
+        project: DrillProject) -> None:
+    project.take()
+    project.env.update(CANARIES)
+    proc = project.start_paused("restore.mid")
+    children = _descendants(proc.pid)
+    postmasters = [p for p, cmd in children.items() if b"postgres\0-D" in cmd]
+    assert postmasters, children
+    for pid in children:  # pg_restore too, when it has not finished yet
+        environ = _read(f"/proc/{pid}/environ")
+        assert not any(v.encode() in environ for v in CANARIES.values()), children[pid]
+    # From SQL inside the drill database, where a restored dump's own SQL runs as superuser:
+    # a program run by the server gets the server's environment.
+    (root,) = find_roots(f"drill-{project.run_ids()[-1]}-")
+    with psycopg.connect(host=str(root / "sock"), dbname="drill", user="postgres") as conn:
+        conn.execute("create temp table seen (line text)")
+        conn.execute("copy seen from program 'env'")
+        seen = "\n".join(r[0] for r in conn.execute("select line from seen").fetchall())
+    assert "PATH=" in seen
+    assert not any(v in seen for v in CANARIES.values())
+    project.kill(proc)
+    assert _gone(list(children)), "a child of the killed drill is still running"
+
+
+def test_a_drill_killed_after_the_restore_resumes_on_the_same_data(project: DrillProject) -> None:
+    project.take()
+    project.kill(project.start_paused("validate.before_apply"))
+    run_id = project.run_ids()[-1]
+    res = project.run("runs.resume", run_id, "--yes", "--json")
+    assert res.rc == 0, res
+    assert res.doc["status"] == "succeeded"
+    assert project.leftovers_of(run_id) == []
+
+
+def test_the_next_drill_removes_unmarked_folders_and_passwords_of_killed_runs(
+        project: DrillProject) -> None:
+    project.take()
+    project.kill(project.start_paused("restore.mid"))
+    killed = project.run_ids()[-1]
+    (root,) = find_roots(f"drill-{killed}-")
+    # As a kill in the middle of an older version's removal left it: rows, no marker.
+    (root / MARKER).unlink()
+    foreign = cluster_parent() / "bg-drill-20990101T000000000000-ffff-abcd1234"
+    foreign.mkdir()
+    stale = Path(tempfile.gettempdir()) / f"breakglass-libpq-{_dead_pid()}-abcd1234"
+    stale.mkdir(mode=0o700)
+    (stale / "pgpass").write_text("*:*:*:*:production-password\n")
+    try:
+        res = project.drill()
+        assert res.rc == 0, res
+        assert not root.exists() and not stale.exists()
+        assert foreign.exists()  # not a run of this project
+        removed = res.step_result("leftovers")["removed"]
+        # (another test's breakglass may have removed the password folder first: any run does)
+        assert any(str(root) in r for r in removed)
+    finally:
+        shutil.rmtree(foreign, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 def test_checkins_reach_the_sentry_sink(project: DrillProject, http_sink: Any) -> None:

@@ -9,12 +9,15 @@ Target's endpoint, never a connection to it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ import psycopg
 import pytest
 
 from breakglass.config import Config, validate
+from breakglass.connectors.pgcluster import MARKER, EmbeddedCluster, cluster_parent
 from breakglass.engine.redaction import Redactor
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.recovery.environments import (
@@ -65,6 +69,15 @@ def postgres_pids_of(path: Path) -> list[int]:
             except OSError:
                 continue
     return pids
+
+
+def wait_until(condition: Callable[[], bool], within: float = 30.0) -> bool:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def server_version(dsn: str) -> str:
@@ -140,7 +153,7 @@ def test_local_records_the_cluster_before_it_starts(local: LocalEnvironment) -> 
     assert oct(local.record_path.stat().st_mode & 0o777) == "0o600"
 
 
-def test_a_killed_run_leaves_a_cluster_that_leftovers_find_and_remove(tmp_path: Path) -> None:
+def test_a_killed_run_leaves_a_folder_that_leftovers_find_and_remove(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     run_id = RUN + "killed"
     child = textwrap.dedent(f"""
@@ -163,13 +176,16 @@ def test_a_killed_run_leaves_a_cluster_that_leftovers_find_and_remove(tmp_path: 
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        # Its postmaster dies with it (connectors/process.py); its folder stays behind.
+        (root,) = [r for r in cluster_parent().glob(f"bg-drill-{run_id}-*")]
+        assert wait_until(lambda: postgres_pids_of(root) == [])
         redactor = Redactor()
         secrets = Secrets(config, redactor, environ={})
         found = [x for x in leftovers(config, secrets, config.project.state_dir, redactor,
                                       is_live=lambda _: False) if x.run_id == run_id]
         assert [x.kind for x in found] == ["local"]
         root = Path(found[0].handle["root"])
-        assert postgres_pids_of(root), "the killed run's postmaster should still be running"
+        assert root.is_dir()
         assert remove_leftover(found[0], config, secrets, config.project.state_dir, redactor)
         assert postgres_pids_of(root) == []
         assert not root.exists()
@@ -178,6 +194,53 @@ def test_a_killed_run_leaves_a_cluster_that_leftovers_find_and_remove(tmp_path: 
     finally:
         proc.kill()
         env_of(config, run_id).destroy()
+
+
+def test_a_cluster_folder_is_marked_before_anything_is_written_into_it(tmp_path: Path) -> None:
+    cluster = EmbeddedCluster(tmp_path / "no-binaries-needed", label="marktest")
+    try:
+        assert [p.name for p in cluster.root.iterdir()] == [MARKER]
+    finally:
+        cluster.stop()
+    assert not cluster.root.exists()
+
+
+def test_a_resumed_run_starts_the_server_that_died_with_its_killed_drill(
+        local: LocalEnvironment) -> None:
+    root = Path(local.create(16).handle["root"])
+    with psycopg.connect(local.find().dsn, autocommit=True) as conn:  # type: ignore[union-attr]
+        conn.execute("create table kept as select 1 as x")
+    for pid in postgres_pids_of(root):  # as the kernel does when the drill is SIGKILLed
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+    assert wait_until(lambda: postgres_pids_of(root) == [])
+    target = local.find()
+    assert target is not None
+    with psycopg.connect(target.dsn) as conn:
+        assert conn.execute("select x from kept").fetchone() == (1,)
+
+
+def test_an_unmarked_folder_of_a_run_of_this_state_dir_is_a_leftover(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    state = config.project.state_dir
+    ours, foreign = RUN + "unmarked", RUN + "foreign"
+    (state / "runs").mkdir(parents=True)
+    (state / "runs" / f"{ours}.jsonl").write_text("")
+    folders = [cluster_parent() / f"bg-drill-{run}-abcd1234" for run in (ours, foreign)]
+    for folder in folders:
+        (folder / "data").mkdir(parents=True)
+        (folder / "data" / "rows").write_text("restored production rows")
+    try:
+        redactor = Redactor()
+        secrets = Secrets(config, redactor, environ={})
+        found = leftovers(config, secrets, state, redactor, is_live=lambda _: False)
+        assert [x.run_id for x in found if x.run_id in (ours, foreign)] == [ours]
+        assert remove_leftover(found[[x.run_id for x in found].index(ours)], config, secrets,
+                               state, redactor)
+        assert not folders[0].exists() and folders[1].exists()
+    finally:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_leftovers_skip_live_runs(local: LocalEnvironment) -> None:

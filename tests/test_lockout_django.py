@@ -83,7 +83,7 @@ def test_cache_session_in_redis_is_refused_after(cache_app: DjangoApp, project: 
     _, other_email, _ = cache_app.signup()
     cookie, other = cache_app.login(email), cache_app.login(other_email)
     assert cache_app.whoami(cookie=cookie) == 200
-    r = project.run("lockout", uid, "--yes")
+    r = project.run("lockout", uid, "--reason", "test", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert cache_app.whoami(cookie=cookie) == REFUSED
     keys = redis.Redis.from_url(redis_server.url)
@@ -97,7 +97,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(db_app: DjangoApp,
     configure(project, db_app)
     uid, email, _ = db_app.signup()
     cookie = db_app.login(email)
-    r = project.run("lockout", email, "--dry-run")
+    r = project.run("lockout", email, "--reason", "test", "--dry-run")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "delete 1 session(s)" in r.stdout and "unusable password" in r.stdout
     assert db_app.whoami(cookie=cookie) == 200 and user_row(db_app, uid)[0]
@@ -106,7 +106,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(db_app: DjangoApp,
 def test_unknown_user_is_exit_2_with_one_clear_line(db_app: DjangoApp,
                                                     project: Project) -> None:
     configure(project, db_app)
-    r = project.run("lockout", "nobody@example.com", "--yes")
+    r = project.run("lockout", "nobody@example.com", "--reason", "test", "--yes")
     assert r.returncode == 2, r.stdout + r.stderr
     assert "no user 'nobody@example.com'" in r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr
@@ -119,11 +119,11 @@ def test_last_active_admin_is_refused_without_force(pg_server: PostgresServer,
     try:
         configure(project, app)
         uid, email, _ = app.signup(admin=True)
-        r = project.run("lockout", email, "--yes")
+        r = project.run("lockout", email, "--reason", "test", "--yes")
         assert r.returncode == 2, r.stdout + r.stderr
         assert "last active admin" in r.stdout + r.stderr
         assert user_row(app, uid)[0]
-        r = project.run("lockout", email, "--force", "--yes")
+        r = project.run("lockout", email, "--reason", "test", "--force", "--yes")
         assert r.returncode == 0, r.stdout + r.stderr
         assert not user_row(app, uid)[0]
     finally:
@@ -136,7 +136,7 @@ def test_unlock_restores_the_prior_state_but_not_the_sessions(db_app: DjangoApp,
     uid, email, _ = db_app.signup()
     cookie = db_app.login(email)
     before = user_row(db_app, uid)
-    assert project.run("lockout", email, "--yes").returncode == 0
+    assert project.run("lockout", email, "--reason", "test", "--yes").returncode == 0
     r = project.run("unlock", email, "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert user_row(db_app, uid) == before
@@ -159,7 +159,7 @@ def test_killed_at_a_step_boundary_is_finished_by_resume(db_app: DjangoApp, proj
     configure(project, db_app)
     uid, email, _ = db_app.signup()
     cookie = db_app.login(email)
-    project.kill_at(point, "lockout", email)
+    project.kill_at(point, "lockout", email, "--reason", "test")
     (run_id,) = project.run_ids()
     r = project.resume(run_id)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -177,7 +177,7 @@ def test_owners_are_told_and_no_session_token_or_hash_reaches_any_output(
     uid, email, token = db_app.signup(token=True)
     cookie = db_app.login(email)
     password_hash = user_row(db_app, uid)[1]
-    project.run("lockout", email, "--dry-run")
+    project.run("lockout", email, "--reason", "test", "--dry-run")
     assert project.run("lockout", email, "--reason", "stolen laptop", "--yes",
                        "--json").returncode == 0
     assert project.run("unlock", email, "--yes").returncode == 0

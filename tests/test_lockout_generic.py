@@ -63,7 +63,7 @@ def test_generic_unlock_restores_the_snapshot_columns(gapp: GenericApp,
                                                       project: Project) -> None:
     configure(project, gapp)
     uid, _, pw = gapp.add_user()
-    assert project.run("lockout", uid, "--yes").returncode == 0
+    assert project.run("lockout", uid, "--reason", "test", "--yes").returncode == 0
     r = project.run("unlock", uid, "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert gapp.row(uid)[:3] == (True, pw, False)
@@ -76,16 +76,18 @@ def test_a_session_breakglass_does_not_revoke_is_session_still_accepted_exit_1(
     uid, email, _ = gapp.add_user()
     sid = gapp.login(uid)
     ref = project.ref("stolen.cookie", sid)
-    r = project.run("lockout", email, "--probe-cookie", ref, "--yes", "--json")
+    r = project.run("lockout", email, "--reason", "test", "--probe-cookie", ref, "--yes", "--json")
     assert r.returncode == 1, r.stdout + r.stderr
-    assert [f["code"] for f in json.loads(r.stdout)["findings"]] == ["SESSION_STILL_ACCEPTED"]
+    assert [f["code"] for f in json.loads(r.stdout)["findings"]] == [
+        "SESSION_STILL_ACCEPTED", "SESSION_STORE_MISMATCH"]
     assert project.leaks(sid) == []
 
 
 def test_probe_cookie_value_on_the_command_line_is_refused_exit_2(
         gapp: GenericApp, project: Project) -> None:
     configure(project, gapp)
-    r = project.run("lockout", "x@example.com", "--probe-cookie", "abcdef123456", "--yes")
+    r = project.run("lockout", "x@example.com", "--reason", "test", "--probe-cookie",
+                    "abcdef123456", "--yes")
     assert r.returncode == 2 and "reference" in r.stdout + r.stderr
     assert "abcdef123456" not in r.stdout + r.stderr
 
@@ -96,7 +98,7 @@ def test_generic_last_admin_is_refused_without_force(gapp: GenericApp,
     with psycopg.connect(gapp.dsn, autocommit=True) as conn:
         conn.execute("update users set is_admin = false")
     uid, email, _ = gapp.add_user(admin=True)
-    r = project.run("lockout", email, "--yes")
+    r = project.run("lockout", email, "--reason", "test", "--yes")
     assert r.returncode == 2 and "last active admin" in r.stdout + r.stderr
     assert gapp.row(uid)[0] is True
 
@@ -108,7 +110,7 @@ def test_probe_url_down_is_exit_3(gapp: GenericApp, project: Project,
         f"{gapp.url}/me", f"{http_sink.down_url}/me"))
     uid, email, _ = gapp.add_user()
     gapp.login(uid)
-    r = project.run("lockout", email, "--yes")
+    r = project.run("lockout", email, "--reason", "test", "--yes")
     assert r.returncode == 3, r.stdout + r.stderr
     assert gapp.row(uid)[0] is False  # the lockout itself was not held up by the probe
 
@@ -118,7 +120,7 @@ def test_accounts_naming_an_unknown_database_is_one_config_line_exit_2(
     configure(project, gapp)
     project.config.write_text(project.config.read_text().replace(
         'database = "app"', 'database = "ap"'))
-    r = project.run("lockout", "x@example.com", "--yes")
+    r = project.run("lockout", "x@example.com", "--reason", "test", "--yes")
     assert r.returncode == 2
     assert 'accounts.database: unknown database "ap" (did you mean "app"?)' in r.stdout + r.stderr
 
@@ -126,6 +128,6 @@ def test_accounts_naming_an_unknown_database_is_one_config_line_exit_2(
 def test_generic_preset_without_its_statements_is_one_config_line_exit_2(
         gapp: GenericApp, project: Project) -> None:
     project.write(gapp.dsn, 'preset = "generic"\n')
-    r = project.run("lockout", "x@example.com", "--yes")
+    r = project.run("lockout", "x@example.com", "--reason", "test", "--yes")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert 'accounts: preset = "generic" needs an [accounts.sql] table' in r.stdout + r.stderr

@@ -161,3 +161,19 @@ def test_reporter_from_config_resolves_dsn_and_uses_project_environment(
     wait_envelopes(http_sink)
     (event,) = events(http_sink)
     assert event["environment"] == "production"
+
+
+def test_anchor_is_one_info_event_tagged_with_the_runs_final_hash(http_sink: HttpSink) -> None:
+    http_sink.clear()
+    reporter = SentryReporter(http_sink.sentry_dsn, "test", Redactor())
+    digest = uuid.uuid4().hex * 2
+    assert reporter.anchor("20261207T101010-ab12", "rotate", "succeeded", digest)
+    reporter.flush()
+    wait_envelopes(http_sink)
+    (event,) = events(http_sink)
+    assert event["level"] == "info"
+    assert event["tags"]["journal_hash"] == digest
+    assert event["tags"]["run_id"] == "20261207T101010-ab12"
+    # every run's anchor groups under one issue instead of alerting once per run
+    assert event["fingerprint"] == ["breakglass-journal-anchor"]
+    assert digest in event["message"]

@@ -118,20 +118,17 @@ def _backed(state_dir: Path, record: Mapping[str, Any]) -> Attestation | None:
 
 
 def _problem(state_dir: Path, record: Mapping[str, Any]) -> str | None:
-    from breakglass.engine.runs import find_journal, summarize
+    from breakglass.engine.runs import Unbacked, backing_run
 
     try:
         att = Attestation.from_dict(record)
     except (KeyError, TypeError, ValueError):
         return "not a well-formed attestation line"
     try:
-        path = find_journal(state_dir, att.run_id)
-    except UsageError:
-        return "no journal for its run id"
-    if jr.verify(path):
-        return "its run journal does not verify (`breakglass runs.verify`)"
-    s = summarize(path, att.run_id)
-    if s.runbook != Attest.name or s.status != "succeeded" or s.exit_code != 0:
+        s = backing_run(state_dir, att.run_id, Attest.name)
+    except Unbacked as exc:
+        return str(exc)
+    if s.status != "succeeded" or s.exit_code != 0:
         return f"its run is not a finished attest run (runbook {s.runbook}, status {s.status})"
     if record_of(s.params, att.run_id) != dict(record):
         return "the line differs from what its run journaled (edited)"

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from breakglass.connectors import process
 from breakglass.errors import CouldNotVerify
 
 PIP_AUDIT_INSTALL = "pip install pip-audit (into breakglass's environment, or pipx install " \
@@ -217,8 +218,9 @@ def _lock_versions(lock: Path) -> dict[str, str]:
 
 def _run(args: list[str], cwd: Path, timeout: float, tool: str) -> tuple[str, str, int]:
     try:
-        proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, errors="replace",
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = process.run(args, cwd=cwd, capture_output=True, text=True, errors="replace",
+                           timeout=timeout, stdin=subprocess.DEVNULL,
+                           inherit=(*process.HOME, *process.NETWORK))
     except subprocess.TimeoutExpired:
         raise CouldNotVerify(f"{tool} in {cwd} took longer than {timeout:g}s",
                              code="AUDIT_TIMEOUT", action="raise [checklist.repo] audit_timeout "

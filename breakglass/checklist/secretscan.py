@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from breakglass.connectors import process
 from breakglass.errors import CouldNotVerify
 
 #: detect-secrets plugins used (class names; detect_secrets/plugins/). High signal only.
@@ -461,7 +462,8 @@ def _scan_history(git: str, top: Path, detector: _Detector, collector: _Collecto
            "--reverse", f"--max-count={max_commits}", "-p", "-U0", "--no-color",
            "--no-ext-diff", "--no-textconv", "--find-renames", "--ignore-submodules",
            "--src-prefix=a/", "--dst-prefix=b/", "--format=%x01%h"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = process.popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         inherit=process.HOME)
     assert proc.stdout is not None
     commit = ""
     path: str | None = None
@@ -522,8 +524,9 @@ def _ls(git: str, top: Path, *args: str) -> list[str]:
 
 def _git(git: str, repo: Path, *args: str, check: bool = True) -> str:
     try:
-        proc = subprocess.run([git, "-C", str(repo), "-c", "core.quotepath=off", *args],
-                              capture_output=True, text=True, errors="replace", timeout=300)
+        proc = process.run([git, "-C", str(repo), "-c", "core.quotepath=off", *args],
+                           capture_output=True, text=True, errors="replace", timeout=300,
+                           inherit=process.HOME)
     except subprocess.TimeoutExpired:
         raise CouldNotVerify(f"git {args[0]} on {repo} took longer than 300s",
                              code="GIT_FAILED", action="check the repository") from None
@@ -534,7 +537,7 @@ def _git(git: str, repo: Path, *args: str, check: bool = True) -> str:
         raise CouldNotVerify(f"git {args[0]} on {repo} failed: {_last_line(proc.stderr)}",
                              code=code, action="point [checklist.repo] path at a git clone "
                              "(for 'dubious ownership', run breakglass as the clone's owner)")
-    return proc.stdout
+    return str(proc.stdout)
 
 
 def _last_line(err: str | bytes) -> str:

@@ -23,7 +23,7 @@ def _ref(option: str, value: str) -> str:
 
 @task(iterable=["override"], help={
     "user": "the account: an email, a username or an id",
-    "reason": "why (recorded in the journal and the report)",
+    "reason": "why (required; recorded in the journal, the report and the notices)",
     "probe_cookie": "a session cookie value known to work, as env:NAME or file:PATH; it must be "
                     "refused after the lockout",
     "probe_token": "an API token known to work (env:NAME or file:PATH); sent as "
@@ -43,17 +43,24 @@ def lockout(c: Context, user: str, reason: str = "", probe_cookie: str = "",
             override: list[str] | None = None, because: str = "") -> None:
     """Lock out a compromised account and prove its sessions are refused.
 
-    Disables the user, revokes every session (database and Redis) and API token, sets an
-    unusable password, tells incident_response owners, and replays a session that worked before
-    to prove the app refuses it. Exit 0 locked out, 1 a finding (SESSION_STILL_ACCEPTED),
-    2 usage/config error (unknown user, last admin), 3 could not verify."""
+    Disables the user first, then revokes API tokens, sets an unusable password and revokes
+    every session (database and Redis), tells incident_response owners, and replays the
+    sessions and tokens that worked before to prove the app refuses each kind. Exit 0 locked
+    out and proven, 1 a finding (SESSION_STILL_ACCEPTED; SESSIONS_NOT_REVOKED: Redis down, the
+    account is disabled, resume the run when it is back), 2 usage/config error (unknown user,
+    last admin, no --reason), 3 could not verify."""
     from breakglass.commands._runner import overrides, run_runbook
     from breakglass.runbooks.lockout.runbook import Lockout
 
     if not user.strip():
         raise Exit("breakglass: lockout needs a user, e.g. `breakglass lockout "
                    "alice@example.com --reason 'phished' --dry-run`", code=2)
-    params = {"user": user.strip(), "reason": reason, "force": force,
+    if not reason.strip():
+        # The reason is the first line of the incident's record (journal, report, notices):
+        # an account locked for no stated reason is the question nobody can answer later.
+        raise Exit("breakglass: lockout needs --reason, e.g. --reason 'phished, INC-142' "
+                   "(recorded in the journal, the report and the owners' notice)", code=2)
+    params = {"user": user.strip(), "reason": reason.strip(), "force": force,
               "probe_cookie": _ref("--probe-cookie", probe_cookie),
               "probe_token": _ref("--probe-token", probe_token)}
     code = run_runbook(App(config, json_), Lockout, params, dry_run=dry_run, yes=yes,

@@ -1,20 +1,24 @@
 """`breakglass runs.list / runs.show / runs.resume / runs.verify` (docs/runs.md).
 
 Everything shown is rebuilt from the journals under `state_dir/runs/`, which are redacted as they
-are written. An unknown run id is a usage error (exit 2).
+are written, and each journal's chain is checked first: one that does not verify is shown as
+TAMPERED, never as what it claims. An unknown run id is a usage error (exit 2).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from breakglass.commands._common import App, handle_errors
+
+if TYPE_CHECKING:
+    from breakglass.engine.runs import RunSummary
 
 _HELP = {"config": "path to breakglass.toml", "json_": "machine-readable output"}
 _ID_HELP = {**_HELP, "run_id": "the run's id, as printed by the run and by runs.list"}
@@ -33,7 +37,8 @@ def _state_dir(app: App) -> Any:
 @task(help=_HELP)
 @handle_errors
 def list_(c: Context, config: str | None = None, json_: bool = False) -> None:
-    """List past and active runs: id, runbook, target, started, status (running, interrupted…)."""
+    """List past and active runs: id, runbook, target, started, status (running, interrupted,
+    TAMPERED…)."""
     from breakglass.engine.runs import list_runs
 
     app = App(config, json_)
@@ -41,7 +46,8 @@ def list_(c: Context, config: str | None = None, json_: bool = False) -> None:
     rows = [s.to_dict(state_dir) for s in list_runs(state_dir)]
     if json_:
         _print_json(app, {"runs": [{k: r[k] for k in ("run_id", "runbook", "target", "started",
-                                                      "finished", "status", "exit_code")}
+                                                      "finished", "status", "exit_code",
+                                                      "journal_ok")}
                                    for r in rows]})
         return
     if not rows:
@@ -56,11 +62,11 @@ def list_(c: Context, config: str | None = None, json_: bool = False) -> None:
 @handle_errors
 def show(c: Context, run_id: str, config: str | None = None, json_: bool = False) -> None:
     """Show one run: its plan, steps, findings, notices and report paths."""
-    from breakglass.engine.runs import find_journal, report_paths, summarize
+    from breakglass.engine.runs import find_journal, inspect, report_paths
 
     app = App(config, json_)
     state_dir = _state_dir(app)
-    summary = summarize(find_journal(state_dir, run_id), run_id)
+    summary = inspect(find_journal(state_dir, run_id), run_id)
     doc = summary.to_dict(state_dir)
     reports = {k: str(p) for k, p in report_paths(state_dir, run_id).items() if p.exists()}
     if json_:
@@ -99,23 +105,75 @@ def undo(c: Context, run_id: str, config: str | None = None, yes: bool = False,
         raise Exit(code=code)
 
 
-@task(help=_ID_HELP)
+@task(help={**_ID_HELP, "anchor": "the run's final hash, copied from the notice it sent"})
 @handle_errors
-def verify(c: Context, run_id: str, config: str | None = None, json_: bool = False) -> None:
-    """Check a run's journal hash chain: any edited, removed or reordered event fails (exit 1)."""
+def verify(c: Context, run_id: str, config: str | None = None, anchor: str = "",
+           json_: bool = False) -> None:
+    """Check a run's journal: the hash chain (any edited, removed or reordered event: exit 1) and,
+    with --anchor, that it holds the final hash the run sent out (a rewrite: exit 1). An
+    unconfirmed last event without a matching anchor: exit 3."""
     from breakglass.engine import journal
-    from breakglass.engine.runs import find_journal
+    from breakglass.engine.runs import check_anchor, find_journal, summarize
 
     app = App(config, json_)
     path = find_journal(_state_dir(app), run_id)
     problems = journal.verify(path)
+    summary = summarize(path, run_id)
+    checked = check_anchor(path, anchor) if anchor else None
+    unconfirmed = summary.events - summary.confirmed_seq if not problems else 0
+    lines = list(problems)
+    code = 1 if problems else 0
+    if checked is not None and not checked.matches:
+        code = 1
+        lines.append(f"ANCHOR MISMATCH: no event of this journal has the hash {checked.anchor}: "
+                     "it was rewritten after the run sent it, or the hash is another run's")
+    elif checked is not None and checked.event is not None:
+        ev = checked.event
+        what = ev.get("type")
+        if what == "run_finished":
+            what = f"run_finished: {(ev.get('data') or {}).get('status')}"
+        lines.append(f"anchor matches event {ev.get('seq')} ({what}): the journal up to it is "
+                     "the one the run announced")
+        if checked.later:
+            after = (f"; the run went on and ended {checked.later_end!r} there, which only a "
+                     "newer notice's hash covers") if checked.later_end else ""
+            lines.append(f"{checked.later} later event(s) are not covered by this anchor "
+                         f"(notice records{after})")
+    elif unconfirmed and not problems:
+        # Chain and head agree only if the last event is believed: a crash right after it was
+        # written, or an event appended (or the end cut and the head moved back) by hand.
+        code = 3
+        lines.append(f"event {summary.events} is unconfirmed (the head records "
+                     f"{summary.confirmed_seq}): a crash just after it was written, or an "
+                     "edit; check the journal against the final hash in the run's notice: "
+                     f"`breakglass runs.verify {run_id} --anchor HASH`")
+    if not problems:
+        lines.insert(0, f"{'journal' if code == 0 else 'hash chain'} intact ({path})")
+    if not problems and checked is None:
+        lines.extend(_anchors_sent(summary))
     if json_:
-        _print_json(app, {"run_id": run_id, "journal": str(path), "intact": not problems,
-                          "problems": problems})
-    elif problems:
-        for p in problems:
-            sys.stdout.write(f"{run_id}: {p}\n")
+        doc: dict[str, Any] = {"run_id": run_id, "journal": str(path), "intact": not problems,
+                               "problems": problems, "unconfirmed_events": unconfirmed,
+                               "anchors_sent": summary.anchors}
+        if checked is not None:
+            doc["anchor"] = {"hash": checked.anchor, "matches": checked.matches,
+                             "event": checked.event.get("seq") if checked.event else None,
+                             "later_events": checked.later, "later_end": checked.later_end}
+        _print_json(app, doc)
     else:
-        sys.stdout.write(f"{run_id}: journal intact ({path})\n")
-    if problems:
-        raise Exit(code=1)
+        for line in lines:
+            sys.stdout.write(f"{run_id}: {line}\n")
+    if code:
+        raise Exit(code=code)
+
+
+def _anchors_sent(summary: RunSummary) -> list[str]:
+    """Where the journal says the final hash went: where an auditor gets the hash to compare
+    (the journal's own word, so a pointer, not a proof)."""
+    sent = [a for a in summary.anchors if a.get("ok")]
+    if not sent:
+        return ["no notice or Sentry event carrying the run's final hash was delivered: this "
+                "journal can only be checked against itself"]
+    where = ", ".join(dict.fromkeys(str(a["to"]) for a in sent))
+    return [f"final hash {sent[-1]['hash']} was sent to {where}; check it against the notice "
+            f"you received: `breakglass runs.verify {summary.run_id} --anchor HASH`"]

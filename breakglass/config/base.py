@@ -40,10 +40,20 @@ def _to_path(value: Any, info: ValidationInfo) -> Any:
     return path
 
 
+def _a_file(value: Path) -> Path:
+    # Checked at load (config.check), not when the first user of the file runs: a missing CA
+    # bundle would otherwise turn every web check into an error that does not name the path.
+    if not value.is_file():
+        raise PydanticCustomError("file", f"{value} is not a file (missing or not readable)")
+    return value
+
+
 #: a string that must be a secret reference (env:, file:, aws-sm:, ssm:), never a value
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
 NonEmpty = Annotated[str, AfterValidator(_non_empty)]
 ConfigPath = Annotated[Path, BeforeValidator(_to_path)]
+#: a ConfigPath that must name an existing file
+ExistingFile = Annotated[Path, BeforeValidator(_to_path), AfterValidator(_a_file)]
 
 
 class Section(BaseModel):

@@ -12,8 +12,15 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from breakglass.config.base import ConfigPath, NonEmpty, SecretRef, Section, http_url
-from breakglass.config.durations import Duration
+from breakglass.config.base import (
+    ConfigPath,
+    ExistingFile,
+    NonEmpty,
+    SecretRef,
+    Section,
+    http_url,
+)
+from breakglass.config.durations import Duration, Timeout
 
 
 class WebChecks(Section):
@@ -28,12 +35,12 @@ class WebChecks(Section):
     #: tls.https_redirect asks http://HOST:http_port/login_path (a proxy or test port: not 80)
     http_port: int = Field(default=80, ge=1, le=65535)
     #: a PEM bundle of the CAs to trust instead of the system's (a private CA, a staging CA)
-    ca_bundle: ConfigPath | None = None
+    ca_bundle: ExistingFile | None = None
     #: tls.expiry fails when the certificate expires sooner than this
     cert_margin: Duration = timedelta(days=21)
     #: tls.hsts: the least acceptable max-age (the seed: 31536000 s, a year)
     hsts_min_age: Duration = timedelta(days=365)
-    timeout: Duration = timedelta(seconds=10)
+    timeout: Timeout = timedelta(seconds=10)
 
 
 class HostChecks(Section):
@@ -71,9 +78,9 @@ class RepoChecks(Section):
     #: also search every commit of the history, not only the tree
     history: bool = True
     #: history: the newest commits read at most (more: "could not verify" HISTORY_INCOMPLETE)
-    max_commits: int = Field(default=20000, ge=1)
+    max_commits: int = Field(default=20000, ge=1, le=10_000_000)
     #: history: how long the search may take before it stops (HISTORY_INCOMPLETE)
-    history_timeout: Duration = timedelta(minutes=5)
+    history_timeout: Timeout = timedelta(minutes=5)
     #: paths (globs) never reported, e.g. test fixtures with fake keys
     exclude: list[NonEmpty] = []
     #: requirements files / lock files audited with pip-audit (relative to the config file)
@@ -85,7 +92,7 @@ class RepoChecks(Section):
     #: packages not on PyPI (your own): pip-audit cannot audit them; not "could not verify"
     private_packages: list[NonEmpty] = []
     #: each pip-audit / npm audit run may take this long
-    audit_timeout: Duration = timedelta(minutes=10)
+    audit_timeout: Timeout = timedelta(minutes=10)
 
 
 class OpsChecks(Section):

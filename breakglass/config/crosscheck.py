@@ -60,6 +60,12 @@ def cross_check(doc: Mapping[str, Any]) -> list[str]:
     if isinstance(accounts_db, str) and accounts_db and accounts_db not in databases:
         problems.append(f"accounts.database: unknown database {_q(accounts_db)}" + _hint(
             accounts_db, databases, f"add [{key_path(('databases', accounts_db))}]"))
+    for key in ("probe_session_url", "probe_token_url", "probe_url"):
+        probe = _table(doc, "accounts").get(key)
+        if isinstance(probe, str) and probe.startswith("/") and "base_url" not in _table(
+                doc, "app"):
+            problems.append(f"accounts.{key}: a path needs [app] base_url (or give the whole "
+                            "http(s):// URL)")
 
     backups = list(_table(doc, "backups"))
     drill_backup = _table(doc, "drills", "restore").get("backup")

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from breakglass.config.crosscheck import cross_check
 from breakglass.config.models import Config
 from breakglass.config.problems import dedupe, translate
+from breakglass.connectors.files import NotAFile, read_regular
 from breakglass.errors import ConfigError
 
 ENV_VAR = "BREAKGLASS_CONFIG"
@@ -47,10 +48,9 @@ def find_config(path: str | os.PathLike[str] | None,
 def read_document(path: Path) -> dict[str, Any]:
     source = str(path)
     try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise ConfigError("cannot read the configuration: it is a directory, not a file",
-                          source) from None
+        raw = read_regular(path)
+    except NotAFile as exc:
+        raise ConfigError(f"cannot read the configuration: it {exc}", source) from None
     except PermissionError:
         raise ConfigError("cannot read the configuration: permission denied", source) from None
     except OSError as exc:

@@ -20,9 +20,9 @@ from pydantic_core import PydanticCustomError
 
 from breakglass.config.base import ConfigPath, NonEmpty, SecretRef, Section, http_url
 from breakglass.config.checklist import ChecklistConfig
-from breakglass.config.durations import Duration
+from breakglass.config.durations import Duration, Timeout
 from breakglass.config.scenarios import ScenariosConfig
-from breakglass.secrets import ref_problem
+from breakglass.secrets import parse_ref_scheme, ref_problem
 
 RESPONSIBILITIES = ("key_rotation", "incident_response", "access_approvals", "release_signoff",
                     "backup_restore", "dependency_patching")
@@ -44,9 +44,28 @@ class ProjectConfig(Section):
             data = {**data, "state_dir": ".breakglass"}
         return data
 
+    @field_validator("state_dir")
+    @classmethod
+    def _a_folder(cls, value: Path) -> Path:
+        # Checked here, not at the first write: a file in the way is the user's to fix (exit 2),
+        # never a NotADirectoryError in the middle of a run.
+        for place in (value, *value.parents):
+            if place.exists() or place.is_symlink():
+                if not place.is_dir():
+                    raise PydanticCustomError(
+                        "state_dir", f"{place} exists and is not a folder; point state_dir at "
+                                     "a folder (it is created when missing)")
+                break
+        return value
+
 
 def _url_or_ref(value: str) -> str:
-    if "://" not in value and ref_problem(value) is not None:
+    if parse_ref_scheme(value) is not None:
+        # Written as a reference: it must be one ("env:json://…" is a URL pasted after env:).
+        problem = ref_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("secret_ref", problem)
+    elif "://" not in value:
         raise PydanticCustomError(
             "notify", "expected an apprise URL (scheme://...) or a secret reference "
             "(env:NAME, file:PATH, aws-sm:..., ssm:...)")
@@ -128,7 +147,7 @@ class BackupConfig(Section):
     store: str
     database: str | None = None
     max_age: Duration = timedelta(hours=26)
-    retention_days: int = Field(default=30, ge=1)
+    retention_days: int = Field(default=30, ge=1, le=3650)
     encryption: Literal["age", "sse-s3", "sse-kms", "none"] = "none"
     identity: SecretRef | None = None
     recipients: list[NonEmpty] = []
@@ -217,7 +236,7 @@ class RdsDrillConfig(Section):
     password: SecretRef | None = None
     dbname: NonEmpty = "postgres"
     #: how long to wait for the instance to become available
-    timeout: Duration = timedelta(minutes=40)
+    timeout: Timeout = timedelta(minutes=40)
 
     @model_validator(mode="after")
     def _one_source(self) -> RdsDrillConfig:
@@ -317,6 +336,8 @@ class SecretConfig(Section):
         if self.store is not None and not self.store.startswith(("aws-sm:", "ssm:")):
             raise PydanticCustomError("kind", 'store must be "aws-sm:SECRET_NAME" or '
                                               '"ssm:PARAMETER_NAME"')
+        if self.store is not None and (problem := ref_problem(self.store)) is not None:
+            raise PydanticCustomError("secret_ref", f"store: {problem}")
         return self
 
     def rotation_problems(self) -> list[str]:
@@ -373,13 +394,32 @@ class AccountsSqlConfig(Section):
     other_admins: NonEmpty | None = None
 
 
+def _probe_target(value: str) -> str:
+    # A relative "private" would be joined under base_url's folder and answer a redirect that
+    # proves nothing (issue #10): a path must be absolute, or the whole URL given.
+    if value.startswith(("http://", "https://")):
+        return http_url(value)
+    if not value.startswith("/") or any(c.isspace() for c in value):
+        raise PydanticCustomError("path", 'must be a path starting with "/" (under [app] '
+                                          'base_url, e.g. "/account/") or an http(s):// URL')
+    return value
+
+
+ProbeTarget = Annotated[str, AfterValidator(_probe_target)]
+
+
 class AccountsConfig(Section):
     """[accounts]: where user accounts live, for `lockout USER` / `unlock USER`."""
 
     database: NonEmpty
     preset: Literal["django", "generic"] = "django"
-    #: the page a logged-in user can open: an http(s) URL, or a path under [app].base_url
-    probe_url: NonEmpty | None = None
+    #: where the proof replays a session cookie: a page that needs a login (a path under
+    #: [app].base_url, or an http(s) URL)
+    probe_session_url: ProbeTarget | None = None
+    #: where the proof replays an API token: an API URL that needs authentication
+    probe_token_url: ProbeTarget | None = None
+    #: deprecated: one URL for both (what either of the two above falls back to)
+    probe_url: ProbeTarget | None = None
     session_cookie: NonEmpty = "sessionid"
     #: a redirect whose Location contains this counts as "refused" (sent to the login page)
     login_path: NonEmpty = "login"
@@ -430,7 +470,7 @@ class ReleasesConfig(Section):
     #: 16 keeps a 16-host read within ~2x one host's time (bench/fleet.py)
     max_parallel: int = Field(default=16, ge=1, le=64)
     health_attempts: int = Field(default=10, ge=1, le=100)
-    health_deadline: Duration = timedelta(seconds=30)
+    health_deadline: Timeout = timedelta(seconds=30)
 
     @field_validator("path")
     @classmethod

@@ -87,22 +87,44 @@ def _line(err: Any, root: type[BaseModel]) -> str:
         return f"{path}: expected one of {expected}, got {describe_value(value, secret)}"
     if kind in _TYPE_WORDS:
         return f"{path}: expected {_TYPE_WORDS[kind]}, got {describe_value(value, secret)}"
-    if kind in ("duration_type", "path_type"):
+    if kind in ("duration_type", "path_type", "duration_range"):
         return f"{path}: {err['msg']}, got {describe_value(value, secret)}"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         ctx = err.get("ctx") or {}
         bound = next(iter(ctx.values()), "")
         word = {"greater_than_equal": "at least", "less_than_equal": "at most",
                 "greater_than": "more than", "less_than": "less than"}[kind]
-        return f"{path}: must be {word} {bound}, got {describe_value(value, secret)}"
+        rule = _range_at(root, loc) or f"{word} {bound}"
+        return f"{path}: must be {rule}, got {describe_value(value, secret)}"
     if kind == "value_error":
         return f"{path}: {err['msg'].removeprefix('Value error, ')}"
     # Our own PydanticCustomErrors carry a message written for people.
     return f"{path}: {err['msg']}"
 
 
+def _range_at(root: type[BaseModel], loc: Sequence[str | int]) -> str:
+    """"between 1 and 3650" for a field declared with ge=1, le=3650 (empty unless both)."""
+    parent = _unwrap(_type_at(root, loc[:-1]))
+    if not (isinstance(parent, type) and issubclass(parent, BaseModel)):
+        return ""
+    field = parent.model_fields.get(str(loc[-1]))
+    low = high = None
+    for item in field.metadata if field else ():
+        low = getattr(item, "ge", low)
+        high = getattr(item, "le", high)
+    return f"between {low} and {high}" if low is not None and high is not None else ""
+
+
 def _fields_at(root: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
     """Field names of the model found by walking `loc` from `root` (for "did you mean")."""
+    current = _unwrap(_type_at(root, loc))
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [name for name in current.model_fields if name != "path"]
+    return []
+
+
+def _type_at(root: type[BaseModel], loc: Sequence[str | int]) -> Any:
+    """The declared type found by walking `loc` from `root` (None when the walk fails)."""
     current: Any = root
     i = 0
     while i < len(loc):
@@ -110,7 +132,7 @@ def _fields_at(root: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(str(loc[i]))
             if field is None:
-                return []
+                return None
             current = field.annotation
             i += 1
             continue
@@ -121,12 +143,9 @@ def _fields_at(root: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
         elif origin is list and args:
             current = args[0]
         else:
-            return []
+            return None
         i += 1
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [name for name in current.model_fields if name != "path"]
-    return []
+    return current
 
 
 def _unwrap(tp: Any) -> Any:

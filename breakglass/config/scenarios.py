@@ -14,8 +14,14 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from breakglass.config.base import ConfigPath, NonEmpty, SecretRef, Section, http_url
-from breakglass.config.durations import Duration
+from breakglass.config.base import (
+    ExistingFile,
+    NonEmpty,
+    SecretRef,
+    Section,
+    http_url,
+)
+from breakglass.config.durations import Duration, Timeout
 
 Status = Annotated[int, Field(ge=100, le=599)]
 
@@ -126,13 +132,13 @@ class ScenariosConfig(Section):
     base_url: Annotated[str, AfterValidator(http_url)]
     #: a PEM bundle of CAs to trust (a staging CA); default [checklist.web] ca_bundle, else the
     #: system's. TLS is always verified.
-    ca_bundle: ConfigPath | None = None
+    ca_bundle: ExistingFile | None = None
     #: requests per scenario, and in the whole run
     max_requests: int = Field(default=30, ge=1, le=1000)
     max_total_requests: int = Field(default=150, ge=1, le=10000)
     #: the whole run stops asking after this long; one request's timeout
-    deadline: Duration = timedelta(minutes=2)
-    timeout: Duration = timedelta(seconds=10)
+    deadline: Timeout = timedelta(minutes=2)
+    timeout: Timeout = timedelta(seconds=10)
     #: a login page ("refused" may be a redirect to it)
     login: LoginConfig = LoginConfig()
     user: UserConfig | None = None

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from breakglass.connectors import process
 from breakglass.errors import CouldNotVerify
 
 SYSTEM_ROOT = Path("/usr/lib/postgresql")
@@ -67,8 +67,8 @@ def _major_of(bin_dir: Path) -> int | None:
         exe = bin_dir / name
         if exe.is_file():
             try:
-                out = subprocess.run([str(exe), "--version"], capture_output=True, text=True,
-                                     timeout=10, check=False).stdout
+                out = process.run([str(exe), "--version"], capture_output=True, text=True,
+                                  timeout=10, check=False).stdout
             except OSError:
                 continue
             m = re.search(r"\)\s+(\d+)", out)

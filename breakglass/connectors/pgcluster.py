@@ -13,8 +13,16 @@ Settings favour restore speed over durability (fsync=off, wal_level=minimal, …
 disposable by definition; a crash loses nothing we need (PostgreSQL docs, "Non-Durable Settings").
 
 Every cluster root carries a MARKER file (JSON: label, creator pid, bin_dir, plus the caller's
-facts such as a run id), so that a later process can re-attach to it by path
-(`EmbeddedCluster.attach`) and stop and remove the leftovers of a killed run (`find_roots`).
+facts such as a run id), written right after mkdtemp and before anything else goes in, and
+removed last, so that a later process can re-attach to it by path (`EmbeddedCluster.attach`) and
+stop and remove the leftovers of a killed run (`find_roots`).
+
+The server is started as a direct child (`postgres -D`, not `pg_ctl start`, whose daemonized
+postmaster would belong to nobody) through connectors.process: a minimal environment, and a
+SIGINT when breakglass dies, even of SIGKILL. SIGINT is PostgreSQL's fast shutdown: it ends the
+sessions and writes a shutdown checkpoint, so the commits that synchronous_commit=off had not
+flushed yet survive (an immediate shutdown, SIGQUIT, would lose them). Its data directory stays,
+so that a resumed run starts it again (`start_server`) and finds every restored row.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from breakglass.connectors import process
 from breakglass.errors import CouldNotVerify
 
 CLUSTER_USER = "breakglass-pg"
@@ -76,8 +85,8 @@ def _ensure_cluster_user() -> pwd.struct_passwd:
     except KeyError:
         pass
     try:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        CLUSTER_USER], check=True, capture_output=True, text=True)
+        process.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                     CLUSTER_USER], check=True, capture_output=True, text=True)
     except (OSError, subprocess.CalledProcessError) as exc:
         raise CouldNotVerify(
             f"running as root, and could not create the unprivileged user {CLUSTER_USER!r} that "
@@ -114,6 +123,23 @@ def find_roots(prefix: str, parent: Path | None = None) -> list[Path]:
                   if p.is_dir() and not p.is_symlink() and read_marker(p) is not None)
 
 
+def remove_root(root: Path) -> None:
+    """Remove a cluster root, its marker last: a removal cut short (a SIGKILL in the middle of
+    deleting gigabytes of restored rows) leaves a folder that is still marked as ours."""
+    with contextlib.suppress(FileNotFoundError):
+        for child in root.iterdir():
+            if child.name == MARKER:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    child.unlink()
+    with contextlib.suppress(OSError):
+        (root / MARKER).unlink()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 class EmbeddedCluster:
     """`with EmbeddedCluster(bin_dir) as pg: psycopg.connect(pg.dsn())`."""
 
@@ -123,6 +149,9 @@ class EmbeddedCluster:
         self.bin_dir = bin_dir
         self.settings = dict(settings)
         self.facts = dict(facts or {})
+        self._user: pwd.struct_passwd | None = _ensure_cluster_user() if os.geteuid() == 0 else None
+        self._server: subprocess.Popen[bytes] | None = None
+        self.started = False
         # Short path: a unix socket path must fit in 107 bytes. mkdtemp (0700, unique) rather than
         # a predictable name: nobody else can pre-create or symlink our root.
         self.root = root or Path(tempfile.mkdtemp(prefix=f"bg-{label}-",
@@ -130,8 +159,10 @@ class EmbeddedCluster:
         self.data = self.root / "data"
         self.socket_dir = self.root / "sock"
         self.log = self.root / "postgres.log"
-        self._user: pwd.struct_passwd | None = _ensure_cluster_user() if os.geteuid() == 0 else None
-        self.started = False
+        if root is None:
+            # Marked at once, before anything goes in: a later run cannot tell an unmarked
+            # folder from someone else's.
+            self.write_marker()
 
     @classmethod
     def attach(cls, root: Path) -> EmbeddedCluster:
@@ -147,7 +178,6 @@ class EmbeddedCluster:
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> EmbeddedCluster:
-        self.write_marker()
         self.socket_dir.mkdir(mode=0o700)
         if self._user is not None:
             for p in (self.root, self.socket_dir):
@@ -158,9 +188,44 @@ class EmbeddedCluster:
         with open(self.data / "postgresql.auto.conf", "a") as fh:
             fh.write(f"\n{conf}\nunix_socket_directories = '{self.socket_dir}'\n"
                      f"port = {SOCKET_PORT}\n")
-        self.started = True  # from here on stop() must try, even if pg_ctl start fails halfway
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
+        self.started = True  # from here on stop() must try, even if the start fails halfway
+        self.start_server()
         return self
+
+    def start_server(self, timeout: float = 60.0) -> None:
+        """Start the postmaster of the existing data directory and wait until it accepts
+        connections: postmaster.pid's status line says "ready" (what `pg_ctl -w` waits for;
+        PostgreSQL's pidfile.h, LOCK_FILE_LINE_PM_STATUS)."""
+        self.write_marker()  # the pid that now owns the server (a resume re-starts it)
+        with open(self.log, "ab") as log:
+            try:
+                self._server = process.popen(
+                    [self.tool("postgres"), "-D", str(self.data)], stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=log, cwd=self.root,
+                    user=self._user.pw_uid if self._user else None,
+                    death_signal=signal.SIGINT)
+            except OSError as exc:
+                raise CouldNotVerify(f"could not run postgres from {self.bin_dir}: {exc}"
+                                     ) from exc
+        deadline = time.monotonic() + timeout
+        while not self._ready():
+            if self._server.poll() is not None or time.monotonic() > deadline:
+                raise CouldNotVerify(f"the embedded PostgreSQL in {self.root} did not start: "
+                                     f"{self._log_tail()}".strip())
+            time.sleep(0.05)
+
+    def _ready(self) -> bool:
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        return len(lines) > 7 and lines[7].strip() == "ready" and self.is_running()
+
+    def _log_tail(self) -> str:
+        try:
+            return " | ".join(self.log.read_text(errors="replace").splitlines()[-3:])
+        except OSError:
+            return ""
 
     def write_marker(self) -> None:
         facts = {**self.facts, "pid": os.getpid(), "bin_dir": str(self.bin_dir)}
@@ -192,8 +257,12 @@ class EmbeddedCluster:
             with contextlib.suppress(CouldNotVerify):
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
             self._kill_postmaster()
+        if self._server is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._server.wait(timeout=10)  # reaped: it exited above
+            self._server = None
         self.started = False
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_root(self.root)
 
     def _kill_postmaster(self) -> None:
         """When pg_ctl could not stop it (binaries gone, a wedged server): SIGQUIT is the
@@ -236,18 +305,15 @@ class EmbeddedCluster:
             # stdout/stderr to a file, not a pipe: the postmaster that `pg_ctl start` leaves
             # behind inherits them, and a pipe held open by it can hang the call.
             with tempfile.TemporaryFile() as out:
-                done = subprocess.run([self.tool(tool), *args], stdout=out, stderr=out,
-                                      stdin=subprocess.DEVNULL, check=False,
-                                      user=self._user.pw_uid if self._user else None,
-                                      timeout=120, cwd=self.root)
+                done = process.run([self.tool(tool), *args], stdout=out, stderr=out,
+                                   stdin=subprocess.DEVNULL, check=False,
+                                   user=self._user.pw_uid if self._user else None,
+                                   timeout=120, cwd=self.root)
                 out.seek(0)
                 text = out.read().decode(errors="replace")
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise CouldNotVerify(f"could not run {tool} from {self.bin_dir}: {exc}") from exc
         if done.returncode != 0:
             tail = text.strip().splitlines()[-3:]
-            log_tail = ""
-            if self.log.exists():
-                log_tail = " | ".join(self.log.read_text(errors="replace").splitlines()[-3:])
             raise CouldNotVerify(f"{tool} failed for the embedded PostgreSQL in {self.root}: "
-                                 f"{' | '.join(tail)} {log_tail}".strip())
+                                 f"{' | '.join(tail)} {self._log_tail()}".strip())

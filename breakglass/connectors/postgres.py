@@ -15,13 +15,16 @@ echo its password.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from breakglass.connectors import process
 from breakglass.errors import CouldNotVerify, UsageError
 
 if TYPE_CHECKING:
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
 DATABASE_UNREACHABLE = "DATABASE_UNREACHABLE"
 CONNECT_TIMEOUT = 10  # seconds; a verifier that hangs on a dead server is worse than exit 3
 DEFAULT_PORT = 5432
+#: libpq's sslmode values (libpq "Connection Parameters", sslmode)
+SSLMODES = ("prefer", "disable", "allow", "require", "verify-ca", "verify-full")
 #: libpq's default socket directory when a DSN names no host (Debian/Ubuntu build; upstream's
 #: default is /tmp). Only used to *name* the target in host_port(), never to connect.
 DEFAULT_SOCKET_DIR = "/var/run/postgresql"
@@ -54,17 +59,26 @@ _ENV_OF = {
 }
 
 
-def parse_dsn(dsn: str) -> dict[str, str]:
-    """The DSN's conninfo keywords. A malformed DSN is a usage error whose message does not
-    repeat the DSN (it may hold a password)."""
+def parse_dsn(dsn: str, key: str = "a database DSN") -> dict[str, str]:
+    """The DSN's conninfo keywords. A malformed DSN is a usage error naming `key` (e.g.
+    "databases.main.dsn") whose message does not repeat the DSN (it may hold a password)."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     try:
-        return {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+        params = {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
     except psycopg.ProgrammingError:
-        raise UsageError("a database DSN is malformed (expected postgresql://user@host/db or "
+        raise UsageError(f"{key} is malformed (expected postgresql://user@host/db or "
                          "'host=… dbname=…'); the value is not shown") from None
+    # libpq checks these only when it connects, and psycopg raises OperationalError for them —
+    # the class of a server that is down (exit 3). They are a typo in the config: exit 2.
+    for port in params.get("port", "").split(","):
+        if port and not (re.fullmatch(r"[0-9]{1,5}", port) and 0 < int(port) < 65536):
+            raise UsageError(f"{key}: the port is not a number from 1 to 65535 (the value is "
+                             "not shown)")
+    if params.get("sslmode", SSLMODES[0]) not in SSLMODES:
+        raise UsageError(f"{key}: sslmode must be one of {', '.join(SSLMODES)}")
+    return params
 
 
 def _passfile_escape(value: str) -> str:
@@ -72,27 +86,35 @@ def _passfile_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
+#: libpq password folders: `breakglass-libpq-<pid>-XXXXXXXX` in the temp dir. The pid says whose
+#: it is, so that a later run can remove the folder of a process that was killed (SIGKILL runs
+#: no `finally`) and that still holds a production password.
+LIBPQ_PREFIX = "breakglass-libpq-"
+
+
 @contextmanager
 def libpq_env(dsn: str) -> Iterator[dict[str, str]]:
-    """A complete environment for pg_dump/pg_restore/psql connecting to `dsn`.
-
-    Built from scratch (PATH, C locale, PG* from the DSN) rather than inherited, so that a
-    PGPASSWORD or PGSERVICE in the caller's environment cannot leak in or redirect the tool. The
-    password, if any, is in a 0600 PGPASSFILE inside a 0700 temp dir that is removed when the
-    block exits."""
+    """The variables that point pg_dump/pg_restore/psql at `dsn` (PG*, and PGPASSFILE when the
+    DSN holds a password): the `env_extra` of connectors.process, whose base environment is
+    built from scratch, so that a PGPASSWORD or PGSERVICE in the caller's environment cannot
+    leak in or redirect the tool. The password, if any, is in a 0600 PGPASSFILE inside a 0700
+    temp dir that is removed when the block exits (or by a later run, remove_stale_libpq_dirs,
+    when this process is killed)."""
     params = parse_dsn(dsn)
     password = params.pop("password", None)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C"}
+    env: dict[str, str] = {}
     for key, value in params.items():
         var = _ENV_OF.get(key)
         if var is None:
             raise UsageError(f"a database DSN uses the parameter {key!r}, which breakglass "
                              "cannot pass to pg_dump/psql")
         env[var] = value
+    remove_stale_libpq_dirs()
     if password is None:
         yield env
         return
-    tmp = tempfile.mkdtemp(prefix="breakglass-libpq-")  # mkdtemp: mode 0700
+    # mkdtemp: mode 0700
+    tmp = tempfile.mkdtemp(prefix=f"{LIBPQ_PREFIX}{os.getpid()}-")
     try:
         path = os.path.join(tmp, "pgpass")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -103,6 +125,38 @@ def libpq_env(dsn: str) -> Iterator[dict[str, str]]:
         yield env
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stale_libpq_dirs(parent: str | None = None) -> list[str]:
+    """The password folders (libpq_env) of breakglass processes that are gone: a SIGKILL runs
+    no `finally`. Folders of other users are not ours to judge (and 0700 anyway)."""
+    base = parent or tempfile.gettempdir()
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return []
+    stale = []
+    for name in names:
+        pid_text = name.removeprefix(LIBPQ_PREFIX).split("-", 1)[0]
+        if not name.startswith(LIBPQ_PREFIX) or not pid_text.isdigit():
+            continue
+        path = os.path.join(base, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        mine = st.st_uid == os.geteuid() and stat.S_ISDIR(st.st_mode)
+        if mine and not process.pid_alive(int(pid_text)):
+            stale.append(path)
+    return stale
+
+
+def remove_stale_libpq_dirs(parent: str | None = None) -> list[str]:
+    """Remove stale_libpq_dirs(); the folders removed."""
+    stale = stale_libpq_dirs(parent)
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
 
 
 def _describe(params: dict[str, str]) -> str:
@@ -122,12 +176,13 @@ def _first_line(exc: BaseException, secret: str | None) -> str:
     return line
 
 
-def connect(dsn: str, **kw: Any) -> psycopg.Connection[Any]:
+def connect(dsn: str, *, key: str = "a database DSN", **kw: Any) -> psycopg.Connection[Any]:
     """Connect with a timeout. Refused, unreachable and authentication failures become
-    CouldNotVerify(code=DATABASE_UNREACHABLE) with one line that never holds the password."""
+    CouldNotVerify(code=DATABASE_UNREACHABLE) with one line that never holds the password; a
+    malformed DSN is a UsageError naming `key` (see parse_dsn)."""
     import psycopg
 
-    params = parse_dsn(dsn)
+    params = parse_dsn(dsn, key)
     kw.setdefault("connect_timeout", CONNECT_TIMEOUT)
     try:
         return psycopg.connect(dsn, **kw)

@@ -4,6 +4,14 @@
 failed validation): run id, time, backup, environment, RTO (seconds per stage and total) against
 the target, RPO against max_age, verdict. A resumed run appends once (keyed by run id).
 
+A line is only a claim: anyone who can write the state folder can append one. `backed()` counts a
+line only while the journal of the run it names verifies, is a drill.restore run, and journaled
+in its report step's result every field of the line with the same value (the report step
+journals the record it appends). So a forged line, a line with another run's id, or an edited
+verdict or date counts for nothing; making the journal agree means rewriting it, which breaks
+its chain or, rewritten whole, the final hash its notice carried (docs/runs.md). `load()` is the
+raw file (the trend report, and the report step that looks for its own line).
+
 `state_dir/reports/drill-restore-trend.html` is rebuilt from the history after each drill: one
 self-contained page (no scripts, no external assets — it must open from an e-mail attachment or
 an auditor's USB stick) with an inline SVG line chart of RTO and RPO over past drills against
@@ -22,6 +30,9 @@ from breakglass.engine.jsonl import append_record, read_records
 
 HISTORY = Path("drills") / "history.jsonl"
 TREND = Path("reports") / "drill-restore-trend.html"
+#: the runbook whose journal backs a line, and its step whose journaled result is the line
+RUNBOOK = "drill.restore"
+REPORT_STEP = "report"
 #: drills shown in the chart (the table lists the same ones)
 CHART_LAST = 60
 
@@ -37,6 +48,31 @@ def trend_path(state_dir: Path) -> Path:
 def load(state_dir: Path) -> list[dict[str, Any]]:
     """Every recorded drill, oldest first; a damaged line is skipped, not fatal."""
     return read_records(history_path(state_dir))
+
+
+def backed(state_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The drills that count (see the module docstring), oldest first, and why each other line
+    does not."""
+    from breakglass.engine.runs import partition
+
+    return partition(load(state_dir), lambda r: problem(state_dir, r))
+
+
+def problem(state_dir: Path, record: Mapping[str, Any]) -> str | None:
+    """Why `record` does not count; None when its run's journal backs it."""
+    from breakglass.engine.runs import Unbacked, backing_run
+
+    try:
+        s = backing_run(state_dir, record.get("run_id"), RUNBOOK)
+    except Unbacked as exc:
+        return str(exc)
+    step = s.steps.get(REPORT_STEP)
+    result = step.result if step is not None else None
+    if not isinstance(result, dict):
+        return "its run journaled no drill result"
+    if any(key not in result or result[key] != value for key, value in record.items()):
+        return "the line differs from what its run journaled (edited)"
+    return None
 
 
 def append(state_dir: Path, record: Mapping[str, Any]) -> bool:

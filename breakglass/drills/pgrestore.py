@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from breakglass.connectors import process
 from breakglass.connectors.postgres import libpq_env
 from breakglass.errors import CouldNotVerify
 from breakglass.recovery import archive
@@ -72,9 +73,9 @@ def run(pg_restore: Path, archive_path: Path, dsn: str, dbname: str, jobs: int,
     with libpq_env(dsn) as env:
         env.pop("PGDATABASE", None)  # --dbname names it
         try:
-            proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    text=True, errors="replace")
+            proc = process.popen(args, env_extra=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 text=True, errors="replace")
         except OSError as exc:
             raise CouldNotVerify(f"cannot run {pg_restore}: {exc}", code="RESTORE_NOT_RUN",
                                  action="install pg_restore (postgresql-client or "

@@ -583,11 +583,15 @@ class _Run:
             exit_code = s.computed_exit_code()
             if status.startswith(("rolled back", "failed", "undone")) and exit_code == EXIT_OK:
                 exit_code = EXIT_FINDING
-        if status not in ("dry-run",):
-            event: NoticeEvent = "success" if exit_code == EXIT_OK else "failure"
-            self._notify(event, status)
-            self._checkin("ok" if exit_code == EXIT_OK else "error")
         self.journal.append("run_finished", {"status": status, "exit_code": exit_code})
+        if status not in ("dry-run",):
+            # The end is journaled first so that its hash (the run's final hash) leaves the
+            # machine in the notice and in Sentry: a later rewrite no longer matches it.
+            anchor = self.journal.last_hash
+            event: NoticeEvent = "success" if exit_code == EXIT_OK else "failure"
+            self._notify(event, status, anchor=anchor)
+            self._checkin("ok" if exit_code == EXIT_OK else "error")
+            self._send_anchor(status, anchor)
         reports = self._report()
         summary = summarize(self.journal.path, self.run_id)
         if self.console is not None:
@@ -616,7 +620,7 @@ class _Run:
             self.console.print(msg)
 
     def _notify(self, event: NoticeEvent, status: str, body: str = "",
-                extra: tuple[str, ...] = ()) -> None:
+                extra: tuple[str, ...] = (), anchor: str = "") -> None:
         if self.options.dry_run:
             return
         if event == "start":
@@ -626,6 +630,9 @@ class _Run:
             return
         title = f"breakglass {self.runbook.name} on {self.runbook.target}: {status}"
         body = f"run {self.run_id} ({self.runbook.config.project.name}): {body or status}"
+        if anchor:
+            body += (f"\njournal hash {anchor} (keep this notice: `breakglass runs.verify "
+                     f"{self.run_id} --anchor {anchor}` proves the journal was not rewritten)")
         for responsibility in dict.fromkeys((self.runbook.responsibility,
                                              *self.runbook.also_notify, *extra)):
             try:
@@ -634,7 +641,20 @@ class _Run:
                 self._capture(exc)
                 got = [Delivery("-", "-", False, f"notifier error: {_one_line(exc)}")]
             for d in got:
-                self.journal.append("delivery", {"event": event, **d.to_dict()})
+                self.journal.append("delivery", {"event": event, **d.to_dict(),
+                                                 **({"anchor": anchor} if anchor else {})})
+
+    def _send_anchor(self, status: str, anchor: str) -> None:
+        reporter = self.services.reporter
+        if reporter is None:
+            return
+        try:
+            sent = reporter.anchor(self.run_id, self.runbook.name, status, anchor) is not None
+            error = "" if sent else "dropped by the Sentry SDK"
+        except Exception as exc:  # best effort, like notices
+            sent, error = False, _one_line(exc)
+        self.journal.append("anchor", {"to": "sentry", "hash": anchor, "ok": sent,
+                                       "error": error})
 
     def _pause(self, step: Step, point: str) -> None:
         token = self.options.pause_file

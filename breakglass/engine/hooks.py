@@ -43,6 +43,11 @@ class ErrorReporter(Protocol):
     def capture(self, exc: BaseException) -> None:
         ...
 
+    def anchor(self, run_id: str, runbook: str, status: str, journal_hash: str) -> str | None:
+        """Send a finished run's final journal hash off the machine; returns an event id, None
+        when it was dropped."""
+        ...
+
     def checkin(self, monitor_slug: str, status: Literal["in_progress", "ok", "error"],
                 check_in_id: str | None = None, duration: float | None = None,
                 monitor_config: Mapping[str, Any] | None = None) -> str | None:

@@ -8,10 +8,27 @@
 event's hash, so editing, inserting or reordering any event breaks the chain. Removing *trailing*
 events leaves a valid shorter chain; the head file catches that. Because the event is appended
 before the head is replaced, a crash between the two leaves the head exactly one event behind:
-`verify` accepts that (and only that) lag, and the next append repairs it.
+`verify` accepts that (and only that) lag, and the next append repairs it. An event past the head
+is *unconfirmed* (`confirmed_seq`): it may be the last write before a crash, or a forgery, so it
+is never a run's outcome (breakglass/engine/runs.py does not take a `run_finished` past the head).
 
 Each line must also be byte-identical to the canonical serialisation of what it parses to, so an
 edit that keeps the JSON meaning (an added space, an escaped character) is still detected.
+
+What the chain and the head can prove, and what they cannot:
+
+  * They catch accidents and careless edits: a changed byte, a removed, inserted or reordered
+    event, a journal cut short while its head still names the old end.
+  * They prove nothing against someone who can write the state folder. There is no secret key:
+    anyone can recompute every hash and rewrite the head, so a rewritten journal, one extra
+    correctly chained event, or a journal cut by one event with its head moved back all pass
+    `verify`. The last two are limited (the extra or newly-last event is unconfirmed: it is not
+    the run's end, a step done or a confirmation; runs.py) but not detected.
+  * Only a hash kept elsewhere proves a journal: each finished run sends its final hash (the
+    hash of its `run_finished` event) out with the owners' notice and to Sentry, and
+    `breakglass runs.verify ID --anchor HASH` checks that an event with that hash is in the
+    chain (`find_event`). A journal that matches is, up to that event, the one that existed when
+    the notice went out; events after it (the records of the notices themselves) are not covered.
 
 Every event's data passes through the run's redactor before it is hashed or written: a journal
 never holds a secret. Directories are created 0700 and files 0600 whatever the umask, and every
@@ -201,15 +218,37 @@ def verify(path: Path) -> list[str]:
     return problems
 
 
+def read_head(path: Path) -> tuple[int, str] | None:
+    """(seq, hash) that the head file of journal `path` records; None when it is missing or
+    unreadable."""
+    try:
+        head = json.loads(head_path(path).read_text("utf-8"))
+        return int(head["seq"]), str(head["hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def confirmed_seq(path: Path) -> int:
+    """The last event the head confirms; later events are unconfirmed (see the module
+    docstring). 0 when the head is missing or unreadable: then nothing is confirmed."""
+    head = read_head(path)
+    return head[0] if head is not None else 0
+
+
+def find_event(path: Path, digest: str) -> dict[str, Any] | None:
+    """The event of journal `path` whose hash is `digest` (an anchor), None when there is none.
+    Only meaningful on a journal that verifies."""
+    return next((ev for ev in read_events(path) if ev.get("hash") == digest), None)
+
+
 def _check_head(path: Path, last_seq: int, hashes: Mapping[int, str]) -> list[str]:
     hp = head_path(path)
-    try:
-        head = json.loads(hp.read_text("utf-8"))
-        head_seq, head_hash = int(head["seq"]), str(head["hash"])
-    except FileNotFoundError:
-        return [] if last_seq == 0 else [f"head file {hp.name} is missing"]
-    except (OSError, ValueError, KeyError, TypeError):
+    head = read_head(path)
+    if head is None:
+        if not hp.exists():
+            return [] if last_seq == 0 else [f"head file {hp.name} is missing"]
         return [f"head file {hp.name} is unreadable"]
+    head_seq, head_hash = head
     if head_seq > last_seq:
         return [f"journal ends at event {last_seq} but its head records event {head_seq} "
                 "(trailing events removed)"]
@@ -219,5 +258,6 @@ def _check_head(path: Path, last_seq: int, hashes: Mapping[int, str]) -> list[st
     if head_seq > 0 and hashes.get(head_seq) != head_hash:
         return [f"event {head_seq}'s hash differs from the head (event replaced)"]
     # head_seq == last_seq - 1: the one-event window of a crash between append and head update;
-    # the chain itself (checked above) still proves those events were not edited.
+    # the chain itself (checked above) still proves those events were not edited. That last
+    # event is unconfirmed (confirmed_seq): readers do not take it as the run's outcome.
     return []

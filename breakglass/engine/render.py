@@ -178,14 +178,41 @@ def runs_table(console: Console, rows: Sequence[dict[str, Any]]) -> None:
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(Text(r["run_id"]), Text(r["runbook"]), Text(r["target"]),
-                      Text(str(r["started"] or "")[:19].replace("T", " ")), Text(r["status"]),
+                      Text(str(r["started"] or "")[:19].replace("T", " ")),
+                      Text(r["status"], style=_status_style(r["status"])),
                       Text("" if r["exit_code"] is None else str(r["exit_code"])))
     console.print(table)
+    if any(r.get("journal_ok") is False for r in rows):
+        console.print(Text("TAMPERED: the journal does not verify; what it claims is not shown "
+                           "as a result. See `breakglass runs.verify ID`.", style="bold red"),
+                      soft_wrap=True)
+
+
+def _status_style(status: str) -> str:
+    return "bold red" if status in ("TAMPERED", "end unconfirmed") else ""
+
+
+def _integrity(console: Console, d: dict[str, Any]) -> None:
+    """What runs.show says first when the journal is not to be believed as it stands."""
+    if d.get("journal_problems"):
+        console.print(Text(f"TAMPERED: this journal does not verify "
+                           f"({d['journal_problems'][0]}); it claims "
+                           f"{d.get('claimed_status') or 'no end'}. Everything below is its "
+                           "claim, not a result. See `breakglass runs.verify "
+                           f"{d['run_id']}`.", style="bold red"), soft_wrap=True)
+    elif d.get("unconfirmed_end") and d.get("status") == "end unconfirmed":
+        console.print(Text(f"end unconfirmed: the last event says {d['unconfirmed_end']!r}, but "
+                           "the journal's head does not confirm it (a crash just after it was "
+                           "written, or an edit). Finish the run with `breakglass runs.resume "
+                           f"{d['run_id']}`, or check it against the hash in its notice with "
+                           f"`breakglass runs.verify {d['run_id']} --anchor HASH`.",
+                           style="bold red"), soft_wrap=True)
 
 
 def run_detail(console: Console, d: dict[str, Any], reports: Iterable[str]) -> None:
     console.print(Text(f"run {d['run_id']}: {d['runbook']} on {d['target']} — {d['status']}",
                        style="bold"))
+    _integrity(console, d)
     console.print(Text(f"started {d['started']}, finished {d['finished'] or '-'}, "
                        f"exit {d['exit_code'] if d['exit_code'] is not None else '-'}, "
                        f"verdict {d['verdict']}"))
@@ -203,6 +230,13 @@ def run_detail(console: Console, d: dict[str, Any], reports: Iterable[str]) -> N
         console.print(Text(t, style="yellow"), soft_wrap=True)
     console.print(Text(f"journal: {d['journal']} (head {d['journal_head'][:16]}…)",
                        style="dim"), soft_wrap=True)
+    if d.get("final_hash"):
+        sent = ", ".join(dict.fromkeys(str(a["to"]) for a in d.get("anchors") or []
+                                       if a.get("ok")))
+        sent = sent or "nobody: no notice carrying it was delivered"
+        console.print(Text(f"final hash: {d['final_hash']} (sent to {sent}; compare with "
+                           f"`breakglass runs.verify {d['run_id']} --anchor HASH`)",
+                           style="dim"), soft_wrap=True)
     paths = list(reports)
     if paths:
         console.print(Text("report: " + ", ".join(paths), style="dim"), soft_wrap=True)

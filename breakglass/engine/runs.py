@@ -2,6 +2,14 @@
 executor's resume. Everything here is rebuilt from the journal alone, so it is redacted by
 construction and agrees with the reports.
 
+What a journal says is only a claim until it is checked (breakglass/engine/journal.py says what
+the chain can prove): `summarize` never takes a `run_finished` past the head as the run's end
+(`unconfirmed_end`), nor any other deciding event past the head (a step done, a confirmation),
+`inspect` also verifies the chain (a journal that does not verify is listed
+as TAMPERED, never as what it claims), `backing_run` is the one gate for evidence that cites a
+run (attestations, drill and scenario histories), and `check_anchor` compares a journal with the
+final hash its run sent out.
+
 Event types the executor writes (data in braces):
 
     run_started      {runbook, title, params, target, dry_run, mutating, responsibility, pid,
@@ -23,19 +31,23 @@ Event types the executor writes (data in braces):
     step_done        {step, applied}
     step_failed      {step, phase, error}
     log              {step, message, data}
-    delivery         {event, person, channel, ok, error}
+    delivery         {event, person, channel, ok, error, anchor?}
+                                                            anchor: the final hash the notice
+                                                            carried (success / failure notices)
     undo_started     {steps}
     undo_step_done   {step}  /  undo_step_failed {step, error, finding}
     precondition     {item, title, blocking, ok, overridden, findings}
                                                             before planning (and on resume)
     precondition_overridden {item, because, by, findings}   let through by --override
     checkin          {monitor, status, ok, error?}          Sentry Crons, for monitored runbooks
-    run_finished     {status, exit_code, verdict}
+    run_finished     {status, exit_code, verdict}         its hash is the run's final hash
+    anchor           {to, hash, ok, error}                  the final hash sent elsewhere (Sentry)
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -106,6 +118,20 @@ class RunSummary:
     undone: set[str] = field(default_factory=set)
     head_hash: str = journal.GENESIS
     events: int = 0
+    #: the last event the head file confirms (journal.confirmed_seq)
+    confirmed_seq: int = 0
+    #: the status a `run_finished` past the head claims; never taken as the run's status
+    unconfirmed_end: str | None = None
+    #: the hash of the (confirmed) run_finished event: what the run's notices carried
+    final_hash: str | None = None
+    #: the final hash and where it was sent: {to, hash, ok, error} per notice / Sentry event
+    anchors: list[dict[str, Any]] = field(default_factory=list)
+    #: journal.verify's problems once `inspect` checked the chain; None when not checked
+    journal_problems: list[str] | None = None
+
+    @property
+    def tampered(self) -> bool:
+        return bool(self.journal_problems)
 
     @property
     def findings(self) -> list[Finding]:
@@ -123,13 +149,18 @@ class RunSummary:
         return self.steps[name]
 
     def live_status(self, state_dir: Path) -> str:
-        """The status runs.list shows: the recorded end, or what an unfinished run is doing."""
+        """The status runs.list shows: the recorded end, or what an unfinished run is doing.
+        A journal that does not verify is TAMPERED whatever it claims."""
+        if self.tampered:
+            return "TAMPERED"
         if self.status is not None:
             return self.status
         if lock.is_held(state_dir, self.runbook, self.target):
             held = lock.holder(state_dir, self.runbook, self.target)
             if held is None or held.run_id == self.run_id:
                 return "running"
+        if self.unconfirmed_end is not None:
+            return "end unconfirmed"
         if self.not_confirmed and not self.confirmed:
             return "not confirmed"
         return "interrupted"
@@ -164,7 +195,14 @@ class RunSummary:
             "dry_run": self.dry_run, "responsibility": self.responsibility,
             "started": self.started, "finished": self.finished,
             "status": self.live_status(state_dir) if state_dir else self.status,
-            "exit_code": self.exit_code, "verdict": verdict(self.findings),
+            # A TAMPERED journal's exit code is a claim like the rest: not shown as a result.
+            "exit_code": None if self.tampered else self.exit_code,
+            "verdict": verdict(self.findings),
+            "journal_ok": None if self.journal_problems is None else not self.journal_problems,
+            "journal_problems": self.journal_problems or [],
+            "claimed_status": self.status if self.tampered else None,
+            "unconfirmed_end": self.unconfirmed_end, "final_hash": self.final_hash,
+            "anchors": self.anchors,
             "steps": [s.to_dict() for s in self.steps.values()],
             "findings": [f.to_dict() for f in self.findings],
             "deliveries": self.deliveries, "lock_takeovers": self.takeovers,
@@ -175,17 +213,108 @@ class RunSummary:
 
 
 def summarize(path: Path, run_id: str | None = None) -> RunSummary:
-    """Fold a journal's events into a RunSummary (does not verify the chain)."""
+    """Fold a journal's events into a RunSummary (does not verify the chain; `inspect` does).
+    A `run_finished` past the head is unconfirmed: kept as `unconfirmed_end`, never as status."""
     s = RunSummary(run_id or path.stem, path)
+    s.confirmed_seq = journal.confirmed_seq(path)
     for ev in journal.read_events(path):
         _apply_event(s, ev)
     return s
+
+
+def inspect(path: Path, run_id: str | None = None) -> RunSummary:
+    """`summarize` plus the chain's verdict (`journal_problems`): what runs.list and runs.show
+    present, so a journal that does not verify is never shown as what it claims."""
+    s = summarize(path, run_id)
+    s.journal_problems = journal.verify(path)
+    return s
+
+
+class Unbacked(Exception):
+    """Evidence names a run whose journal cannot back it; the message says why."""
+
+
+def backing_run(state_dir: Path, run_id: Any, runbook: str) -> RunSummary:
+    """The summary of `run_id`'s journal when it can back a record (an attestation, a drill or
+    scenario history line): the journal exists, verifies, and is a run of `runbook`. Raises
+    Unbacked otherwise. The caller then checks that the journal says what the record says."""
+    try:
+        path = find_journal(state_dir, str(run_id))
+    except UsageError:
+        raise Unbacked("no journal for its run id") from None
+    if journal.verify(path):
+        raise Unbacked("its run journal does not verify (`breakglass runs.verify`)")
+    s = summarize(path, str(run_id))
+    if s.runbook != runbook:
+        raise Unbacked(f"its run is a {s.runbook} run, not {runbook}")
+    return s
+
+
+def partition(records: Iterable[dict[str, Any]],
+              problem: Callable[[dict[str, Any]], str | None]
+              ) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the records that count, "run ID: why" for each that does not), in order: how a history
+    is read through `backing_run`."""
+    good: list[dict[str, Any]] = []
+    refused: list[str] = []
+    for record in records:
+        why = problem(record)
+        if why is None:
+            good.append(record)
+        else:
+            refused.append(f"run {record.get('run_id')!s}: {why}")
+    return good, refused
+
+
+@dataclass(frozen=True)
+class AnchorCheck:
+    """How a journal compares with a final hash sent out at the end of its run."""
+
+    anchor: str
+    event: dict[str, Any] | None  # the event with that hash; None: the journal does not match
+    later: int  # events after it, which the anchor does not cover
+    later_end: str | None  # the status of a run_finished after it (a resumed run), if any
+
+    @property
+    def matches(self) -> bool:
+        return self.event is not None
+
+
+ANCHOR = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_anchor(path: Path, anchor: str) -> AnchorCheck:
+    """Compare journal `path` with `anchor`, a run's final hash as its notice carried it. Only
+    meaningful on a journal that verifies; a malformed hash is a usage error."""
+    digest = anchor.strip().lower()
+    if not ANCHOR.match(digest):
+        raise UsageError(f"--anchor {anchor!r} is not a journal hash: paste the whole "
+                         "64-character hash from the run's notice")
+    events = journal.read_events(path)
+    at = next((i for i, ev in enumerate(events) if ev.get("hash") == digest), None)
+    if at is None:
+        return AnchorCheck(digest, None, 0, None)
+    later = events[at + 1:]
+    ends = [ev for ev in later if ev.get("type") == "run_finished"]
+    end = str((ends[-1].get("data") or {}).get("status")) if ends else None
+    return AnchorCheck(digest, events[at], len(later), end)
+
+
+#: events that decide what a run did or may do next: past the head they decide nothing
+_DECIDING = frozenset({"run_finished", "confirmed", "step_done", "step_noop", "undo_step_done"})
 
 
 def _apply_event(s: RunSummary, ev: dict[str, Any]) -> None:
     t, d, ts = ev.get("type"), ev.get("data") or {}, ev.get("ts")
     s.events += 1
     s.head_hash = str(ev.get("hash", s.head_hash))
+    if t in _DECIDING and _seq(ev) > s.confirmed_seq:
+        # Past the head: the last write before a crash, or one event forged by hand. Either
+        # way it decides nothing: resume re-observes the step, asks for confirmation again,
+        # redoes an undo step (undo is idempotent) or finishes the run for real.
+        if t == "run_finished" and isinstance(d, dict):
+            s.unconfirmed_end = str(d.get("status"))
+        return
     step = s.step(d["step"]) if isinstance(d, dict) and "step" in d and t != "log" else None
     if t == "run_started":
         s.runbook, s.target = d.get("runbook", "?"), d.get("target", "?")
@@ -209,11 +338,24 @@ def _apply_event(s: RunSummary, ev: dict[str, Any]) -> None:
         s.preconditions[str(d.get("item"))] = dict(d)
     elif t == "delivery":
         s.deliveries.append(dict(d))
+        if d.get("anchor") and d.get("person") != "-":  # "-": nobody to send it to
+            s.anchors.append({"to": f"{d.get('person')} via {d.get('channel')}",
+                              "hash": d["anchor"], "ok": bool(d.get("ok")),
+                              "error": d.get("error") or ""})
+    elif t == "anchor":
+        s.anchors.append({"to": str(d.get("to")), "hash": d.get("hash"), "ok": bool(d.get("ok")),
+                          "error": d.get("error") or ""})
     elif t == "undo_started":
         s.undo_steps = list(d.get("steps") or [])
     elif t == "run_finished":
         s.status, s.finished = str(d.get("status")), ts
         s.exit_code = int(d["exit_code"]) if "exit_code" in d else None
+        s.unconfirmed_end, s.final_hash = None, str(ev.get("hash"))
+
+
+def _seq(ev: dict[str, Any]) -> int:
+    seq = ev.get("seq")
+    return seq if isinstance(seq, int) else 0
 
 
 def _reopen(s: RunSummary, mode: str) -> None:
@@ -294,8 +436,8 @@ def journal_paths(state_dir: Path) -> list[Path]:
 
 
 def list_runs(state_dir: Path) -> list[RunSummary]:
-    """Every run in state_dir, oldest first."""
-    return [summarize(p) for p in journal_paths(state_dir)]
+    """Every run in state_dir, oldest first, each with its chain checked (`inspect`)."""
+    return [inspect(p) for p in journal_paths(state_dir)]
 
 
 def report_paths(state_dir: Path, run_id: str) -> dict[str, Path]:

@@ -102,6 +102,19 @@ class SentryReporter:
         with self._active() as scope:
             scope.capture_message(message, level=level)
 
+    def anchor(self, run_id: str, runbook: str, status: str, journal_hash: str) -> str | None:
+        """Send a finished run's final journal hash off the machine (breakglass/engine/journal.py:
+        a hash kept elsewhere is what proves a journal). One info event per run, all grouped
+        under one issue by a fixed fingerprint (not one alert per run) and tagged run_id,
+        runbook and journal_hash, so an auditor finds it with the search `run_id:ID`. A cron
+        check-in carries no data of ours, so monitored runs send this too. Returns the event
+        id, None when the SDK dropped it."""
+        with self._active() as scope:
+            return scope.capture_message(
+                f"breakglass {runbook} run {run_id} finished: {status}; journal hash "
+                f"{journal_hash}", level="info", fingerprint=["breakglass-journal-anchor"],
+                tags={"run_id": run_id, "runbook": runbook, "journal_hash": journal_hash})
+
     def checkin(self, monitor_slug: str, status: CheckinStatus,
                 check_in_id: str | None = None, duration: float | None = None,
                 monitor_config: Mapping[str, Any] | None = None) -> str | None:

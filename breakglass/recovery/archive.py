@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from breakglass.connectors import pgbin
+from breakglass.connectors import pgbin, process
 from breakglass.errors import CouldNotVerify
 
 AGE_MAGIC = b"age-encryption.org/v1"
@@ -71,9 +71,9 @@ def _classify(stderr: str) -> str:
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
-    # C locale: the messages classified above are pg_restore's untranslated ones.
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C"}
-    return subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    # C locale (process.child_env): the messages classified above are pg_restore's
+    # untranslated ones.
+    return process.run(args, capture_output=True, text=True, check=False)
 
 
 def check_archive(path: Path, pg_restore: Path | None = None) -> ArchiveCheck:

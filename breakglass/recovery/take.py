@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from breakglass.connectors import pgbin, postgres
+from breakglass.connectors import pgbin, postgres, process
 from breakglass.engine.findings import Finding, Severity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
@@ -402,9 +402,9 @@ def _dump(ctx: StepContext, store: BackupStore, key: str, encryption: str, exe: 
     with (postgres.libpq_env(dsn) as env, tempfile.TemporaryFile() as errors,
           store.begin(key, encryption) as upload):
         # No password, DSN or snapshot secret in argv: libpq_env carries the connection.
-        proc = subprocess.Popen([str(exe), "--format=custom", "--no-password",
-                                 f"--snapshot={snapshot}"], stdout=subprocess.PIPE,
-                                stderr=errors, stdin=subprocess.DEVNULL, env=env)
+        proc = process.popen([str(exe), "--format=custom", "--no-password",
+                              f"--snapshot={snapshot}"], stdout=subprocess.PIPE,
+                             stderr=errors, stdin=subprocess.DEVNULL, env_extra=env)
         assert proc.stdout is not None
         source = _Source(proc.stdout, acc)
         sink = _Sink(upload, acc, lambda done: ctx.progress(label, done))
@@ -456,8 +456,8 @@ def _pg_dump(major: int) -> Path:
 
 
 def _tool_version(exe: Path) -> str | None:
-    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=10,
-                         check=False).stdout.strip()
+    out = process.run([str(exe), "--version"], capture_output=True, text=True, timeout=10,
+                      check=False).stdout.strip()
     return out or None
 
 

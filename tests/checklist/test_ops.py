@@ -23,6 +23,7 @@ from breakglass.engine.executor import new_run_id
 from breakglass.engine.findings import Outcome
 from breakglass.engine.redaction import Redactor
 from tests.backups.stores import FileTestStore, S3TestStore, manifest_bytes
+from tests.checklist import histories
 from tests.checklist.context import codes, make_ctx, run
 from tests.servers.sinks import HttpSink
 
@@ -112,10 +113,8 @@ DRILL = backup_toml("file:///nonexistent/") + '\n[drills.restore]\nbackup = "sho
 
 
 def drill(state: Path, verdict: str, when: datetime, codes_: list[str] | None = None) -> str:
-    run_id = new_run_id()
-    history.append(state, {"run_id": run_id, "finished": when.isoformat(), "backup_set": "shop",
-                           "verdict": verdict, "codes": codes_ or []})
-    return run_id
+    """A drill of backups.shop that ended `verdict`, its line backed by its run's journal."""
+    return histories.drill(state, verdict, when, "shop", codes_)
 
 
 def test_restore_never_drilled_is_RESTORE_NEVER_TESTED(tmp_path: Path) -> None:
@@ -151,6 +150,55 @@ def test_newer_failed_drill_after_a_pass_is_RESTORE_TEST_FAILED(tmp_path: Path) 
     r = run(ctx, "backups.restore_tested")
     assert codes(r) == ["RESTORE_TEST_FAILED"]
     assert "ROWCOUNT_MISMATCH" in r.findings[0].message
+
+
+def _forge(state: Path, **line: Any) -> None:
+    history.append(state, {"backup_set": "shop", "verdict": "passed", "codes": [], **line})
+
+
+def test_an_appended_passed_line_without_a_journal_does_not_count(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, DRILL)
+    drill(ctx.state_dir, "failed", ctx.now - timedelta(days=2), ["ROWCOUNT_MISMATCH"])
+    _forge(ctx.state_dir, run_id=new_run_id(), finished=ctx.now.isoformat())
+    r = run(ctx, "backups.restore_tested")
+    assert codes(r) == ["RESTORE_TEST_FAILED"]
+    (why,) = r.evidence["not_counted"]
+    assert "no journal for its run id" in why
+
+
+def test_a_forged_line_alone_is_RESTORE_NEVER_TESTED(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, DRILL)
+    _forge(ctx.state_dir, run_id=new_run_id(), finished=ctx.now.isoformat())
+    r = run(ctx, "backups.restore_tested")
+    assert codes(r) == ["RESTORE_NEVER_TESTED"]
+    assert "1 line(s) not counted" in r.findings[0].message
+
+
+def test_a_line_edited_to_passed_does_not_count(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, DRILL)
+    run_id = drill(ctx.state_dir, "failed", ctx.now - timedelta(days=2), ["ROWCOUNT_MISMATCH"])
+    path = history.history_path(ctx.state_dir)
+    path.write_text(path.read_text().replace('"failed"', '"passed"'))
+    r = run(ctx, "backups.restore_tested")
+    assert codes(r) == ["RESTORE_NEVER_TESTED"]
+    assert r.evidence["not_counted"] == [
+        f"run {run_id}: the line differs from what its run journaled (edited)"]
+
+
+def test_a_line_naming_a_run_of_another_runbook_does_not_count(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, DRILL)
+    other = check_run(ctx.state_dir, "monthly")
+    _forge(ctx.state_dir, run_id=other, finished=ctx.now.isoformat())
+    assert codes(run(ctx, "backups.restore_tested")) == ["RESTORE_NEVER_TESTED"]
+
+
+def test_a_line_whose_journal_does_not_verify_does_not_count(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, DRILL)
+    drill(ctx.state_dir, "failed", ctx.now - timedelta(days=3), ["ROWCOUNT_MISMATCH"])
+    run_id = drill(ctx.state_dir, "passed", ctx.now - timedelta(days=1))
+    path = jr.journal_path(ctx.state_dir, run_id)
+    path.write_text(path.read_text().replace('"exit_code":0', '"exit_code":1'))
+    assert codes(run(ctx, "backups.restore_tested")) == ["RESTORE_TEST_FAILED"]
 
 
 def test_drill_max_age_is_configurable(tmp_path: Path) -> None:
@@ -332,6 +380,14 @@ def test_a_full_check_without_gate_counts_as_the_review(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path, "")
     check_run(ctx.state_dir, "")
     assert run(ctx, "ops.review_scheduled").findings == []
+
+
+def test_a_monthly_check_whose_journal_does_not_verify_does_not_count(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, "")
+    run_id = check_run(ctx.state_dir, "release")
+    path = jr.journal_path(ctx.state_dir, run_id)
+    path.write_text(path.read_text().replace('"gate":"release"', '"gate":"monthly"'))
+    assert codes(run(ctx, "ops.review_scheduled")) == ["REVIEW_NEVER_RUN"]
 
 
 def test_old_monthly_check_is_REVIEW_OVERDUE(tmp_path: Path) -> None:

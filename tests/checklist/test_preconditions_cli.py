@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from breakglass.drills import history
+from breakglass.engine.runs import summarize
+from tests.checklist import histories
 from tests.rollback.fleet import RollbackProject, install
 from tests.servers.sshd import SshdFactory, SshdServer
 
@@ -33,9 +34,7 @@ def project(server: SshdServer, tmp_path: Path) -> Iterator[RollbackProject]:
     proj.config.write_text(proj.config.read_text() + (
         '\n[backups.shop]\nstore = "file:///nonexistent/"\n\n'
         '[drills.restore]\nbackup = "shop"\n'))
-    history.append(proj.state, {"run_id": "old", "backup_set": "shop", "verdict": "passed",
-                                "finished": (datetime.now(UTC) - timedelta(days=40))
-                                .isoformat()})
+    histories.drill(proj.state, "passed", datetime.now(UTC) - timedelta(days=40))
     try:
         yield proj
     finally:
@@ -43,12 +42,18 @@ def project(server: SshdServer, tmp_path: Path) -> Iterator[RollbackProject]:
         host.clean()
 
 
+def rollback_runs(project: RollbackProject) -> list[str]:
+    """The rollback runs (the state also holds the journal of the drill the history records)."""
+    return [i for i in project.run_ids()
+            if summarize(project.state / "runs" / f"{i}.jsonl").runbook == "rollback"]
+
+
 def test_stale_restore_drill_blocks_rollback_until_overridden(
         project: RollbackProject) -> None:
     blocked = project.run("rollback", "--yes")
     assert blocked.returncode == 1, blocked.stdout + blocked.stderr
     assert project.currents() == ["r3"]
-    (first,) = project.run_ids()
+    (first,) = rollback_runs(project)
     doc = json.loads((project.state / "reports" / f"{first}.json").read_text())
     assert doc["status"] == f"blocked by precondition {ITEM}"
     assert "RESTORE_TEST_STALE" in [f["code"] for f in doc["findings"]]
@@ -69,4 +74,4 @@ def test_override_of_something_rollback_does_not_check_is_exit_2(
     assert r.returncode == 2
     (line,) = r.stderr.strip().splitlines()
     assert f"its preconditions: releases.target, releases.migrations, {ITEM}" in line
-    assert project.currents() == ["r3"] and project.run_ids() == []
+    assert project.currents() == ["r3"] and rollback_runs(project) == []

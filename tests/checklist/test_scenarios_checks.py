@@ -4,14 +4,17 @@ finding quoting its run; never run, too old, could not verify or no config is un
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from breakglass.checklist.model import CheckContext
 from breakglass.drills.scenarios import ITEMS, history
 from breakglass.engine.findings import Outcome
+from tests.checklist import histories
 from tests.checklist.context import codes, make_ctx, run
 
 URL = "https://staging.acme.test"
@@ -21,13 +24,17 @@ NOW = datetime.now(UTC)
 
 def ctx_with(tmp_path: Path, *runs: tuple[str, timedelta, dict[str, str]],
              base_url: str = URL, config: str = CONFIG) -> CheckContext:
-    """A context whose history holds `runs`: (run id, age, {scenario: verdict})."""
+    """A context whose history holds `runs`: (name, age, {scenario: verdict}), each line backed
+    by its run's journal. `IDS[name]` is the run id each got."""
     ctx = make_ctx(tmp_path, config)
-    for run_id, age, verdicts in runs:
-        history.append(ctx.state_dir, {
-            "run_id": run_id, "time": (NOW - age).isoformat(), "base_url": base_url,
-            "scenarios": {n: {"verdict": v, "code": _code(v)} for n, v in verdicts.items()}})
+    for name, age, verdicts in runs:
+        line = histories.scenarios(ctx.state_dir, base_url, NOW - age,
+                                   {n: (v, _code(v)) for n, v in verdicts.items()})
+        IDS[name] = line["run_id"]
     return ctx
+
+
+IDS: dict[str, str] = {}
 
 
 def _code(verdict: str) -> str:
@@ -47,7 +54,7 @@ def test_a_recent_pass_passes(tmp_path: Path) -> None:
     ctx = ctx_with(tmp_path, ("r1", timedelta(days=3), {"brute_force": "passed"}))
     result = run(ctx, "auth.rate_limit")
     assert result.findings == []
-    assert result.evidence["run_id"] == "r1" and result.evidence["verdict"] == "passed"
+    assert result.evidence["run_id"] == IDS["r1"] and result.evidence["verdict"] == "passed"
 
 
 def test_the_newest_run_failing_is_a_finding_quoting_the_run(tmp_path: Path) -> None:
@@ -56,7 +63,7 @@ def test_the_newest_run_failing_is_a_finding_quoting_the_run(tmp_path: Path) -> 
     result = run(ctx, "auth.rate_limit")
     (f,) = result.findings
     assert (f.code, f.outcome) == ("NO_RATE_LIMIT", Outcome.FAILED)
-    assert "r2" in f.message and "runs.show r2" in f.action
+    assert IDS["r2"] in f.message and f"runs.show {IDS['r2']}" in f.action
 
 
 def test_a_fix_proven_by_a_newer_run_passes(tmp_path: Path) -> None:
@@ -110,3 +117,47 @@ def test_each_item_reads_its_own_scenario(tmp_path: Path, scenario: str, item: s
     others = {n: "failed" for n in ITEMS if n != scenario}
     ctx = ctx_with(tmp_path, ("r1", timedelta(days=1), {scenario: "passed", **others}))
     assert run(ctx, item).findings == []
+
+
+# -- a line counts only while its run's journal backs it ----------------------------------------
+def _append(ctx: CheckContext, line: dict[str, Any]) -> None:
+    history.append(ctx.state_dir, line)
+
+
+def test_an_appended_line_without_a_journal_does_not_turn_a_failure_into_a_pass(
+        tmp_path: Path) -> None:
+    ctx = ctx_with(tmp_path, ("r1", timedelta(days=2), {"brute_force": "failed"}))
+    _append(ctx, {"run_id": "20991231T000000-beef", "time": NOW.isoformat(), "base_url": URL,
+                  "scenarios": {"brute_force": {"verdict": "passed", "code": "RATE_LIMITED"}}})
+    assert codes(run(ctx, "auth.rate_limit")) == ["NO_RATE_LIMIT"]
+
+
+def test_a_line_edited_to_pass_no_longer_counts(tmp_path: Path) -> None:
+    ctx = ctx_with(tmp_path, ("r1", timedelta(days=9), {"brute_force": "passed"}),
+                   ("r2", timedelta(days=2), {"brute_force": "failed"}))
+    path = history.history_path(ctx.state_dir)
+    path.write_text(path.read_text().replace('"verdict": "failed"', '"verdict": "passed"')
+                    .replace("NO_RATE_LIMIT", "RATE_LIMITED"))
+    result = run(ctx, "auth.rate_limit")
+    # r2's line no longer counts; r1's genuine pass is the newest that does
+    assert result.findings == [] and result.evidence["run_id"] == IDS["r1"]
+    (why,) = history.backed(ctx.state_dir)[1]
+    assert why.startswith(f"run {IDS['r2']}: ") and "differ" in why
+
+
+def test_a_line_that_drops_a_failed_scenario_no_longer_counts(tmp_path: Path) -> None:
+    ctx = ctx_with(tmp_path, ("r1", timedelta(days=2), {"brute_force": "failed",
+                                                        "private_file": "passed"}))
+    path = history.history_path(ctx.state_dir)
+    (line,) = [json.loads(x) for x in path.read_text().splitlines()]
+    del line["scenarios"]["brute_force"]
+    path.write_text(json.dumps(line) + "\n")
+    assert codes(run(ctx, "uploads.private")) == ["SCENARIO_NEVER_RUN"]
+
+
+def test_a_copied_line_moved_to_a_later_time_no_longer_counts(tmp_path: Path) -> None:
+    ctx = ctx_with(tmp_path, ("r1", timedelta(days=40), {"brute_force": "passed"}))
+    path = history.history_path(ctx.state_dir)
+    (line,) = [json.loads(x) for x in path.read_text().splitlines()]
+    path.write_text(json.dumps({**line, "time": NOW.isoformat()}) + "\n")
+    assert codes(run(ctx, "auth.rate_limit")) == ["SCENARIO_NEVER_RUN"]

@@ -126,7 +126,7 @@ def test_runs_verify_json(finished_run: tuple[Project, str]) -> None:
     project, run_id = finished_run
     doc = json.loads(project.run("runs.verify", run_id, "--json").stdout)
     assert doc == {"run_id": run_id, "journal": str(project.journal(run_id)), "intact": True,
-                   "problems": []}
+                   "problems": [], "unconfirmed_events": 0, "anchors_sent": []}
 
 
 @pytest.mark.parametrize("task", ["runs.show", "runs.verify", "runs.resume"])
@@ -141,3 +141,18 @@ def test_a_malformed_run_id_is_a_usage_error(project: Project) -> None:
     r = project.run("runs.show", "../../etc/passwd")
     assert r.returncode == 2
     assert "is not a run id" in r.stderr
+
+
+def test_a_run_finished_past_the_head_is_unconfirmed_not_the_runs_status(tmp_path: Path) -> None:
+    from breakglass.engine.runs import summarize
+
+    j = journal.Journal.create(tmp_path, "20261129T130501-7f3a", Redactor())
+    j.append("run_started", {"runbook": "rotate", "target": "db"})
+    head = journal.head_path(j.path)
+    saved = head.read_bytes()
+    j.append("run_finished", {"status": "succeeded", "exit_code": 0})
+    head.write_bytes(saved)  # the head one event behind: the end is unconfirmed
+    assert journal.verify(j.path) == []
+    s = summarize(j.path)
+    assert (s.status, s.exit_code, s.unconfirmed_end, s.is_finished) == (
+        None, None, "succeeded", False)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from breakglass.drills import history
+from tests.checklist import histories
 from tests.engine.conftest import Project
 from tests.servers.sinks import HttpSink
 
@@ -67,9 +67,7 @@ def test_failing_checklist_item_blocks_apply(project: Project) -> None:
 
 def test_passing_checklist_item_lets_the_run_apply(project: Project) -> None:
     with_drills(project)
-    history.append(project.state, {"run_id": "d1", "backup_set": "shop", "verdict": "passed",
-                                    "finished": (datetime.now(UTC) - timedelta(days=1))
-                                    .isoformat()})
+    histories.drill(project.state, "passed", datetime.now(UTC) - timedelta(days=1))
     r = checked(project, "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert len(project.applied()) == 6

@@ -11,6 +11,8 @@ sqlite), prints "PORT <n>" and serves on 127.0.0.1 until killed. Views:
     POST /login/    username, password -> 200 + sessionid cookie, or 403
     GET  /whoami/   200 "username" for a logged-in session or a DRF token (Authorization:
                     Token KEY); otherwise a redirect to /accounts/login/ (login_required's answer)
+    GET  /account/  session only: login_required (a redirect to /accounts/login/)
+    GET  /api/me/   token only: a DRF APIView with TokenAuthentication (401 without a token)
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def configure(sessions: str) -> None:
             "USER": unquote(dsn.username or ""), "PASSWORD": unquote(dsn.password or ""),
             "HOST": dsn.hostname, "PORT": dsn.port}},
         SESSION_ENGINE=engine, CACHES=caches, LOGIN_URL="/accounts/login/",
+        # JSON only: the browsable API's renderer needs templates this app does not configure
+        REST_FRAMEWORK={"DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]},
         # Fast hashing: these are test users; the lockout logic does not care about the hasher.
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
     )
@@ -56,6 +60,7 @@ def configure(sessions: str) -> None:
 
 def views() -> list[Any]:
     from django.contrib.auth import authenticate, login
+    from django.contrib.auth.decorators import login_required
     from django.contrib.auth.models import User
     from django.contrib.auth.views import redirect_to_login
     from django.http import HttpRequest, HttpResponse
@@ -64,6 +69,10 @@ def views() -> list[Any]:
     from rest_framework.authentication import TokenAuthentication
     from rest_framework.authtoken.models import Token
     from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework.permissions import IsAuthenticated
+    from rest_framework.request import Request
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
 
     @csrf_exempt
     def signup(request: HttpRequest) -> HttpResponse:
@@ -96,7 +105,19 @@ def views() -> list[Any]:
             return HttpResponse(got[0].get_username())
         return redirect_to_login(request.get_full_path())
 
-    return [path("signup/", signup), path("login/", do_login), path("whoami/", whoami)]
+    @login_required
+    def account(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(request.user.get_username())
+
+    class ApiMe(APIView):
+        authentication_classes = (TokenAuthentication,)
+        permission_classes = (IsAuthenticated,)
+
+        def get(self, request: Request) -> Response:
+            return Response({"username": request.user.get_username()})
+
+    return [path("signup/", signup), path("login/", do_login), path("whoami/", whoami),
+            path("account/", account), path("api/me/", ApiMe.as_view())]
 
 
 urlpatterns: list[Any] = []

@@ -3,22 +3,62 @@ and a project folder driving the real `breakglass` CLI in a subprocess (SIGKILL 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 from tests.cli_project import CliProject
-from tests.servers._util import stop_process
+from tests.servers._util import stop_process, wait_until
+from tests.servers.redis import RedisServer
 from tests.servers.sinks import HttpSink
 
 DJAPP = Path(__file__).with_name("djapp.py")
+
+
+@dataclass
+class StoppableRedis:
+    """A test's own Redis that goes down and comes back with its data: SHUTDOWN SAVE writes
+    dump.rdb into the server's folder, and the same redis.conf loads it on the same port."""
+
+    server: RedisServer
+    restarted: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def _answers(self) -> bool:
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_timeout=1).ping())
+        except redis.ConnectionError:
+            return False
+
+    def stop(self) -> None:
+        with contextlib.suppress(redis.ConnectionError):
+            redis.Redis.from_url(self.url).shutdown(save=True)
+        wait_until(lambda: not self._answers(), what="redis-server to stop", timeout=10)
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.restarted.append(subprocess.Popen(
+            [binary, str(self.server.base_dir / "redis.conf")], cwd=self.server.base_dir,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True))
+        wait_until(self._answers, what="redis-server to come back", timeout=10)
+
+    def close(self) -> None:
+        for proc in self.restarted:
+            stop_process(proc)
 
 
 @dataclass

@@ -55,6 +55,11 @@ def test_duration_rejects_anything_else(text: str) -> None:
         parse_duration(text)
 
 
+def test_a_duration_too_long_for_a_date_is_a_value_error_not_an_overflow() -> None:
+    with pytest.raises(ValueError, match="is too long"):
+        parse_duration("999999999w")
+
+
 @given(st.integers(min_value=0, max_value=10**6), st.sampled_from("smhdw"))
 def test_duration_formats_back_to_an_equal_duration(number: int, unit: str) -> None:
     value = parse_duration(f"{number}{unit}")
@@ -378,7 +383,7 @@ def test_drill_defaults_to_a_monthly_local_drill(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("extra", "key", "words"), [
     ('schedule = "0 3 1 *"', "drills.restore.schedule", "5-field cron"),
-    ("jobs = 0", "drills.restore.jobs", "at least 1"),
+    ("jobs = 0", "drills.restore.jobs", "between 1 and 64"),
     ('environment = "server"', "drills.restore", "server"),
     ('environment = "server"\nserver = "postgresql://u:p@h/db"', "drills.restore.server",
      "secret"),

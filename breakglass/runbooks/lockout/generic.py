@@ -19,6 +19,7 @@ from breakglass.runbooks.lockout.presets import Account, Preset, Sessions, Token
 
 if TYPE_CHECKING:
     import psycopg
+    import redis
 
 #: strings at least this long in a snapshot row are registered as secrets (a password hash,
 #: a TOTP seed); shorter ones ("member", "t") would mask ordinary words in every output
@@ -98,29 +99,41 @@ class GenericPreset(Preset):
         return row
 
     def sessions(self, conn: psycopg.Connection[Any], account: Account) -> Sessions:
+        got, down = self.from_redis(lambda client: self._keys(client, account))
+        keys, sids = got or ([], [])
+        self.ctx.redactor.register_many(sids)
+        return Sessions((), tuple(dict.fromkeys(keys)), tuple(sids), store_down=down)
+
+    def _keys(self, client: redis.Redis, account: Account) -> tuple[list[str], list[str]]:
         from breakglass.connectors.redis import scan_keys
 
         keys: list[str] = []
         sids: list[str] = []
-        with self.redis() as client:
-            if client is None:
-                return Sessions()
-            if self.cfg.session_set and self.cfg.session_key:
-                set_key = self.cfg.session_set.format(id=account.id)
-                sids = sorted(m.decode() if isinstance(m, bytes) else str(m)
-                              for m in client.smembers(set_key))
-                keys += [k for sid in sids
-                         if client.exists(k := self.cfg.session_key.format(sid=sid))]
-                if client.exists(set_key):
-                    keys.append(set_key)
-            for pattern in self.cfg.session_patterns:
-                found = scan_keys(client, pattern.format(id=account.id))
-                keys += [k.decode() if isinstance(k, bytes) else str(k) for k in found]
-        self.ctx.redactor.register_many(sids)
-        return Sessions((), tuple(dict.fromkeys(keys)), tuple(sids))
+        if self.cfg.session_set and self.cfg.session_key:
+            set_key = self.cfg.session_set.format(id=account.id)
+            sids = sorted(m.decode() if isinstance(m, bytes) else str(m)
+                          for m in client.smembers(set_key))
+            keys += [k for sid in sids
+                     if client.exists(k := self.cfg.session_key.format(sid=sid))]
+            if client.exists(set_key):
+                keys.append(set_key)
+        for pattern in self.cfg.session_patterns:
+            found = scan_keys(client, pattern.format(id=account.id))
+            keys += [k.decode() if isinstance(k, bytes) else str(k) for k in found]
+        return keys, sids
+
+    def session_store(self) -> str:
+        places = [p for p in (self.cfg.session_set, *self.cfg.session_patterns) if p]
+        where = [f"Redis ({', '.join(places)})"] if places else []
+        if self.sql.revoke_sessions:
+            where.append("[accounts.sql].revoke_sessions")
+        return " and ".join(where) or "nowhere (no session store is configured)"
 
     def tokens(self, conn: psycopg.Connection[Any], account: Account) -> Tokens:
         return Tokens()
+
+    def token_store(self, conn: psycopg.Connection[Any]) -> str:
+        return "the app's own tables, which breakglass does not read (generic preset)"
 
     def disable(self, conn: psycopg.Connection[Any], account: Account) -> None:
         self._run(conn, "disable", account)
@@ -128,11 +141,7 @@ class GenericPreset(Preset):
     def revoke_sessions(self, conn: psycopg.Connection[Any], account: Account,
                         found: Sessions) -> int:
         done = self._run(conn, "revoke_sessions", account)
-        if found.redis:
-            with self.redis() as client:
-                assert client is not None
-                done += int(client.delete(*found.redis))
-        return done
+        return done + self.delete_keys(found.redis)
 
     def revoke_tokens(self, conn: psycopg.Connection[Any], account: Account) -> int:
         return self._run(conn, "revoke_tokens", account)

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from breakglass.engine.runbook import StepContext
-from breakglass.errors import UsageError
+from breakglass.errors import CouldNotVerify, UsageError
 
 if TYPE_CHECKING:
     import psycopg
-    import redis
+    from redis import Redis
 
     from breakglass.config.models import AccountsConfig
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ class Sessions:
     redis: tuple[str, ...] = ()
     sids: tuple[str, ...] = ()
     undecodable: int = 0  # cache entries whose owner could not be read (left alone)
+    #: why the Redis part could not be read ("Redis at host:6379/0: ConnectionError: …"); the
+    #: other fields then hold what the database alone showed
+    store_down: str | None = None
+    #: live sessions of *anyone* seen in the store (None: the preset cannot tell); 0 in a
+    #: production app means the sessions live somewhere else
+    seen: int | None = None
 
     @property
     def count(self) -> int:
@@ -80,14 +88,15 @@ class Preset(ABC):
         if self.cfg.database not in dbs:
             raise UsageError(f"accounts.database: no [databases.{self.cfg.database}] "
                              f"(configured: {', '.join(sorted(dbs)) or 'none'})")
-        conn = connect(self.ctx.secret(dbs[self.cfg.database].dsn), autocommit=True)
+        conn = connect(self.ctx.secret(dbs[self.cfg.database].dsn), autocommit=True,
+                       key=f"databases.{self.cfg.database}.dsn")
         try:
             yield conn
         finally:
             conn.close()
 
     @contextmanager
-    def redis(self) -> Iterator[redis.Redis | None]:
+    def redis(self) -> Iterator[Redis | None]:
         from breakglass.connectors.redis import connect
 
         if self.cfg.redis is None:
@@ -95,6 +104,16 @@ class Preset(ABC):
             return
         with connect(self.ctx.secret(self.cfg.redis)) as client:
             yield client
+
+    def from_redis(self, read: Callable[[Redis], T]) -> tuple[T | None, str | None]:
+        """(read(client), None); (None, None) without a Redis; (None, why) when it is down: a
+        session store that is down must not stop the lockout (containment first, DESIGN
+        principle 9); the steps turn `why` into a partial result."""
+        try:
+            with self.redis() as client:
+                return (None if client is None else read(client)), None
+        except CouldNotVerify as exc:
+            return None, str(exc)
 
     # -- reads --------------------------------------------------------------------------------
     @abstractmethod
@@ -113,10 +132,23 @@ class Preset(ABC):
         """The state unlock restores (may hold a password hash: it goes to the 0600 file)."""
 
     @abstractmethod
-    def sessions(self, conn: psycopg.Connection[Any], account: Account) -> Sessions: ...
+    def sessions(self, conn: psycopg.Connection[Any], account: Account) -> Sessions:
+        """The user's live sessions; never raises for Redis being down (Sessions.store_down)."""
+
+    @abstractmethod
+    def session_store(self) -> str:
+        """Where `sessions` looks, for people: 'django_session (sessions = "db")'."""
+
+    def store_hint(self) -> str:
+        """What to check when a live session is not where `session_store` looks."""
+        return "set [accounts] to where the app keeps its sessions"
 
     @abstractmethod
     def tokens(self, conn: psycopg.Connection[Any], account: Account) -> Tokens: ...
+
+    @abstractmethod
+    def token_store(self, conn: psycopg.Connection[Any]) -> str:
+        """Where `tokens` looks, for people: "authtoken_token"."""
 
     def differs(self, conn: psycopg.Connection[Any], account: Account,
                 prior: Mapping[str, Any]) -> list[str]:
@@ -141,6 +173,14 @@ class Preset(ABC):
     @abstractmethod
     def restore(self, conn: psycopg.Connection[Any], account: Account,
                 prior: Mapping[str, Any]) -> None: ...
+
+    def delete_keys(self, keys: tuple[str, ...]) -> int:
+        """Delete session keys from Redis (CouldNotVerify REDIS_UNREACHABLE when it is down)."""
+        if not keys:
+            return 0
+        with self.redis() as client:
+            assert client is not None  # keys were found there
+            return int(client.delete(*keys))
 
     # -- what the plan says for statements the runbook cannot observe -----------------------
     def blind_sql(self, statement: str) -> bool:

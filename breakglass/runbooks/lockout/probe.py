@@ -1,5 +1,10 @@
 """The proof of a lockout: replay a session or token that worked before, and see it refused.
 
+Each credential kind has its own probe URL, because one page rarely checks both: a session
+cookie is replayed against a page that needs a login (`probe_session_url`; Django's
+login_required answers a redirect to LOGIN_URL), an API token against an API URL
+(`probe_token_url`; DRF answers 401/403). `probe_url` is the deprecated one-URL-for-both.
+
 "Refused" is what an app does with an anonymous request to a page that needs a login: 401 or
 403 (APIs, DRF), or a redirect to the login page (Django's `login_required`). A 2xx is
 "accepted". Anything else — the app down, a 404, a 500, a redirect elsewhere — proves nothing
@@ -12,17 +17,61 @@ Credentials are sent in headers only, redirects are not followed (the login page
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from breakglass.errors import CouldNotVerify
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
+
+CredKind = Literal["cookie", "token"]
 
 PROBE_FAILED = "PROBE_FAILED"
 TIMEOUT = 10.0  # seconds
 
 
 @dataclass(frozen=True)
+class Kind:
+    """One kind of credential the proof replays, and the words and codes that go with it."""
+
+    cred: CredKind
+    key: str  # its probe URL in [accounts]
+    label: str  # for people
+    option: str  # how the user hands one over
+    refused: str  # the proof's code (a note)
+    accepted: str  # the failure's code
+    accepted_action: str
+
+
+KINDS = (
+    Kind("cookie", "probe_session_url", "session cookie", "--probe-cookie", "SESSIONS_REFUSED",
+         "SESSION_STILL_ACCEPTED", "the app keeps sessions somewhere breakglass did not revoke "
+         "(another cache, a signed cookie session, a JWT): rotate the app's SECRET_KEY / "
+         "signing key to invalidate every session"),
+    Kind("token", "probe_token_url", "API token", "--probe-token", "TOKENS_REFUSED",
+         "TOKEN_STILL_ACCEPTED", "the app keeps tokens somewhere breakglass did not revoke "
+         "(another token table, a JWT): revoke it in the app, or rotate the signing key of "
+         "its JWTs"),
+)
+
+
+def kind_of(cred: Credential) -> Kind:
+    return next(k for k in KINDS if k.cred == cred.kind)
+
+
+def url_for(config: Config, kind: Kind) -> str | None:
+    """The URL `kind` is replayed against: its own key, else the deprecated probe_url; a path is
+    taken under [app] base_url (config.check requires one then)."""
+    cfg = config.accounts
+    target = (getattr(cfg, kind.key) or cfg.probe_url) if cfg is not None else None
+    if target is None or target.startswith(("http://", "https://")):
+        return target
+    return None if config.app is None else config.app.base_url.rstrip("/") + target
+
+
+@dataclass(frozen=True)
 class Credential:
-    kind: Literal["cookie", "token"]
+    kind: CredKind
     value: str
     source: str  # for people: "session 1 of 3 from django_session", "--probe-cookie"
 
@@ -58,13 +107,14 @@ def send(url: str, cred: Credential, cookie_name: str,
     except httpx.HTTPError as exc:
         raise CouldNotVerify(f"the probe URL {url} did not answer ({type(exc).__name__})",
                              code=PROBE_FAILED, action="check that the app is up and "
-                             "[accounts] probe_url, then `breakglass runs.resume RUN`") from None
+                             "the [accounts] probe URLs") from None
     got = verdict(resp.status_code, resp.headers.get("location", ""), login_path)
     if got is None:
         raise CouldNotVerify(
             f"the probe URL {url} answered {resp.status_code}"
             f"{' -> ' + resp.headers['location'] if 'location' in resp.headers else ''}, which "
             "is neither accepted (2xx) nor refused (401/403, a redirect to the login page)",
-            code=PROBE_FAILED, action="set [accounts] probe_url to a page that needs a login "
-            "(and login_path to the login page's path)")
+            code=PROBE_FAILED, action="point [accounts] probe_session_url at a page that needs "
+            "a login (and login_path at the login page), probe_token_url at an API URL that "
+            "needs a token")
     return got

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from breakglass.connectors import process
 from breakglass.engine.findings import Finding, Severity
 from breakglass.errors import CouldNotVerify, UsageError
 
@@ -178,9 +179,9 @@ def git_path() -> str:
 
 def _run(git: str, repo: Path, *args: str, stdin: str | None = None) -> str:
     try:
-        proc = subprocess.run([git, "-C", str(repo), "-c", "core.quotepath=off", *args],
-                              input=stdin, capture_output=True, text=True, timeout=GIT_TIMEOUT,
-                              errors="replace")
+        proc = process.run([git, "-C", str(repo), "-c", "core.quotepath=off", *args],
+                           input=stdin, capture_output=True, text=True, timeout=GIT_TIMEOUT,
+                           errors="replace", inherit=process.HOME)
     except subprocess.TimeoutExpired:
         raise CouldNotVerify(f"git {args[0]} on {repo} took longer than {GIT_TIMEOUT:g}s",
                              code="LEAK_SEARCH_FAILED", action="search by hand") from None
@@ -188,15 +189,15 @@ def _run(git: str, repo: Path, *args: str, stdin: str | None = None) -> str:
         raise CouldNotVerify(f"git {args[0]} on {repo} failed: "
                              f"{proc.stderr.strip().splitlines()[-1:] or ['no message']}",
                              code="LEAK_SEARCH_FAILED", action="check the repository path")
-    return proc.stdout
+    return str(proc.stdout)
 
 
 def _check_repo(git: str, repo: Path) -> None:
     if not repo.is_dir():
         raise UsageError(f"repository {repo} does not exist (set [secrets.NAME] repository to "
                          "a local clone)")
-    proc = subprocess.run([git, "-C", str(repo), "rev-parse", "--git-dir"], capture_output=True,
-                          text=True, timeout=60)
+    proc = process.run([git, "-C", str(repo), "rev-parse", "--git-dir"], capture_output=True,
+                       text=True, timeout=60, inherit=process.HOME)
     if proc.returncode != 0:
         last = proc.stderr.strip().splitlines()[-1:] or [""]
         raise CouldNotVerify(f"{repo} is not a git repository git can read: {last[0]}",
@@ -220,9 +221,9 @@ def _scan_blobs(git: str, repo: Path, blobs: Mapping[str, str], patterns: Mappin
                 ) -> dict[str, tuple[str, int | None]]:
     """blob -> (form, line) for blobs holding any pattern. One `cat-file --batch` process;
     a thread feeds it ids while this one reads, so neither pipe can fill and stall."""
-    proc = subprocess.Popen([git, "-C", str(repo), "cat-file", "--batch"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
+    proc = process.popen([git, "-C", str(repo), "cat-file", "--batch"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, inherit=process.HOME)
     assert proc.stdin is not None and proc.stdout is not None
     stdin = proc.stdin
 
