@@ -100,8 +100,8 @@ class BackupTakeScenario(Scenario):
 
     @classmethod
     def faults(cls, quick: bool) -> list[Fault]:
-        if quick:  # mid-upload is in the full run: it still leaves a libpq password file
-            return [Fault("sigkill", "backups.shop.before_apply"),
+        if quick:
+            return [Fault("sigkill", "backups.shop.mid"),
                     Fault("sigkill", "backups.shop.after_apply")]
         return [*(Fault("sigkill", f"backups.shop.{p}") for p in POINTS),
                 Fault("sigkill", "backups.shop.after_apply", then="undo"),
