@@ -6,6 +6,7 @@ pause point (BREAKGLASS_TEST_PAUSE_AT, see tests/engine/test_pause_hook.py) foll
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -80,3 +81,18 @@ class CliProject:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate(timeout=30)
+
+
+def recovery_plan(output: str, code: str) -> list[str]:
+    """The numbered commands printed under "Recovery plan (CODE, …):" (engine/render.py), as a
+    person would copy them."""
+    lines = output.splitlines()
+    at = next((i for i, line in enumerate(lines) if line.startswith(f"Recovery plan ({code}")),
+              None)
+    plan: list[str] = []
+    for line in lines[at + 1:] if at is not None else []:
+        m = re.match(r"\s+\d+\. (.*)$", line)
+        if m is None:
+            break
+        plan.append(m.group(1))
+    return plan
