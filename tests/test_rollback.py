@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from breakglass.connectors.ssh import SSHHost
+from breakglass.runbooks.rollback.recovery import HostState, plan
 from tests.rollback.fleet import FleetHost, RollbackProject, install
 from tests.servers.sinks import HttpSink
 from tests.servers.sshd import SshdFactory, SshdServer
@@ -221,3 +223,168 @@ def test_dry_run_with_an_unreachable_host_is_exit_3(project: RollbackProject) ->
     r = project.run("rollback", "--dry-run")
     assert r.returncode == 3, r.stdout + r.stderr
     assert "REFUSED, nothing will change: web2: cannot be read" in r.stdout
+
+
+# -- a restart that fails: a resumable run, each host's state, a recovery plan -----------------
+
+def test_a_restart_failing_in_the_swap_and_the_undo_names_each_hosts_state_and_resume_finishes(
+        project: RollbackProject) -> None:
+    project.write()
+    web1, web2, web3 = project.hosts
+    web2.break_restart()
+    r = project.run("rollback", "--yes")
+    assert r.returncode == 1, r.stdout + r.stderr
+    (run_id,) = project.run_ids()
+    assert "failed; undo incomplete" in r.stdout
+    assert "RESTART_FAILED" in r.stdout and "UNDO_RESTART_FAILED" in r.stdout
+    assert "FLEET_NOT_RESTORED" in r.stdout
+    assert "web1 runs r3 (as before the rollback)" in r.stdout
+    assert "web2: current -> r3; restart owed" in r.stdout
+    assert "web3 runs r3 (as before the rollback)" in r.stdout
+    assert f"breakglass runs.resume {run_id}" in r.stdout
+    # Seen over SFTP: every link is back on r3, web2 still owes its restart.
+    assert project.currents() == ["r3"] * 3
+    assert [h.restart_owed() for h in project.hosts] == [False, True, False]
+    assert project.serving() == ["r3"] * 3  # web2's restart failed before stopping r3
+
+    web2.fix_restart()
+    r = project.resume(run_id)
+    assert r.returncode == 1, r.stdout + r.stderr  # the rollback itself did not happen
+    assert "rolled back" in r.stdout and "FLEET_NOT_RESTORED" not in r.stdout
+    assert project.currents() == ["r3"] * 3
+    assert [h.restart_owed() for h in project.hosts] == [False, False, False]
+    assert project.serving() == ["r3"] * 3
+    assert web2.restarts() == ["r3"]  # the resumed undo restarted it, once
+    assert web1.restarts() == ["r2", "r3"] and web3.restarts() == []
+    shown = json.loads(project.run("runs.show", run_id, "--json").stdout)
+    assert shown["status"] == "rolled back"
+
+
+def test_the_printed_recovery_plan_run_by_hand_puts_the_fleet_back(
+        project: RollbackProject, tmp_path: Path) -> None:
+    project.write()
+    web2 = project.hosts[1]
+    web2.break_restart()
+    r = project.run("rollback", "--yes")
+    assert r.returncode == 1, r.stdout + r.stderr
+    commands = recovery_plan(r.stdout, "FLEET_NOT_RESTORED")
+    assert commands and all("web1" not in c for c in commands)
+    web2.fix_restart()
+    for line in commands:  # pasted into a shell, one by one
+        done = subprocess.run(["sh", "-c", line], env=operator_env(project, tmp_path),
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{line}: {done.stdout}{done.stderr}"
+    assert project.currents() == ["r3"] * 3
+    assert [h.restart_owed() for h in project.hosts] == [False, False, False]
+    assert project.serving() == ["r3"] * 3
+    assert web2.restarts() == ["r3"]
+
+
+def test_the_recovery_plan_of_a_host_left_on_the_target_swaps_restarts_and_clears_it(
+        project: RollbackProject, tmp_path: Path) -> None:
+    """The plan's swap line, run against a host whose `current` still points at the target
+    with a restart owed (an undo that could not reach it)."""
+    web2 = project.hosts[1]
+    web2.server.run("cd ~/app && ln -sfn \"$PWD/releases/r2\" current && "
+                    "echo 'RUN r2' > .breakglass-rollback")
+    state = HostState("web2", start="r3", current="r2", pending=True)
+    s = web2.server
+    host = SSHHost("web2", s.host, s.port, s.user, health_url=web2.health_url)
+    commands = plan(state, host, "~/app", "sh ~/restart.sh", app=None)
+    assert "ln -sfn" in commands[0] and commands[-1].startswith("curl -fsS")
+    for line in commands:
+        done = subprocess.run(["sh", "-c", line], env=operator_env(project, tmp_path),
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{line}: {done.stdout}{done.stderr}"
+    assert web2.current() == "r3" and not web2.restart_owed()
+    assert web2.serving() == "r3"
+
+
+def test_a_restart_failing_once_is_undone_and_the_fleet_ends_whole(
+        project: RollbackProject) -> None:
+    project.write()
+    project.hosts[1].break_restart(times=1)
+    r = project.run("rollback", "--yes")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "RESTART_FAILED" in r.stdout and "FLEET_NOT_RESTORED" not in r.stdout
+    assert "rolled back" in r.stdout
+    assert project.currents() == ["r3"] * 3
+    assert [h.restart_owed() for h in project.hosts] == [False, False, False]
+    assert project.serving() == ["r3"] * 3
+
+
+def test_preconditions_that_are_not_configured_print_so_never_a_check_mark(
+        project: RollbackProject) -> None:
+    project.write()
+    r = project.run("rollback", "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = {item: line for line in r.stdout.splitlines()
+             for item in ("backups.restore_tested", "releases.migrations")
+             if f"precondition {item}:" in line}
+    assert set(lines) == {"backups.restore_tested", "releases.migrations"}, r.stdout
+    for line in lines.values():
+        assert "not configured" in line and "✓" not in line, line
+
+
+def recovery_plan(stdout: str, code: str) -> list[str]:
+    """The numbered commands under "Recovery plan (CODE, …):"."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"Recovery plan ({code}"))
+    plan = []
+    for line in lines[start + 1:]:
+        head, dot, command = line.strip().partition(". ")
+        if not (dot and head.isdigit()):
+            break
+        plan.append(command)
+    return plan
+
+
+def operator_env(project: RollbackProject, tmp_path: Path) -> dict[str, str]:
+    """The shell of the person on call: `ssh` finds the fleet's key and known_hosts the way
+    their ~/.ssh/config would (a wrapper first on PATH), nothing else is set up."""
+    wrapper = tmp_path / "bin"
+    wrapper.mkdir(exist_ok=True)
+    s = project.hosts[0].server
+    known = " ".join(str(h.server.known_hosts) for h in project.hosts)
+    (wrapper / "ssh").write_text(
+        f'#!/bin/sh\nexec /usr/bin/ssh -i {s.key_path} -o IdentitiesOnly=yes '
+        f'-o UserKnownHostsFile="{known}" '
+        '-o BatchMode=yes "$@"\n')
+    (wrapper / "ssh").chmod(0o755)
+    return {"PATH": f"{wrapper}:/usr/bin:/bin", "HOME": str(tmp_path)}
+
+
+def test_a_host_gone_when_a_begun_rollback_resumes_names_each_hosts_release_then_resume_finishes(
+        project: RollbackProject) -> None:
+    project.write()
+    project.kill_at("host.web2.before_apply")  # web1 on r2, web2 and web3 still on r3
+    (run_id,) = project.run_ids()
+    project.write(down=["web3"])
+    r = project.resume(run_id)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "ROLLBACK_PAUSED" in r.stdout
+    assert ("web1 on r2 (the target); web2 on r3 (as before); web3: cannot be read"
+            in r.stdout), r.stdout
+    assert "nothing was changed" not in r.stdout  # web1 was
+    assert project.currents() == ["r2", "r3", "r3"]  # over SFTP: the resume changed nothing
+
+    project.write()
+    r = project.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert project.currents() == ["r2"] * 3
+    assert project.serving() == ["r2"] * 3
+    assert [h.restarts() for h in project.hosts] == [["r2"]] * 3
+
+
+def test_runs_undo_after_a_kill_mid_swap_puts_every_changed_host_back(
+        project: RollbackProject) -> None:
+    project.write()
+    project.kill_at("host.web2.mid")  # web1 on r2; web2 swapped to r2, not restarted
+    (run_id,) = project.run_ids()
+    r = project.run("runs.undo", run_id, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert project.currents() == ["r3"] * 3  # over SFTP
+    assert [h.restart_owed() for h in project.hosts] == [False, False, False]
+    assert project.serving() == ["r3"] * 3
+    shown = json.loads(project.run("runs.show", run_id, "--json").stdout)
+    assert shown["status"] == "undone"

@@ -34,7 +34,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from breakglass.engine import journal as jr
 from breakglass.engine import registry
 from breakglass.engine import render as out
-from breakglass.engine.findings import Finding, Outcome, Severity, as_note, unverified
+from breakglass.engine.findings import (
+    Finding,
+    FindingError,
+    Outcome,
+    Severity,
+    as_note,
+    unverified,
+)
 from breakglass.engine.hooks import Delivery, ErrorReporter, NoticeEvent, Notifier
 from breakglass.engine.lock import RunLock
 from breakglass.engine.preconditions import checklist_preconditions, owner_precondition
@@ -219,7 +226,7 @@ def undo(run_id: str, config: Config, options: RunOptions, services: Services) -
                                f"Review the steps above, then run `breakglass runs.undo "
                                f"{run_id} --yes`")
     with _reopened(runbook, summary, path, options, services, "undo") as run:
-        return run.undo_applied(todo, manual)
+        return run.undo_applied(summary, todo, manual)
 
 
 def _verified_summary(state_dir: Path, run_id: str, verb: str) -> tuple[Path, RunSummary]:
@@ -325,9 +332,12 @@ class _Run:
         return self._plan_then_apply(blocked, done=done, applied=summary.applied_steps(),
                                      event=f"resumed after it {summary.status}")
 
-    def undo_applied(self, todo: list[str], manual: list[str]) -> RunResult:
+    def undo_applied(self, summary: RunSummary, todo: list[str],
+                     manual: list[str]) -> RunResult:
         """`runs.undo`: undo `todo` (newest first); `manual` steps have no undo and are named in
         the journal and the notice, so nobody believes they were reversed."""
+        # A step's undo reads what the run applied (e.g. rollback's pinned start releases).
+        self._restore_outputs(summary)
         self._notify("start", "undo requested")
         if manual:
             self.journal.append("log", {"step": "", "message": "applied steps without an undo "
@@ -376,6 +386,8 @@ class _Run:
                 found = [unverified(exc.code or "COULD_NOT_VERIFY", str(exc),
                                     exc.action or "fix what prevented the check", pre.item)]
             failing = any(f.counts for f in found)
+            # Not set up at all is neither a pass (✓) nor a block: say so (docs/preconditions.md)
+            unset = not failing and any(f.code.endswith("NOT_CONFIGURED") for f in found)
             because = self.options.overrides.get(pre.item)
             overridden = (failing and pre.blocking and self.runbook.mutating
                           and because is not None)
@@ -390,12 +402,13 @@ class _Run:
                 blocked.append(pre.item)
             self.journal.append("precondition", {
                 "item": pre.item, "title": pre.title, "blocking": pre.blocking,
-                "ok": not failing, "overridden": overridden,
+                "ok": not failing, "not_configured": unset, "overridden": overridden,
                 "findings": [f.to_dict() for f in found]})
             if overridden:
                 self._override_event(pre, str(because), original)
             if self.console is not None:
-                out.precondition(self.console, pre.item, pre.title, not failing, detail)
+                out.precondition(self.console, pre.item, pre.title, not failing, detail,
+                                 not_configured=unset)
         return blocked
 
     def _overridden(self, pre: Precondition, because: str,
@@ -523,7 +536,9 @@ class _Run:
             except Exception as exc:
                 ok = False
                 self._capture(exc)
-                self.journal.append("undo_step_failed", {"step": name, "error": _one_line(exc)})
+                self.journal.append("undo_step_failed", {
+                    "step": name, "error": _one_line(exc),
+                    "finding": _undo_finding(step, exc, self.run_id).to_dict()})
                 self._show(name, "undo failed", _one_line(exc))
                 continue
             self.journal.append("undo_step_done", {"step": name})
@@ -733,6 +748,16 @@ def _operator() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "?"
+
+
+def _undo_finding(step: Step, exc: Exception, run_id: str) -> Finding:
+    """What an undo that failed leaves: the step's own finding when it raised one (a state and
+    a recovery plan), else what failed and the way forward."""
+    if isinstance(exc, FindingError):
+        return exc.finding
+    return Finding("UNDO_FAILED", f"undo failed: {_one_line(exc)}",
+                   f"fix the cause, then `breakglass runs.resume {run_id}` finishes the undo",
+                   Severity.ERROR, Outcome.FAILED, step.name)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from breakglass.errors import EXIT_FINDING, EXIT_OK, EXIT_UNVERIFIED
+from breakglass.errors import EXIT_FINDING, EXIT_OK, EXIT_UNVERIFIED, BreakglassError
 
 
 class Severity(StrEnum):
@@ -61,6 +61,16 @@ class Finding:
             subject=d.get("subject", ""),
             evidence=dict(d.get("evidence", {})),
         )
+
+
+class FindingError(BreakglassError):
+    """An error that is a finding: raised by a step (e.g. an undo that could not put things
+    back) whose failure has its own code, evidence and next action — a recovery plan in
+    `evidence["recovery_plan"]` is printed whole (engine/render.py)."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.message)
+        self.finding = finding
 
 
 def unverified(code: str, message: str, action: str, subject: str = "", **evidence: Any) -> Finding:

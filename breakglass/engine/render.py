@@ -65,9 +65,13 @@ def undo_plan(console: Console, run_id: str, todo: Sequence[tuple[str, str]],
                            "hand", style="bold yellow"), soft_wrap=True)
 
 
-def precondition(console: Console, item: str, title: str, ok: bool, detail: str) -> None:
-    mark = "[green]✓[/]" if ok else "[yellow]✗[/]"
-    text = title if ok else f"{title}: {detail}"
+def precondition(console: Console, item: str, title: str, ok: bool, detail: str,
+                 not_configured: bool = False) -> None:
+    if not_configured:  # never a ✓: nothing was checked
+        mark, text = "[dim]–[/]", f"{title}: not configured ({detail})"
+    else:
+        mark = "[green]✓[/]" if ok else "[yellow]✗[/]"
+        text = title if ok else f"{title}: {detail}"
     console.print(f"  {mark} precondition {escape(item)}: {escape(text)}", soft_wrap=True)
 
 
@@ -101,7 +105,7 @@ class ProgressView:
 def step_status(console: Console, name: str, status: str, detail: str = "") -> None:
     style = {"done": "green", "noop": "dim", "failed": "bold red", "undone": "yellow",
              "undo failed": "bold red", "passed": "green"}.get(status, "")
-    line = Text(f"  {status:<11}", style=style)
+    line = Text(f"  {status:<12}", style=style)  # "undo failed" + a space
     line.append(name)
     if detail:
         line.append(f"  {detail}", style="dim")

@@ -35,7 +35,7 @@ Event types the executor writes (data in braces):
                                                             anchor: the final hash the notice
                                                             carried (success / failure notices)
     undo_started     {steps}
-    undo_step_done   {step}  /  undo_step_failed {step, error}
+    undo_step_done   {step}  /  undo_step_failed {step, error, finding}
     precondition     {item, title, blocking, ok, overridden, findings}
                                                             before planning (and on resume)
     precondition_overridden {item, because, by, findings}   let through by --override
@@ -71,6 +71,8 @@ class StepRecord:
     result: dict[str, Any] | None = None
     findings: list[Finding] = field(default_factory=list)
     error: str = ""
+    #: the finding of the latest failed undo of this step (in `findings` too)
+    undo_finding: Finding | None = None
     started: str | None = None
     finished: str | None = None
 
@@ -401,10 +403,18 @@ def _apply_step_event(step: StepRecord, t: Any, d: dict[str, Any], ts: Any) -> N
         step.status, step.error, step.finished = "failed", str(d.get("error", "")), ts
         if d.get("finding"):
             step.findings.append(Finding.from_dict(d["finding"]))
-    elif t == "undo_step_done":
-        step.status = "undone"
-    elif t == "undo_step_failed":
+    elif t in ("undo_step_done", "undo_step_failed"):
+        # Only the latest undo attempt's finding stands: a resumed undo that succeeds clears it.
+        if step.undo_finding is not None:
+            step.findings.remove(step.undo_finding)
+            step.undo_finding = None
+        if t == "undo_step_done":
+            step.status = "undone"
+            return
         step.status, step.error = "undo failed", str(d.get("error", ""))
+        if d.get("finding"):
+            step.undo_finding = Finding.from_dict(d["finding"])
+            step.findings.append(step.undo_finding)
 
 
 def find_journal(state_dir: Path, run_id: str) -> Path:

@@ -66,6 +66,17 @@ setsid /usr/bin/python3 app.py {port} "$HOME/app/current" </dev/null >app.log 2>
 echo $! > app.pid
 """
 
+# Fails while ~/restart.fails holds a count other than 0 (-1: always), then runs the real one.
+BROKEN_RESTART = """#!/bin/sh
+n=$(cat "$HOME/restart.fails")
+if [ "$n" != 0 ]; then
+  [ "$n" -gt 0 ] && echo $((n - 1)) > "$HOME/restart.fails"
+  echo "restart refused: unit app.service is masked" >&2
+  exit 1
+fi
+exec sh "$HOME/restart.sh.good"
+"""
+
 
 @dataclass
 class FleetHost:
@@ -86,7 +97,37 @@ class FleetHost:
         return f"http://127.0.0.1:{self.port}/healthz"
 
     def current(self) -> str:
-        return Path(os.readlink(self.base / "current")).name
+        """The release `current` points at, read over SFTP (a client independent of
+        breakglass's own ssh layer)."""
+        with self.server.connect() as client, client.open_sftp() as sftp:
+            return Path(sftp.readlink(str(self.base / "current")) or "").name
+
+    def restart_owed(self) -> bool:
+        """The rollback's restart-owed marker is on the host (over SFTP)."""
+        with self.server.connect() as client, client.open_sftp() as sftp:
+            try:
+                sftp.stat(str(self.base / ".breakglass-rollback"))
+            except FileNotFoundError:
+                return False
+            return True
+
+    def break_restart(self, times: int | None = None) -> None:
+        """Make this host's restart command fail (before it stops the app) — every time, or
+        the next `times` times."""
+        script = self.home / "restart.sh"
+        good = self.home / "restart.sh.good"
+        if not good.exists():
+            script.rename(good)
+        count = self.home / "restart.fails"
+        count.write_text(str(times if times is not None else -1))
+        script.write_text(BROKEN_RESTART)
+        script.chmod(0o755)
+        if is_root():
+            chown_tree(self.home, pwd.getpwnam(self.server.user))
+
+    def fix_restart(self) -> None:
+        (self.home / "restart.sh.good").replace(self.home / "restart.sh")
+        (self.home / "restart.fails").unlink(missing_ok=True)
 
     def serving(self) -> str | None:
         """The release the running process serves (None: nothing answers)."""
@@ -118,7 +159,8 @@ class FleetHost:
     def clean(self) -> None:
         self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
-        for name in ("app.py", "restart.sh", "restarts.log", "app.log"):
+        for name in ("app.py", "restart.sh", "restart.sh.good", "restart.fails", "restarts.log",
+                     "app.log"):
             (self.home / name).unlink(missing_ok=True)
 
 

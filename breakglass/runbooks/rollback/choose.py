@@ -48,17 +48,23 @@ class Choice:
         return cls(str(d["target"]), {str(k): str(v) for k, v in dict(d["start"]).items()})
 
 
-def choose(reads: Sequence[HostRead], to: str | None,
-           pinned: Choice | None = None) -> tuple[Choice | None, list[Finding]]:
+def choose(reads: Sequence[HostRead], to: str | None, pinned: Choice | None = None,
+           run_id: str = "") -> tuple[Choice | None, list[Finding]]:
     """The choice, or None and the findings that refuse it (every host's problem, not just
-    the first: the person fixing them wants the whole list)."""
-    findings = [_unreachable(r) for r in reads if r.error is not None]
+    the first: the person fixing them wants the whole list). `pinned`: the run `run_id` has
+    begun, so a refusal no longer means "nothing was changed"."""
+    tail = (f"the rollback has begun (hosts may run different releases until it finishes): "
+            f"`breakglass runs.resume {run_id}` once this is fixed" if pinned is not None
+            else "nothing was changed on any host (a partial fleet is never rolled back)")
+    findings = [_unreachable(r, tail) for r in reads if r.error is not None]
     listed = [r.releases for r in reads if r.releases is not None]
     findings += [Finding("RELEASE_LAYOUT_BROKEN", f"{h.host}: {h.problem}",
                          "fix the layout on that host (BASE/releases/<id>/ and a `current` "
                          "symlink to one of them), or correct [releases] path",
                          Severity.ERROR, Outcome.FAILED, h.host, h.to_dict())
                  for h in listed if h.problem is not None]
+    if findings and pinned is not None:
+        findings.append(_paused(reads, pinned, run_id))
     if findings:
         return None, findings
     if pinned is not None:
@@ -87,7 +93,7 @@ def choose(reads: Sequence[HostRead], to: str | None,
     missing = [Finding("ROLLBACK_TARGET_MISSING",
                        f"{h.host}: release {target} is not in {h.base}/releases/",
                        f"deploy {target} to {h.host} (or pick a release every host has with "
-                       "--to); nothing was changed on any host",
+                       f"--to); {tail}",
                        Severity.ERROR, Outcome.FAILED, h.host,
                        {"releases": list(h.releases), "target": target})
                for h in listed if target not in h.releases]
@@ -96,10 +102,28 @@ def choose(reads: Sequence[HostRead], to: str | None,
     return Choice(target, start), []
 
 
-def _unreachable(read: HostRead) -> Finding:
+def _paused(reads: Sequence[HostRead], pinned: Choice, run_id: str) -> Finding:
+    """Where each host stands when a rollback that has begun cannot go on."""
+    where = "; ".join(_where(r, pinned) for r in reads)
+    return unverified("ROLLBACK_PAUSED", f"the rollback to {pinned.target} has begun and cannot "
+                      f"go on: {where}", "fix the findings above, then `breakglass runs.resume "
+                      f"{run_id}` rolls the rest (or `breakglass runs.undo {run_id}` puts the "
+                      "changed hosts back)", "releases")
+
+
+def _where(read: HostRead, pinned: Choice) -> str:
+    if read.releases is None:
+        return f"{read.host}: cannot be read"
+    current = read.releases.current
+    which = (" (the target)" if current == pinned.target
+             else " (as before)" if current == pinned.start.get(read.host) else "")
+    owed = " (restart owed)" if read.releases.pending else ""
+    return f"{read.host} on {current}{which}{owed}"
+
+
+def _unreachable(read: HostRead, tail: str) -> Finding:
     exc = read.error
     code = exc.code if isinstance(exc, CouldNotVerify) else "HOST_UNREACHABLE"
     action = exc.action if isinstance(exc, CouldNotVerify) and exc.action else "check the host"
     return unverified(code, f"{read.host}: cannot be read: {exc}",
-                      f"{action}; nothing was changed on any host (a partial fleet is never "
-                      "rolled back)", read.host)
+                      f"{action}; {tail}", read.host)

@@ -9,7 +9,6 @@ waiting. Changes never go through the pool: the steps change one host at a time.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from breakglass.engine.runbook import StepContext
 from breakglass.errors import ConfigError, CouldNotVerify, UsageError
 from breakglass.runbooks.rollback import layout
 from breakglass.runbooks.rollback.choose import Choice, HostRead, choose
+from breakglass.runbooks.rollback.recovery import sudo_line
 from breakglass.runbooks.rotate.consumers import ConsumerResult, HealthPolicy, health
 
 if TYPE_CHECKING:
@@ -96,7 +96,9 @@ class MigrationVerdict:
                                "again; `--force` skips it", "releases.migration_check",
                                command=self.command, output=self.detail)]
         if self.state == "not_configured":
-            return [Finding("MIGRATION_CHECK_NOT_CONFIGURED", self.line,
+            return [Finding("MIGRATION_CHECK_NOT_CONFIGURED",
+                            "releases.migration_check is not set: nothing says whether the "
+                            "target release runs on the current schema",
                             "set releases.migration_check (e.g. a script comparing "
                             "`manage.py migrate --plan` of both releases) so that a rollback "
                             "knows whether the old code runs on the new schema",
@@ -160,7 +162,7 @@ class Fleet:
         return Choice.from_dict(out) if out else None
 
     def choice(self, ctx: StepContext) -> tuple[Choice | None, list[Finding]]:
-        return choose(self.read_all(ctx), self.to, self.pinned(ctx))
+        return choose(self.read_all(ctx), self.to, self.pinned(ctx), ctx.run_id)
 
     # -- migration safety -------------------------------------------------------------------
     def verdict(self, ctx: StepContext) -> MigrationVerdict:
@@ -191,8 +193,7 @@ class Fleet:
 
     # -- one host ---------------------------------------------------------------------------
     def restart_line(self, host: SSHHost) -> str:
-        line = self.settings.restart
-        return f"sudo -n sh -c {shlex.quote(line)}" if host.sudo else line
+        return sudo_line(host, self.settings.restart)
 
     def restart(self, conn: Connection) -> tuple[bool, str]:
         """Run the restart; (ok, detail). A failure is not raised: the marker stays on the

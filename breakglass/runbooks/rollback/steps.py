@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from breakglass.engine.findings import Finding, Outcome, Severity
+from breakglass.engine.findings import Finding, FindingError, Outcome, Severity
 from breakglass.engine.runbook import Action, Plan, Step, StepContext
 from breakglass.errors import BreakglassError
-from breakglass.runbooks.rollback import layout
+from breakglass.runbooks.rollback import layout, recovery
 from breakglass.runbooks.rollback.fleet import CHOOSE_STEP, Fleet
 
 
@@ -56,6 +56,25 @@ class ChooseStep(Step):
         if choice is None:
             raise BreakglassError("; ".join(f.message for f in refused))
         return choice.to_dict()  # journaled: a resumed run goes to the same release
+
+    def undo(self, ctx: StepContext) -> None:
+        """Runs last in every undo (this step applied first): read the whole fleet again and
+        prove every host is back on the release it ran at the start, restart done. When one
+        is not, the undo is incomplete — the run stays resumable — and FLEET_NOT_RESTORED
+        says where each host stands and how to finish by hand."""
+        choice = self.fleet.pinned(ctx)
+        if choice is None:
+            return
+        found = recovery.states(choice, self.fleet.read_all(ctx, fresh=True))
+        hosts = {h.name: h for h in self.fleet.hosts(ctx)}
+        problem = recovery.finding(ctx.run_id, found, hosts, self.fleet.base,
+                                   {n: self.fleet.restart_line(h) for n, h in hosts.items()},
+                                   ctx.config.app)
+        if problem is not None:
+            ctx.log("fleet not restored", commands=problem.evidence["recovery_plan"])
+            raise FindingError(problem)
+        ctx.log("fleet back where it started",
+                hosts={s.host: s.start for s in found})
 
 
 class MigrationStep(Step):
@@ -146,8 +165,9 @@ class HostStep(Step):
         if observed["pending"]:
             return [Finding("RESTART_FAILED", f"{host}: the restart after the swap to {target} "
                             "did not succeed (see the journal's step result)",
-                            "fix the service or releases.restart on that host; the other hosts "
-                            "were put back", Severity.CRITICAL, Outcome.FAILED, host)]
+                            "fix the service or releases.restart on that host; the undo puts "
+                            "every host changed back (its result follows)",
+                            Severity.CRITICAL, Outcome.FAILED, host)]
         with self.fleet.host(ctx, host).connect() as conn:
             result = self.fleet.health(conn)
         if result.ok:
@@ -163,8 +183,11 @@ class HostStep(Step):
         """Back to the release this host ran at the start, restarted and healthy. Observes
         first, so an undo killed half-way is finished by undoing again."""
         choice = self.fleet.pinned(ctx)
-        back = choice.start.get(self.host_name) if choice else None
-        if back is None:
+        if choice is None:  # a host step only applies after `choose`: never pass silently
+            raise BreakglassError(f"{self.host_name}: the release it ran before is not in the "
+                                  "run's journal (no `choose` result); put it back by hand")
+        back = choice.start.get(self.host_name)
+        if back is None:  # the host had no release at the start: nothing to go back to
             return
         host = self.fleet.host(ctx, self.host_name)
         with host.connect() as conn:
@@ -175,11 +198,19 @@ class HostStep(Step):
             # `current` already points back (a kill between swap and restart).
             ok, detail = self.fleet.restart(conn)
             if not ok:
-                raise BreakglassError(f"{self.host_name}: back on {back} but the restart "
-                                      f"failed ({detail}); restart it by hand")
+                raise FindingError(Finding(
+                    "UNDO_RESTART_FAILED", f"{self.host_name}: current points back at {back} "
+                    f"but the restart failed ({detail})",
+                    f"fix the restart on {self.host_name} (releases.restart, the service), "
+                    f"then `breakglass runs.resume {ctx.run_id}` finishes the undo",
+                    Severity.CRITICAL, Outcome.FAILED, self.host_name))
             layout.clear_marker(conn, self.fleet.base)
             result = self.fleet.health(conn)
         if not result.ok:
-            raise BreakglassError(f"{self.host_name}: back on {back} but its health check "
-                                  f"fails: {result.detail}")
+            raise FindingError(Finding(
+                "UNDO_HEALTH_FAILED", f"{self.host_name}: back on {back} but its health check "
+                f"fails: {result.detail}",
+                f"{back} ran before the rollback, so look at {self.host_name} itself (the "
+                f"service, its logs), then `breakglass runs.resume {ctx.run_id}`",
+                Severity.CRITICAL, Outcome.FAILED, self.host_name, dict(result.evidence)))
         ctx.log(f"{self.host_name} back on {back}", host=self.host_name, release=back)

@@ -1,0 +1,162 @@
+"""The fault suite (issue 10, point 8): every covered mutating runbook, with a fault injected at
+every step boundary, then resumed or undone as a person would, then its end state read with
+clients independent of breakglass.
+
+    .venv/bin/python bench/faults.py                    # every boundary of every runbook
+    .venv/bin/python bench/faults.py --quick            # 1–2 boundaries each (the tests' subset)
+    .venv/bin/python bench/faults.py --only rollback,attest --budget 600
+
+Faults: SIGKILL at STEP.before_apply / mid / after_apply / after_verify (the engine's
+BREAKGLASS_TEST_PAUSE_AT hook), a host or the database going away after a kill, a restart or a
+permission refused. Each scenario is one module in bench/_faults/ (the registry:
+bench/_faults/__init__.py); servers are the test fixtures of tests/servers/, started on
+loopback once and stopped at the end (also on Ctrl-C or SIGTERM).
+
+Prints per runbook: boundaries tried, ended consistent, ended with a correct recovery plan,
+stranded (goal 0), secrets leaked (goal 0), then what went wrong in each stranded or leaking
+trial. It stops by itself: no trial starts after `--budget` seconds (the ones not run are
+counted and printed), and every command it runs has its own timeout.
+
+Exit status: 0 both goals met, 1 a trial stranded or leaked, 2 the suite itself failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._faults import SCENARIO_MODULES  # noqa: E402
+from bench._faults.lab import Lab  # noqa: E402
+from bench._faults.scenario import (  # noqa: E402
+    CONSISTENT,
+    NOT_REACHED,
+    PLAN,
+    SCENARIOS,
+    STRANDED,
+    Trial,
+)
+
+COLUMNS = ("boundaries tried", "consistent", "recovery plan", "stranded", "secrets leaked")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    for module in SCENARIO_MODULES:
+        importlib.import_module(f"bench._faults.{module}")
+    wanted = args.only.split(",") if args.only else list(SCENARIOS)
+    unknown = [w for w in wanted if w not in SCENARIOS]
+    if unknown:
+        print(f"faults: unknown runbook {unknown[0]!r}; covered: {', '.join(SCENARIOS)}",
+              file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally below stops servers
+    work = Path(tempfile.mkdtemp(prefix="bg-faults-"))
+    lab = Lab(work)
+    deadline = time.monotonic() + args.budget
+    try:
+        trials, skipped = run(wanted, lab, work, args, deadline)
+    except Exception as exc:  # a server that would not start: the suite, not a runbook
+        print(f"faults: the suite itself failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        lab.close()
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+    figures = tally(trials, wanted)
+    if args.json:
+        print(json.dumps({"figures": figures, "not_run": skipped,
+                          "trials": [_trial_dict(t) for t in trials]}, indent=2))
+    else:
+        show(figures, trials, skipped)
+    bad = any(t.outcome == STRANDED or t.leaks for t in trials)
+    return 1 if bad else 0
+
+
+def run(wanted: list[str], lab: Lab, work: Path, args: argparse.Namespace,
+        deadline: float) -> tuple[list[Trial], int]:
+    """Every trial of every wanted scenario until the deadline; (trials, trials not run)."""
+    trials: list[Trial] = []
+    skipped = 0
+    for name in wanted:
+        scenario = SCENARIOS[name](lab)
+        for i, fault in enumerate(scenario.faults(args.quick)):
+            if args.kind and fault.kind != args.kind:
+                continue
+            if time.monotonic() > deadline:
+                skipped += 1
+                continue
+            t = scenario.trial(fault, work / f"{name}-{i}")
+            trials.append(t)
+            if not args.json:
+                mark = "LEAK " if t.leaks else ""
+                print(f"  {name:14} {fault.label:44} {mark}{t.outcome}", flush=True)
+                if args.verbose and t.detail:
+                    print("    " + t.detail.strip().replace("\n", "\n    "), flush=True)
+    return trials, skipped
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    p.add_argument("--quick", action="store_true", help="1–2 boundaries per runbook")
+    p.add_argument("--only", default="", help="comma-separated runbooks (default: all)")
+    p.add_argument("--kind", default="", help="only faults of this kind (e.g. sigkill)")
+    p.add_argument("--budget", type=float, default=1800.0,
+                   help="seconds after which no new trial starts (default 1800)")
+    p.add_argument("--json", action="store_true", help="figures and trials as JSON")
+    p.add_argument("--keep", action="store_true", help="keep the work folder")
+    p.add_argument("--verbose", action="store_true", help="print each bad trial as it ends")
+    return p.parse_args(argv)
+
+
+def tally(trials: list[Trial], names: list[str]) -> dict[str, dict[str, int]]:
+    out = {}
+    for name in names:
+        mine = [t for t in trials if t.scenario == name and t.outcome != NOT_REACHED]
+        out[name] = {"boundaries tried": len(mine),
+                     "consistent": sum(t.outcome == CONSISTENT for t in mine),
+                     "recovery plan": sum(t.outcome == PLAN for t in mine),
+                     "stranded": sum(t.outcome == STRANDED for t in mine),
+                     "secrets leaked": sum(bool(t.leaks) for t in mine),
+                     "not reached": sum(t.scenario == name and t.outcome == NOT_REACHED
+                                        for t in trials)}
+    return out
+
+
+def show(figures: dict[str, dict[str, int]], trials: list[Trial], skipped: int) -> None:
+    print()
+    print(f"{'runbook':15}" + "".join(f"{c:>18}" for c in COLUMNS))
+    for name, f in figures.items():
+        print(f"{name:15}" + "".join(f"{f[c]:>18}" for c in COLUMNS))
+    reached = sum(f["not reached"] for f in figures.values())
+    if reached:
+        print(f"(boundaries never reached, not counted: {reached})")
+    if skipped:
+        print(f"(not run: {skipped} trial(s) past --budget)")
+    for t in trials:
+        if t.outcome == STRANDED or t.leaks:
+            print(f"\n{t.scenario} {t.fault.label}: {t.outcome}")
+            if t.detail:
+                print("  " + t.detail.strip().replace("\n", "\n  ")[-1500:])
+            for where in t.leaks:
+                print(f"  secret found in {where}")
+
+
+def _trial_dict(t: Trial) -> dict[str, Any]:
+    return {"runbook": t.scenario, "fault": t.fault.kind, "point": t.fault.point,
+            "outcome": t.outcome, "detail": t.detail, "leaks": t.leaks}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
