@@ -61,4 +61,5 @@ def test_an_unknown_runbook_is_a_one_line_usage_error() -> None:
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        "faults: unknown runbook 'nope'; covered: rollback, backup.take, drill.restore, attest"]
+        "faults: unknown runbook 'nope'; covered: rollback, backup.take, drill.restore, attest, "
+        "lockout, unlock"]
