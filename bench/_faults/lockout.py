@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -33,7 +33,6 @@ import redis
 from psycopg import sql
 
 from bench._faults.scenario import (
-    CONSISTENT,
     STRANDED,
     Fault,
     Scenario,
@@ -182,11 +181,7 @@ class _AccountScenario(Scenario):
             REFUSALS[fault.kind](proj, fault, False)  # the person fixes the cause…
             if "Traceback" in said or f"runs.resume {run_id}" not in said:
                 return STRANDED, f"the failed run gave no way forward:\n{said[-800:]}"
-            r = proj.resume(run_id)  # …and does what the run said
-            if r.returncode != 0:
-                return STRANDED, f"resume ended {r.returncode}:\n{(r.stdout + r.stderr)[-800:]}"
-            wrong = self.check(proj, run_id)
-            return (STRANDED, wrong) if wrong else (CONSISTENT, "")
+            fault = replace(fault, away=None)  # …and resumes as the run said, as after a kill
         return super().recover(proj, fault, run_id)
 
     def run_id(self, proj: CliProject) -> str:

@@ -82,7 +82,7 @@ class Preset(ABC):
 
     @contextmanager
     def db(self) -> Iterator[psycopg.Connection[Any]]:
-        from breakglass.connectors.postgres import connect
+        from breakglass.connectors.postgres import connect, privileges
 
         dbs = self.ctx.config.databases
         if self.cfg.database not in dbs:
@@ -100,7 +100,9 @@ class Preset(ABC):
                                  action=f"{exc.action}; when it answers: `breakglass "
                                  f"runs.resume {self.ctx.run_id} --yes`") from None
         try:
-            yield conn
+            with privileges(f"databases.{self.cfg.database}",
+                            f"`breakglass runs.resume {self.ctx.run_id} --yes`"):
+                yield conn
         finally:
             conn.close()
 
