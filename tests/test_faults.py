@@ -1,7 +1,8 @@
 """The fault suite's fast subset (bench/faults.py --quick): for each covered runbook, two
 boundaries — SIGKILLs, resumed; for rollback also a restart refused on one host, finished by
-the printed recovery plan — end consistent or with a recovery plan that worked,
-checked with independent clients (SFTP, HTTP, pg_restore, the files), and no canary secret
+the printed recovery plan; for lockout also Redis down, the account disabled all the same — end
+consistent or with a recovery plan that worked, checked with independent clients (SFTP, HTTP,
+pg_restore, psycopg, redis-py, the files), and no canary secret
 appears in any output or file. The whole suite runs in CI as `bench/faults.py`."""
 
 from __future__ import annotations
@@ -61,4 +62,5 @@ def test_an_unknown_runbook_is_a_one_line_usage_error() -> None:
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        "faults: unknown runbook 'nope'; covered: rollback, backup.take, drill.restore, attest"]
+        "faults: unknown runbook 'nope'; covered: rollback, backup.take, drill.restore, attest, "
+        "lockout, unlock"]

@@ -11,11 +11,13 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
 import pytest
 import redis
+from psycopg import sql
 
 from tests.lockout.generic_app import SQL_TOML, GenericApp, serve
 from tests.lockout.project import DjangoApp, Project, StoppableRedis, start_django
@@ -318,3 +320,73 @@ def test_well_formed_dsns_pass_the_port_and_sslmode_checks(dsn: str) -> None:
     from breakglass.connectors.postgres import parse_dsn
 
     assert parse_dsn(dsn, "databases.app.dsn")["dbname"] == "app"
+
+
+def test_the_database_gone_mid_lockout_says_the_account_is_disabled_and_how_to_resume(
+        db_app: DjangoApp, project: Project) -> None:
+    accounts(project, db_app)
+    uid, email, token = db_app.signup(token=True)
+    project.kill_at("revoke_tokens.before_apply", "lockout", email, "--reason", "phished")
+    (run_id,) = project.run_ids()
+    assert account_row(db_app, uid)[0] is False  # contained before the database went away
+    # The database goes away: the config's DSN points at a port nobody listens on.
+    project.write(db_app.dsn.replace(f":{urlsplit(db_app.dsn).port}/", ":1/"),
+                  'preset = "django"\n')
+    r = project.resume(run_id)
+    said = " ".join(r.stdout.split())
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "the account was disabled by this run before that" in said
+    assert f"when it answers: `breakglass runs.resume {run_id} --yes`" in said
+    accounts(project, db_app)
+    r = project.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert account_row(db_app, uid)[2] == 0 and db_app.whoami(token=token) == REFUSED
+
+
+def test_undo_of_an_unlock_locks_the_account_again(db_app: DjangoApp,
+                                                   project: Project) -> None:
+    accounts(project, db_app)
+    uid, email, _ = db_app.signup()
+    assert project.run("lockout", email, "--reason", "phished", "--yes").returncode == 0
+    project.kill_at("restore.after_apply", "unlock", email)
+    run_id = project.run_ids()[-1]
+    assert account_row(db_app, uid)[0] is True  # the unlock had restored it
+    r = project.run("runs.undo", run_id, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    active, password, _ = account_row(db_app, uid)
+    assert (active, password[:1]) == (False, "!")
+    name = email.split("@")[0]
+    assert httpx.post(f"{db_app.url}/login/",
+                      data={"username": name, "password": f"pw-{name}"}).status_code == 403
+
+
+def test_a_privilege_the_role_lacks_is_permission_refused_then_resumed(
+        db_app: DjangoApp, project: Project) -> None:
+    role, secret = f"bg_{secrets.token_hex(4)}", secrets.token_urlsafe(18)
+    with psycopg.connect(db_app.dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("create role {} login password {}").format(
+            sql.Identifier(role), sql.Literal(secret)))
+        conn.execute(sql.SQL("grant all on all tables in schema public to {}").format(
+            sql.Identifier(role)))
+        conn.execute(sql.SQL("revoke delete on authtoken_token from {}").format(
+            sql.Identifier(role)))
+    dsn = urlsplit(db_app.dsn)
+    own = dsn._replace(netloc=f"{role}:{secret}@{dsn.hostname}:{dsn.port}").geturl()
+    project.write(own, f'preset = "django"\nprobe_session_url = "{db_app.url}/account/"\n'
+                       f'probe_token_url = "{db_app.url}/api/me/"\nsessions = "db"\n')
+    uid, email, token = db_app.signup(token=True)
+    r = project.run("lockout", email, "--reason", "phished", "--yes", "--json")
+    assert r.returncode == 3, r.stdout + r.stderr
+    (run_id,) = project.run_ids()
+    (found,) = [f for f in json.loads(r.stdout)["findings"] if f["subject"] == "revoke_tokens"]
+    assert found["code"] == "PERMISSION_REFUSED"
+    assert "permission denied for table authtoken_token" in found["message"]
+    assert f"`breakglass runs.resume {run_id} --yes`" in found["action"]
+    assert account_row(db_app, uid)[0] is False  # contained all the same
+    with psycopg.connect(db_app.dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("grant delete on authtoken_token to {}").format(
+            sql.Identifier(role)))
+    r = project.resume(run_id)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert account_row(db_app, uid)[2] == 0 and db_app.whoami(token=token) == REFUSED
+    assert project.leaks(secret, token) == []

@@ -8,9 +8,10 @@
     backup_take.py    `backup.take` of a real PostgreSQL into a file:// store
     drill_restore.py  `drill.restore` of that backup into the local disposable PostgreSQL
     attest.py         `attest` of a manual checklist item
+    lockout.py        `lockout` and `unlock` of a user of a real Django + DRF app (Redis sessions)
 
-A new runbook (rotate per kind, lockout, unlock) plugs in as one more module here that defines
+A new runbook (rotate per kind) plugs in as one more module here that defines
 a Scenario subclass decorated with `@register`, and one line in SCENARIO_MODULES.
 """
 
-SCENARIO_MODULES = ("rollback", "backup_take", "drill_restore", "attest")
+SCENARIO_MODULES = ("rollback", "backup_take", "drill_restore", "attest", "lockout")

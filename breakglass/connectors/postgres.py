@@ -195,6 +195,24 @@ def connect(dsn: str, *, key: str = "a database DSN", **kw: Any) -> psycopg.Conn
         ) from None
 
 
+PERMISSION_REFUSED = "PERMISSION_REFUSED"
+
+
+@contextmanager
+def privileges(key: str, then: str) -> Iterator[None]:
+    """A statement the role may not run becomes CouldNotVerify(PERMISSION_REFUSED) naming the
+    database (`key`), never an internal error: a refused privilege is the setup's, not a bug.
+    `then` is the way forward once it is granted."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise CouldNotVerify(
+            f"the role of {key} was refused: {_first_line(exc, None)}", code=PERMISSION_REFUSED,
+            action=f"grant that privilege to the DSN's role; then {then}") from None
+
+
 def server_version(conn: psycopg.Connection[Any]) -> tuple[str, int]:
     """('16.4', 16): the server's version string and its major (server_version_num // 10000,
     valid since PostgreSQL 10's two-part numbering)."""

@@ -82,16 +82,27 @@ class Preset(ABC):
 
     @contextmanager
     def db(self) -> Iterator[psycopg.Connection[Any]]:
-        from breakglass.connectors.postgres import connect
+        from breakglass.connectors.postgres import connect, privileges
 
         dbs = self.ctx.config.databases
         if self.cfg.database not in dbs:
             raise UsageError(f"accounts.database: no [databases.{self.cfg.database}] "
                              f"(configured: {', '.join(sorted(dbs)) or 'none'})")
-        conn = connect(self.ctx.secret(dbs[self.cfg.database].dsn), autocommit=True,
-                       key=f"databases.{self.cfg.database}.dsn")
         try:
-            yield conn
+            conn = connect(self.ctx.secret(dbs[self.cfg.database].dsn), autocommit=True,
+                           key=f"databases.{self.cfg.database}.dsn")
+        except CouldNotVerify as exc:
+            # The run stops here whatever step it is in; the way forward is the same for all
+            # (issue #10: a failure says what state things are in and how to go on).
+            done = ("; the account was disabled by this run before that"
+                    if "disable" in self.ctx.outputs else "")
+            raise CouldNotVerify(f"{exc}{done}", code=exc.code,
+                                 action=f"{exc.action}; when it answers: `breakglass "
+                                 f"runs.resume {self.ctx.run_id} --yes`") from None
+        try:
+            with privileges(f"databases.{self.cfg.database}",
+                            f"`breakglass runs.resume {self.ctx.run_id} --yes`"):
+                yield conn
         finally:
             conn.close()
 

@@ -8,9 +8,10 @@ anything slower; everything in the app's database comes before the session store
 which may be down. A store that is down never stops the lockout: the run ends partial
 (SESSIONS_NOT_REVOKED, exit 1) and `runs.resume` finishes it once the store is back.
 
-No step has an undo: when a later step fails, re-enabling a compromised account would be the
-wrong reflex. The run stops with a finding and `runs.resume` finishes it; every step observes
-first, so a resumed run only does what is missing.
+No lockout step has an undo: when a later step fails, re-enabling a compromised account would
+be the wrong reflex (unlock's restore has one: it locks the account again). The run stops
+with a finding and `runs.resume` finishes it; every step observes first, so a resumed run only
+does what is missing.
 """
 
 from __future__ import annotations
@@ -503,6 +504,13 @@ class RestoreStep(AccountStep):
             assert found is not None
             preset.restore(conn, account, found[1].get("prior") or {})
             return {"restored_from": found[0]}
+
+    def undo(self, ctx: StepContext) -> None:
+        # `runs.undo` of an unlock locks the account again (disabled, unusable password): the
+        # state before the unlock was a lockout, and re-locking is the safe way to put it back.
+        with self.open(ctx) as (preset, conn, account):
+            preset.disable(conn, account)
+            preset.force_reset(conn, account)
 
     def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
         if observed["differs"]:
