@@ -398,12 +398,13 @@ def test_the_run_stops_at_its_deadline(tmp_path: Path, test_ca: TestCA,
     for app in _app(tmp_path / "app", test_ca, ("rate_limit",), slow=0.4):
         project = _project(tmp_path / "p", app, test_ca, http_sink).write(
             limits='deadline = "2s"\nmax_requests = 500', attempts=200)
-        t0 = time.monotonic()
         code, data = project.drill("--only", "brute_force")
-        elapsed = time.monotonic() - t0
         assert code == 3
         assert scenario(data, "brute_force")["code"] == "DEADLINE"
-        assert elapsed < 15  # the CLI's start and end included
+        # The journal's own timestamps, not the test's clock: 200 attempts at 0.4 s would be
+        # 80 s; the step stops near its 2-s deadline (margin for a loaded machine).
+        (step,) = [s for s in data["steps"] if s["step"] == "brute_force"]
+        assert step["seconds"] < 20
         posts = [r for r in scenario(data, "brute_force")["evidence"]["requests"]
                  if r["method"] == "POST"]
         assert 2 <= len(posts) <= 6  # 2 s of 0.4-s answers, not 200 attempts

@@ -5,7 +5,8 @@ The HTTP sink records every request (method, path, headers, raw body) and answer
 is what apprise's json:// plugin and sentry-sdk's transport expect. A path beginning with
 `/status/NNN` is answered with that status instead, so a test gets a refusing channel by URL
 (`http_sink.apprise_url_status(500)`) without touching shared state other tests rely on.
-`down_url` points at a port with nothing listening.
+`down_url` points at a port with nothing listening: the sink holds it bound (never listening) for
+its lifetime, so a connection is refused and no server started later can take the port.
 
 Tests run with xdist keep one sink per worker (session scope is per worker); tests that assert on
 recorded requests call `clear()` first or filter by a unique path/marker.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import threading
 import time
 import zlib
@@ -124,7 +126,12 @@ class HttpSink:
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.apprise_url = f"json://{LOOPBACK}:{self.port}/"
         self.sentry_dsn = f"http://publickey@{LOOPBACK}:{self.port}/1"
-        self.down_port = free_port()
+        # Bound, never listening: the kernel refuses connections (ECONNREFUSED), and the port
+        # cannot be handed to another test's server while this sink lives (a freed port was:
+        # moto took it under load, and "down" answered HTTP 500).
+        self._down = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._down.bind((LOOPBACK, 0))
+        self.down_port = int(self._down.getsockname()[1])
         self.down_url = f"http://{LOOPBACK}:{self.down_port}/"
         self.down_apprise_url = f"json://{LOOPBACK}:{self.down_port}/"
         self._thread = threading.Thread(target=self._server.serve_forever, name="http-sink",
@@ -170,6 +177,7 @@ class HttpSink:
         return self
 
     def stop(self) -> None:
+        self._down.close()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
