@@ -162,8 +162,9 @@ def deliveries(console: Console, items: Iterable[dict[str, Any]]) -> None:
 def summary_line(console: Console, s: RunSummary, reports: Iterable[str]) -> None:
     code = s.computed_exit_code()
     style = "green" if code == 0 else ("yellow" if code == 3 else "red")
+    # soft_wrap: the run id is what people paste into runs.resume; never break it.
     console.print(Text(f"{s.runbook} on {s.target}: {s.status} (exit {code}), run {s.run_id}",
-                       style=f"bold {style}"))
+                       style=f"bold {style}"), soft_wrap=True)
     paths = list(reports)
     if paths:
         console.print(Text("report: " + ", ".join(paths), style="dim"), soft_wrap=True)
