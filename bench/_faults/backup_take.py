@@ -95,9 +95,6 @@ class BackupTakeScenario(Scenario):
     def setup(self, work: Path) -> CliProject:
         return BackupProject(work, dsn=make_database(self.lab.postgres())).write()
 
-    def args(self) -> tuple[str, ...]:
-        return ()
-
     @classmethod
     def faults(cls, quick: bool) -> list[Fault]:
         if quick:

@@ -48,9 +48,6 @@ class DrillRestoreScenario(Scenario):
             p.rename(proj.root / p.name)
         return proj
 
-    def args(self) -> tuple[str, ...]:
-        return ()
-
     @classmethod
     def faults(cls, quick: bool) -> list[Fault]:
         if quick:

@@ -46,9 +46,6 @@ class RollbackScenario(Scenario):
         proj.write()
         return proj
 
-    def args(self) -> tuple[str, ...]:
-        return ()
-
     @classmethod
     def faults(cls, quick: bool) -> list[Fault]:
         if quick:

@@ -83,9 +83,9 @@ class Scenario(ABC):
     def faults(cls, quick: bool) -> list[Fault]:
         """Every boundary to try (a fast subset of 2–3 when `quick`)."""
 
-    @abstractmethod
     def args(self) -> tuple[str, ...]:
-        """The runbook's arguments after its command (without --yes)."""
+        """The runbook's arguments after its command (without --yes); none by default."""
+        return ()
 
     @abstractmethod
     def check(self, proj: CliProject, run_id: str) -> str | None:
