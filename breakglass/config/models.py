@@ -31,10 +31,45 @@ SecretKind = Literal["aws_iam_key", "aws_secretsmanager", "ssm_parameter", "post
 SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
 
 
+def _age_recipients(value: list[str]) -> list[str]:
+    for item in value:
+        # age X25519 recipients are bech32 "age1..."; SSH keys are accepted by age too.
+        if not item.startswith(("age1", "ssh-ed25519 ", "ssh-rsa ")):
+            raise PydanticCustomError("recipient", "each recipient must be an age public "
+                                                   "key (age1...) or an SSH public key")
+    return value
+
+
+def _state_url(value: str) -> str:
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme != "s3" or not parsed.netloc or parsed.query or parsed.fragment:
+        raise PydanticCustomError("state", "expected s3://bucket/prefix/ (or leave it out to "
+                                           "keep the state in state_dir)")
+    return value
+
+
 class ProjectConfig(Section):
     name: NonEmpty
     environment: NonEmpty
+    #: the local state folder; with `state` set, the cache of the shared state
     state_dir: ConfigPath = Path(".breakglass")
+    #: shared team state (docs/state.md): journals, leases, attestations, histories, reports
+    state: Annotated[str, AfterValidator(_state_url)] | None = None
+    #: age recipients that private state (lockout prior-state snapshots) is encrypted to
+    #: before it leaves this machine; without them the S3 backend refuses to store it
+    state_recipients: Annotated[list[NonEmpty], AfterValidator(_age_recipients)] = []
+    #: where the state bucket has Object Lock: how long journals and reports are retained
+    evidence_retention: Duration | None = None
+    #: how long a run's lease holds without a heartbeat before another machine may take it
+    lease_ttl: Duration = timedelta(minutes=2)
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _lease_long_enough(cls, value: timedelta) -> timedelta:
+        # The heartbeat renews at a third of the TTL: below 3 s it would be all heartbeat.
+        if value < timedelta(seconds=3):
+            raise PydanticCustomError("lease_ttl", "must be at least 3s (e.g. 2m)")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -175,12 +210,7 @@ class BackupConfig(Section):
     @field_validator("recipients")
     @classmethod
     def _age_keys(cls, value: list[str]) -> list[str]:
-        for item in value:
-            # age X25519 recipients are bech32 "age1..."; SSH keys are accepted by age too.
-            if not item.startswith(("age1", "ssh-ed25519 ", "ssh-rsa ")):
-                raise PydanticCustomError("recipient", "each recipient must be an age public "
-                                                       "key (age1...) or an SSH public key")
-        return value
+        return _age_recipients(value)
 
     @model_validator(mode="after")
     def _age_needs_keys(self) -> BackupConfig:
