@@ -85,8 +85,8 @@ def parse(text: str) -> Cron:
     """`0 3 1 * *` -> Cron; CronError naming the first problem."""
     parts = text.split()
     if len(parts) != 5:
-        raise CronError("expected 5 fields (minute hour day-of-month month day-of-week), e.g. "
-                        '"0 3 1 * *" (03:00 on the 1st of each month)')
+        raise CronError("expected a 5-field cron expression (minute hour day-of-month month "
+                        'day-of-week), e.g. "0 3 1 * *" (03:00 on the 1st of each month)')
     cron = Cron(text, tuple(_field(p, i) for i, p in enumerate(parts)))
     if not cron.unrestricted(2) and not cron.unrestricted(4):
         raise CronError("both day of month and day of week are set: cron runs on either, "

@@ -341,10 +341,7 @@ def kubernetes(expr: cronexpr.Cron, config: Config, install: str | None = None) 
 
 
 def render(kind: str, expr: str, config: Config, install: str | None = None) -> str:
-    try:
-        parsed = cronexpr.parse(expr)
-    except cronexpr.CronError as exc:  # loaded configs are valid; kept for direct callers
-        raise UsageError(f"drills.restore.schedule {expr!r}: {exc}") from None
+    parsed = cronexpr.parse(expr)  # the config's validator already accepted it
     if kind == "github":
         return github(parsed, config, install)
     if kind == "kubernetes":
