@@ -28,6 +28,7 @@ from breakglass.commands import (
     rotate,
     runs,
     setup,
+    state,
 )
 from breakglass.errors import EXIT_USAGE
 
@@ -53,6 +54,7 @@ def build_namespace() -> Collection:
     runs_ns.add_task(runs.undo)
     runs_ns.add_task(runs.verify)
     ns.add_collection(runs_ns)
+    ns.add_collection(Collection("state", state.push))
     return ns
 
 

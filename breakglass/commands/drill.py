@@ -7,7 +7,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import App, handle_errors
+from breakglass.commands._common import STATE_HELP, App, handle_errors
 
 ENVIRONMENTS = ("local", "server", "rds")
 
@@ -40,6 +40,7 @@ def _log_to(path: str) -> None:
 
 
 @task(iterable=["override"], help={
+    "local_state": STATE_HELP["local_state"],
     "config": "path to breakglass.toml",
     "backup": "restore this backup (its key in the store) instead of the newest",
     "env": "environment: local (embedded PostgreSQL, default), server (scratch database on "
@@ -58,7 +59,7 @@ def _log_to(path: str) -> None:
 def restore(c: Context, config: str | None = None, backup: str | None = None,
             env: str | None = None, jobs: int = 0, dry_run: bool = False, yes: bool = False,
             json_: bool = False, override: list[str] | None = None, because: str = "",
-            log: str | None = None) -> None:
+            local_state: bool = False, log: str | None = None) -> None:
     """Restore drill: restore the newest backup into a disposable environment and prove it.
 
     Validates structure, exact row counts, sequences and your [[drills.restore.expect]] checks,
@@ -77,7 +78,7 @@ def restore(c: Context, config: str | None = None, backup: str | None = None,
         raise Exit("breakglass: --backup needs a backup key", code=2)
     if jobs < 0 or jobs > 64:
         raise Exit("breakglass: --jobs must be between 1 and 64", code=2)
-    app = App(config, json_)
+    app = App(config, json_, local_state=local_state)
     runbook = RestoreDrill(app.config, {"backup": backup, "env": env, "jobs": jobs or None})
     result = execute(runbook, options(app, dry_run=dry_run, yes=yes,
                                       overrides=overrides(override, because)),
@@ -132,6 +133,7 @@ def schedule(c: Context, config: str | None = None, print_: str = "cron",
 
 
 @task(help={
+    "local_state": STATE_HELP["local_state"],
     "config": "path to breakglass.toml",
     "only": "run only these scenarios, comma-separated (brute_force, reset_expired, "
             "session_revoked, private_file, webhook_signature, tenant_isolation, admin_routes)",
@@ -140,7 +142,8 @@ def schedule(c: Context, config: str | None = None, print_: str = "cron",
 })
 @handle_errors
 def scenarios(c: Context, config: str | None = None, only: str = "",
-              allow_production: bool = False, json_: bool = False) -> None:
+              allow_production: bool = False, json_: bool = False,
+              local_state: bool = False) -> None:
     """Failure-scenario drill: prove the seed's §14 scenarios against a staging app.
 
     Brute-force logins hit a rate limit, an expired reset link and a logged-out session are
@@ -153,7 +156,7 @@ def scenarios(c: Context, config: str | None = None, only: str = "",
 
     # The runbook checks the names (a resumed run rebuilds it from the journal's params too).
     names = [n.strip() for n in only.split(",") if n.strip()]
-    app = App(config, json_)
+    app = App(config, json_, local_state=local_state)
     code = run_runbook(app, ScenariosDrill, {"only": names or None,
                                              "allow_production": allow_production})
     if code:
