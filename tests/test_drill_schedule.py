@@ -139,26 +139,35 @@ def test_a_drill_server_needs_every_production_dsn_for_its_guard(tmp_path: Path)
 
 
 # -- cron ----------------------------------------------------------------------------------------
-@pytest.fixture
-def s3_drill(tmp_path: Path, pg_server: Any, aws: Any, http_sink: Any) -> DrillProject:
-    """A drill project with a real age-encrypted backup on moto S3 (taken by backup.take)."""
+@pytest.fixture(params=["backups on S3", "state on S3"])
+def s3_drill(request: pytest.FixtureRequest, tmp_path: Path, pg_server: Any, aws: Any,
+             http_sink: Any) -> DrillProject:
+    """A drill project with a real age-encrypted backup (taken by backup.take), on moto S3 or
+    in a file:// store with the shared state on moto S3: AWS is needed either way."""
     dsn = pg_server.create_database(f"sched_{os.getpid()}_{abs(hash(tmp_path)) % 10**6}")
     seed(dsn)
-    aws.client("s3").create_bucket(Bucket="acme-backups")
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="acme-backups")
     ident = pyrage.x25519.Identity.generate()
     proj = DrillProject(tmp_path / "project", dsn)
     proj.root.mkdir()
-    proj.write_config(store="s3://acme-backups/pg/",
+    on_s3 = request.param == "backups on S3"
+    if not on_s3:
+        s3.create_bucket(Bucket="acme-state")
+    proj.write_config(store="s3://acme-backups/pg/" if on_s3 else None,
                       backup=f'encryption = "age"\nrecipients = ["{ident.to_public()}"]\n'
                              'identity = "env:AGE_ID"\n',
                       extra=f'[aws]\nendpoint_url = "{aws.endpoint_url}"\nregion = "us-east-1"\n')
+    if not on_s3:
+        proj.config.write_text(proj.config.read_text().replace(
+            'state_dir = "state"\n', 'state_dir = "state"\nstate = "s3://acme-state/bg/"\n'))
     proj.env.update(aws.env(), AGE_ID=str(ident), BOB_NOTIFY_URL=http_sink.apprise_url)
     proj.take()
     return proj
 
 
 def test_cron_line_runs_under_env_i_with_only_the_variables_it_lists(
-        s3_drill: DrillProject, tmp_path: Path) -> None:
+        s3_drill: DrillProject, tmp_path: Path, aws: Any) -> None:
     out = schedule(s3_drill.config, "cron")
     assert out.returncode == 0, out.stderr
     (line,) = [ln for ln in out.stdout.splitlines() if ln and not ln.startswith("#")]
@@ -183,10 +192,15 @@ def test_cron_line_runs_under_env_i_with_only_the_variables_it_lists(
     assert done.returncode == 0, log.read_text() if log.exists() else done.stderr
     assert done.stdout == "" and done.stderr == ""  # everything went to the log
     assert "breakglass drill.restore" in log.read_text()
-    (journal,) = (s3_drill.state / "runs").glob("*.jsonl")
     (entry,) = [json.loads(x) for x in (s3_drill.state / "drills" / "history.jsonl")
                 .read_text().splitlines()]
-    assert entry["run_id"] == journal.stem and entry["verdict"] == "passed", entry
+    assert entry["verdict"] == "passed", entry
+    if "state =" not in s3_drill.config.read_text():
+        assert (s3_drill.state / "runs" / f"{entry['run_id']}.jsonl").is_file()
+    else:  # the drill's journal is in the shared state, read back with boto3
+        body = aws.client("s3").get_object(Bucket="acme-state",
+                                           Key=f"bg/runs/{entry['run_id']}.jsonl")["Body"].read()
+        assert b"drill.restore" in body
 
 
 def test_cron_log_that_cannot_be_written_is_exit_2(tmp_path: Path) -> None:

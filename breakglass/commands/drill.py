@@ -21,7 +21,7 @@ def _log_to(path: str) -> None:
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from breakglass.engine.journal import private_dir
+    from breakglass.connectors.files import private_dir
 
     file = Path(path).expanduser()
     try:

@@ -257,6 +257,9 @@ def github(expr: cronexpr.Cron, config: Config, install: str | None = None) -> s
                                "variables > Actions)"),
         *([f"# AWS ({'; '.join(need.aws)}): the role below, through GitHub's OIDC provider."]
           if oidc else []),
+        *(["# No [project] state: the runner's disk is thrown away, so only the uploaded report",
+           "# remains and `breakglass check` elsewhere never sees this drill (docs/state.md)."]
+          if config.project.state is None else []),
         f"name: {q(f'breakglass restore drill ({config.project.name})')}",
         "on:", "  schedule:", f"    - cron: {q(expr.text)}", "  workflow_dispatch: {}",
         "permissions:", "  contents: read",
