@@ -24,6 +24,7 @@ refuses a second concurrent drill (exit 2), and frees it when a run dies, howeve
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ def _resolved_refs(config: Config) -> list[tuple[str, str]]:
     assert drill is not None
     refs: list[tuple[str, str]] = []
     backup = config.backups.get(drill.backup)
-    if backup is not None and backup.identity is not None:
+    if backup is not None and backup.identity is not None and drill.environment != "rds":
         refs.append((f"backups.{drill.backup}.identity", backup.identity))  # steps/dump.py
     if config.sentry is not None:
         refs.append(("sentry.dsn", config.sentry.dsn))  # errors and cron check-ins
@@ -121,6 +122,12 @@ def needs(config: Config) -> Needs:
     return Needs(sorted(variables.items()), sorted(files.items()), aws)
 
 
+def _title(config: Config) -> str:
+    """The project's name on one line: it goes into comments and unit descriptions, where a
+    newline would start a line of its own (in a crontab, a command)."""
+    return " ".join(config.project.name.split())
+
+
 def _interpreter_command(config: Config, *extra: str) -> str:
     cfg = config.path.resolve() if config.path else Path("breakglass.toml").resolve()
     # The interpreter by absolute path: cron's PATH is /usr/bin:/bin, and a venv is not on it.
@@ -144,7 +151,7 @@ def _needs_comment(need: Needs, how: str) -> list[str]:
 
 def cron(expr: cronexpr.Cron, config: Config) -> str:
     log = Path(config.project.state_dir) / "drills" / "cron.log"
-    lines = [f"# breakglass restore drill ({config.project.name}); times are the machine's "
+    lines = [f"# breakglass restore drill ({_title(config)}); times are the machine's "
              "local time.",
              "# The drill refuses to start while another one runs (its own lock): no flock.",
              *_needs_comment(needs(config), "set them as NAME=value lines at the top of this "
@@ -157,14 +164,15 @@ def cron(expr: cronexpr.Cron, config: Config) -> str:
 def systemd(expr: cronexpr.Cron, config: Config) -> str:
     workdir = config.path.resolve().parent if config.path else Path.cwd()
     need = needs(config)
-    env_file = f"/etc/breakglass/{config.project.name}.env"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.project.name).strip(".-") or "breakglass"
+    env_file = f"/etc/breakglass/{slug}.env"
     env_lines = ("\n".join(_needs_comment(need, f"put NAME=value lines in {env_file} "
                                                 "(mode 0600, owned by root)"))
                  + "\n" + (f"EnvironmentFile={env_file}\n" if need.variables else ""))
     return (
         f"# /etc/systemd/system/{UNIT}.service\n"
         "[Unit]\n"
-        f"Description=breakglass restore drill ({config.project.name})\n"
+        f"Description=breakglass restore drill ({_title(config)})\n"
         "Wants=network-online.target\nAfter=network-online.target\n\n"
         "[Service]\nType=oneshot\n"
         f"WorkingDirectory={workdir}\n"
