@@ -503,3 +503,13 @@ def test_a_secret_file_or_a_local_aws_profile_cannot_run_on_a_runner(tmp_path: P
                    .replace("env:BACKUP_AGE_IDENTITY", "file:/etc/breakglass/age.key"))
     line = one_error_line(schedule(cfg, "kubernetes", "--install", "breakglass"))
     assert "backups.main.identity" in line and "/etc/breakglass/age.key" in line
+
+
+def test_cron_with_an_aws_profile_asks_for_its_credentials_file(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, store="s3://acme-backups/pg/",
+                       extra='[aws]\nprofile = "drills"\nregion = "eu-west-1"\n')
+    out = schedule(cfg, "cron")
+    assert out.returncode == 0, out.stderr
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(listed(out.stdout))
+    assert re.search(r"^#   ~/\.aws/credentials  \[drills\] \(\[aws\] profile\); AWS: "
+                     r"backups\.main\.store", out.stdout, flags=re.M), out.stdout
