@@ -127,20 +127,21 @@ _STYLE = {PASSED: "green", FAILED: "bold red", UNVERIFIED: "yellow", ALLOWED_V: 
           NOT_RUN: "dim"}
 
 
-def table(console: Console, items: Iterable[ItemRow]) -> None:
-    from rich.table import Table
+def table(console: Console, items: Iterable[ItemRow], tables: bool) -> None:
+    """One row per item: a rich table (`tables`) or one line per item (engine/render.rows). The
+    title is left out of the lines: the id names the item, and a row stays one line."""
     from rich.text import Text
 
-    t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    t.add_column("item", no_wrap=True)
-    t.add_column("title", overflow="fold", ratio=2)
-    t.add_column("verdict", no_wrap=True)
-    t.add_column("detail", overflow="fold", ratio=3)
-    for r in items:
-        # Text, never markup: a bracket in a header value must not restyle the table.
-        t.add_row(Text(r.id), Text(r.title), Text(r.verdict, style=_STYLE.get(r.verdict, "")),
-                  Text(r.detail, style="dim"))
-    console.print(t)
+    from breakglass.engine import render
+
+    # Text, never markup: a bracket in a header value must not restyle the table.
+    def cells(r: ItemRow) -> list[Text]:
+        row = [Text(r.id), Text(r.verdict, style=_STYLE.get(r.verdict, "")),
+               Text(r.detail, style="dim")]
+        return [row[0], Text(r.title), *row[1:]] if tables else row
+
+    headers = ("item", "title", "verdict", "detail") if tables else ("item", "verdict", "detail")
+    render.rows(console, headers, (cells(r) for r in items), tables)
 
 
 def counts(items: Iterable[ItemRow]) -> str:
@@ -179,10 +180,7 @@ def _x(text: Any) -> str:
 
 
 def _findings_text(found: Iterable[Finding]) -> str:
-    def kind(f: Finding) -> str:
-        return "unverified" if f.outcome is Outcome.UNVERIFIED else f.severity.value
-
-    return _x("\n".join(f"{f.code} ({kind(f)}, {f.subject}): {f.message}\n  next: {f.action}"
+    return _x("\n".join(f"{f.code} ({f.label}, {f.subject}): {f.message}\n  next: {f.action}"
                         for f in found))
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from invoke.exceptions import Exit
 
 from breakglass.engine.redaction import RedactingStream, Redactor
-from breakglass.errors import EXIT_UNVERIFIED, BreakglassError, ConfigError
+from breakglass.errors import EXIT_UNVERIFIED, BreakglassError, ConfigError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -43,6 +43,15 @@ def process_redactor() -> Redactor:
     return _REDACTOR
 
 
+#: --format: how a task prints (docs/runs.md, "Output")
+FORMATS = ("table", "plain", "json")
+FORMAT_HELP = ("table (rich tables), plain (one line per row: pipes, logs, narrow terminals) or "
+               "json (schema breakglass.result/1); default: table on a terminal of 100 columns "
+               "or more, else plain. --json is --format json")
+#: below this many columns a rich table splits codes and ids: rows are printed one per line
+TABLE_MIN_WIDTH = 100
+
+
 #: the options about where a run's state goes (docs/state.md)
 STATE_HELP = {
     "local_state": "S3 state unreachable in an emergency: journal here, marked 'not shared "
@@ -56,9 +65,16 @@ class App:
     """Per-invocation context for a task. Everything is built lazily."""
 
     def __init__(self, config_path: str | None = None, json_output: bool = False,
-                 local_state: bool = False) -> None:
+                 local_state: bool = False, fmt: str | None = None) -> None:
         self.config_path = config_path
-        self.json_output = json_output
+        fmt = (fmt or "").strip().lower() or None
+        if fmt is not None and fmt not in FORMATS:
+            raise UsageError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
+        if json_output and fmt not in (None, "json"):
+            raise UsageError(f"--json and --format {fmt} disagree: give one of them")
+        self.json_output = json_output or fmt == "json"
+        #: the --format asked for; None: chosen by the terminal (see `tables`)
+        self.format = fmt
         #: --local-state: this invocation keeps its state in state_dir whatever the config says
         self.local_state = local_state
         self.redactor = process_redactor()
@@ -96,6 +112,16 @@ class App:
             # sys.stdout is the redacting stream; rich writes through it.
             self._console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
         return self._console
+
+    @property
+    def tables(self) -> bool:
+        """Rich tables, or one line per row? A table at 80 columns or in a pipe splits codes,
+        ids and runbook names across lines (`runs.list | grep drill.restore` would miss them),
+        so below TABLE_MIN_WIDTH columns and when stdout is not a terminal rows are printed
+        whole, one per line, unless --format table asks otherwise."""
+        if self.format is not None:
+            return self.format == "table"
+        return self.console.is_terminal and self.console.width >= TABLE_MIN_WIDTH
 
     @property
     def err_console(self) -> Console:

@@ -97,7 +97,7 @@ def _show(app: App, result: RunResult, junit: str | None) -> None:
         from rich.text import Text
 
         console = app.console
-        report.table(console, rows)
+        report.table(console, rows, app.tables)
         render.findings(console, summary.findings)
         render.deliveries(console, [d for d in summary.deliveries if not d.get("ok")])
         console.print(Text(report.counts(rows), style="dim"))

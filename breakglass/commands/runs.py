@@ -69,7 +69,7 @@ def list_(c: Context, config: str | None = None, json_: bool = False, limit: int
         return
     from breakglass.engine import render
 
-    render.runs_table(app.console, rows)
+    render.runs_table(app.console, rows, app.tables)
     if older > 0:
         app.console.print(f"{older} older run(s) not shown (--limit 0 shows all)")
 

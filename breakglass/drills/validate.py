@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from breakglass.engine.findings import Finding, Severity
+from breakglass.engine.findings import Finding, Severity, as_ok
 from breakglass.recovery import fingerprint, shape
 
 if TYPE_CHECKING:
@@ -51,10 +51,10 @@ def structure(expected: fingerprint.Fingerprint | None,
     found = fingerprint.compare(expected, fingerprint.capture(conn))
     if found:
         return found
-    return [_f("STRUCTURE_OK", "structure", f"structure matches the manifest: "
+    return [as_ok(_f("STRUCTURE_OK", "structure", f"structure matches the manifest: "
                f"{len(expected.tables)} tables, {len(expected.indexes)} indexes, "
                f"{len(expected.constraints)} constraints, {len(expected.sequences)} sequences",
-               "nothing to do", Severity.INFO, digest=expected.digest)]
+               "nothing to do", digest=expected.digest))]
 
 
 def volume(expected: Mapping[str, int] | None, actual: Mapping[str, int],
@@ -85,9 +85,9 @@ def volume(expected: Mapping[str, int] | None, actual: Mapping[str, int],
                 "new backup)", table=table, expected=want, actual=have))
     if found:
         return found
-    return [_f("ROW_COUNTS_OK", "volume", f"row counts match the manifest: {len(expected)} "
-               f"tables, {sum(expected.values())} rows", "nothing to do", Severity.INFO,
-               tables=len(expected), rows=sum(expected.values()))]
+    return [as_ok(_f("ROW_COUNTS_OK", "volume", f"row counts match the manifest: {len(expected)} "
+               f"tables, {sum(expected.values())} rows", "nothing to do",
+               tables=len(expected), rows=sum(expected.values())))]
 
 
 def sequences(positions: Sequence[fingerprint.SequencePosition]) -> list[Finding]:
@@ -101,8 +101,9 @@ def sequences(positions: Sequence[fingerprint.SequencePosition]) -> list[Finding
              for p in positions if p.behind]
     if found:
         return found
-    return [_f("SEQUENCES_OK", "sequences", f"{len(positions)} owned sequence(s) are ahead of "
-               "their column's max()", "nothing to do", Severity.INFO, sequences=len(positions))]
+    return [as_ok(_f("SEQUENCES_OK", "sequences", f"{len(positions)} owned sequence(s) are "
+                     "ahead of their column's max()", "nothing to do",
+                     sequences=len(positions)))]
 
 
 def _number(value: Any) -> Decimal | None:
@@ -176,8 +177,8 @@ def expect(checks: Sequence[ExpectConfig], conn: psycopg.Connection[Any]) -> lis
                         "expectation", index=i, sql=exp.sql, value=_show(value),
                         min=exp.min, max=exp.max, equals=exp.equals))
     if checks and not found:
-        return [_f("EXPECT_OK", "expect", f"all {passed} expect check(s) passed",
-                   "nothing to do", Severity.INFO, checks=passed)]
+        return [as_ok(_f("EXPECT_OK", "expect", f"all {passed} expect check(s) passed",
+                   "nothing to do", checks=passed))]
     return found
 
 

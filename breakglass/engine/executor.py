@@ -447,7 +447,7 @@ class _Run:
         run's verdict) headed by one saying who let it through and why — in every report."""
         head = Finding("PRECONDITION_OVERRIDDEN", f"{pre.item} failed and was overridden: "
                        f"{because}", "make the item pass (see the findings below), then stop "
-                       "overriding it", Severity.INFO, Outcome.FAILED, pre.item,
+                       "overriding it", Severity.INFO, Outcome.NOTE, pre.item,
                        {"item": pre.item, "because": because, "by": whoami(),
                         "codes": [f.code for f in found if f.counts]})
         return [head, *(as_note(f) for f in found)]
@@ -549,7 +549,7 @@ class _Run:
         if any(f.counts for f in found):
             self.journal.append("step_failed", {"step": step.name, "phase": "verify",
                                                 "error": "verification failed"})
-            self._show(step.name, "failed", found[0].message if found else "")
+            self._show(step.name, "failed", _codes(found))
             raise _StepFailed
         self._pause(step, "after_verify")
         self.journal.append("step_done", {"step": step.name, "applied": did_apply})
@@ -572,10 +572,10 @@ class _Run:
             except Exception as exc:
                 ok = False
                 self._capture(exc)
+                finding = _undo_finding(step, exc, self.run_id)
                 self.journal.append("undo_step_failed", {
-                    "step": name, "error": _one_line(exc),
-                    "finding": _undo_finding(step, exc, self.run_id).to_dict()})
-                self._show(name, "undo failed", _one_line(exc))
+                    "step": name, "error": _one_line(exc), "finding": finding.to_dict()})
+                self._show(name, "undo failed", _codes([finding]))
                 continue
             self.journal.append("undo_step_done", {"step": name})
             self._show(name, "undone")
@@ -603,7 +603,8 @@ class _Run:
             self.journal.append("step_verified", {"step": step.name,
                                                   "findings": [f.to_dict() for f in found]})
             self.journal.append("step_done", {"step": step.name, "applied": False})
-            self._show(step.name, "failed" if any(f.counts for f in found) else "passed")
+            failed = any(f.counts for f in found)
+            self._show(step.name, "failed" if failed else "passed", _codes(found))
         s = summarize(self.journal.path, self.run_id)
         status = {0: "passed", 1: "failed", 3: "could not verify"}[s.computed_exit_code()]
         return self._finish(status)
@@ -789,7 +790,7 @@ class _Run:
         self.journal.append("step_failed", {"step": step.name, "phase": phase,
                                             "error": _one_line(exc),
                                             "finding": finding.to_dict()})
-        self._show(step.name, "failed", _one_line(exc))
+        self._show(step.name, "failed", _codes([finding]))
 
     def _show(self, name: str, status: str, detail: str = "") -> None:
         if self.progress is not None:
@@ -806,6 +807,12 @@ def _undo_finding(step: Step, exc: Exception, run_id: str) -> Finding:
     return Finding("UNDO_FAILED", f"undo failed: {_one_line(exc)}",
                    f"fix the cause, then `breakglass runs.resume {run_id}` finishes the undo",
                    Severity.ERROR, Outcome.FAILED, step.name)
+
+
+def _codes(found: Sequence[Finding]) -> str:
+    """What a failed step's status line names: the codes of the findings that failed it (not a
+    note before them); what was seen and what to do follow once, in the findings below."""
+    return ", ".join(dict.fromkeys(f.code for f in found if f.counts))
 
 
 def _one_line(exc: BaseException) -> str:

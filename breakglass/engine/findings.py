@@ -1,9 +1,17 @@
 """Findings: what a check or a verification found, with a stable code and the next action.
 
 A finding's `code` is stable (documented in docs/, used by scripts and alerts); its `message`
-says what was seen, its `action` what the user should do next. `outcome` separates "ran and found
-a problem" (FAILED, exit 1) from "could not run" (UNVERIFIED, exit 3). INFO findings are notes
-(e.g. "no manifest: checksum not checked") and never change the exit code.
+says what was seen, its `action` what the user should do next. Its `outcome` is one of four:
+
+    ok          a check that passed, with its proof (BACKUP_OK, STRUCTURE_OK, OLD_KEY_REFUSED)
+    note        told, journaled and reported, never a verdict ("no manifest: checksum not
+                compared", an overridden precondition)
+    failed      ran and found a problem (exit 1)
+    unverified  could not run (exit 3)
+
+`severity` says how bad a failed or unverified finding is; an ok or a note is always `info`, and
+an `info` finding is never "failed" (it is a note): that holds for every finding however it was
+built, so a passing check can never be shown as a failure (docs/runs.md, "Output").
 """
 
 from __future__ import annotations
@@ -24,8 +32,14 @@ class Severity(StrEnum):
 
 
 class Outcome(StrEnum):
+    OK = "ok"
+    NOTE = "note"
     FAILED = "failed"
     UNVERIFIED = "unverified"
+
+
+#: outcomes that decide a verdict (the others are evidence)
+COUNTING = frozenset({Outcome.FAILED, Outcome.UNVERIFIED})
 
 
 @dataclass(frozen=True)
@@ -38,10 +52,23 @@ class Finding:
     subject: str = ""
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # One meaning per outcome, whatever the caller (or an older journal) passed: an info
+        # finding that "failed" is a note, and an ok or a note carries no severity of its own.
+        if self.outcome is Outcome.FAILED and self.severity is Severity.INFO:
+            object.__setattr__(self, "outcome", Outcome.NOTE)
+        if self.outcome not in COUNTING and self.severity is not Severity.INFO:
+            object.__setattr__(self, "severity", Severity.INFO)
+
     @property
     def counts(self) -> bool:
-        """True when this finding changes the verdict (not a mere note)."""
-        return self.outcome is Outcome.UNVERIFIED or self.severity is not Severity.INFO
+        """True when this finding changes the verdict (a failure or could-not-verify)."""
+        return self.outcome in COUNTING
+
+    @property
+    def label(self) -> str:
+        """The one word people read: ok, note, unverified, or a failure's severity."""
+        return self.severity.value if self.outcome is Outcome.FAILED else self.outcome.value
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -78,10 +105,15 @@ def unverified(code: str, message: str, action: str, subject: str = "", **eviden
     return Finding(code, message, action, Severity.ERROR, Outcome.UNVERIFIED, subject, evidence)
 
 
+def as_ok(f: Finding) -> Finding:
+    """`f` as a check that passed, with what proves it (BACKUP_OK, OLD_KEY_REFUSED)."""
+    return replace(f, severity=Severity.INFO, outcome=Outcome.OK)
+
+
 def as_note(f: Finding) -> Finding:
-    """`f` as a note: told, journaled and reported, but it changes no verdict and blocks nothing
-    (an INFO finding that is not UNVERIFIED never counts)."""
-    return replace(f, severity=Severity.INFO, outcome=Outcome.FAILED)
+    """`f` as a note: told, journaled and reported, but it changes no verdict and blocks
+    nothing."""
+    return replace(f, severity=Severity.INFO, outcome=Outcome.NOTE)
 
 
 def verdict(findings: Iterable[Finding]) -> str:

@@ -1,12 +1,18 @@
 """Output for people (rich): the plan, step progress, findings, deliveries, the run summary.
 
-Only the executor and the `runs.*` tasks call these. Text from steps and journals is passed as
-rich `Text` (never as markup), so a bracket in a key name cannot restyle or hide output. The
-console writes through the process's redacting stream.
+Only the executor and the tasks call these. Text from steps and journals is passed as rich `Text`
+(never as markup), so a bracket in a key name cannot restyle or hide output. The console writes
+through the process's redacting stream.
+
+Nothing a person copies is ever split by rich: codes, run ids, runbook names and commands are
+printed with soft_wrap (a long line is left to the terminal, so it copies whole), findings are
+stacked blocks, and rows are a table only when the task asks for one (`rows(tables=True)`: a
+terminal of 100+ columns, or --format table); otherwise one line per row, which `grep` counts.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +37,35 @@ if TYPE_CHECKING:
     from breakglass.engine.runs import RunSummary
 
 
+# A word, or a `command in backquotes` with what sticks to it ("`breakglass runs.resume ID`,"):
+# the units a line may break between. A command is never broken inside.
+_TOKEN = re.compile(r"(?:`[^`]*`|\S)+\s*")
+
+
+def say(console: Console, text: Text, indent: int = 0) -> None:
+    """Print `text`; on a terminal, wrapped at spaces with continuation lines indented by
+    `indent` more than the first, never inside a word, a code, a path or a `command` (a token
+    longer than the line is left to the terminal). In a pipe or a log one fact stays one line,
+    as grep and log search want it."""
+    width = console.width
+    if not console.is_terminal or text.cell_len <= width:
+        console.print(text, soft_wrap=True)
+        return
+    plain = text.plain
+    lead = len(plain) - len(plain.lstrip(" "))
+    breaks, col = [], lead
+    for m in _TOKEN.finditer(plain, lead):
+        word = len(m.group().rstrip())
+        if m.start() > lead and col + word > width:
+            breaks.append(m.start())
+            col = lead + indent
+        col += len(m.group())
+    parts = text.divide(breaks)
+    for i, part in enumerate(parts):
+        part.rstrip()
+        console.print(part if i == 0 else Text(" " * (lead + indent)) + part, soft_wrap=True)
+
+
 def plan(console: Console, runbook: str, target: str, run_id: str,
          planned: Sequence[tuple[str, str, Plan]], dry_run: bool) -> None:
     head = "Plan (dry run: nothing will change)" if dry_run else "Plan"
@@ -39,8 +74,8 @@ def plan(console: Console, runbook: str, target: str, run_id: str,
     for i, (name, title, p) in enumerate(planned, start=1):
         console.print(Text(f"{i}. {title or name} [{name}]"), soft_wrap=True)
         if p.is_noop:
-            console.print(Text(f"   no change: {p.noop_reason or 'nothing to do'}", style="dim"),
-                          soft_wrap=True)
+            say(console, Text(f"   no change: {p.noop_reason or 'nothing to do'}", style="dim"),
+                indent=2)
         for a in p.actions:
             line = Text("   ")
             if a.destructive:
@@ -48,7 +83,7 @@ def plan(console: Console, runbook: str, target: str, run_id: str,
             line.append(a.description)
             if a.target:
                 line.append(f" -> {a.target}", style="cyan")
-            console.print(line, soft_wrap=True)
+            say(console, line, indent=2)
 
 
 def undo_plan(console: Console, run_id: str, todo: Sequence[tuple[str, str]],
@@ -72,7 +107,8 @@ def precondition(console: Console, item: str, title: str, ok: bool, detail: str,
     else:
         mark = "[green]✓[/]" if ok else "[yellow]✗[/]"
         text = title if ok else f"{title}: {detail}"
-    console.print(f"  {mark} precondition {escape(item)}: {escape(text)}", soft_wrap=True)
+    say(console, Text.from_markup(f"  {mark} precondition {escape(item)}: {escape(text)}"),
+        indent=4)
 
 
 class ProgressView:
@@ -112,7 +148,12 @@ def step_status(console: Console, name: str, status: str, detail: str = "") -> N
     console.print(line, soft_wrap=True)
 
 
+_MARK = {Outcome.OK: "✓", Outcome.NOTE: "·", Outcome.FAILED: "✗", Outcome.UNVERIFIED: "?"}
+
+
 def _finding_style(f: Finding) -> str:
+    if f.outcome is Outcome.OK:
+        return "green"
     if f.outcome is Outcome.UNVERIFIED:
         return "yellow"
     return {Severity.INFO: "dim", Severity.WARNING: "yellow"}.get(f.severity, "red")
@@ -123,22 +164,20 @@ def findings(console: Console, items: Iterable[Finding]) -> None:
     split across lines by a narrow column (at 80 columns or in a pipe); long lines are left to
     the terminal to wrap, so they copy whole.
 
-        ✗ CODE  severity  subject
+        ✗ CODE  severity  subject        (✓ ok, · note, ✗ failed, ? could not verify)
           what was seen
           next: what to do
     """
     for f in items:
-        sev = "unverified" if f.outcome is Outcome.UNVERIFIED else f.severity.value
-        mark = "·" if not f.counts else ("?" if f.outcome is Outcome.UNVERIFIED else "✗")
-        head = Text(f"{mark} ")
+        head = Text(f"{_MARK[f.outcome]} ")
         head.append(f.code, style=_finding_style(f))
-        head.append(f"  {sev}")
+        head.append(f"  {f.label}")
         if f.subject:
             head.append(f"  {f.subject}", style="cyan")
         console.print(head, soft_wrap=True)
-        console.print(Text(f"  {f.message}"), soft_wrap=True)
-        if f.action:
-            console.print(Text(f"  next: {f.action}", style="dim"), soft_wrap=True)
+        say(console, Text(f"  {f.message}"))
+        if f.action and f.outcome is not Outcome.OK:  # an ok's action is "nothing to do"
+            say(console, Text(f"  next: {f.action}", style="dim"), indent=6)
         # Commands to paste (a rotation's recovery plan) are printed one per line, whole.
         plan = f.evidence.get("recovery_plan")
         if isinstance(plan, list) and plan:
@@ -170,20 +209,44 @@ def summary_line(console: Console, s: RunSummary, reports: Iterable[str]) -> Non
         console.print(Text("report: " + ", ".join(paths), style="dim"), soft_wrap=True)
 
 
-def runs_table(console: Console, rows: Sequence[dict[str, Any]]) -> None:
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    # The id is what people copy into runs.show/resume: never truncate or wrap it.
-    table.add_column("id", no_wrap=True, min_width=max((len(r["run_id"]) for r in rows),
-                                                       default=2))
-    for col in ("runbook", "target", "started", "status", "exit"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(Text(r["run_id"]), Text(r["runbook"]), Text(r["target"]),
-                      Text(str(r["started"] or "")[:19].replace("T", " ")),
-                      Text(r["status"], style=_status_style(r["status"])),
-                      Text("" if r["exit_code"] is None else str(r["exit_code"])))
-    console.print(table)
-    if any(r.get("journal_ok") is False for r in rows):
+def rows(console: Console, headers: Sequence[str], cells: Iterable[Sequence[Text]],
+         tables: bool) -> None:
+    """Rows as a rich table (`tables`) or one line per row. In a table every column but the last
+    keeps its words whole (no_wrap: an id, a code, a runbook name) and the last wraps at spaces;
+    one line per row is aligned like a table but never wrapped by rich, so `grep` and `cut` see
+    each row whole on its own line."""
+    cells = [list(row) for row in cells]
+    if tables:
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for i, h in enumerate(headers):
+            table.add_column(h, no_wrap=i < len(headers) - 1)
+        for row in cells:
+            table.add_row(*row)
+        console.print(table)
+        return
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+
+    def line(items: Sequence[Text], style: str = "") -> Text:
+        out = Text(style=style)
+        for i, item in enumerate(items):
+            last = i == len(items) - 1
+            out.append_text(item if last else item + Text(" " * (widths[i] - len(item) + 2)))
+        out.rstrip()
+        return out
+
+    console.print(line([Text(h) for h in headers], style="bold"), soft_wrap=True)
+    for row in cells:
+        console.print(line(row), soft_wrap=True)
+
+
+def runs_table(console: Console, runs: Sequence[dict[str, Any]], tables: bool) -> None:
+    # The id is what people copy into runs.show/resume: never truncated or wrapped (rows()).
+    rows(console, ("id", "runbook", "target", "started", "status", "exit"),
+         ([Text(r["run_id"]), Text(r["runbook"]), Text(r["target"]),
+           Text(str(r["started"] or "")[:19].replace("T", " ")),
+           Text(r["status"], style=_status_style(r["status"])),
+           Text("" if r["exit_code"] is None else str(r["exit_code"]))] for r in runs), tables)
+    if any(r.get("journal_ok") is False for r in runs):
         console.print(Text("TAMPERED: the journal does not verify; what it claims is not shown "
                            "as a result. See `breakglass runs.verify ID`.", style="bold red"),
                       soft_wrap=True)
@@ -223,8 +286,10 @@ def run_detail(console: Console, d: dict[str, Any], reports: Iterable[str]) -> N
                   "; ".join(("DESTRUCTIVE " if a.get("destructive") else "") + a["description"]
                             + (f" -> {a['target']}" if a.get("target") else "")
                             for a in p["actions"]))
-        step_status(console, s["step"], s["status"], detail + (f" ({s['error']})"
-                                                               if s["error"] else ""))
+        # A failed step names the codes that failed it; what they say follows once, below.
+        failed = ", ".join(dict.fromkeys(f["code"] for f in s["findings"]
+                                         if Finding.from_dict(f).counts))
+        step_status(console, s["step"], s["status"], f"{failed}: {detail}" if failed else detail)
     findings(console, [Finding.from_dict(f) for f in d["findings"]])
     deliveries(console, d["deliveries"])
     for t in d["lock_takeovers"]:

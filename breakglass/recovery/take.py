@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from breakglass.connectors import pgbin, postgres, process
-from breakglass.engine.findings import Finding, Severity
+from breakglass.engine.findings import Finding, Severity, as_ok
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, UsageError
@@ -323,10 +323,10 @@ class TakeBackup(Step):
 
     def _ok(self, key: str, manifest: Manifest, facts: Mapping[str, Any]) -> Finding:
         rows = sum((manifest.tables or {}).values())
-        return self._finding("BACKUP_TAKEN", f"{key}: {manifest.size} bytes, sha256 matches the "
-                             f"manifest, {len(manifest.tables or {})} tables / {rows} rows "
-                             "recorded", "nothing to do", Severity.INFO, key=key,
-                             sha256=manifest.sha256, size=manifest.size, **facts)
+        return as_ok(self._finding(
+            "BACKUP_TAKEN", f"{key}: {manifest.size} bytes, sha256 matches the manifest, "
+            f"{len(manifest.tables or {})} tables / {rows} rows recorded", "nothing to do",
+            key=key, sha256=manifest.sha256, size=manifest.size, **facts))
 
     def _finding(self, code: str, message: str, action: str,
                  severity: Severity = Severity.ERROR, **evidence: Any) -> Finding:

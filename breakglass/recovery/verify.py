@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breakglass.config.durations import format_duration
-from breakglass.engine.findings import Finding, Severity, unverified
+from breakglass.engine.findings import Finding, Severity, as_ok, unverified
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, SecretRefError, UsageError
@@ -137,12 +137,12 @@ class VerifyBackupSet(Step):
                               now)
             found.extend(deep.findings)
             if deep.ok_evidence is not None:
-                found.append(self._finding(
+                found.append(as_ok(self._finding(
                     "BACKUP_OK", f"{obj.key}: read to the end, "
                     f"{deep.ok_evidence.get('toc_entries', '?')} TOC entries, "
                     + (f"sha256 matches the {deep.ok_evidence['checked_against']}"
                        if deep.ok_evidence["checked_against"] else "checksum not compared"),
-                    "nothing to do", Severity.INFO, **deep.ok_evidence))
+                    "nothing to do", **deep.ok_evidence)))
         return found
 
     def _finding(self, code: str, message: str, action: str,

@@ -117,7 +117,7 @@ class ScenarioStep(Step):
                     "item": observed["item"]}
         code, message, action = observed["code"], observed["message"], observed["action"]
         if observed["verdict"] == "passed":
-            return [Finding(code, message, "nothing to do", Severity.INFO, Outcome.FAILED,
+            return [Finding(code, message, "nothing to do", Severity.INFO, Outcome.OK,
                             self.name, evidence)]
         if observed["verdict"] == "failed":
             return [Finding(code, message, action, BY_ID[observed["item"]].severity,

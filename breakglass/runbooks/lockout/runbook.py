@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from breakglass.connectors.redis import REDIS_UNREACHABLE
-from breakglass.engine.findings import Finding, Severity, unverified
+from breakglass.engine.findings import Finding, Outcome, Severity, unverified
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
 from breakglass.errors import BreakglassError, CouldNotVerify, UsageError
@@ -451,7 +451,7 @@ def _prove_kind(ctx: StepContext, kind: pr.Kind, url: str | None,
     # A note, not a verdict change: the evidence an auditor reads in the report.
     return [Finding(kind.refused, f"proven: {proven} {label}(s) that worked before the "
                     f"lockout refused by {url} now", "none: proven for this kind",
-                    Severity.INFO, subject=label)]
+                    Severity.INFO, Outcome.OK, subject=label)]
 
 
 def _nothing_to_probe(kind: pr.Kind, content: Mapping[str, Any]) -> Finding:

@@ -29,7 +29,7 @@ from functools import cached_property
 from typing import Any
 
 from breakglass.connectors import aws
-from breakglass.engine.findings import Finding, Severity
+from breakglass.engine.findings import Finding, as_ok
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import UsageError
 from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT, SmValue, run_token
@@ -253,9 +253,9 @@ class IamKeyKind(Kind):
         if snap.old.state == "gone":
             return self.verify_deleted(ctx, snap)
         sts = self._probe_old(ctx, snap, wait=False)
-        return [self.finding("OLD_KEY_INACTIVE", f"IAM lists {snap.old.id} as Inactive; STS "
+        return [as_ok(self.finding("OLD_KEY_INACTIVE", f"IAM lists {snap.old.id} as Inactive; STS "
                              f"{sts} it", "nothing: deletion (step delete) proves the refusal",
-                             Severity.INFO, access_key_id=snap.old.id, sts=sts)]
+                             access_key_id=snap.old.id, sts=sts))]
 
     def verify_deleted(self, ctx: StepContext, snap: Snapshot) -> list[Finding]:
         if snap.old.id in snap.facts["keys"]:
@@ -267,8 +267,8 @@ class IamKeyKind(Kind):
                                  f"{snap.old.id} after {PROPAGATION:g}s",
                                  "open an AWS support case; attach the policy AWSDenyAll to "
                                  f"{self.user} until it is refused", access_key_id=snap.old.id)]
-        return [self.finding("OLD_KEY_REFUSED", f"{snap.old.id} is deleted; STS {sts} it",
-                             "nothing", Severity.INFO, access_key_id=snap.old.id, sts=sts)]
+        return [as_ok(self.finding("OLD_KEY_REFUSED", f"{snap.old.id} is deleted; STS {sts} it",
+                                   "nothing", access_key_id=snap.old.id, sts=sts))]
 
     def _probe_old(self, ctx: StepContext, snap: Snapshot, wait: bool) -> str:
         secret = self.old_value(ctx, snap.old.id)

@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from breakglass.engine.findings import Finding, Severity, unverified
+from breakglass.engine.findings import Finding, Severity, as_ok, unverified
 from breakglass.engine.runbook import Action, Plan, Step, StepContext
 from breakglass.errors import BreakglassError, CouldNotVerify
 
@@ -302,9 +302,9 @@ def leaked_status(kind: Kind, ctx: StepContext, summary: RunSummary) -> Finding:
     # Proven: verify_old passed (refused), or delete passed (deleted, and refused).
     if any(summary.steps[n].status == "done" for n in ("verify_old", "delete")
            if n in summary.steps):
-        return kind.finding("LEAKED_DEAD", f"the leaked {kind.noun} {old_id} is "
-                            f"{snap.old.state} and proven refused", "nothing",
-                            Severity.INFO, leaked_id=old_id, status="dead")
+        return as_ok(kind.finding("LEAKED_DEAD", f"the leaked {kind.noun} {old_id} is "
+                                  f"{snap.old.state} and proven refused", "nothing",
+                                  leaked_id=old_id, status="dead"))
     return kind.finding("LEAKED_REVOKED_UNPROVEN", f"the leaked {kind.noun} {old_id} is "
                         f"{snap.old.state}, but its refusal is not proven yet",
                         f"{resume} to prove it", Severity.WARNING, leaked_id=old_id,

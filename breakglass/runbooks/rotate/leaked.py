@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from breakglass.connectors import process
-from breakglass.engine.findings import Finding, Severity
+from breakglass.engine.findings import Finding, Outcome, Severity
 from breakglass.errors import CouldNotVerify, UsageError
 
 CHUNK = 1 << 20
@@ -149,7 +149,8 @@ def findings(result: Mapping[str, Any], subject: str = "") -> list[Finding]:
                         f"({result.get('commits', 0)} commits, {result.get('blobs_scanned', 0)} "
                         "file versions searched)",
                         "nothing to purge in this repository; check CI logs, chat and tickets "
-                        "where it may have been pasted", Severity.INFO, subject=subject)]
+                        "where it may have been pasted", Severity.INFO, Outcome.OK,
+                        subject=subject)]
     where = [f"{o['path']}" + (f":{o['line']}" if o.get("line") else "")
              + f" (added in {', '.join(c[:12] for c in o['added_in']) or 'a merge'}"
              + (f"; removed in {', '.join(c[:12] for c in o['removed_in'])}"

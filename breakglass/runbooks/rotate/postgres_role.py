@@ -56,7 +56,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from breakglass.engine.findings import Finding, Outcome, Severity
+from breakglass.engine.findings import Finding, Outcome, Severity, as_ok
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, generate_value
@@ -379,8 +379,8 @@ class _RoleKind(Kind):
             return [self.finding(self.still_valid_code, f"the server still accepts the old "
                                  f"password of {role}", self._still_valid_action(role),
                                  role=role)]
-        return [self.finding("OLD_PASSWORD_REFUSED", f"the server refuses the old password of "
-                             f"{role}", "nothing", Severity.INFO, role=role)]
+        return [as_ok(self.finding("OLD_PASSWORD_REFUSED", f"the server refuses the old "
+                                   f"password of {role}", "nothing", role=role))]
 
     def _still_valid_action(self, role: str) -> str:
         return f"resume the run; if it stays, set a password by hand: ALTER ROLE {role} PASSWORD"

@@ -43,7 +43,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from breakglass.engine.findings import Finding, Severity
+from breakglass.engine.findings import Finding, Severity, as_ok
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, run_ids
@@ -355,9 +355,10 @@ class StripeWebhookKind(Kind):
                                  "signed with the old secret: not a signature refusal",
                                  code="WEBHOOK_PROBE_INCONCLUSIVE", action="check webhook_url "
                                  "(the app's webhook route), then resume")
-        return [self.finding("OLD_SECRET_REFUSED", f"the app refuses events signed with the old"
-                             f" secret (HTTP {status}); endpoint {snap.old.id} is {snap.old.state}",
-                             "nothing", Severity.INFO, endpoint_id=snap.old.id, status=status)]
+        return [as_ok(self.finding(
+            "OLD_SECRET_REFUSED", f"the app refuses events signed with the old secret (HTTP "
+            f"{status}); endpoint {snap.old.id} is {snap.old.state}", "nothing",
+            endpoint_id=snap.old.id, status=status))]
 
     def live_evidence(self, ctx: StepContext, snap: Snapshot) -> str:
         return "Stripe lists it enabled: it still signs events with the leaked secret"
