@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from tests.result_schema import check_output
+
 
 @dataclass
 class CliProject:
@@ -49,6 +51,7 @@ class CliProject:
         r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
                            stdin=subprocess.DEVNULL, env=env or self.env())
         self.outputs[f"{' '.join(args)} #{len(self.outputs)}"] = r.stdout + r.stderr
+        check_output(args, r.returncode, r.stdout)
         return r
 
     def kill_at(self, point: str, *args: str) -> None:

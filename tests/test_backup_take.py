@@ -33,6 +33,7 @@ from breakglass.recovery import archive, fingerprint
 from breakglass.recovery.stores import open_store
 from breakglass.recovery.stores import s3 as s3_store_mod
 from tests.backups.stores import FileTestStore, S3TestStore
+from tests.result_schema import check_output
 
 DB = "bt_shop"
 SCHEMA = """
@@ -151,6 +152,7 @@ class Project:
     def run(self, *args: str, env: dict[str, str] | None = None) -> Result:
         proc = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=180,
                               stdin=subprocess.DEVNULL, env=self.full_env(env))
+        check_output(args, proc.returncode, proc.stdout)
         return Result(proc)
 
     def take(self, *args: str) -> Result:

@@ -27,6 +27,7 @@ from tests.backups.stores import (
     StoreUnderTest,
     manifest_bytes,
 )
+from tests.result_schema import check_output
 
 KEY = "shop-20240501T0300Z.dump"
 
@@ -148,6 +149,7 @@ def run_verify(config: Path, *args: str, env: dict[str, str] | None = None,
             *(["--json"] if json_out else []), *args]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})})
+    check_output(argv, proc.returncode, proc.stdout)
     return Result(proc)
 
 

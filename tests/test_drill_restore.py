@@ -451,3 +451,4 @@ def test_server_environment_refuses_a_production_database(project: DrillProject,
     assert res.rc == 1, res
     assert "DRILL_TARGET_IS_PRODUCTION" in res.failing
     assert "blocked by precondition" in res.doc["status"]
+    assert "runs.resume" not in res.stdout + res.stderr  # a refusal: nothing to resume

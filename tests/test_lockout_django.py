@@ -110,6 +110,8 @@ def test_unknown_user_is_exit_2_with_one_clear_line(db_app: DjangoApp,
     assert r.returncode == 2, r.stdout + r.stderr
     assert "no user 'nobody@example.com'" in r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr
+    # A refusal changed nothing: resuming would be refused the same way (docs/runs.md).
+    assert "runs.resume" not in r.stdout + r.stderr
 
 
 def test_last_active_admin_is_refused_without_force(pg_server: PostgresServer,
@@ -122,6 +124,7 @@ def test_last_active_admin_is_refused_without_force(pg_server: PostgresServer,
         r = project.run("lockout", email, "--reason", "test", "--yes")
         assert r.returncode == 2, r.stdout + r.stderr
         assert "last active admin" in r.stdout + r.stderr
+        assert "runs.resume" not in r.stdout + r.stderr  # --force is a new command
         assert user_row(app, uid)[0]
         r = project.run("lockout", email, "--reason", "test", "--force", "--yes")
         assert r.returncode == 0, r.stdout + r.stderr

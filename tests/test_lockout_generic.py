@@ -100,6 +100,7 @@ def test_generic_last_admin_is_refused_without_force(gapp: GenericApp,
     uid, email, _ = gapp.add_user(admin=True)
     r = project.run("lockout", email, "--reason", "test", "--yes")
     assert r.returncode == 2 and "last active admin" in r.stdout + r.stderr
+    assert "runs.resume" not in r.stdout + r.stderr  # a refusal: nothing to resume
     assert gapp.row(uid)[0] is True
 
 

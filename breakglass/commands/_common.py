@@ -4,6 +4,7 @@ single place where exceptions become exit codes and one-line messages."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import traceback
@@ -128,6 +129,13 @@ class App:
         from rich.console import Console
 
         return Console(file=sys.stderr, highlight=False, soft_wrap=False)
+
+
+def write_json(app: App, doc: Any) -> None:
+    """A breakglass.result/1 document (engine/results.py) on stdout, through the redactor like
+    everything else printed."""
+    sys.stdout.write(json.dumps(app.redactor.redact_obj(doc), indent=2, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def fail(message: str, code: int) -> Exit:

@@ -8,14 +8,13 @@ Heavy modules (the engine's rich output, apprise, sentry_sdk) are imported insid
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from breakglass.commands._common import App
+from breakglass.commands._common import App, write_json
 from breakglass.errors import UsageError
 
 if TYPE_CHECKING:
@@ -78,11 +77,11 @@ def options(app: App, *, dry_run: bool, yes: bool,
 
 
 def print_json(app: App, result: RunResult, **extra: Any) -> None:
-    """The run as JSON, plus a command's own `extra` keys (check: its items)."""
-    # Through the redacting stdout like everything else; the journal is redacted already.
-    data = {**result.to_dict(), **extra}
-    sys.stdout.write(json.dumps(app.redactor.redact_obj(data), indent=2, default=str) + "\n")
-    sys.stdout.flush()
+    """The run as a breakglass.result/1 document, plus a command's own `extra` keys (check: its
+    items)."""
+    from breakglass.engine.results import run_document
+
+    write_json(app, run_document({**result.to_dict(), **extra}, result.summary))
 
 
 def run_runbook(app: App, runbook_cls: type[Runbook], params: Mapping[str, Any], *,

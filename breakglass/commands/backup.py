@@ -7,7 +7,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import STATE_HELP, App, handle_errors
+from breakglass.commands._common import FORMAT_HELP, STATE_HELP, App, handle_errors
 from breakglass.commands._runner import OVERRIDE_HELP
 
 
@@ -16,12 +16,14 @@ from breakglass.commands._runner import OVERRIDE_HELP
     "config": "path to breakglass.toml",
     "only": "verify only [backups.NAME]",
     "all_": "read every backup to the end, not only the newest",
-    "json_": "machine-readable output",
+    "json_": "the same as --format json",
+    "format_": FORMAT_HELP,
     "dry_run": "show what would be checked (a read-only runbook: the checks still run)",
 })
 @handle_errors
 def verify(c: Context, config: str | None = None, only: str | None = None, all_: bool = False,
-           json_: bool = False, dry_run: bool = False, local_state: bool = False) -> None:
+           json_: bool = False,
+           format_: str = "", dry_run: bool = False, local_state: bool = False) -> None:
     """Verify every [backups.*]: freshness (RPO), encryption, retention, checksums, archive.
 
     Never changes anything. Exit 0 passed, 1 a finding, 2 usage/config error, 3 could not
@@ -31,7 +33,7 @@ def verify(c: Context, config: str | None = None, only: str | None = None, all_:
 
     if only is not None and not only.strip():
         raise Exit("breakglass: --only needs a backup name", code=2)
-    app = App(config, json_, local_state=local_state)
+    app = App(config, json_, fmt=format_, local_state=local_state)
     code = run_runbook(app, BackupVerify, {"only": only, "all": all_}, dry_run=dry_run)
     if code:
         raise Exit(code=code)
@@ -46,11 +48,12 @@ def verify(c: Context, config: str | None = None, only: str | None = None, all_:
     "yes": "apply without asking",
     "override": OVERRIDE_HELP["override"],
     "because": OVERRIDE_HELP["because"],
-    "json_": "machine-readable output",
+    "json_": "the same as --format json",
+    "format_": FORMAT_HELP,
 })
 @handle_errors
 def take(c: Context, config: str | None = None, backup: str | None = None, prune: bool = False,
-         dry_run: bool = False, yes: bool = False, json_: bool = False,
+         dry_run: bool = False, yes: bool = False, json_: bool = False, format_: str = "",
          override: list[str] | None = None, because: str = "", local_state: bool = False) -> None:
     """Dump each [backups.*] database with pg_dump -Fc into its store, with a manifest.
 
@@ -62,7 +65,7 @@ def take(c: Context, config: str | None = None, backup: str | None = None, prune
 
     if backup is not None and not backup.strip():
         raise Exit("breakglass: --backup needs a backup name", code=2)
-    app = App(config, json_, local_state=local_state)
+    app = App(config, json_, fmt=format_, local_state=local_state)
     code = run_runbook(app, BackupTake, {"backup": backup, "prune": prune}, dry_run=dry_run,
                        yes=yes, overrides=overrides(override, because))
     if code:

@@ -9,7 +9,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import STATE_HELP, App, handle_errors
+from breakglass.commands._common import FORMAT_HELP, STATE_HELP, App, handle_errors
 from breakglass.errors import UsageError
 
 if TYPE_CHECKING:
@@ -31,13 +31,15 @@ def _split(value: str | None) -> list[str] | None:
     "only": "only these items, comma-separated (e.g. tls.hsts,cookies.secure)",
     "allow_unverified": "items, comma-separated, whose 'could not verify' is accepted (noted, "
                         "exit 0); their failures still fail",
-    "json_": "machine-readable output: the run plus one entry per item",
+    "json_": "the same as --format json",
+    "format_": FORMAT_HELP,
     "junit": "also write JUnit XML to PATH (one testcase per item) for CI",
     "config": "path to breakglass.toml",
 })
 @handle_errors
 def check(c: Context, gate: str | None = None, only: str | None = None,
-          allow_unverified: str | None = None, json_: bool = False, junit: str | None = None,
+          allow_unverified: str | None = None, json_: bool = False,
+          format_: str = "", junit: str | None = None,
           config: str | None = None, local_state: bool = False) -> None:
     """Check the security checklist: verify each item of a gate, or read its attestation.
 
@@ -61,7 +63,7 @@ def check(c: Context, gate: str | None = None, only: str | None = None,
     # a typo is reported before the config is even read
     select(chosen, params["only"])
     known_ids("--allow-unverified", params["allow_unverified"])
-    app = App(config, json_, local_state=local_state)
+    app = App(config, json_, fmt=format_, local_state=local_state)
     result = _run(app, Check(app.config, params))
     _show(app, result, junit)
     if result.exit_code:
@@ -119,12 +121,13 @@ def _show(app: App, result: RunResult, junit: str | None) -> None:
     "expires": "how long it holds, e.g. 30d (default and limit: the item's attestation period)",
     "dry_run": "show the plan; record nothing",
     "yes": "record without asking",
-    "json_": "machine-readable output",
+    "json_": "the same as --format json",
+    "format_": FORMAT_HELP,
     "config": "path to breakglass.toml",
 })
 @handle_errors
 def attest(c: Context, item: str, by: str = "", note: str = "", expires: str | None = None,
-           dry_run: bool = False, yes: bool = False, json_: bool = False,
+           dry_run: bool = False, yes: bool = False, json_: bool = False, format_: str = "",
            config: str | None = None, local_state: bool = False) -> None:
     """Attest a checklist item only a person can verify (auth.csrf, admin.restricted…).
 
@@ -136,7 +139,7 @@ def attest(c: Context, item: str, by: str = "", note: str = "", expires: str | N
     from breakglass.commands._runner import run_runbook
 
     params = params_for(item, by, note, expires)  # item and --expires: before the config loads
-    app = App(config, json_, local_state=local_state)
+    app = App(config, json_, fmt=format_, local_state=local_state)
     code = run_runbook(app, Attest, params, dry_run=dry_run, yes=yes)
     if code:
         raise Exit(code=code)

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 from invoke.context import Context
 from invoke.tasks import task
 
-from breakglass.commands._common import App, handle_errors
+from breakglass.commands._common import FORMAT_HELP, App, handle_errors, write_json
 
 
 @task(help={"config": "path to breakglass.toml (default: $BREAKGLASS_CONFIG, ./breakglass.toml)",
-            "json": "machine-readable output (the same facts as the table)"})
+            "json_": "the same as --format json", "format_": FORMAT_HELP})
 @handle_errors
-def check(c: Context, config: str | None = None, json_: bool = False) -> None:
+def check(c: Context, config: str | None = None, json_: bool = False, format_: str = "") -> None:
     """Validate breakglass.toml, resolve every secret reference, print the config masked."""
     from breakglass.config.show import display, resolve_all, settings
     from breakglass.errors import ConfigError, CouldNotVerify
 
-    app = App(config_path=config, json_output=json_)
+    app = App(config_path=config, json_output=json_, fmt=format_)
     cfg = app.config
     statuses = resolve_all(cfg, app.secrets)
     failed = [s for s in statuses if s.problem is not None]
@@ -35,19 +32,20 @@ def check(c: Context, config: str | None = None, json_: bool = False) -> None:
         raise CouldNotVerify("could not resolve every secret reference:\n  " + "\n  ".join(lines))
 
     rows = settings(cfg, statuses)
-    if json_:
-        doc = {"config": str(cfg.path), "valid": True, "settings": dict(rows),
-               "secrets": [s.to_dict() for s in statuses]}
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    if app.json_output:
+        from breakglass.engine.results import document
+
+        write_json(app, document("config", {"config": str(cfg.path), "valid": True,
+                                            "settings": dict(rows),
+                                            "secrets": [s.to_dict() for s in statuses]}))
         return
 
-    from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{cfg.path}", title_justify="left", show_edge=False)
-    table.add_column("key", style="bold", no_wrap=True)
-    table.add_column("value")
-    for key, value in rows:
-        table.add_row(key, display(value))
-    app.console.print(table)
+    from breakglass.engine import render
+
+    app.console.print(Text(str(cfg.path), style="bold"), soft_wrap=True)
+    render.rows(app.console, ("key", "value"), ([Text(k), Text(display(v))] for k, v in rows),
+                app.tables)
     app.console.print(f"✓ configuration valid; {len(statuses)} secret reference(s) resolved "
                       "(values masked)")

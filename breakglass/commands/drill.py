@@ -7,7 +7,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import STATE_HELP, App, handle_errors
+from breakglass.commands._common import FORMAT_HELP, STATE_HELP, App, handle_errors
 
 ENVIRONMENTS = ("local", "server", "rds")
 
@@ -51,14 +51,16 @@ def _log_to(path: str) -> None:
     "override": "let this failing precondition (e.g. drill.production_guard) through; "
                 "repeatable; needs --because",
     "because": "why the override is acceptable (journaled, in the report, sent to the owners)",
-    "json_": "machine-readable output",
+    "json_": "the same as --format json",
+    "format_": FORMAT_HELP,
     "log": "append all output to this file, creating its folder (what the printed cron line "
            "uses)",
 })
 @handle_errors
 def restore(c: Context, config: str | None = None, backup: str | None = None,
             env: str | None = None, jobs: int = 0, dry_run: bool = False, yes: bool = False,
-            json_: bool = False, override: list[str] | None = None, because: str = "",
+            json_: bool = False,
+            format_: str = "", override: list[str] | None = None, because: str = "",
             local_state: bool = False, log: str | None = None) -> None:
     """Restore drill: restore the newest backup into a disposable environment and prove it.
 
@@ -78,12 +80,12 @@ def restore(c: Context, config: str | None = None, backup: str | None = None,
         raise Exit("breakglass: --backup needs a backup key", code=2)
     if jobs < 0 or jobs > 64:
         raise Exit("breakglass: --jobs must be between 1 and 64", code=2)
-    app = App(config, json_, local_state=local_state)
+    app = App(config, json_, fmt=format_, local_state=local_state)
     runbook = RestoreDrill(app.config, {"backup": backup, "env": env, "jobs": jobs or None})
     result = execute(runbook, options(app, dry_run=dry_run, yes=yes,
                                       overrides=overrides(override, because)),
-                     build_services(app, json_))
-    if json_:
+                     build_services(app, app.json_output))
+    if app.json_output:
         print_json(app, result)
     elif result.summary is not None and "report" in result.summary.steps:
         rep = result.summary.steps["report"].result
@@ -138,11 +140,12 @@ def schedule(c: Context, config: str | None = None, print_: str = "cron",
     "only": "run only these scenarios, comma-separated (brute_force, reset_expired, "
             "session_revoked, private_file, webhook_signature, tenant_isolation, admin_routes)",
     "allow_production": "drill a base_url that looks like production (journaled; owners told)",
-    "json_": "machine-readable output",
+    "json_": "the same as --format json",
+    "format_": FORMAT_HELP,
 })
 @handle_errors
 def scenarios(c: Context, config: str | None = None, only: str = "",
-              allow_production: bool = False, json_: bool = False,
+              allow_production: bool = False, json_: bool = False, format_: str = "",
               local_state: bool = False) -> None:
     """Failure-scenario drill: prove the seed's §14 scenarios against a staging app.
 
@@ -156,7 +159,7 @@ def scenarios(c: Context, config: str | None = None, only: str = "",
 
     # The runbook checks the names (a resumed run rebuilds it from the journal's params too).
     names = [n.strip() for n in only.split(",") if n.strip()]
-    app = App(config, json_, local_state=local_state)
+    app = App(config, json_, fmt=format_, local_state=local_state)
     code = run_runbook(app, ScenariosDrill, {"only": names or None,
                                              "allow_production": allow_production})
     if code:

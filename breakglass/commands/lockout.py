@@ -6,7 +6,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import STATE_HELP, App, handle_errors
+from breakglass.commands._common import FORMAT_HELP, STATE_HELP, App, handle_errors
 from breakglass.commands._runner import OVERRIDE_HELP
 
 _REF_PREFIXES = ("env:", "file:", "aws-sm:", "ssm:")
@@ -34,13 +34,14 @@ def _ref(option: str, value: str) -> str:
     "yes": "apply the plan without asking",
     "override": OVERRIDE_HELP["override"],
     "because": OVERRIDE_HELP["because"],
-    "json_": "machine-readable output",
+    "json_": "the same as --format json",
+    "format_": FORMAT_HELP,
     "config": "path to breakglass.toml",
 })
 @handle_errors
 def lockout(c: Context, user: str, reason: str = "", probe_cookie: str = "",
             probe_token: str = "", force: bool = False, dry_run: bool = False,
-            yes: bool = False, json_: bool = False, config: str | None = None,
+            yes: bool = False, json_: bool = False, format_: str = "", config: str | None = None,
             override: list[str] | None = None, because: str = "",
             local_state: bool = False) -> None:
     """Lock out a compromised account and prove its sessions are refused.
@@ -65,7 +66,7 @@ def lockout(c: Context, user: str, reason: str = "", probe_cookie: str = "",
     params = {"user": user.strip(), "reason": reason.strip(), "force": force,
               "probe_cookie": _ref("--probe-cookie", probe_cookie),
               "probe_token": _ref("--probe-token", probe_token)}
-    app = App(config, json_, local_state=local_state)
+    app = App(config, json_, fmt=format_, local_state=local_state)
     code = run_runbook(app, Lockout, params, dry_run=dry_run, yes=yes,
                        overrides=overrides(override, because))
     if code:
@@ -79,12 +80,14 @@ def lockout(c: Context, user: str, reason: str = "", probe_cookie: str = "",
     "yes": "apply the plan without asking",
     "override": OVERRIDE_HELP["override"],
     "because": OVERRIDE_HELP["because"],
-    "json_": "machine-readable output",
+    "json_": "the same as --format json",
+    "format_": FORMAT_HELP,
     "config": "path to breakglass.toml",
 })
 @handle_errors
 def unlock(c: Context, user: str, dry_run: bool = False, yes: bool = False,
-           json_: bool = False, config: str | None = None, override: list[str] | None = None,
+           json_: bool = False,
+           format_: str = "", config: str | None = None, override: list[str] | None = None,
            because: str = "", local_state: bool = False) -> None:
     """Restore an account as it was before its lockout.
 
@@ -95,7 +98,7 @@ def unlock(c: Context, user: str, dry_run: bool = False, yes: bool = False,
 
     if not user.strip():
         raise Exit("breakglass: unlock needs a user (an email, a username or an id)", code=2)
-    app = App(config, json_, local_state=local_state)
+    app = App(config, json_, fmt=format_, local_state=local_state)
     code = run_runbook(app, Unlock, {"user": user.strip()}, dry_run=dry_run, yes=yes,
                        overrides=overrides(override, because))
     if code:

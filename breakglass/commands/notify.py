@@ -10,25 +10,25 @@ Exit codes (docs/notifications.md):
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import App, handle_errors
+from breakglass.commands._common import FORMAT_HELP, App, handle_errors, write_json
 from breakglass.errors import EXIT_FINDING, EXIT_OK, EXIT_UNVERIFIED
 
 
-@task(help={"config": "path to breakglass.toml", "json_": "machine-readable output"})
+@task(help={"config": "path to breakglass.toml", "json_": "the same as --format json",
+            "format_": FORMAT_HELP})
 @handle_errors
-def test(c: Context, config: str | None = None, json_: bool = False) -> None:
+def test(c: Context, config: str | None = None, json_: bool = False, format_: str = "") -> None:
     """Send a test notice to every owner and say which arrived."""
     from breakglass.config import RESPONSIBILITIES
     from breakglass.notify import build_notifier
 
-    app = App(config, json_)
+    app = App(config, json_, fmt=format_)
     cfg = app.config
     notifier = build_notifier(cfg, app.secrets, app.redactor)
     rows: list[dict[str, Any]] = []
@@ -45,8 +45,11 @@ def test(c: Context, config: str | None = None, json_: bool = False) -> None:
     code = _exit_code(rows)
     if rows:
         _journal(app, rows, code)
-    if json_:
-        print(json.dumps({"deliveries": rows, "unowned": unowned, "exit_code": code}, indent=2))
+    if app.json_output:
+        from breakglass.engine.results import document
+
+        write_json(app, document("notices", {"deliveries": rows, "unowned": unowned,
+                                             "exit_code": code}))
     else:
         _print_table(app, rows, unowned)
     if code == EXIT_UNVERIFIED:
@@ -83,18 +86,14 @@ def _exit_code(rows: list[dict[str, Any]]) -> int:
 
 
 def _print_table(app: App, rows: list[dict[str, Any]], unowned: list[str]) -> None:
-    from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title="notify.test", title_justify="left")
-    table.add_column("person", no_wrap=True)
-    table.add_column("responsibilities")
-    table.add_column("channel", no_wrap=True)
-    table.add_column("arrived", no_wrap=True)
-    table.add_column("error")
-    for r in rows:
-        table.add_row(r["person"], ", ".join(r["responsibilities"]), r["channel"],
-                      "yes" if r["arrived"] else "no", r["error"])
-    app.console.print(table)
+    from breakglass.engine import render
+
+    render.rows(app.console, ("person", "channel", "arrived", "responsibilities", "error"),
+                ([Text(r["person"]), Text(r["channel"]), Text("yes" if r["arrived"] else "no"),
+                  Text(",".join(r["responsibilities"])), Text(r["error"])] for r in rows),
+                app.tables)
     if unowned:
         app.console.print(f"no owner (nobody is told): {', '.join(unowned)}")
     failed = sum(1 for r in rows if not r["arrived"])

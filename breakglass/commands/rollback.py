@@ -6,7 +6,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import STATE_HELP, App, handle_errors
+from breakglass.commands._common import FORMAT_HELP, STATE_HELP, App, handle_errors
 from breakglass.commands._runner import OVERRIDE_HELP
 
 
@@ -18,12 +18,13 @@ from breakglass.commands._runner import OVERRIDE_HELP
     "yes": "apply the plan without asking",
     "override": OVERRIDE_HELP["override"],
     "because": OVERRIDE_HELP["because"],
-    "json_": "machine-readable output",
+    "json_": "the same as --format json",
+    "format_": FORMAT_HELP,
     "config": "path to breakglass.toml",
 })
 @handle_errors
 def rollback(c: Context, to: str = "", force: bool = False, dry_run: bool = False,
-             yes: bool = False, json_: bool = False, config: str | None = None,
+             yes: bool = False, json_: bool = False, format_: str = "", config: str | None = None,
              override: list[str] | None = None, because: str = "",
              local_state: bool = False) -> None:
     """Roll every [releases] host back to an earlier release, one host at a time.
@@ -37,7 +38,7 @@ def rollback(c: Context, to: str = "", force: bool = False, dry_run: bool = Fals
     from breakglass.runbooks.rollback.runbook import Rollback
 
     release = check_release_id(to) if to.strip() else ""
-    app = App(config, json_, local_state=local_state)
+    app = App(config, json_, fmt=format_, local_state=local_state)
     code = run_runbook(app, Rollback, {"to": release, "force": force}, dry_run=dry_run,
                        yes=yes, overrides=overrides(override, because))
     if code:

@@ -6,7 +6,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import STATE_HELP, App, handle_errors
+from breakglass.commands._common import FORMAT_HELP, STATE_HELP, App, handle_errors
 from breakglass.commands._runner import OVERRIDE_HELP
 
 
@@ -20,12 +20,13 @@ from breakglass.commands._runner import OVERRIDE_HELP
     "yes": "apply the plan without asking",
     "override": OVERRIDE_HELP["override"],
     "because": OVERRIDE_HELP["because"],
-    "json_": "machine-readable output",
+    "json_": "the same as --format json",
+    "format_": FORMAT_HELP,
     "config": "path to breakglass.toml",
 })
 @handle_errors
 def rotate(c: Context, name: str, leaked: bool = False, revoke_first: bool = False,
-           dry_run: bool = False, yes: bool = False, json_: bool = False,
+           dry_run: bool = False, yes: bool = False, json_: bool = False, format_: str = "",
            config: str | None = None, override: list[str] | None = None,
            because: str = "", local_state: bool = False) -> None:
     """Rotate a secret and prove the old value is dead.
@@ -39,7 +40,7 @@ def rotate(c: Context, name: str, leaked: bool = False, revoke_first: bool = Fal
     if not name.strip():
         raise Exit("breakglass: rotate needs the name of a [secrets.NAME], e.g. "
                    "`breakglass rotate CI_DEPLOY_KEY --dry-run`", code=2)
-    app = App(config, json_, local_state=local_state)
+    app = App(config, json_, fmt=format_, local_state=local_state)
     code = run_runbook(app, Rotate, {"secret": name, "leaked": leaked,
                                      "revoke_first": revoke_first}, dry_run=dry_run, yes=yes,
                        overrides=overrides(override, because))

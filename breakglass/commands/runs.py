@@ -7,7 +7,6 @@ TAMPERED, never as what it claims. An unknown run id is a usage error (exit 2).
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -15,19 +14,17 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import STATE_HELP, App, handle_errors
+from breakglass.commands._common import FORMAT_HELP, STATE_HELP, App, handle_errors, write_json
+from breakglass.engine.results import document, run_document
 from breakglass.errors import UsageError
 
 if TYPE_CHECKING:
     from breakglass.engine.runs import RunSummary
     from breakglass.state.base import State
 
-_HELP = {"config": "path to breakglass.toml", "json_": "machine-readable output"}
+_HELP = {"config": "path to breakglass.toml", "json_": "the same as --format json",
+         "format_": FORMAT_HELP}
 _ID_HELP = {**_HELP, "run_id": "the run's id, as printed by the run and by runs.list"}
-
-
-def _print_json(app: App, doc: Any) -> None:
-    sys.stdout.write(json.dumps(app.redactor.redact_obj(doc), indent=2, default=str) + "\n")
 
 
 def _state(app: App, run_ids: list[str] | None = None, newest: int | None = None) -> State:
@@ -42,12 +39,13 @@ def _state(app: App, run_ids: list[str] | None = None, newest: int | None = None
 
 @task(help={**_HELP, "limit": "how many of the newest runs to show (0: all; default 50)"})
 @handle_errors
-def list_(c: Context, config: str | None = None, json_: bool = False, limit: int = 50) -> None:
+def list_(c: Context, config: str | None = None, json_: bool = False,
+          format_: str = "", limit: int = 50) -> None:
     """List the newest runs, the whole team's when the state is shared: id, runbook, target,
     started, status (running, interrupted, TAMPERED, not shared yet…)."""
     from breakglass.engine.runs import journal_paths, list_runs
 
-    app = App(config, json_)
+    app = App(config, json_, fmt=format_)
     if limit < 0:
         raise UsageError("--limit must be 0 (all runs) or more")
     newest = limit or None
@@ -58,11 +56,10 @@ def list_(c: Context, config: str | None = None, json_: bool = False, limit: int
         if r["run_id"] in unshared:
             r["status"] = f"{r['status']} (not shared yet)"
     older = len(journal_paths(state.local_dir)) - len(rows)
-    if json_:
-        _print_json(app, {"runs": [{k: r[k] for k in ("run_id", "runbook", "target", "started",
-                                                      "finished", "status", "exit_code",
-                                                      "journal_ok")}
-                                   for r in rows]})
+    if app.json_output:
+        write_json(app, document("runs", {"runs": [
+            {k: r[k] for k in ("run_id", "runbook", "target", "started", "finished", "status",
+                               "exit_code", "journal_ok")} for r in rows]}))
         return
     if not rows:
         app.console.print(f"no runs yet in {state.label}")
@@ -76,19 +73,20 @@ def list_(c: Context, config: str | None = None, json_: bool = False, limit: int
 
 @task(help=_ID_HELP)
 @handle_errors
-def show(c: Context, run_id: str, config: str | None = None, json_: bool = False) -> None:
+def show(c: Context, run_id: str, config: str | None = None, json_: bool = False,
+         format_: str = "") -> None:
     """Show one run: its plan, steps, findings, notices and report paths."""
     from breakglass.engine.runs import find_journal, inspect, report_paths
 
-    app = App(config, json_)
+    app = App(config, json_, fmt=format_)
     state = _state(app, [run_id])
     summary = inspect(find_journal(state.local_dir, run_id), run_id)
     doc = summary.to_dict(state)
     reports = {k: str(p) for k, p in report_paths(state.local_dir, run_id).items()
                if p.exists()}
-    if json_:
+    if app.json_output:
         doc["reports"] = reports
-        _print_json(app, doc)
+        write_json(app, run_document(doc, summary))
         return
     from breakglass.engine import render
 
@@ -98,13 +96,14 @@ def show(c: Context, run_id: str, config: str | None = None, json_: bool = False
 @task(help={**STATE_HELP, **_ID_HELP, "yes": "apply without asking"})
 @handle_errors
 def resume(c: Context, run_id: str, config: str | None = None, yes: bool = False,
-           json_: bool = False, local_state: bool = False, take_over: bool = False) -> None:
+           json_: bool = False,
+           format_: str = "", local_state: bool = False, take_over: bool = False) -> None:
     """Finish a run: an interrupted or unconfirmed one goes on; a failed one is planned again
     from the steps not done (fix the cause first) and applied once confirmed; an incomplete
     undo is finished. Steps re-observe, so nothing is applied twice."""
     from breakglass.commands._runner import resume_run
 
-    app = App(config, json_, local_state=local_state)
+    app = App(config, json_, fmt=format_, local_state=local_state)
     code = resume_run(app, run_id, yes=yes, take_over=take_over)
     if code:
         raise Exit(code=code)
@@ -113,12 +112,13 @@ def resume(c: Context, run_id: str, config: str | None = None, yes: bool = False
 @task(help={**STATE_HELP, **_ID_HELP, "yes": "undo without asking"})
 @handle_errors
 def undo(c: Context, run_id: str, config: str | None = None, yes: bool = False,
-         json_: bool = False, local_state: bool = False, take_over: bool = False) -> None:
+         json_: bool = False,
+         format_: str = "", local_state: bool = False, take_over: bool = False) -> None:
     """Undo what an interrupted or failed run applied, newest step first; names the steps that
     have no undo. Exit 0 when everything applied was undone."""
     from breakglass.commands._runner import undo_run
 
-    app = App(config, json_, local_state=local_state)
+    app = App(config, json_, fmt=format_, local_state=local_state)
     code = undo_run(app, run_id, yes=yes, take_over=take_over)
     if code:
         raise Exit(code=code)
@@ -127,14 +127,14 @@ def undo(c: Context, run_id: str, config: str | None = None, yes: bool = False,
 @task(help={**_ID_HELP, "anchor": "the run's final hash, copied from the notice it sent"})
 @handle_errors
 def verify(c: Context, run_id: str, config: str | None = None, anchor: str = "",
-           json_: bool = False) -> None:
+           json_: bool = False, format_: str = "") -> None:
     """Check a run's journal: the hash chain (any edited, removed or reordered event: exit 1) and,
     with --anchor, that it holds the final hash the run sent out (a rewrite: exit 1). An
     unconfirmed last event without a matching anchor: exit 3."""
     from breakglass.engine import journal
     from breakglass.engine.runs import check_anchor, find_journal, summarize
 
-    app = App(config, json_)
+    app = App(config, json_, fmt=format_)
     state = _state(app, [run_id])
     path = find_journal(state.local_dir, run_id)
     problems = journal.verify(path) + state.journal_problems(run_id)
@@ -171,7 +171,7 @@ def verify(c: Context, run_id: str, config: str | None = None, anchor: str = "",
         lines.insert(0, f"{'journal' if code == 0 else 'hash chain'} intact ({path})")
     if not problems and checked is None:
         lines.extend(_anchors_sent(summary))
-    if json_:
+    if app.json_output:
         doc: dict[str, Any] = {"run_id": run_id, "journal": str(path), "intact": not problems,
                                "problems": problems, "unconfirmed_events": unconfirmed,
                                "anchors_sent": summary.anchors}
@@ -179,7 +179,7 @@ def verify(c: Context, run_id: str, config: str | None = None, anchor: str = "",
             doc["anchor"] = {"hash": checked.anchor, "matches": checked.matches,
                              "event": checked.event.get("seq") if checked.event else None,
                              "later_events": checked.later, "later_end": checked.later_end}
-        _print_json(app, doc)
+        write_json(app, document("journal", {**doc, "exit_code": code}))
     else:
         for line in lines:
             sys.stdout.write(f"{run_id}: {line}\n")

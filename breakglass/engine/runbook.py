@@ -194,6 +194,14 @@ class Runbook(ABC):
         incident too: `rotate --leaked` tells incident_response as well as key_rotation)."""
         return ()
 
+    @classmethod
+    def measures(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
+        """What a run of this runbook measured, as numbers for machines (`measures` in --json,
+        engine/results.py): one record per subject, {"subject": "backups.main", "key": …,
+        "rto_seconds": 41.2, "bytes": 3124556, …}; null for what the run did not reach. Read
+        from the journal only, so runs.show gives the same numbers later."""
+        return ()
+
     def closing_findings(self, ctx: StepContext, summary: RunSummary) -> Sequence[Finding]:
         """What the run must say however it ended (succeeded, failed at any step, blocked,
         rolled back), checked against real state as it ends; shown first, journaled, put in

@@ -50,6 +50,22 @@ ARCHIVE_TRUNCATED = "ARCHIVE_TRUNCATED"
 ARCHIVE_NOT_CHECKED = "ARCHIVE_NOT_CHECKED"
 DECRYPT_FAILED = "DECRYPT_FAILED"
 
+#: what to do about a backup that does not read back, by code: one text for backup.verify,
+#: backup.take and the drill. The backup is lost either way; where there is an earlier one that
+#: still verifies, the runbook names it after this (recovery/verify.py, with_last_good).
+ACTIONS = {
+    ARCHIVE_TRUNCATED: "the archive ends early: do not rely on it; take a new backup and check "
+                       "free space and that the dump/upload job completes",
+    ARCHIVE_DAMAGED: "the archive is damaged or cut short (bit rot, a bad copy, an interrupted "
+                     "upload, tampering): do not rely on it; take a new backup and check the store",
+    ARCHIVE_UNREADABLE: "this is not a pg_dump -Fc archive (or not one pg_restore can read): do "
+                        "not rely on it; check the job that writes this store and take a new "
+                        "backup",
+    DECRYPT_FAILED: "backups are encrypted to recipients the configured identity does not "
+                    "match: a restore would fail; fix the recipients or the identity, then take "
+                    "a new backup",
+}
+
 # pg_restore messages (C locale) that mean the file ends before the archive does.
 _EOF_PATTERNS = ("end of file", "unexpected end", "too short")
 
@@ -376,9 +392,13 @@ def decrypt_age(src: Path, dst: Path, identities: list[Any]) -> ArchiveCheck | N
             if "no matching keys" in msg.lower():
                 return ArchiveCheck(DECRYPT_FAILED, "the configured identity cannot decrypt it "
                                     "(no matching recipient)")
-            return ArchiveCheck(ARCHIVE_UNREADABLE, f"age: {msg}")
+            if "incomplete" in msg.lower():  # "Incomplete header": the file ends in it
+                return ArchiveCheck(ARCHIVE_TRUNCATED, f"age: {msg} (the file ends early)")
+            return ArchiveCheck(ARCHIVE_DAMAGED, f"age: {msg}")
         except OSError as exc:
-            # pyrage reports a failed STREAM chunk (damaged or cut-short payload) as OSError
-            return ArchiveCheck(ARCHIVE_UNREADABLE,
-                                f"age: {exc} (encrypted data damaged or truncated)")
+            # pyrage reports a failed STREAM chunk as OSError: the payload was cut short or
+            # changed (age authenticates every 64 KiB chunk and the last one; the two look the
+            # same from here). Not an identity problem: the header decrypted.
+            return ArchiveCheck(ARCHIVE_DAMAGED,
+                                f"age: {exc} (encrypted data damaged or cut short)")
     return None

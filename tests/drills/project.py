@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from breakglass.connectors.pgcluster import find_roots
+from tests.result_schema import check_output
 
 KEY = "shop-20260101T030000Z.dump"
 
@@ -109,6 +110,7 @@ class DrillProject:
         proc = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL,
                               env={**os.environ, **self.env, **(env or {})})
+        check_output(args, proc.returncode, proc.stdout)
         doc = json.loads(proc.stdout) if proc.stdout.lstrip().startswith("{") else {}
         return Result(proc.returncode, proc.stdout, proc.stderr, doc)
 

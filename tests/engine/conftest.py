@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.result_schema import check_output
+
 DRIVER = Path(__file__).with_name("driver.py")
 
 
@@ -47,9 +49,11 @@ class Project:
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         # stdin is not a TTY: a mutating run without --yes must refuse, never hang on a prompt.
         # umask 0 proves the 0600/0700 modes do not come from the caller's umask.
-        return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, preexec_fn=lambda: os.umask(0),
-                              env={**os.environ, **(env or {})})
+        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL, preexec_fn=lambda: os.umask(0),
+                           env={**os.environ, **(env or {})})
+        check_output(args, r.returncode, r.stdout)
+        return r
 
     def markers_run(self, *args: str,
                     env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -125,8 +125,9 @@ def test_runs_verify_fails_an_edited_journal(finished_run: tuple[Project, str], 
 def test_runs_verify_json(finished_run: tuple[Project, str]) -> None:
     project, run_id = finished_run
     doc = json.loads(project.run("runs.verify", run_id, "--json").stdout)
-    assert doc == {"run_id": run_id, "journal": str(project.journal(run_id)), "intact": True,
-                   "problems": [], "unconfirmed_events": 0, "anchors_sent": []}
+    assert doc == {"schema": "breakglass.result/1", "kind": "journal", "run_id": run_id,
+                   "journal": str(project.journal(run_id)), "intact": True, "problems": [],
+                   "unconfirmed_events": 0, "anchors_sent": [], "exit_code": 0}
 
 
 @pytest.mark.parametrize("task", ["runs.show", "runs.verify", "runs.resume"])

@@ -1,0 +1,1 @@
+"""JSON Schemas of what breakglass prints for machines (engine/results.py)."""
