@@ -515,3 +515,42 @@ def test_dump_from_a_newer_server_is_read(pg_server_factory: Any, file_store: Fi
     r = run_verify(write_config(tmp_path, file_store))
     assert r.rc == 0, r
     assert r.finding("BACKUP_OK")["evidence"]["dumped_from"].startswith("18.")
+
+
+# -- advice that names the way out, numbers for machines -----------------------------------
+def test_a_truncated_encrypted_backup_names_the_newest_backup_that_still_verifies(
+        file_store: FileTestStore, tmp_path: Path, dump: bytes, identity: Any) -> None:
+    good, older, newest = ("shop-20240429T0300Z.dump.age", "shop-20240430T0300Z.dump.age",
+                           "shop-20240501T0300Z.dump.age")
+    whole = age_encrypt(dump, identity)
+    file_store.put(good, whole)
+    file_store.put(older, whole[: len(whole) // 3])
+    file_store.put(newest, whole[: len(whole) // 2])
+    for key, age in ((good, 3 * 3600), (older, 2 * 3600), (newest, 3600)):
+        file_store.set_age(key, age)
+    cfg = write_config(tmp_path, file_store, encryption="age", identity="env:BV_AGE_IDENTITY")
+    r = run_verify(cfg, env={"BV_AGE_IDENTITY": str(identity)})
+    assert r.rc == 1, r
+    (damaged,) = [f for f in r.findings if f["outcome"] == "failed"]
+    # Cut short inside age's authenticated stream: damaged data, not a wrong identity, and not
+    # "take a new backup with pg_dump -Fc" (it is one).
+    assert damaged["code"] == "ARCHIVE_DAMAGED", damaged
+    assert newest in damaged["message"]
+    assert "recipients" not in damaged["action"] and "pg_dump -Fc" not in damaged["action"]
+    assert f"the newest backup that still verifies is {good}" in damaged["action"]
+    assert f"`breakglass drill.restore --backup {good}`" in damaged["action"]
+    assert damaged["evidence"]["last_good_backup"] == good
+    (measured,) = r.doc["measures"]
+    assert measured["subject"] == "backups.shop" and measured["key"] is None
+
+
+def test_verify_measures_the_newest_backups_age_and_size_as_numbers(
+        file_store: FileTestStore, tmp_path: Path, dump: bytes) -> None:
+    file_store.put(KEY, dump)
+    file_store.set_age(KEY, 7200)
+    r = run_verify(write_config(tmp_path, file_store))
+    assert r.rc == 0, r
+    assert r.finding("BACKUP_OK")["outcome"] == "ok"
+    (m,) = r.doc["measures"]
+    assert m["key"] == KEY and m["bytes"] == len(dump)
+    assert 7200 <= m["rpo_seconds"] < 7200 + 120 and m["rpo_target_seconds"] == 26 * 3600

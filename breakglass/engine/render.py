@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -145,7 +146,7 @@ def step_status(console: Console, name: str, status: str, detail: str = "") -> N
     line.append(name)
     if detail:
         line.append(f"  {detail}", style="dim")
-    console.print(line, soft_wrap=True)
+    say(console, line, indent=12)
 
 
 _MARK = {Outcome.OK: "✓", Outcome.NOTE: "·", Outcome.FAILED: "✗", Outcome.UNVERIFIED: "?"}
@@ -194,8 +195,9 @@ def deliveries(console: Console, items: Iterable[dict[str, Any]]) -> None:
         console.print(Text(f"notified: {len(ok)} notice(s) delivered", style="dim"), soft_wrap=True)
     for d in items:
         if not d.get("ok"):
-            console.print(Text(f"notice not delivered: {d.get('event')} -> {d.get('person')} "
-                               f"via {d.get('channel')}: {d.get('error')}", style="yellow"))
+            say(console, Text(f"notice not delivered: {d.get('event')} -> {d.get('person')} "
+                              f"via {d.get('channel')}: {d.get('error')}", style="yellow"),
+                indent=2)
 
 
 def summary_line(console: Console, s: RunSummary, reports: Iterable[str]) -> None:
@@ -204,9 +206,19 @@ def summary_line(console: Console, s: RunSummary, reports: Iterable[str]) -> Non
     # soft_wrap: the run id is what people paste into runs.resume; never break it.
     console.print(Text(f"{s.runbook} on {s.target}: {s.status} (exit {code}), run {s.run_id}",
                        style=f"bold {style}"), soft_wrap=True)
-    paths = list(reports)
-    if paths:
-        console.print(Text("report: " + ", ".join(paths), style="dim"), soft_wrap=True)
+    _reports(console, reports)
+
+
+def _reports(console: Console, reports: Iterable[str]) -> None:
+    """The report's path, once: a path to open is never cut, and its siblings differ only in
+    their suffix."""
+    paths = [Path(p) for p in reports]
+    if not paths:
+        return
+    main = next((p for p in paths if p.suffix == ".html"), paths[0])
+    also = [p.suffix for p in paths if p != main]
+    console.print(Text(f"report: {main}" + (f" (also {', '.join(also)})" if also else ""),
+                       style="dim"), soft_wrap=True)
 
 
 def rows(console: Console, headers: Sequence[str], cells: Iterable[Sequence[Text]],
@@ -309,9 +321,9 @@ def run_detail(console: Console, d: dict[str, Any], reports: Iterable[str]) -> N
     console.print(Text(f"run {d['run_id']}: {d['runbook']} on {d['target']} — {d['status']}",
                        style="bold"))
     _integrity(console, d)
-    console.print(Text(f"started {d['started']}, finished {d['finished'] or '-'}, "
-                       f"exit {d['exit_code'] if d['exit_code'] is not None else '-'}, "
-                       f"verdict {d['verdict']}"))
+    say(console, Text(f"started {d['started']}, finished {d['finished'] or '-'}, "
+                      f"exit {d['exit_code'] if d['exit_code'] is not None else '-'}, "
+                      f"verdict {d['verdict']}"))
     for s in d["steps"]:
         p = s["plan"]
         detail = (f"no change: {p.get('noop_reason')}" if not p.get("actions") else
@@ -332,9 +344,7 @@ def run_detail(console: Console, d: dict[str, Any], reports: Iterable[str]) -> N
         sent = ", ".join(dict.fromkeys(str(a["to"]) for a in d.get("anchors") or []
                                        if a.get("ok")))
         sent = sent or "nobody: no notice carrying it was delivered"
-        console.print(Text(f"final hash: {d['final_hash']} (sent to {sent}; compare with "
-                           f"`breakglass runs.verify {d['run_id']} --anchor HASH`)",
-                           style="dim"), soft_wrap=True)
-    paths = list(reports)
-    if paths:
-        console.print(Text("report: " + ", ".join(paths), style="dim"), soft_wrap=True)
+        say(console, Text(f"final hash: {d['final_hash']} (sent to {sent}; compare with "
+                          f"`breakglass runs.verify {d['run_id']} --anchor HASH`)",
+                          style="dim"), indent=2)
+    _reports(console, reports)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from breakglass.connectors.files import private_dir, write_private
+from breakglass.engine.results import measures
 from breakglass.engine.runs import RunSummary, report_paths, summarize
 
 
@@ -26,11 +27,24 @@ def build(summary: RunSummary) -> dict[str, Any]:
         "exit_code": d["exit_code"], "started": d["started"], "finished": d["finished"],
         "steps": [{k: s[k] for k in ("step", "title", "status", "plan", "applied", "started",
                                      "finished", "seconds", "error")} for s in d["steps"]],
-        "findings": [{k: f[k] for k in ("code", "severity", "outcome", "subject", "message",
-                                        "action", "evidence")} for f in d["findings"]],
+        # What failed or could not be verified first: the reader's first question.
+        "findings": sorted(({k: f[k] for k in ("code", "severity", "outcome", "subject",
+                                               "message", "action", "evidence")}
+                            for f in d["findings"]), key=lambda f: _ORDER[f["outcome"]]),
+        "measures": measures(summary),
         "deliveries": d["deliveries"], "lock_takeovers": d["lock_takeovers"], "undo": d["undo"],
         "journal": {"path": d["journal"], "events": d["events"], "head_hash": d["journal_head"]},
     }
+
+
+_ORDER = {"failed": 0, "unverified": 1, "note": 2, "ok": 3}
+#: how a finding's outcome reads in a report
+_SAYS = {"ok": "ok", "note": "note", "unverified": "could not verify"}
+
+
+def _says(f: dict[str, Any]) -> str:
+    """"ok", "note", "could not verify", or "failed, SEVERITY"."""
+    return _SAYS.get(f["outcome"], f"failed, {f['severity']}")
 
 
 def write_reports(state_dir: Path, run_id: str, journal_path: Path) -> dict[str, Path]:
@@ -71,10 +85,18 @@ def to_markdown(r: dict[str, Any]) -> str:
     if not r["findings"]:
         out.append("none")
     for f in r["findings"]:
-        out.append(f"- **{_md(f['code'])}** ({f['severity']}, {f['outcome']}) {_md(f['subject'])}: "
-                   f"{_md(f['message'])} — next: {_md(f['action'])}")
+        nxt = f" — next: {_md(f['action'])}" if f["outcome"] != "ok" else ""
+        out.append(f"- **{_md(f['code'])}** ({_says(f)}) {_md(f['subject'])}: "
+                   f"{_md(f['message'])}{nxt}")
         if f["evidence"]:
             out.append(f"  - evidence: `{_md(json.dumps(f['evidence'], ensure_ascii=False))}`")
+    if r["measures"]:
+        out += ["", "## Measured", ""]
+        for m in r["measures"]:
+            values = ", ".join(f"{k} {v}" for k, v in m.items()
+                               if k not in ("subject", "key") and v is not None)
+            key = f" (`{_md(m['key'])}`)" if m.get("key") else ""
+            out.append(f"- {_md(m['subject'])}{key}: {_md(values) or 'nothing measured'}")
     out += ["", "## Notifications", ""]
     if not r["deliveries"]:
         out.append("none")
@@ -91,6 +113,7 @@ _CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-wid
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;
 text-align:left;vertical-align:top}th{background:#f3f3f3}code{font-size:90%}
 .failed,.FAILED{color:#b00020;font-weight:600}.passed,.succeeded,.ok{color:#0a7d28;font-weight:600}
+.unverified{color:#a15c00;font-weight:600}.note{color:#555}
 .destructive{color:#b00020;font-weight:600}.muted{color:#777}"""
 
 
@@ -114,7 +137,8 @@ def to_html(r: dict[str, Any]) -> str:
     steps = rows([[e(s["step"]), f'<span class="{e(s["status"])}">{e(s["status"])}</span>',
                    "" if s["seconds"] is None else f"{s['seconds']:.2f}", plan_html(s["plan"]),
                    e(s["error"])] for s in r["steps"]])
-    findings = rows([[f"<code>{e(f['code'])}</code>", e(f["severity"]), e(f["outcome"]),
+    findings = rows([[f"<code>{e(f['code'])}</code>",
+                      f'<span class="{e(f["outcome"])}">{e(_says(f))}</span>',
                       e(f["subject"]), e(f["message"]), e(f["action"]),
                       f"<code>{e(json.dumps(f['evidence'], ensure_ascii=False))}</code>"]
                      for f in r["findings"]])
@@ -124,6 +148,11 @@ def to_html(r: dict[str, Any]) -> str:
                         else f'<span class="failed">failed</span> {e(str(d.get("error", "")))}']
                        for d in r["deliveries"]])
     status = e(str(r["status"] or "unfinished"))
+    measured = "".join(
+        f"<h2>Measured: {e(m['subject'])}</h2><table>"
+        + rows([[e(k), f"<code>{e(str(v))}</code>"] for k, v in m.items()
+                if k != "subject" and v is not None]) + "</table>"
+        for m in r["measures"])
     facts = rows([[k, v] for k, v in [
         ("run", f"<code>{e(r['run_id'])}</code>"),
         ("verdict", f'<span class="{e(r["verdict"])}">{e(r["verdict"])}</span> '
@@ -140,9 +169,9 @@ def to_html(r: dict[str, Any]) -> str:
 <table>{facts}</table>
 <h2>Steps</h2><table><tr><th>step</th><th>status</th><th>seconds</th><th>plan</th><th>error</th>
 </tr>{steps}</table>
-<h2>Findings</h2>{'<table><tr><th>code</th><th>severity</th><th>outcome</th><th>subject</th>'
+<h2>Findings</h2>{'<table><tr><th>code</th><th>result</th><th>subject</th>'
 '<th>message</th><th>next action</th><th>evidence</th></tr>' + findings + '</table>'
-if r['findings'] else '<p class="muted">none</p>'}
+if r['findings'] else '<p class="muted">none</p>'}{measured}
 <h2>Notifications</h2>{'<table><tr><th>event</th><th>person</th><th>channel</th><th>result</th>'
 '</tr>' + deliveries + '</table>' if r['deliveries'] else '<p class="muted">none</p>'}
 </body></html>
