@@ -109,7 +109,7 @@ class RestoreDrill(Runbook):
                 "max_runtime": max(1, int(self.drill.drill.rto.total_seconds() * 2 // 60))}
 
     @classmethod
-    def measures(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
+    def measured(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
         """RTO and RPO against their targets, the backup's bytes and the rows proven (null for
         what the drill did not reach)."""
         def result(step: str) -> Mapping[str, Any]:
@@ -144,13 +144,12 @@ class RestoreDrill(Runbook):
     def measures(self, summary: RunSummary) -> Mapping[str, float]:
         """RTO and RPO as the report step measured them (none when the drill did not get
         that far: a missing gauge, not a zero, is what an alert should see)."""
-        step = summary.steps.get(Report.name)
-        result = step.result if step is not None else None
-        if not isinstance(result, Mapping):
+        got = self.measured(summary)
+        if not got or got[0].get("rto_seconds") is None:  # the report step did not run
             return {}
-        return {f"drill_{k}": float(result[k]) for k in
+        return {f"drill_{k}": float(got[0][k]) for k in
                 ("rto_seconds", "rto_target_seconds", "rpo_seconds", "rpo_target_seconds")
-                if isinstance(result.get(k), int | float)}
+                if isinstance(got[0].get(k), int | float)}
 
     def steps(self) -> Sequence[Step]:
         d = self.drill

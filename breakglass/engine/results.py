@@ -7,7 +7,7 @@ described by the JSON Schema shipped in the package (breakglass/schema/result-v1
 
 A `run` (every runbook task, runs.show, runs.resume, runs.undo) carries its findings (outcome ok,
 note, failed or unverified), its steps and `measures`: what the run measured, as numbers, one
-record per subject (a backup set): rto_seconds, rpo_seconds, bytes, rows… (Runbook.measures).
+record per subject (a backup set): rto_seconds, rpo_seconds, bytes, rows… (Runbook.measured).
 A new field may be added within version 1; a field is never renamed, retyped or removed without
 a new version.
 """
@@ -44,7 +44,7 @@ def measures(summary: RunSummary) -> list[dict[str, Any]]:
 
     if summary.runbook not in registry.names():
         return []
-    return [dict(m) for m in registry.get(summary.runbook).measures(summary)]
+    return [dict(m) for m in registry.get(summary.runbook).measured(summary)]
 
 
 @cache

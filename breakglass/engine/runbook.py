@@ -195,11 +195,12 @@ class Runbook(ABC):
         return ()
 
     @classmethod
-    def measures(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
-        """What a run of this runbook measured, as numbers for machines (`measures` in --json,
-        engine/results.py): one record per subject, {"subject": "backups.main", "key": …,
-        "rto_seconds": 41.2, "bytes": 3124556, …}; null for what the run did not reach. Read
-        from the journal only, so runs.show gives the same numbers later."""
+    def measured(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
+        """What a run of this runbook measured, per subject, for `measures` in --json
+        (engine/results.py): {"subject": "backups.main", "key": …, "rto_seconds": 41.2,
+        "bytes": 3124556, …}, None for what the run did not reach. Read from the journal only
+        (a class method: runs.show gives the same numbers later, without the runbook's config).
+        `measures` below is the flat form the metrics textfile exports."""
         return ()
 
     def closing_findings(self, ctx: StepContext, summary: RunSummary) -> Sequence[Finding]:

@@ -101,7 +101,7 @@ class BackupTake(Runbook):
         return str(self.params.get("backup") or "all")
 
     @classmethod
-    def measures(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
+    def measured(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
         """Per backup taken and read back: bytes stored and dumped, tables, rows, seconds."""
         return [{"subject": name, "key": r.get("key"), "bytes": r.get("size"),
                  "dump_bytes": r.get("dump_size"), "tables": r.get("tables"),

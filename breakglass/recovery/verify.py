@@ -64,7 +64,7 @@ class BackupVerify(Runbook):
         return str(self.params.get("only") or "all")
 
     @classmethod
-    def measures(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
+    def measured(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
         """Per backup set: the newest backup's age (the RPO a restore now gives) against
         max_age, and the bytes and TOC entries of the one read whole (null when it did not
         read back)."""
