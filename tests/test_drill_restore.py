@@ -65,8 +65,16 @@ def test_good_backup_passes_and_leaves_nothing_behind(project: DrillProject) -> 
     res = project.drill()
     assert res.rc == 0, res
     assert {"STRUCTURE_OK", "ROW_COUNTS_OK", "SEQUENCES_OK", "EXPECT_OK"} <= res.codes
+    # a passing check is "ok" in the JSON, never "failed"
+    assert {f["outcome"] for f in res.findings if f["code"].endswith("_OK")} == {"ok"}
     assert not res.failing - {"NO_NOTICE_CHANNEL"}
     assert project.leftovers_of(res.doc["run_id"]) == []
+    # what was measured, as numbers
+    (m,) = res.doc["measures"]
+    rows = next(f["evidence"]["rows"] for f in res.findings if f["code"] == "ROW_COUNTS_OK")
+    assert m["subject"] == "backups.shop" and m["rows"] == rows > 0
+    assert 0 < m["rto_seconds"] <= m["wall_seconds"] and m["rto_target_seconds"] == 1800
+    assert m["rpo_seconds"] >= 0 and m["bytes"] > 0
 
 
 def test_history_grows_and_the_trend_has_an_svg_chart(project: DrillProject) -> None:
@@ -174,6 +182,25 @@ def test_damaged_backup_fails_with_its_code_and_is_torn_down(
     assert res.rc == rc, res
     assert code in res.failing
     assert project.leftovers_of(res.doc["run_id"]) == []
+    (found,) = [f for f in res.findings if f["code"] == code]
+    assert "there is no earlier backup" in found["action"]  # nothing to fall back to
+
+
+def test_a_damaged_backup_names_the_newest_backup_that_still_verifies(
+        project: DrillProject, backup: tuple[bytes, bytes]) -> None:
+    good = "shop-20251231T030000Z.dump"
+    project.put(backup[0], None, key=good)
+    day_ago = time.time() - 86400
+    os.utime(project.store_dir / good, (day_ago, day_ago))
+    project.put(*_truncated(*backup))
+    res = project.drill()
+    assert res.rc == 1, res
+    (found,) = [f for f in res.findings if f["code"] == "ARCHIVE_TRUNCATED"]
+    assert f"the newest backup that still verifies is {good}" in found["action"]
+    assert f"`breakglass drill.restore --backup {good}`" in found["action"]
+    assert found["evidence"]["last_good_backup"] == good
+    (m,) = res.doc["measures"]  # the drill reached its report: it is timed like any other
+    assert m["key"] == KEY and m["rto_seconds"] > 0
 
 
 def test_encrypted_backup_without_identity_could_not_be_verified(

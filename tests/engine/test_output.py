@@ -197,3 +197,16 @@ def test_on_an_80_column_terminal_codes_ids_and_commands_are_never_split(
     rows = [ln for ln in listed if "test.markers" in ln]
     assert len(rows) == 1 and run_id in rows[0], listed
     assert f"  target: {LONG_TARGET}" in listed and all(len(ln) <= 80 for ln in listed)
+
+
+def test_reports_say_ok_note_or_failed_and_list_failures_first(project: Project) -> None:
+    r = project.markers_run("--yes", "--fail-verify", "s2")  # nobody owns it: NO_OWNER, a note
+    assert r.returncode == 1
+    run_id = project.run_ids()[-1]
+    md = (project.state / "reports" / f"{run_id}.md").read_text()
+    html = (project.state / "reports" / f"{run_id}.html").read_text()
+    assert "**MARKER_REJECTED** (failed, error)" in md and "**NO_OWNER** (note)" in md
+    assert md.index("MARKER_REJECTED") < md.index("NO_OWNER")
+    assert "info, failed" not in md
+    assert '<span class="failed">failed, error</span>' in html
+    assert '<span class="note">note</span>' in html
