@@ -16,6 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.result_schema import check_output
+
 VALID = """
 [project]
 name = "acme"
@@ -26,9 +28,10 @@ environment = "production"
 def run(*args: str, env: Mapping[str, str] | None = None,
         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k != "BREAKGLASS_CONFIG"}
-    return subprocess.run([sys.executable, "-m", "breakglass", *args], capture_output=True,
-                          text=True, env={**base, **(env or {})}, cwd=cwd, timeout=60,
-                          check=False)
+    r = subprocess.run([sys.executable, "-m", "breakglass", *args], capture_output=True,
+                       text=True, env={**base, **(env or {})}, cwd=cwd, timeout=60, check=False)
+    check_output(args, r.returncode, r.stdout)
+    return r
 
 
 def check(path: Path, *extra: str, env: Mapping[str, str] | None = None

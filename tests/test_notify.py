@@ -20,6 +20,7 @@ from breakglass.engine.redaction import MASK, Redactor
 from breakglass.notify import build_notifier
 from breakglass.notify.owners import AppriseNotifier, mask_channel
 from breakglass.secrets import Secrets
+from tests.result_schema import check_output
 from tests.servers.sinks import HttpSink, SmtpSink
 
 BREAKGLASS = str(Path(sys.executable).with_name("breakglass"))
@@ -214,8 +215,10 @@ def test_secret_in_title_and_body_reaches_no_sink(tmp_path: Path, http_sink: Htt
 def run_cli(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BREAKGLASS")}
     full_env.update(env)
-    return subprocess.run([BREAKGLASS, *args], capture_output=True, text=True, env=full_env,
-                          timeout=120, check=False)
+    r = subprocess.run([BREAKGLASS, *args], capture_output=True, text=True, env=full_env,
+                       timeout=120, check=False)
+    check_output(args, r.returncode, r.stdout)
+    return r
 
 
 def cli_config(tmp_path: Path) -> Path:

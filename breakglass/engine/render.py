@@ -4,10 +4,11 @@ Only the executor and the tasks call these. Text from steps and journals is pass
 (never as markup), so a bracket in a key name cannot restyle or hide output. The console writes
 through the process's redacting stream.
 
-Nothing a person copies is ever split by rich: codes, run ids, runbook names and commands are
-printed with soft_wrap (a long line is left to the terminal, so it copies whole), findings are
-stacked blocks, and rows are a table only when the task asks for one (`rows(tables=True)`: a
-terminal of 100+ columns, or --format table); otherwise one line per row, which `grep` counts.
+Nothing a person copies is ever split: on a terminal long lines are wrapped at spaces only
+(`say`: never inside a word, a code, an id, a path or a `command`), in a pipe or a log never;
+findings are stacked blocks, and rows are a table only when the task asks for one and it fits
+(`rows`), else one line per row (pipes: `grep` counts them) or a block per row (a narrow
+terminal). docs/runs.md, "Output".
 """
 
 from __future__ import annotations
@@ -162,8 +163,8 @@ def _finding_style(f: Finding) -> str:
 
 def findings(console: Console, items: Iterable[Finding]) -> None:
     """One block per finding, not a table: a code, a host name or a command to paste is never
-    split across lines by a narrow column (at 80 columns or in a pipe); long lines are left to
-    the terminal to wrap, so they copy whole.
+    split across lines by a narrow column (at 80 columns or in a pipe); long lines are wrapped
+    at spaces on a terminal only (`say`).
 
         ✗ CODE  severity  subject        (✓ ok, · note, ✗ failed, ? could not verify)
           what was seen

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,27 @@ class Drill:
 class DrillStep(Step):
     def __init__(self, drill: Drill) -> None:
         self.d = drill
+
+    def with_last_good(self, ctx: StepContext, found: list[Finding]) -> list[Finding]:
+        """A backup that does not read back (fetch or the ladder): its findings name the
+        newest earlier backup that still verifies (read whole, as backup.verify does), the one
+        to restore from tonight, or say there is none."""
+        from breakglass.errors import CouldNotVerify
+        from breakglass.recovery.verify import VerifyBackupSet, damaged, with_last_good
+
+        if self.d.from_snapshot or not damaged(found):
+            return found
+        key = (self.d.selection(ctx) or {}).get("key")
+        now = datetime.now(UTC)
+        try:
+            store = self.d.store()
+            objs = store.list_backups()
+            at = next((i for i, o in enumerate(objs) if o.key == key), len(objs))
+            good, tried = VerifyBackupSet(self.d.drill.backup, self.d.backup).newest_good(
+                ctx, store, [o for o in objs[:at] if o.key != key], now)
+        except CouldNotVerify:
+            return found  # the store went away: the advice stays what it was
+        return with_last_good(found, good, tried, now)
 
 
 def finding_of(problem: Mapping[str, Any], subject: str) -> Finding:

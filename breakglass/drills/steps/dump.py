@@ -73,7 +73,8 @@ class Fetch(DrillStep):
 
     def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
         done = observed["done"] or {}
-        return [finding_of(p, self.name) for p in done.get("problems") or []]
+        return self.with_last_good(ctx, [finding_of(p, self.name)
+                                         for p in done.get("problems") or []])
 
     def undo(self, ctx: StepContext) -> None:
         fetching.remove_files(self.d.folder(ctx))

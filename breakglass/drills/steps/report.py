@@ -19,8 +19,6 @@ from breakglass.engine import journal
 from breakglass.engine.findings import Finding, exit_code, verdict
 from breakglass.engine.runbook import Action, Plan, StepContext
 from breakglass.engine.runs import summarize
-from breakglass.errors import CouldNotVerify
-from breakglass.recovery.verify import VerifyBackupSet, damaged, with_last_good
 
 
 class Report(DrillStep):
@@ -93,21 +91,4 @@ class Report(DrillStep):
             return []
         timed = [Finding.from_dict(f) for f in (ctx.outputs.get("report") or {}).get("timing",
                                                                                    [])]
-        return [*self._with_last_good(ctx, self._carried(ctx)), *timed]
-
-    def _with_last_good(self, ctx: StepContext, found: list[Finding]) -> list[Finding]:
-        """A backup that does not read back: its findings name the newest earlier backup that
-        still verifies (read whole, as backup.verify does), the one to restore from tonight."""
-        if self.d.from_snapshot or not damaged(found):
-            return found
-        key = (self.d.selection(ctx) or {}).get("key")
-        now = datetime.now(UTC)
-        try:
-            store = self.d.store()
-            objs = store.list_backups()
-            at = next((i for i, o in enumerate(objs) if o.key == key), len(objs))
-            good, tried = VerifyBackupSet(self.d.drill.backup, self.d.backup).newest_good(
-                ctx, store, [o for o in objs[:at] if o.key != key], now)
-        except CouldNotVerify:
-            return found  # the store went away: the advice stays what it was
-        return with_last_good(found, good, tried, now)
+        return [*self.with_last_good(ctx, self._carried(ctx)), *timed]
