@@ -148,16 +148,18 @@ class Bucket:
 
     def versions(self, key: str) -> list[tuple[str, int]]:
         """(version id, size) of every version of `key`, oldest first; [] when not versioned."""
-        out: list[tuple[str, int, str]] = []
+        # S3 lists a key's versions newest first. Not sorted by LastModified: it has
+        # millisecond resolution, and two appends within one millisecond would swap places.
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html
+        out: list[tuple[str, int]] = []
         with self.errors(f"cannot list the versions of {key}"):
             pages = self.client.get_paginator("list_object_versions").paginate(
                 Bucket=self.bucket, Prefix=self.full(key))
             for page in pages:
                 for v in page.get("Versions", ()):
                     if v["Key"] == self.full(key) and v.get("VersionId") not in (None, "null"):
-                        out.append((str(v["VersionId"]), int(v["Size"]),
-                                    v["LastModified"].isoformat()))
-        return [(vid, size) for vid, size, _ in sorted(out, key=lambda v: v[2])]
+                        out.append((str(v["VersionId"]), int(v["Size"])))
+        return out[::-1]
 
     def get_version(self, key: str, version_id: str) -> bytes:
         with self.errors(f"cannot read a version of {key}"):

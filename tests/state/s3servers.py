@@ -44,7 +44,7 @@ class SerialMoto:
     """moto's S3 served one request at a time on 127.0.0.1:PORT (a daemon thread)."""
 
     def __init__(self) -> None:
-        from moto.server import DomainDispatcherApplication, create_backend_app
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         class Quiet(WSGIRequestHandler):
@@ -65,7 +65,7 @@ class SerialMoto:
 
 @dataclass
 class Fault:
-    method: str
+    method: str  # "*": any
     path: str  # a regex searched in the request path (path-style: /BUCKET/KEY?QUERY)
     kind: FaultKind
     times: int = 1
@@ -74,7 +74,7 @@ class Fault:
 
     def take(self, method: str, path: str) -> bool:
         """This request matches and gets the fault (counts it either way)."""
-        if method != self.method or not re.search(self.path, path):
+        if self.method not in ("*", method) or not re.search(self.path, path):
             return False
         if self.skip > 0:
             self.skip -= 1
