@@ -360,18 +360,30 @@ class S3Lease(Lease):
                        "wait a minute and try again")
 
     def _start(self) -> None:
+        if self._renew_in() <= 0:
+            # The write took most of the TTL (S3 slow, retries): its expiry is close for the
+            # others already. Renew once before the run relies on it.
+            self._write(if_match=self._etag)
         self._stop.clear()
         self._thread = threading.Thread(target=self._heartbeat, name=f"lease {self.key}",
                                         daemon=True)
         self._thread.start()
 
+    def _renew_in(self) -> float:
+        """Seconds until the next renewal: when a third of the TTL has gone since the expiry we
+        last wrote was counted (at once if a slow write used more)."""
+        left = (self._valid_until - _now()).total_seconds()
+        return max(0.0, left - self.ttl.total_seconds() * 2 / 3)
+
     def _heartbeat(self) -> None:
-        while not self._stop.wait(self.ttl.total_seconds() / 3):
+        wait = self._renew_in()
+        while not self._stop.wait(wait):
             with self._mutex:
                 if self._stop.is_set():
                     return
                 try:
                     self._write(if_match=self._etag)
+                    wait = self._renew_in()
                 except Conflict:
                     self._lost = "another machine took the lease over"
                     return
@@ -379,6 +391,7 @@ class S3Lease(Lease):
                     if _now() >= self._valid_until:
                         self._lost = f"the lease could not be renewed before it expired ({exc})"
                         return
+                    wait = self.ttl.total_seconds() / 3
 
     def release(self) -> None:
         if self._thread is None:

@@ -8,8 +8,8 @@ its conditional writes are atomic, which is what S3's look like from outside
 keep-alive connection never holds the server for others.
 
 ``FaultProxy`` — a threaded HTTP/1.1 proxy on loopback in front of it. Each request is matched
-against the armed ``Fault`` rules (method and a regex on the path, ``skip`` matches let through
-first, then ``times`` faulty answers): ``"500"`` InternalError, ``"503"`` SlowDown (S3's XML
+against the armed ``Fault`` rules (method, a regex on the path and optionally one on the body;
+the first ``times`` requests that match get the fault): ``"500"`` InternalError, ``"503"`` SlowDown (S3's XML
 bodies), ``"403"`` AccessDenied, ``"drop"`` closes the connection without forwarding,
 ``"drop_after"`` forwards (the write lands) and then closes without answering — the lost
 response a retried conditional write must recognise. Everything else is forwarded unchanged.
@@ -69,15 +69,17 @@ class Fault:
     path: str  # a regex searched in the request path (path-style: /BUCKET/KEY?QUERY)
     kind: FaultKind
     times: int = 1
-    skip: int = 0
+    #: a regex the request body must hold (a journal PUT carries the whole journal, so
+    #: `"step":"s2"},[^\n]*"type":"step_apply_started"` picks the append announcing s2 and,
+    #: the journal only growing, every append after it)
+    body: str = ""
     hit: int = 0
 
-    def take(self, method: str, path: str) -> bool:
+    def take(self, method: str, path: str, body: bytes) -> bool:
         """This request matches and gets the fault (counts it either way)."""
         if self.method not in ("*", method) or not re.search(self.path, path):
             return False
-        if self.skip > 0:
-            self.skip -= 1
+        if self.body and not re.search(self.body.encode(), body):
             return False
         if self.times <= 0:
             return False
@@ -97,8 +99,8 @@ class FaultProxy:
     _server: ThreadingHTTPServer | None = None
 
     def arm(self, method: str, path: str, kind: FaultKind, times: int = 1,
-            skip: int = 0) -> Fault:
-        fault = Fault(method, path, kind, times, skip)
+            body: str = "") -> Fault:
+        fault = Fault(method, path, kind, times, body)
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -108,9 +110,10 @@ class FaultProxy:
             self.faults.clear()
             self.seen.clear()
 
-    def decide(self, method: str, path: str) -> str:
+    def decide(self, method: str, path: str, body: bytes) -> str:
         with self._lock:
-            kind = next((f.kind for f in self.faults if f.take(method, path)), "forwarded")
+            kind = next((f.kind for f in self.faults if f.take(method, path, body)),
+                        "forwarded")
             self.seen.append((method, path, kind))
             return kind
 
@@ -130,7 +133,7 @@ class FaultProxy:
 
             def _handle(self) -> None:
                 body = self._body()
-                kind = proxy.decide(self.command, self.path)
+                kind = proxy.decide(self.command, self.path, body)
                 if kind == "drop":
                     self.close_connection = True
                     return
