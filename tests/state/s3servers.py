@@ -9,8 +9,8 @@ keep-alive connection never holds the server for others.
 
 ``FaultProxy`` — a threaded HTTP/1.1 proxy on loopback in front of it. Each request is matched
 against the armed ``Fault`` rules (method, a regex on the path and optionally one on the body;
-the first ``times`` requests that match get the fault): ``"500"`` InternalError, ``"503"`` SlowDown (S3's XML
-bodies), ``"403"`` AccessDenied, ``"drop"`` closes the connection without forwarding,
+the first ``times`` requests that match get the fault): ``"500"`` InternalError, ``"503"``
+SlowDown (S3's XML bodies), ``"drop"`` closes the connection without forwarding,
 ``"drop_after"`` forwards (the write lands) and then closes without answering — the lost
 response a retried conditional write must recognise. Everything else is forwarded unchanged.
 ``seen`` records what each request got, so a test can prove its fault was hit.
@@ -28,12 +28,11 @@ from typing import Any, Literal
 
 from tests.servers._util import LOOPBACK
 
-FaultKind = Literal["500", "503", "403", "drop", "drop_after"]
+FaultKind = Literal["500", "503", "drop", "drop_after"]
 
 _ERRORS: dict[str, tuple[int, str, str]] = {
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "503": (503, "SlowDown", "Please reduce your request rate."),
-    "403": (403, "AccessDenied", "Access Denied"),
 }
 #: hop-by-hop headers (RFC 9110 §7.6.1) plus the framing we redo ourselves
 _NOT_FORWARDED = {"connection", "keep-alive", "transfer-encoding", "content-length",
