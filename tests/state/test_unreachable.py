@@ -34,27 +34,31 @@ def test_read_only_commands_exit_3_in_one_line_and_a_run_refuses_before_any_chan
     assert bucket.keys() == []  # nothing reached the bucket either
 
 
-def test_a_local_state_run_is_not_shared_until_state_push_uploads_it_verified(
+def test_local_state_runs_are_not_shared_until_state_push_uploads_those_that_verify(
         machines: tuple[Machine, Machine], bucket: StateBucket, faults: FaultProxy,
         tmp_path: Path) -> None:
     a, b = machines
     _s3_down(faults, bucket)
 
-    r = a.markers_run("--local-state")
-
-    assert r.returncode == 0, r.stdout + r.stderr
-    (run_id,) = a.local_runs()
-    assert len(a.applied()) == 6
+    for target in ("markers", "other"):
+        r = a.markers_run("--local-state", "--target", target, "--steps", "1")
+        assert r.returncode == 0, r.stdout + r.stderr
+    good, edited = a.local_runs()
     faults.clear()  # S3 is back
-    assert a.list_json()[run_id] == "succeeded (not shared yet)"
-    assert run_id not in b.list_json()
+    assert a.list_json() == {good: "succeeded (not shared yet)",
+                             edited: "succeeded (not shared yet)"}
+    assert b.list_json() == {}
     assert bucket.run_ids() == []
+    path = a.state / "runs" / f"{edited}.jsonl"
+    path.write_bytes(path.read_bytes().replace(b'"target":"other"', b'"target":"OTHER"'))
 
     pushed = a.run("state.push")
 
-    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
-    body = bucket.get(f"runs/{run_id}.jsonl")
-    assert body == (a.state / "runs" / f"{run_id}.jsonl").read_bytes()
+    assert pushed.returncode == 1, pushed.stdout + pushed.stderr
+    assert f"REFUSED run {edited}: its journal does not verify" in pushed.stdout
+    assert bucket.run_ids() == [good]
+    body = bucket.get(f"runs/{good}.jsonl")
+    assert body == (a.state / "runs" / f"{good}.jsonl").read_bytes()
     assert chain_problems(body, tmp_path) == []
-    assert b.list_json()[run_id] == "succeeded"
-    assert a.list_json()[run_id] == "succeeded"
+    assert b.list_json() == {good: "succeeded"}
+    assert a.list_json()[good] == "succeeded"
