@@ -336,8 +336,11 @@ class S3Lease(Lease):
         self._info = Holder(os.getpid(), run_id, socket.gethostname(),
                             _now().isoformat(timespec="seconds"), whoami())
         for _ in range(5):
-            with contextlib.suppress(Conflict):
+            try:
                 self._write(create_only=True)
+            except Conflict:
+                pass  # there is a lease object: whose, and is it live?
+            else:
                 self._start()
                 return None
             current = self.bucket.get(self.key)

@@ -16,11 +16,9 @@ a fresh bucket per test, and two "machines" sharing it.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,7 +36,6 @@ from tests.state.s3servers import FaultProxy, SerialMoto
 
 DRIVER = Path(__file__).resolve().parents[1] / "engine" / "driver.py"
 PREFIX = "team/"
-CLONE_NEWUTS = 0x04000000  # <sched.h>
 
 
 @pytest.fixture(scope="session")
@@ -120,18 +117,6 @@ def bucket(serial_moto: SerialMoto) -> StateBucket:
     return StateBucket(name, client)
 
 
-def _as_host(name: str) -> Callable[[], None]:
-    """A preexec_fn giving the child its own host name (a new UTS namespace; root, as in CI)."""
-
-    def enter() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(CLONE_NEWUTS) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUTS)")
-        socket.sethostname(name)
-
-    return enter
-
-
 @dataclass
 class Machine(CliProject):
     host: str = field(default="", kw_only=True)
@@ -155,15 +140,11 @@ class Machine(CliProject):
         return super().env(HOME=str(self.root / "home"), **more)
 
     def argv(self, *args: str) -> list[str]:
-        return [sys.executable, str(DRIVER), *args, "--config", str(self.config)]
-
-    def run(self, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL, env=env or self.env(),
-                           preexec_fn=_as_host(self.host))
-        self.outputs[f"{' '.join(args)} #{len(self.outputs)}"] = r.stdout + r.stderr
-        return r
+        # Its own host name, in a new UTS namespace (root, as in CI): the lease holder names
+        # its machine, and a holder on another host is never checked by pid. unshare and sh
+        # exec, so the pid is the breakglass process's.
+        return ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', self.host,
+                sys.executable, str(DRIVER), *args, "--config", str(self.config)]
 
     def markers_run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.run("markers", "--dir", str(self.markers), "--yes", *args)
@@ -176,7 +157,7 @@ class Machine(CliProject):
             self.argv("markers", "--dir", str(self.markers), "--yes", "--pause", pause,
                       "--pause-file", str(self.pause_file), *args),
             env=self.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, preexec_fn=_as_host(self.host))
+            stderr=subprocess.PIPE, text=True)
         self.started.append(proc)
         deadline = time.monotonic() + 60
         while not self.pause_file.exists():
