@@ -603,6 +603,8 @@ class _Run:
                                                      "plan": step.plan(observed).to_dict()})
                 self._crumb(step, "verify")
                 found = list(step.verify(self.ctx, observed))
+            except StateLost:
+                raise  # as in the apply phase: the run stops as it stands
             except Exception as exc:
                 self._step_failed(step, "verify", exc)
                 continue

@@ -119,4 +119,5 @@ def test_a_read_only_run_whose_journal_cannot_be_written_never_passes(
 
     assert r.returncode == 3, r.stdout + r.stderr
     (run_id,) = bucket.run_ids()
+    assert f"run {run_id} stopped" in one_line(r.stderr)
     assert "run_finished" not in [e["type"] for e in bucket.events(run_id)]
