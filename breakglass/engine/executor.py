@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from breakglass.engine import journal as jr
-from breakglass.engine import registry
+from breakglass.engine import metrics, registry
 from breakglass.engine import render as out
 from breakglass.engine.findings import (
     Finding,
@@ -632,6 +632,8 @@ class _Run:
             self._send_anchor(status, anchor)
         reports = self._report()
         summary = summarize(self.journal.path, self.run_id)
+        if status != "dry-run":
+            self._metrics(summary, exit_code)
         if self.console is not None:
             if not self.runbook.mutating or status != "succeeded":
                 out.findings(self.console, summary.findings)
@@ -645,6 +647,24 @@ class _Run:
         if self.services.reporter is not None:
             self.services.reporter.flush()
         return _result(summary, self.state_dir, reports)
+
+    def _metrics(self, summary: RunSummary, exit_code: int) -> None:
+        """Prometheus gauges (engine/metrics.py), when `[metrics] textfile` is set. Like a
+        notice, a metrics file that cannot be written is journaled and shown, never fatal."""
+        textfile = self.runbook.config.metrics.textfile
+        if textfile is None or summary.finished is None:
+            return
+        try:
+            measures = self.runbook.measures(summary)
+            metrics.record(self.state_dir, Path(textfile), self.runbook.config.project.name,
+                           self.runbook.name, self.runbook.target, summary.finished, exit_code,
+                           measures)
+        except Exception as exc:  # never let monitoring change the run's outcome
+            self._capture(exc)
+            message = f"metrics not written to {textfile}: {_one_line(exc)}"
+            self.journal.append("log", {"step": "", "message": message, "data": {}})
+            if self.console is not None:
+                self.console.print(message)
 
     def _closing(self, status: str) -> list[Finding]:
         """Journal what the runbook must say however the run ended (Runbook.closing_findings)."""
