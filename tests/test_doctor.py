@@ -141,6 +141,27 @@ def test_a_refused_database_password_is_exit_3_without_the_password(setup: Setup
     assert "Wr0ng-canary-pw" not in result.stdout + result.stderr
 
 
+def test_a_role_that_cannot_read_a_table_is_exit_1(setup: Setup) -> None:
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    db, role = f"doctor_{uuid.uuid4().hex[:8]}", f"reader_{uuid.uuid4().hex[:8]}"
+    dsn = setup.pg.create_database(db)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create table invoices (id int)")
+        conn.execute(sql.SQL("create role {} login password {}").format(
+            sql.Identifier(role), sql.Literal("Reader-pw-1")))
+    setup.env["BG_DOCTOR_DSN"] = (f"postgresql://{role}:Reader-pw-1@{setup.pg.host}:"
+                                  f"{setup.pg.port}/{db}")
+    result = setup.run()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert line(result, "database", "main").startswith("FAIL ")
+    assert "permission denied for table invoices" in line(result, "database", "main")
+    assert "Reader-pw-1" not in result.stdout + result.stderr
+
+
 def test_an_unset_secret_reference_is_exit_1(setup: Setup) -> None:
     del setup.env["BG_DOCTOR_DSN"]
     result = setup.run()
