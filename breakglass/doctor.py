@@ -13,7 +13,8 @@ the way `barman check` and `pgbackrest check` do it for their own setups.
 Each line is ok, failed (something is wrong: exit 1) or unverified (could not look: a server
 down, a credential refused, a tool missing: exit 3); a failed line outranks an unverified one.
 A note changes no exit code. The classification is the exception tree's: CouldNotVerify is
-unverified, every other BreakglassError is failed.
+unverified (with its own code), every other BreakglassError is failed (KIND_FAILED, or a code of
+its own such as PG_DUMP_REFUSED).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class _Probe:
         except CouldNotVerify as exc:
             self.add(kind, name, "unverified", str(exc), exc.action or "", exc.code)
         except BreakglassError as exc:
-            self.add(kind, name, "failed", str(exc), code=type(exc).__name__)
+            self.add(kind, name, "failed", str(exc), code=f"{kind.upper()}_FAILED")
 
 
 def exit_code(lines: list[Line]) -> int:
@@ -109,7 +110,8 @@ def _secrets(probe: _Probe, config: Config, secrets: SecretResolver) -> None:
         if s.problem is None:
             probe.add("secret", s.key, "ok", f"{s.ref} resolves ({s.length} chars)")
         else:
-            probe.add("secret", s.key, "unverified" if s.unverified else "failed", s.problem)
+            probe.add("secret", s.key, "unverified" if s.unverified else "failed", s.problem,
+                      code="SECRET_UNRESOLVED")
 
 
 def _database(probe: _Probe, config: Config, secrets: SecretResolver, name: str) -> None:
