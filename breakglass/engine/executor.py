@@ -144,14 +144,20 @@ def state_dir_of(config: Config) -> Path:
 def _leased(state: State, runbook: Runbook, run_id: str, options: RunOptions
             ) -> Iterator[tuple[Lease, Holder | None]]:
     """Hold (runbook, target)'s lease for the block; a run that lost its shared state stops
-    with the run id in the message (exit 3), the lease released however it ends."""
-    lease = state.lease(runbook.name, runbook.target)
-    stale = lease.acquire(run_id, take_over=options.take_over)
+    with the run id in the message (exit 3), the lease released however it ends. The CLI
+    prints an error's message only, so what to do next goes into it."""
+    try:
+        lease = state.lease(runbook.name, runbook.target)
+        stale = lease.acquire(run_id, take_over=options.take_over)
+    except CouldNotVerify as exc:  # S3 unreachable or refusing: the run never started
+        raise type(exc)(f"{exc}; nothing was changed. {exc.action}", code=exc.code,
+                        action=exc.action) from exc
     try:
         yield lease, stale
     except StateLost as exc:
-        raise StateLost(f"run {run_id} stopped: {exc}", code=exc.code,
-                        action=exc.action.replace("RUN_ID", run_id)) from exc
+        action = exc.action.replace("RUN_ID", run_id)
+        raise StateLost(f"run {run_id} stopped: {exc}; {action}", code=exc.code,
+                        action=action) from exc
     finally:
         lease.release()
 
@@ -597,6 +603,8 @@ class _Run:
                                                      "plan": step.plan(observed).to_dict()})
                 self._crumb(step, "verify")
                 found = list(step.verify(self.ctx, observed))
+            except StateLost:
+                raise  # as in the apply phase: the run stops as it stands
             except Exception as exc:
                 self._step_failed(step, "verify", exc)
                 continue
