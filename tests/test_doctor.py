@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.result_schema import check_output
 from tests.servers.postgres import PostgresServer
 from tests.servers.sinks import HttpSink
 from tests.servers.sshd import SshdServer
@@ -51,9 +52,11 @@ class Setup:
         config = self.root / "breakglass.toml"
         config.write_text(CONFIG.format(**self.values))
         base = {k: v for k, v in os.environ.items() if k != "BG_DOCTOR_DSN"}
-        return subprocess.run([sys.executable, "-m", "breakglass", "doctor", "--config",
-                               str(config), *extra], capture_output=True, text=True,
-                              env={**base, **self.env}, timeout=120, check=False)
+        r = subprocess.run([sys.executable, "-m", "breakglass", "doctor", "--config",
+                            str(config), *extra], capture_output=True, text=True,
+                           env={**base, **self.env}, timeout=120, check=False)
+        check_output(extra, r.returncode, r.stdout)
+        return r
 
 
 CONFIG = """

@@ -4,20 +4,20 @@ could not be reached."""
 
 from __future__ import annotations
 
-import json
-
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import App, handle_errors
+from breakglass.commands._common import FORMAT_HELP, App, handle_errors, write_json
 
 _MARKS = {"ok": "ok  ", "note": "note", "failed": "FAIL", "unverified": "??  "}
 
 
-@task(help={"config": "path to breakglass.toml", "json_": "machine-readable output"})
+@task(help={"config": "path to breakglass.toml", "json_": "the same as --format json",
+            "format_": FORMAT_HELP})
 @handle_errors
-def doctor(c: Context, config: str | None = None, json_: bool = False) -> None:
+def doctor(c: Context, config: str | None = None, json_: bool = False,
+           format_: str = "") -> None:
     """Connect to every database, store, host, secret, the shared state and every notice channel.
 
     One line per thing: ok, FAIL (wrong: exit 1) or ?? (could not be reached or verified: exit
@@ -25,13 +25,15 @@ def doctor(c: Context, config: str | None = None, json_: bool = False) -> None:
     from breakglass import doctor as dr
     from breakglass.commands.notify import send_test_notices
 
-    app = App(config, json_)
+    app = App(config, json_, fmt=format_)
     cfg = app.config
     lines = dr.run(cfg, app.secrets, lambda: send_test_notices(app))
     code = dr.exit_code(lines)
-    if json_:
-        print(json.dumps({"config": str(cfg.path), "exit_code": code,
-                          "checks": [line.to_dict() for line in lines]}, indent=2))
+    if app.json_output:
+        from breakglass.engine.results import document
+
+        write_json(app, document("doctor", {"config": str(cfg.path), "exit_code": code,
+                                            "checks": [line.to_dict() for line in lines]}))
     else:
         # Plain lines, never a table: each stays whole at 80 columns, in a pipe and in a log.
         for line in lines:

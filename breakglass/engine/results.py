@@ -2,8 +2,8 @@
 described by the JSON Schema shipped in the package (breakglass/schema/result-v1.json; docs/runs.md,
 "Output"), like `pgbackrest info --output=json`.
 
-    {"schema": "breakglass.result/1", "kind": "run" | "runs" | "journal" | "notices" | "config",
-     ...the kind's fields}
+    {"schema": "breakglass.result/1",
+     "kind": "run" | "runs" | "journal" | "notices" | "config" | "doctor", ...the kind's fields}
 
 A `run` (every runbook task, runs.show, runs.resume, runs.undo) carries its findings (outcome ok,
 note, failed or unverified), its steps and `measures`: what the run measured, as numbers, one
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from breakglass.engine.runs import RunSummary
 
 SCHEMA = "breakglass.result/1"
-Kind = Literal["run", "runs", "journal", "notices", "config"]
+Kind = Literal["run", "runs", "journal", "notices", "config", "doctor"]
 
 
 def document(kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:
