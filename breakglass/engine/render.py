@@ -71,8 +71,7 @@ def say(console: Console, text: Text, indent: int = 0) -> None:
 def plan(console: Console, runbook: str, target: str, run_id: str,
          planned: Sequence[tuple[str, str, Plan]], dry_run: bool) -> None:
     head = "Plan (dry run: nothing will change)" if dry_run else "Plan"
-    console.print(Text(f"{head} — {runbook} on {target}, run {run_id}", style="bold"),
-                  soft_wrap=True)
+    say(console, Text(f"{head} — {runbook} on {target}, run {run_id}", style="bold"), indent=2)
     for i, (name, title, p) in enumerate(planned, start=1):
         console.print(Text(f"{i}. {title or name} [{name}]"), soft_wrap=True)
         if p.is_noop:
@@ -204,9 +203,9 @@ def deliveries(console: Console, items: Iterable[dict[str, Any]]) -> None:
 def summary_line(console: Console, s: RunSummary, reports: Iterable[str]) -> None:
     code = s.computed_exit_code()
     style = "green" if code == 0 else ("yellow" if code == 3 else "red")
-    # soft_wrap: the run id is what people paste into runs.resume; never break it.
-    console.print(Text(f"{s.runbook} on {s.target}: {s.status} (exit {code}), run {s.run_id}",
-                       style=f"bold {style}"), soft_wrap=True)
+    # The run id is what people paste into runs.resume: say() never breaks it.
+    say(console, Text(f"{s.runbook} on {s.target}: {s.status} (exit {code}), run {s.run_id}",
+                      style=f"bold {style}"), indent=2)
     _reports(console, reports)
 
 
@@ -218,8 +217,8 @@ def _reports(console: Console, reports: Iterable[str]) -> None:
         return
     main = next((p for p in paths if p.suffix == ".html"), paths[0])
     also = [p.suffix for p in paths if p != main]
-    console.print(Text(f"report: {main}" + (f" (also {', '.join(also)})" if also else ""),
-                       style="dim"), soft_wrap=True)
+    say(console, Text(f"report: {main}" + (f" (also {', '.join(also)})" if also else ""),
+                      style="dim"), indent=2)
 
 
 def rows(console: Console, headers: Sequence[str], cells: Iterable[Sequence[Text]],
