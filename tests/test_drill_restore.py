@@ -21,6 +21,7 @@ import pytest
 from breakglass.connectors.pgcluster import MARKER, cluster_parent, find_roots
 from breakglass.drills import history, validate
 from breakglass.recovery.environments import safe_run_id
+from breakglass.state.local import LocalState
 from tests.drills.project import KEY, DrillProject, restamp, seed
 
 EXPECT = ('[[drills.restore.expect]]\nsql = "select count(*) from users"\nmin = 1000\n'
@@ -77,7 +78,7 @@ def test_history_grows_and_the_trend_has_an_svg_chart(project: DrillProject) -> 
     lines = (project.state / "drills" / "history.jsonl").read_text().splitlines()
     assert len(lines) == 2
     # each line counts for backups.restore_tested: its drill's journal backs it
-    assert [len(x) for x in history.backed(project.state)] == [2, 0]
+    assert [len(x) for x in history.backed(LocalState(project.state))] == [2, 0]
     report = second.step_result("report")
     assert set(report["stages"]) == {"fetch", "verify", "environment", "restore", "validate",
                                      "teardown"}

@@ -663,7 +663,18 @@ class _Run:
         return found
 
     def _report(self) -> dict[str, Path]:
-        return write_reports(self.state_dir, self.run_id, self.journal.path)
+        try:
+            return write_reports(open_state(self.runbook.config), self.run_id, self.journal.path)
+        except CouldNotVerify as exc:
+            # The shared state failed after the run's end was journaled there. A report is
+            # rebuilt from that journal, so nothing is lost: kept on this machine, shared
+            # later by `breakglass state.push`.
+            from breakglass.state.local import LocalState
+
+            if self.console is not None:
+                self.console.print(f"the reports stay on this machine for now ({exc}); "
+                                   "`breakglass state.push` shares them")
+            return write_reports(LocalState(self.state_dir), self.run_id, self.journal.path)
 
     def note_takeover(self, stale: Holder | None) -> None:
         if stale is None:

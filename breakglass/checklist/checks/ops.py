@@ -91,6 +91,7 @@ def backups_verified(ctx: CheckContext) -> CheckResult:
 @check("backups.restore_tested")
 def backups_restore_tested(ctx: CheckContext) -> CheckResult:
     from breakglass.drills import history
+    from breakglass.state import open_state
 
     item = "backups.restore_tested"
     drill = ctx.config.drills.restore
@@ -102,9 +103,10 @@ def backups_restore_tested(ctx: CheckContext) -> CheckResult:
     max_age = ctx.config.checklist.ops.drill_max_age
     # Only lines that the journal of the drill that wrote them backs (drills/history.py): an
     # appended or edited line must not turn this item from failed to passed.
-    records, refused = history.backed(ctx.state_dir)
+    state = open_state(ctx.config)
+    records, refused = history.backed(state)
     findings: list[Finding] = []
-    evidence: dict[str, Any] = {"history": str(history.history_path(ctx.state_dir)),
+    evidence: dict[str, Any] = {"history": state.record_label(history.RECORDS),
                                 "max_age_days": max_age.total_seconds() / 86400}
     if refused:
         evidence["not_counted"] = refused

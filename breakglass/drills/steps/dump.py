@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from breakglass.connectors import age
 from breakglass.drills import fetch as fetching
 from breakglass.drills import pgrestore
 from breakglass.drills.steps.base import DrillStep, finding_of, read_json, write_json
@@ -57,11 +58,9 @@ class Fetch(DrillStep):
         where = f"backups.{self.d.drill.backup}.identity"
 
         def identities() -> list[Any]:
-            from breakglass.recovery import archive
-
             assert ref is not None
             try:
-                return archive.parse_identities(ctx.secret(ref))
+                return age.parse_identities(ctx.secret(ref))
             except ValueError as exc:
                 raise UsageError(f"{where}: {exc}") from None
 
