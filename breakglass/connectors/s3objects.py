@@ -140,17 +140,18 @@ class Bucket:
         return bool(resp.get("KeyCount"))
 
     def versions(self, key: str) -> list[tuple[str, int]]:
-        """(version id, size) of every version of `key`, oldest first; [] when not versioned."""
-        out: list[tuple[str, int, str]] = []
+        """(version id, size) of every version of `key`, oldest first; [] when not versioned.
+        ListObjectVersions gives a key's versions newest first; that order, not LastModified
+        (whole seconds: a run appends many times a second), is the order they were written."""
+        out: list[tuple[str, int]] = []
         with self.errors(f"cannot list the versions of {key}"):
             pages = self.client.get_paginator("list_object_versions").paginate(
                 Bucket=self.bucket, Prefix=self.full(key))
             for page in pages:
                 for v in page.get("Versions", ()):
                     if v["Key"] == self.full(key) and v.get("VersionId") not in (None, "null"):
-                        out.append((str(v["VersionId"]), int(v["Size"]),
-                                    v["LastModified"].isoformat()))
-        return [(vid, size) for vid, size, _ in sorted(out, key=lambda v: v[2])]
+                        out.append((str(v["VersionId"]), int(v["Size"])))
+        return out[::-1]
 
     def get_version(self, key: str, version_id: str) -> bytes:
         with self.errors(f"cannot read a version of {key}"):
@@ -159,18 +160,19 @@ class Bucket:
             return bytes(resp["Body"].read())
 
     def retention(self, key: str) -> datetime | None:
-        """Until when Object Lock retains the current version of `key`; None when it does not."""
+        """Until when Object Lock retains the current version of `key`; None when it does not.
+        Read with HeadObject, which returns the version's retention to a caller allowed
+        s3:GetObjectRetention (one request; moto implements it, not GetObjectRetention)."""
         import botocore.exceptions as bx
 
         with self.errors(f"cannot read the retention of {key}"):
             try:
-                resp = self.client.get_object_retention(Bucket=self.bucket, Key=self.full(key))
+                resp = self.client.head_object(Bucket=self.bucket, Key=self.full(key))
             except bx.ClientError as exc:
-                if aws.error_code(exc) in ("NoSuchObjectLockConfiguration",
-                                           "InvalidRequest", "NoSuchKey", "404"):
+                if aws.error_code(exc) in ("NoSuchKey", "404"):
                     return None
                 raise
-        until = resp.get("Retention", {}).get("RetainUntilDate")
+        until = resp.get("ObjectLockRetainUntilDate")
         return until if isinstance(until, datetime) else None
 
     def facts(self) -> BucketFacts:

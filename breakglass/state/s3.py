@@ -202,6 +202,7 @@ class S3State(State):
         try:
             until = self.bucket.retention(key)
             if until is not None:
+                until = until.astimezone(UTC)
                 return EvidenceLock(True, until, f"evidence locked until {until:%Y-%m-%d %H:%M} "
                                     f"UTC (Object Lock retention of {self.label}{key})")
             lock = self.bucket.facts().object_lock
