@@ -180,8 +180,9 @@ def verify(c: Context, run_id: str, config: str | None = None, anchor: str = "",
     if json_:
         doc: dict[str, Any] = {"run_id": run_id, "journal": str(path), "intact": not problems,
                                "problems": problems, "unconfirmed_events": unconfirmed,
-                               "anchors_sent": summary.anchors,
-                               "evidence_lock": lock.to_dict() if lock else None}
+                               "anchors_sent": summary.anchors}
+        if lock is not None:  # a shared state: can the bucket's copy be rewritten?
+            doc["evidence_lock"] = lock.to_dict()
         if checked is not None:
             doc["anchor"] = {"hash": checked.anchor, "matches": checked.matches,
                              "event": checked.event.get("seq") if checked.event else None,

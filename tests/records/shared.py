@@ -27,11 +27,14 @@ def make_bucket(aws: MotoServer, name: str = "team-state", *, object_lock: bool 
 
 def share(config: Path, endpoint_url: str, url: str, *project_lines: str) -> None:
     """Point the project at the shared state `url`: `state` (and `project_lines`) go into
-    [project], right after its state_dir; the S3 endpoint into [aws]."""
+    [project], right after its state_dir; the S3 endpoint into [aws]. Called again, it adds
+    `project_lines` only."""
     text = config.read_text()
     anchor = 'state_dir = "state"\n'
     assert anchor in text
-    extra = "".join(f"{line}\n" for line in (f'state = "{url}"', *project_lines))
+    first = f'state = "{url}"\n' not in text
+    extra = "".join(f"{line}\n" for line in ((f'state = "{url}"',) if first else ())
+                    + project_lines)
     text = text.replace(anchor, anchor + extra, 1)
     if "[aws]" not in text:
         text += f'\n[aws]\nendpoint_url = "{endpoint_url}"\nregion = "us-east-1"\n'
