@@ -156,9 +156,10 @@ class State(ABC):
         `create`: a new run, whose journal must not exist yet."""
 
     def sync_runs(self, run_ids: Collection[str] | None = None,  # noqa: B027
-                  newest: int | None = None) -> None:
+                  newest: int | None = None, since: str | None = None) -> None:
         """Bring the journals of `run_ids` (None: every run; `newest`: only that many of the
-        newest) into runs_dir. Local: nothing to do."""
+        newest; `since`: only runs started then or later, a UTC "YYYYmmddTHHMMSS" — run ids
+        start with it) into runs_dir. Local: nothing to do."""
 
     def journal_problems(self, run_id: str) -> list[str]:
         """What the store itself shows about a journal beyond its chain (S3 with versioning:

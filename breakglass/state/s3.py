@@ -145,12 +145,14 @@ class S3State(State):
         self._cache_journal(run_id, current.body)
         return S3Journal(self, key, current.etag)
 
-    def sync_runs(self, run_ids: Collection[str] | None = None, newest: int | None = None
-                  ) -> None:
+    def sync_runs(self, run_ids: Collection[str] | None = None, newest: int | None = None,
+                  since: str | None = None) -> None:
         self.check()
         listed = {item.key[len("runs/"):-len(".jsonl")]: item.etag
                   for item in self.bucket.listing("runs/") if item.key.endswith(".jsonl")}
         wanted = sorted(listed if run_ids is None else set(run_ids) & set(listed))
+        if since is not None:
+            wanted = [r for r in wanted if r >= since]
         if newest is not None:
             wanted = wanted[-newest:] if newest else []
         index_path = self.runs_dir() / ".etags.json"

@@ -122,3 +122,13 @@ def test_runs_verify_of_a_local_state_says_nothing_about_locks(tmp_path: Path,
     proj = CheckProject(tmp_path / "p", notify_url=http_sink.apprise_url).write()
     run_id = run_id_in(proj.attest("auth.csrf").stdout)
     assert not [ln for ln in _verify_lines(proj, run_id) if "evidence" in ln]
+
+
+def test_a_monthly_review_run_on_machine_a_counts_on_machine_b(
+        machines: tuple[CheckProject, CheckProject]) -> None:
+    a, b = machines
+    review = a.run("check", "--gate", "monthly", "--json")
+    assert review.returncode in (0, 1, 3), review.stderr  # its verdict does not matter
+    code, data = b.check_json("--only", "ops.review_scheduled")
+    assert (code, verdicts(data)) == (0, {"ops.review_scheduled": "passed"}), data
+    assert data["items"][0]["evidence"]["run_id"] == json.loads(review.stdout)["run_id"]
