@@ -36,7 +36,13 @@ ATTEMPTS = 6
 
 
 class Conflict(Exception):
-    """A conditional write lost: the object is not (or no longer) what the writer expected."""
+    """A conditional write lost: the object is not (or no longer) what the writer expected.
+    `retried`: botocore sent the request more than once (or cannot say), so the loss may be
+    to our own earlier attempt."""
+
+    def __init__(self, message: str, *, retried: bool = True) -> None:
+        super().__init__(message)
+        self.retried = retried
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,8 @@ class Bucket:
         except bx.ClientError as exc:
             code = aws.error_code(exc) or ""
             if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
-                raise Conflict(f"{what}: {code}") from None
+                attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts")
+                raise Conflict(f"{what}: {code}", retried=attempts != 0) from None
             raise CouldNotVerify(f"{what} ({self.url}): {code}: {exc}", code=STATE_UNREACHABLE,
                                  action=action) from exc
 
@@ -140,9 +147,10 @@ class Bucket:
         return bool(resp.get("KeyCount"))
 
     def versions(self, key: str) -> list[tuple[str, int]]:
-        """(version id, size) of every version of `key`, oldest first; [] when not versioned.
-        ListObjectVersions gives a key's versions newest first; that order, not LastModified
-        (whole seconds: a run appends many times a second), is the order they were written."""
+        """(version id, size) of every version of `key`, oldest first; [] when not versioned."""
+        # S3 lists a key's versions newest first. Not sorted by LastModified: it has
+        # millisecond resolution, and two appends within one millisecond would swap places.
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html
         out: list[tuple[str, int]] = []
         with self.errors(f"cannot list the versions of {key}"):
             pages = self.client.get_paginator("list_object_versions").paginate(
@@ -223,8 +231,8 @@ class Bucket:
         try:
             with self.errors(f"cannot write {key}"):
                 resp = self.client.put_object(**kwargs)
-        except Conflict:
-            if not (create_only or if_match):
+        except Conflict as exc:
+            if not (create_only or if_match) or not exc.retried:
                 raise
             # A retried attempt whose first try landed (module docstring).
             current = self.get(key)
