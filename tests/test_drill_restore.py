@@ -461,23 +461,34 @@ PROGRESS_INDEXES = 4 * 2 + 4  # indexes, constraint-backed ones included (pg_ind
 
 
 @pytest.fixture(scope="session")
-def progress_dump(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def progress_servers(pg_server: Any, pg_server_factory: Any,
+                     tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """major -> (server, its pg_dump's dump of the progress schema), made once per major."""
     import psycopg
 
-    dsn = pg_server.create_database("progress_src")
-    with psycopg.connect(dsn) as c:
-        for t in ("t0", "t1", "t2", "t3"):
-            c.execute(f"create table {t} (id serial primary key, v text unique, n int)")
-            c.execute(f"insert into {t} (v, n) select 'v' || g, g from "  # noqa: S608
-                      f"generate_series(1, {PROGRESS_TABLES[t]}) g")
-            c.execute(f"create index {t}_n on {t} (n)")
-        c.execute("create table child (id int references t0 (id), w int)")
-        c.execute("insert into child select g, g from generate_series(1, 500) g")
-        c.execute("create table empty_t (id int)")
-    dump = tmp_path_factory.mktemp("progress") / "progress.dump"
-    subprocess.run([str(pg_server.bin_dir / "pg_dump"), "-Fc", "-f", str(dump), "progress_src"],
-                   env={**os.environ, **pg_server.env()}, check=True)
-    return dump
+    made: dict[int, tuple[Any, Path]] = {}
+
+    def get(major: int) -> tuple[Any, Path]:
+        if major in made:
+            return made[major]
+        server = pg_server if major == pg_server.major else pg_server_factory.start(major)
+        dsn = server.create_database("progress_src")
+        with psycopg.connect(dsn) as c:
+            for t in ("t0", "t1", "t2", "t3"):
+                c.execute(f"create table {t} (id serial primary key, v text unique, n int)")
+                c.execute(f"insert into {t} (v, n) select 'v' || g, g from "  # noqa: S608
+                          f"generate_series(1, {PROGRESS_TABLES[t]}) g")
+                c.execute(f"create index {t}_n on {t} (n)")
+            c.execute("create table child (id int references t0 (id), w int)")
+            c.execute("insert into child select g, g from generate_series(1, 500) g")
+            c.execute("create table empty_t (id int)")
+        dump = tmp_path_factory.mktemp("progress") / "progress.dump"
+        subprocess.run([str(server.bin_dir / "pg_dump"), "-Fc", "-f", str(dump),
+                        "progress_src"], env={**os.environ, **server.env()}, check=True)
+        made[major] = (server, dump)
+        return made[major]
+
+    return get
 
 
 def _loaded(conn: Any) -> int:
@@ -502,11 +513,12 @@ def _built(conn: Any) -> int:
     return int(row[0])
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize(("major", "jobs"), [(16, 1), (16, 2), (18, 1), (18, 3)])
 def test_restore_progress_counts_finished_data_items_then_indexes(
-        pg_server: Any, progress_dump: Path, jobs: int) -> None:
+        progress_servers: Any, major: int, jobs: int) -> None:
     from breakglass.drills import pgrestore
 
+    pg_server, progress_dump = progress_servers(major)
     exe = pg_server.bin_dir / "pg_restore"
     totals = pgrestore.toc_totals(exe, progress_dump)
     assert totals == pgrestore.Totals(len(PROGRESS_TABLES), PROGRESS_INDEXES + 1)
@@ -537,8 +549,8 @@ def test_restore_progress_counts_finished_data_items_then_indexes(
     assert (outcome.tables_processed, outcome.indexes_built) == (totals.data, totals.index)
 
 
-def _beats(stdout: str, step: str) -> list[str]:
-    return [ln for ln in stdout.splitlines() if ln.startswith(f"drill.restore: {step} ")]
+def _beats(text: str, step: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.startswith(f"drill.restore: {step} ")]
 
 
 def test_piped_drill_progress_prints_one_line_per_report_with_heartbeat_0(
@@ -569,15 +581,17 @@ def test_piped_drill_progress_prints_one_line_per_report_with_heartbeat_0(
     assert [c[2] for c in counts] == sorted(c[2] for c in counts)
 
 
-def test_piped_drill_progress_heartbeat_names_a_silent_phase(project: DrillProject) -> None:
+def test_json_drill_progress_heartbeat_names_a_silent_phase_on_stderr(
+        project: DrillProject) -> None:
     # Starting the embedded PostgreSQL reports nothing for seconds: the heartbeat (here every
-    # 0.05 s) still says what is happening, one line at a time.
+    # 0.05 s) still says what is happening, one line at a time; with --json on stderr, so
+    # stdout stays one JSON document.
     project.take()
-    res = project.run("drill.restore", "--yes", env={"BREAKGLASS_HEARTBEAT": "0.05"})
-    assert res.rc == 0, res
-    assert "\r" not in res.stdout
-    env_lines = _beats(res.stdout, "environment")
-    assert env_lines, res.stdout
+    res = project.drill(env={"BREAKGLASS_HEARTBEAT": "0.05"})
+    assert res.rc == 0 and res.doc["status"] == "succeeded", res
+    assert "\r" not in res.stderr
+    env_lines = _beats(res.stderr, "environment")
+    assert env_lines, res.stderr
     assert all("create the local drill environment" in ln for ln in env_lines)
 
 

@@ -39,7 +39,8 @@ def build_services(app: App, json_output: bool) -> Services:
     return Services(redactor=app.redactor, secrets=app.secrets,
                     notifier=build_notifier(app.config, app.secrets, app.redactor),
                     reporter=build_error_reporter(app.config, app.secrets, app.redactor),
-                    console=console, confirm=confirm)
+                    console=console, confirm=confirm,
+                    progress_console=app.err_console if json_output else None)
 
 
 #: the help text of the two options every mutating runbook task takes (docs/preconditions.md)
@@ -79,7 +80,7 @@ def options(app: App, *, dry_run: bool, yes: bool,
 
 
 def _heartbeat() -> float:
-    """Seconds between progress lines in a log: $BREAKGLASS_HEARTBEAT (docs/README.md,
+    """Seconds between progress lines in a log: $BREAKGLASS_HEARTBEAT (docs/runs.md,
     "Progress"), else the engine's default."""
     from breakglass.engine.progress import DEFAULT_HEARTBEAT
 

@@ -108,6 +108,8 @@ class Services:
     notifier: Notifier | None = None
     reporter: ErrorReporter | None = None
     console: Console | None = None  # None: no output for people (library use, --json)
+    # where progress goes when `console` is None (--json: stderr, so stdout stays one document)
+    progress_console: Console | None = None
     # asks the person at the terminal; only called when options.interactive
     confirm: Callable[[str], bool] | None = None
 
@@ -325,8 +327,9 @@ class _Run:
         self._started = time.monotonic()
         self._checkin_id: str | None = None
         self.ctx.log_sink = self._log
-        self.progress = (ProgressView(self.console, runbook.name, options.heartbeat)
-                         if self.console is not None else None)
+        shown = self.console or services.progress_console
+        self.progress = (ProgressView(shown, runbook.name, options.heartbeat)
+                         if shown is not None else None)
         self.ctx.progress_sink = self._progress
 
     # -- entry points ---------------------------------------------------------------------

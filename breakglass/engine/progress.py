@@ -140,7 +140,7 @@ class ProgressView:
 
     def update(self, event: ProgressEvent) -> None:
         with self._lock:
-            if not self._live and not self._tasks:
+            if event.step != self._step or not self._since:  # a step's first report
                 self._step, self._since = event.step, time.monotonic()
             if event.ended:
                 self._live.pop(event.label, None)
@@ -167,6 +167,7 @@ class ProgressView:
             if self._bars is not None:
                 self._bars.stop()
             self._bars, self._tasks, self._live = None, {}, {}
+            self._step, self._since = "", 0.0
 
     # -- a terminal ---------------------------------------------------------------------------
     def _draw(self, event: ProgressEvent) -> None:
