@@ -98,12 +98,13 @@ class _Live:
 
     event: ProgressEvent
     since: float = field(default_factory=time.monotonic)
+    updated: float = field(default_factory=time.monotonic)
 
-    def part(self, now: float) -> str:
+    def part(self) -> str:
         e = self.event
         if e.unit == "phase":
             return e.label
-        took = now - self.since
+        took = self.updated - self.since  # a finished count's rate stays its own
         count = amount(e.unit, e.done, e.total, e.done / took if took >= 1 else None)
         return f"{count} {e.label}" if e.unit == "items" else f"{e.label} {count}"
 
@@ -145,7 +146,8 @@ class ProgressView:
             if event.ended:
                 self._live.pop(event.label, None)
             elif event.label in self._live:
-                self._live[event.label].event = event
+                live = self._live[event.label]
+                live.event, live.updated = event, time.monotonic()
             else:
                 self._live[event.label] = _Live(event)
             if self.console.is_terminal:
@@ -199,6 +201,6 @@ class ProgressView:
         if not self._live:
             return
         now = time.monotonic()
-        parts = [live.part(now) for live in self._live.values()]
+        parts = [live.part() for live in self._live.values()]
         line = f"{self.runbook}: {self._step} {', '.join(parts)}, {clock(now - self._since)}"
         self.console.print(Text(line), soft_wrap=True, highlight=False)
