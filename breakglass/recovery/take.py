@@ -197,8 +197,9 @@ class TakeBackup(Step):
             assert row is not None
             snapshot, dbname = str(row[0]), str(row[1])
             version, major = postgres.server_version(conn)
-            counts = fingerprint.row_counts(conn)
-            schema = fingerprint.capture(conn)
+            with ctx.activity("count the rows and record the schema (manifest)"):
+                counts = fingerprint.row_counts(conn)
+                schema = fingerprint.capture(conn)
             exe = _pg_dump(major)
             # The exporting transaction stays open until pg_dump has finished: the snapshot
             # is valid only while it is.
@@ -253,7 +254,8 @@ class TakeBackup(Step):
                                   "take the backup again (runs.resume finishes this run)",
                                   key=key)]
         obj = store.stat(key)
-        with tempfile.TemporaryDirectory(prefix="breakglass-take-") as tmp:
+        with (tempfile.TemporaryDirectory(prefix="breakglass-take-") as tmp,
+              ctx.activity(f"read {key} back: download, decrypt, read every block")):
             stored = Path(tmp) / "object"
             sha, size = store.download(key, stored)
             found = self._checksums(key, manifest, obj.checksum_sha256, sha, size)
@@ -420,7 +422,7 @@ def _dump(ctx: StepContext, store: BackupStore, key: str, encryption: str, exe: 
                              stderr=errors, stdin=subprocess.DEVNULL, env_extra=env)
         assert proc.stdout is not None
         source = _Source(proc.stdout, acc)
-        sink = _Sink(upload, acc, lambda done: ctx.progress(label, done))
+        sink = _Sink(upload, acc, lambda done: ctx.progress(label, done, unit="bytes"))
         try:
             if encryption == "age":
                 import pyrage
