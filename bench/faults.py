@@ -119,8 +119,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default="", help="comma-separated runbooks, `rotate` for every "
                    "rotate.KIND (default: all)")
     p.add_argument("--kind", default="", help="only faults of this kind (e.g. sigkill)")
-    p.add_argument("--budget", type=float, default=1800.0,
-                   help="seconds after which no new trial starts (default 1800)")
+    p.add_argument("--budget", type=float, default=5400.0,
+                   help="seconds after which no new trial starts (default 5400)")
     p.add_argument("--json", action="store_true", help="figures and trials as JSON")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     p.add_argument("--verbose", action="store_true", help="print each bad trial as it ends")

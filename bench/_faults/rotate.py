@@ -94,7 +94,8 @@ class RotateScenario(Scenario):
     """`rotate KEY` of one kind under faults. Subclasses set the boundaries and fill in
     setup, `outages`, `rotated`, `kept` and `values`."""
 
-    #: (step, boundaries it reaches) in a normal run, in run order; `leaked_steps` for --leaked
+    #: (step, boundaries it reaches) in a normal run, in run order; `leaked_steps`: those of a
+    #: --leaked run where it differs (revoke moved up, its proof, delete at once, promotion)
     steps: ClassVar[Steps]
     leaked_steps: ClassVar[Steps]
     #: the boundary after which `runs.undo` is tried instead of a resume

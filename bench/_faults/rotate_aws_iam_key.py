@@ -51,8 +51,8 @@ class IamKeyScenario(RotateScenario):
     runbook = "rotate.aws_iam_key"
     steps = (("pin", APPLIED), ("create", WITH_MID), ("verify_new", CHECKED), ("revoke", APPLIED),
              ("verify_old", CHECKED), ("delete", APPLIED))
-    leaked_steps = (("pin", APPLIED), ("create", WITH_MID), ("revoke", APPLIED),
-                    ("verify_new", CHECKED), ("verify_old", CHECKED), ("delete", APPLIED))
+    leaked_steps = (("create", WITH_MID), ("revoke", APPLIED), ("verify_new", CHECKED),
+                    ("verify_old", CHECKED), ("delete", APPLIED))
     quick = ("sigkill @ create.mid",)
 
     @classmethod

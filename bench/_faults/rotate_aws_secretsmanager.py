@@ -31,6 +31,7 @@ from tests.cli_project import CliProject
 
 STEPS = (("pin", APPLIED), ("create", APPLIED), ("deploy", APPLIED), ("verify_new", CHECKED),
          ("revoke", CHECKED), ("verify_old", CHECKED), ("delete", APPLIED))
+LEAKED_STEPS = (("deploy", APPLIED), ("verify_old", CHECKED), ("delete", APPLIED))
 
 
 @dataclass
@@ -42,7 +43,8 @@ class SmProject(RotateProject):
 @register
 class SecretsManagerScenario(RotateScenario):
     runbook = "rotate.aws_secretsmanager"
-    steps = leaked_steps = STEPS
+    steps = STEPS
+    leaked_steps = LEAKED_STEPS
     undo_at = "create.after_apply"
     quick = ("sigkill @ deploy.after_apply --leaked",)
 

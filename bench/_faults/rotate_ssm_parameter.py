@@ -32,6 +32,7 @@ from tests.cli_project import CliProject
 
 STEPS = (("pin", APPLIED), ("create", APPLIED), ("verify_new", CHECKED), ("revoke", CHECKED),
          ("verify_old", CHECKED), ("delete", APPLIED))
+LEAKED_STEPS = (("create", APPLIED), ("verify_old", CHECKED), ("delete", APPLIED))
 
 
 @dataclass
@@ -43,7 +44,8 @@ class SsmProject(RotateProject):
 @register
 class SsmParameterScenario(RotateScenario):
     runbook = "rotate.ssm_parameter"
-    steps = leaked_steps = STEPS
+    steps = STEPS
+    leaked_steps = LEAKED_STEPS
     undo_at = "create.after_apply"
     quick = ("sigkill @ create.after_apply",)
 
