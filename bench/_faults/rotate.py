@@ -167,10 +167,6 @@ class RotateScenario(Scenario):
                 for p in (s.base_dir / "sshd.log", s.home / "app.log")]
         return [*super().written(proj), *logs]
 
-    def run_id(self, proj: CliProject) -> str:
-        # A fresh run may have continued the stopped one (the runs are listed by start time).
-        return sorted(p.stem for p in (proj.state / "runs").glob("*.jsonl"))[0]
-
 
 def _findings(proj: CliProject, run_id: str) -> list[dict[str, object]]:
     r = proj.run("runs.show", run_id, "--json")
