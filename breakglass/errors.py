@@ -7,6 +7,7 @@
     │   ├── LockHeld                exit 2   another run of the same runbook+target is active
     │   └── NotConfirmed            exit 2   a mutating run was not confirmed (--yes / prompt)
     ├── CouldNotVerify              exit 3   a check could not run (service down, tool missing)
+    │   └── StateLost               exit 3   a run can no longer write its shared state: it stops
     ├── PreconditionFailed          exit 1   a runbook precondition (checklist item) failed
     └── JournalTampered             exit 1   a journal's hash chain does not verify
 
@@ -69,6 +70,13 @@ class CouldNotVerify(BreakglassError):
         self.action = action
         # Goes into the finding's evidence: e.g. a `recovery_plan` (commands printed whole).
         self.evidence = evidence or {}
+
+
+class StateLost(CouldNotVerify):
+    """A run can no longer write its shared state (the lease was taken over or not renewed, the
+    journal was appended by another writer, S3 stopped answering). The run stops where it is —
+    no further change, no undo: another machine may own it now — and `runs.resume` finishes
+    it."""
 
 
 class PreconditionFailed(BreakglassError):

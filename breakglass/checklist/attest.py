@@ -38,10 +38,10 @@ from breakglass.checklist.model import Item
 from breakglass.config.durations import format_duration, parse_duration
 from breakglass.engine import journal as jr
 from breakglass.engine.findings import Finding, Severity
-from breakglass.engine.jsonl import append_line, read_records
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
 from breakglass.errors import UsageError
+from breakglass.state.jsonl import append_line, read_records
 
 #: the longest note kept (a note is a sentence or two: where it was checked and how)
 MAX_NOTE = 1000

@@ -43,12 +43,24 @@ def process_redactor() -> Redactor:
     return _REDACTOR
 
 
+#: the options about where a run's state goes (docs/state.md)
+STATE_HELP = {
+    "local_state": "S3 state unreachable in an emergency: journal here, marked 'not shared "
+                   "yet'; `breakglass state.push` shares it later",
+    "take_over": "take the run's lease now even though it has not lapsed (the machine holding "
+                 "it is gone); journaled and told to the owners",
+}
+
+
 class App:
     """Per-invocation context for a task. Everything is built lazily."""
 
-    def __init__(self, config_path: str | None = None, json_output: bool = False) -> None:
+    def __init__(self, config_path: str | None = None, json_output: bool = False,
+                 local_state: bool = False) -> None:
         self.config_path = config_path
         self.json_output = json_output
+        #: --local-state: this invocation keeps its state in state_dir whatever the config says
+        self.local_state = local_state
         self.redactor = process_redactor()
         self._config: Config | None = None
         global _APP
@@ -62,6 +74,10 @@ class App:
             from breakglass.config import load_config
 
             self._config = load_config(self.config_path)
+            if self.local_state:
+                from breakglass.state import open_state
+
+                open_state(self._config, local_only=True)
         return self._config
 
     @property
@@ -132,6 +148,8 @@ def handle_errors(fn: F) -> F:
                        exc.exit_code) from None
         except BreakglassError as exc:
             raise fail(str(exc), exc.exit_code) from None
+        except BrokenPipeError:
+            raise  # `… | head`: the reader left; cli.main says nothing more
         except KeyboardInterrupt:
             raise fail("interrupted; the run can be finished with `breakglass runs.resume ID`",
                        130) from None

@@ -64,7 +64,7 @@ def overrides(items: Sequence[str] | None, because: str) -> dict[str, str]:
 
 
 def options(app: App, *, dry_run: bool, yes: bool,
-            overrides: Mapping[str, str] | None = None) -> RunOptions:
+            overrides: Mapping[str, str] | None = None, take_over: bool = False) -> RunOptions:
     from breakglass.engine.executor import RunOptions
 
     # The crash-test hook (see RunOptions.pause_at) is read here, at the CLI layer, never in
@@ -74,7 +74,7 @@ def options(app: App, *, dry_run: bool, yes: bool,
     return RunOptions(dry_run=dry_run, yes=yes, interactive=sys.stdin.isatty(),
                       json_output=app.json_output, pause_at=pause_at,
                       pause_file=Path(pause_file) if pause_file else None,
-                      overrides=dict(overrides or {}))
+                      overrides=dict(overrides or {}), take_over=take_over)
 
 
 def print_json(app: App, result: RunResult, **extra: Any) -> None:
@@ -99,22 +99,22 @@ def run_runbook(app: App, runbook_cls: type[Runbook], params: Mapping[str, Any],
     return result.exit_code
 
 
-def resume_run(app: App, run_id: str, *, yes: bool = False) -> int:
+def resume_run(app: App, run_id: str, *, yes: bool = False, take_over: bool = False) -> int:
     from breakglass.engine.executor import resume
 
-    result = resume(run_id, app.config, options(app, dry_run=False, yes=yes),
+    result = resume(run_id, app.config, options(app, dry_run=False, yes=yes, take_over=take_over),
                     build_services(app, app.json_output))
     if app.json_output:
         print_json(app, result)
     return result.exit_code
 
 
-def undo_run(app: App, run_id: str, *, yes: bool = False) -> int:
+def undo_run(app: App, run_id: str, *, yes: bool = False, take_over: bool = False) -> int:
     """`runs.undo`: 0 when every applied step was undone (the run itself stays a failure in its
     record: it did not do its job), else the run's exit code."""
     from breakglass.engine.executor import undo
 
-    result = undo(run_id, app.config, options(app, dry_run=False, yes=yes),
+    result = undo(run_id, app.config, options(app, dry_run=False, yes=yes, take_over=take_over),
                   build_services(app, app.json_output))
     if app.json_output:
         print_json(app, result)

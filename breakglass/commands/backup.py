@@ -7,11 +7,12 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import App, handle_errors
+from breakglass.commands._common import STATE_HELP, App, handle_errors
 from breakglass.commands._runner import OVERRIDE_HELP
 
 
 @task(help={
+    "local_state": STATE_HELP["local_state"],
     "config": "path to breakglass.toml",
     "only": "verify only [backups.NAME]",
     "all_": "read every backup to the end, not only the newest",
@@ -20,7 +21,7 @@ from breakglass.commands._runner import OVERRIDE_HELP
 })
 @handle_errors
 def verify(c: Context, config: str | None = None, only: str | None = None, all_: bool = False,
-           json_: bool = False, dry_run: bool = False) -> None:
+           json_: bool = False, dry_run: bool = False, local_state: bool = False) -> None:
     """Verify every [backups.*]: freshness (RPO), encryption, retention, checksums, archive.
 
     Never changes anything. Exit 0 passed, 1 a finding, 2 usage/config error, 3 could not
@@ -30,13 +31,14 @@ def verify(c: Context, config: str | None = None, only: str | None = None, all_:
 
     if only is not None and not only.strip():
         raise Exit("breakglass: --only needs a backup name", code=2)
-    app = App(config, json_)
+    app = App(config, json_, local_state=local_state)
     code = run_runbook(app, BackupVerify, {"only": only, "all": all_}, dry_run=dry_run)
     if code:
         raise Exit(code=code)
 
 
 @task(iterable=["override"], help={
+    "local_state": STATE_HELP["local_state"],
     "config": "path to breakglass.toml",
     "backup": "take only [backups.NAME] (default: every backup set with a database)",
     "prune": "also delete backups older than retention_days (never the newest)",
@@ -49,7 +51,7 @@ def verify(c: Context, config: str | None = None, only: str | None = None, all_:
 @handle_errors
 def take(c: Context, config: str | None = None, backup: str | None = None, prune: bool = False,
          dry_run: bool = False, yes: bool = False, json_: bool = False,
-         override: list[str] | None = None, because: str = "") -> None:
+         override: list[str] | None = None, because: str = "", local_state: bool = False) -> None:
     """Dump each [backups.*] database with pg_dump -Fc into its store, with a manifest.
 
     The manifest holds exact row counts and the schema fingerprint, read in the snapshot that
@@ -60,7 +62,7 @@ def take(c: Context, config: str | None = None, backup: str | None = None, prune
 
     if backup is not None and not backup.strip():
         raise Exit("breakglass: --backup needs a backup name", code=2)
-    app = App(config, json_)
+    app = App(config, json_, local_state=local_state)
     code = run_runbook(app, BackupTake, {"backup": backup, "prune": prune}, dry_run=dry_run,
                        yes=yes, overrides=overrides(override, because))
     if code:

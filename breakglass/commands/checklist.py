@@ -9,7 +9,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import App, handle_errors
+from breakglass.commands._common import STATE_HELP, App, handle_errors
 from breakglass.errors import UsageError
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ def _split(value: str | None) -> list[str] | None:
 
 
 @task(help={
+    "local_state": STATE_HELP["local_state"],
     "gate": "launch | release | monthly (default: every item)",
     "only": "only these items, comma-separated (e.g. tls.hsts,cookies.secure)",
     "allow_unverified": "items, comma-separated, whose 'could not verify' is accepted (noted, "
@@ -37,7 +38,7 @@ def _split(value: str | None) -> list[str] | None:
 @handle_errors
 def check(c: Context, gate: str | None = None, only: str | None = None,
           allow_unverified: str | None = None, json_: bool = False, junit: str | None = None,
-          config: str | None = None) -> None:
+          config: str | None = None, local_state: bool = False) -> None:
     """Check the security checklist: verify each item of a gate, or read its attestation.
 
     Read-only. Runs the command behind every automated item and reads the attestation of every
@@ -60,7 +61,7 @@ def check(c: Context, gate: str | None = None, only: str | None = None,
     # a typo is reported before the config is even read
     select(chosen, params["only"])
     known_ids("--allow-unverified", params["allow_unverified"])
-    app = App(config, json_)
+    app = App(config, json_, local_state=local_state)
     result = _run(app, Check(app.config, params))
     _show(app, result, junit)
     if result.exit_code:
@@ -111,6 +112,7 @@ def _show(app: App, result: RunResult, junit: str | None) -> None:
 
 
 @task(help={
+    "local_state": STATE_HELP["local_state"],
     "item": "the checklist item, e.g. auth.csrf (manual items only; see docs/check.md)",
     "by": "who checked it: a [people] name who owns the item's responsibility",
     "note": "what was checked and how (required; journaled and shown in reports)",
@@ -123,7 +125,7 @@ def _show(app: App, result: RunResult, junit: str | None) -> None:
 @handle_errors
 def attest(c: Context, item: str, by: str = "", note: str = "", expires: str | None = None,
            dry_run: bool = False, yes: bool = False, json_: bool = False,
-           config: str | None = None) -> None:
+           config: str | None = None, local_state: bool = False) -> None:
     """Attest a checklist item only a person can verify (auth.csrf, admin.restricted…).
 
     Records that NAME checked ITEM, with a note, until it expires; `breakglass check` counts it
@@ -134,6 +136,7 @@ def attest(c: Context, item: str, by: str = "", note: str = "", expires: str | N
     from breakglass.commands._runner import run_runbook
 
     params = params_for(item, by, note, expires)  # item and --expires: before the config loads
-    code = run_runbook(App(config, json_), Attest, params, dry_run=dry_run, yes=yes)
+    app = App(config, json_, local_state=local_state)
+    code = run_runbook(app, Attest, params, dry_run=dry_run, yes=yes)
     if code:
         raise Exit(code=code)

@@ -7,13 +7,40 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import App, handle_errors
+from breakglass.commands._common import STATE_HELP, App, handle_errors
 
 ENVIRONMENTS = ("local", "server", "rds")
-SCHEDULE_FORMATS = ("cron", "systemd", "github")
+
+
+def _log_to(path: str) -> None:
+    """Send this process's stdout and stderr (and its children's) to the end of `path`, creating
+    its folder (0700) first: the cron line's own `>> file` redirect fails on a fresh machine
+    because the shell opens the file before breakglass ever runs."""
+    import os
+    import sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from breakglass.connectors.files import private_dir
+
+    file = Path(path).expanduser()
+    try:
+        if not file.parent.exists():
+            private_dir(file.parent)
+        fd = os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise Exit(f"breakglass: --log {file}: {exc.strerror}; point it at a writable file",
+                   code=2) from None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    print(f"--- {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} breakglass drill.restore", flush=True)
 
 
 @task(iterable=["override"], help={
+    "local_state": STATE_HELP["local_state"],
     "config": "path to breakglass.toml",
     "backup": "restore this backup (its key in the store) instead of the newest",
     "env": "environment: local (embedded PostgreSQL, default), server (scratch database on "
@@ -25,11 +52,14 @@ SCHEDULE_FORMATS = ("cron", "systemd", "github")
                 "repeatable; needs --because",
     "because": "why the override is acceptable (journaled, in the report, sent to the owners)",
     "json_": "machine-readable output",
+    "log": "append all output to this file, creating its folder (what the printed cron line "
+           "uses)",
 })
 @handle_errors
 def restore(c: Context, config: str | None = None, backup: str | None = None,
             env: str | None = None, jobs: int = 0, dry_run: bool = False, yes: bool = False,
-            json_: bool = False, override: list[str] | None = None, because: str = "") -> None:
+            json_: bool = False, override: list[str] | None = None, because: str = "",
+            local_state: bool = False, log: str | None = None) -> None:
     """Restore drill: restore the newest backup into a disposable environment and prove it.
 
     Validates structure, exact row counts, sequences and your [[drills.restore.expect]] checks,
@@ -40,13 +70,15 @@ def restore(c: Context, config: str | None = None, backup: str | None = None,
     from breakglass.drills.restore import RestoreDrill
     from breakglass.engine.executor import execute
 
+    if log is not None:
+        _log_to(log)
     if env is not None and env not in ENVIRONMENTS:
         raise Exit(f"breakglass: --env must be one of {', '.join(ENVIRONMENTS)}", code=2)
     if backup is not None and not backup.strip():
         raise Exit("breakglass: --backup needs a backup key", code=2)
     if jobs < 0 or jobs > 64:
         raise Exit("breakglass: --jobs must be between 1 and 64", code=2)
-    app = App(config, json_)
+    app = App(config, json_, local_state=local_state)
     runbook = RestoreDrill(app.config, {"backup": backup, "env": env, "jobs": jobs or None})
     result = execute(runbook, options(app, dry_run=dry_run, yes=yes,
                                       overrides=overrides(override, because)),
@@ -71,29 +103,37 @@ def restore(c: Context, config: str | None = None, backup: str | None = None,
 @task(help={
     "config": "path to breakglass.toml",
     "print_": "what to print: cron (a crontab line), systemd (service + timer), github "
-              "(an Actions workflow)",
+              "(an Actions workflow), kubernetes (a CronJob; needs [project] state on S3)",
+    "install": "github/kubernetes: the pip requirement that installs breakglass there "
+               "(default: this installation's version or VCS commit)",
 })
 @handle_errors
-def schedule(c: Context, config: str | None = None, print_: str = "cron") -> None:
+def schedule(c: Context, config: str | None = None, print_: str = "cron",
+             install: str | None = None) -> None:
     """Print a ready schedule for the restore drill from [drills.restore] schedule (cron).
 
     Changes nothing: redirect the output where it belongs (crontab -e, /etc/systemd/system/,
-    .github/workflows/)."""
-    from breakglass.drills.schedule import render
+    .github/workflows/, kubectl apply -f -)."""
+    import sys
 
-    if print_ not in SCHEDULE_FORMATS:
-        raise Exit(f"breakglass: --print must be one of {', '.join(SCHEDULE_FORMATS)}", code=2)
+    from breakglass.drills.schedule import KINDS, render
+
+    if print_ not in KINDS:
+        raise Exit(f"breakglass: --print must be one of {', '.join(KINDS)}", code=2)
+    if install is not None and (print_ not in ("github", "kubernetes") or not install.strip()
+                                or "\n" in install):
+        raise Exit("breakglass: --install takes one pip requirement (e.g. 'breakglass==0.1.0') "
+                   "and applies to --print github or kubernetes", code=2)
     app = App(config)
     drill = app.config.drills.restore
     if drill is None:
         raise Exit("breakglass: no [drills.restore] section in the configuration", code=2)
-    import sys
-
-    sys.stdout.write(render(print_, drill.schedule, app.config))
+    sys.stdout.write(render(print_, drill.schedule, app.config, install))
     sys.stdout.flush()
 
 
 @task(help={
+    "local_state": STATE_HELP["local_state"],
     "config": "path to breakglass.toml",
     "only": "run only these scenarios, comma-separated (brute_force, reset_expired, "
             "session_revoked, private_file, webhook_signature, tenant_isolation, admin_routes)",
@@ -102,7 +142,8 @@ def schedule(c: Context, config: str | None = None, print_: str = "cron") -> Non
 })
 @handle_errors
 def scenarios(c: Context, config: str | None = None, only: str = "",
-              allow_production: bool = False, json_: bool = False) -> None:
+              allow_production: bool = False, json_: bool = False,
+              local_state: bool = False) -> None:
     """Failure-scenario drill: prove the seed's §14 scenarios against a staging app.
 
     Brute-force logins hit a rate limit, an expired reset link and a logged-out session are
@@ -115,7 +156,7 @@ def scenarios(c: Context, config: str | None = None, only: str = "",
 
     # The runbook checks the names (a resumed run rebuilds it from the journal's params too).
     names = [n.strip() for n in only.split(",") if n.strip()]
-    app = App(config, json_)
+    app = App(config, json_, local_state=local_state)
     code = run_runbook(app, ScenariosDrill, {"only": names or None,
                                              "allow_production": allow_production})
     if code:

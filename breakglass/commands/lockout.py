@@ -6,7 +6,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import App, handle_errors
+from breakglass.commands._common import STATE_HELP, App, handle_errors
 from breakglass.commands._runner import OVERRIDE_HELP
 
 _REF_PREFIXES = ("env:", "file:", "aws-sm:", "ssm:")
@@ -22,6 +22,7 @@ def _ref(option: str, value: str) -> str:
 
 
 @task(iterable=["override"], help={
+    "local_state": STATE_HELP["local_state"],
     "user": "the account: an email, a username or an id",
     "reason": "why (required; recorded in the journal, the report and the notices)",
     "probe_cookie": "a session cookie value known to work, as env:NAME or file:PATH; it must be "
@@ -40,7 +41,8 @@ def _ref(option: str, value: str) -> str:
 def lockout(c: Context, user: str, reason: str = "", probe_cookie: str = "",
             probe_token: str = "", force: bool = False, dry_run: bool = False,
             yes: bool = False, json_: bool = False, config: str | None = None,
-            override: list[str] | None = None, because: str = "") -> None:
+            override: list[str] | None = None, because: str = "",
+            local_state: bool = False) -> None:
     """Lock out a compromised account and prove its sessions are refused.
 
     Disables the user first, then revokes API tokens, sets an unusable password and revokes
@@ -63,13 +65,15 @@ def lockout(c: Context, user: str, reason: str = "", probe_cookie: str = "",
     params = {"user": user.strip(), "reason": reason.strip(), "force": force,
               "probe_cookie": _ref("--probe-cookie", probe_cookie),
               "probe_token": _ref("--probe-token", probe_token)}
-    code = run_runbook(App(config, json_), Lockout, params, dry_run=dry_run, yes=yes,
+    app = App(config, json_, local_state=local_state)
+    code = run_runbook(app, Lockout, params, dry_run=dry_run, yes=yes,
                        overrides=overrides(override, because))
     if code:
         raise Exit(code=code)
 
 
 @task(iterable=["override"], help={
+    "local_state": STATE_HELP["local_state"],
     "user": "the account: an email, a username or an id",
     "dry_run": "observe and print the plan; change nothing",
     "yes": "apply the plan without asking",
@@ -81,7 +85,7 @@ def lockout(c: Context, user: str, reason: str = "", probe_cookie: str = "",
 @handle_errors
 def unlock(c: Context, user: str, dry_run: bool = False, yes: bool = False,
            json_: bool = False, config: str | None = None, override: list[str] | None = None,
-           because: str = "") -> None:
+           because: str = "", local_state: bool = False) -> None:
     """Restore an account as it was before its lockout.
 
     Puts back what the lockout recorded (active flag, password hash); sessions and tokens stay
@@ -91,7 +95,8 @@ def unlock(c: Context, user: str, dry_run: bool = False, yes: bool = False,
 
     if not user.strip():
         raise Exit("breakglass: unlock needs a user (an email, a username or an id)", code=2)
-    code = run_runbook(App(config, json_), Unlock, {"user": user.strip()}, dry_run=dry_run,
-                       yes=yes, overrides=overrides(override, because))
+    app = App(config, json_, local_state=local_state)
+    code = run_runbook(app, Unlock, {"user": user.strip()}, dry_run=dry_run, yes=yes,
+                       overrides=overrides(override, because))
     if code:
         raise Exit(code=code)

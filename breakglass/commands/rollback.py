@@ -6,11 +6,12 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import App, handle_errors
+from breakglass.commands._common import STATE_HELP, App, handle_errors
 from breakglass.commands._runner import OVERRIDE_HELP
 
 
 @task(iterable=["override"], help={
+    "local_state": STATE_HELP["local_state"],
     "to": "the release to go back to (default: the one before `current`)",
     "force": "roll back even when the migration-safety check says unsafe or cannot run",
     "dry_run": "read every host and print the plan; change nothing",
@@ -23,7 +24,8 @@ from breakglass.commands._runner import OVERRIDE_HELP
 @handle_errors
 def rollback(c: Context, to: str = "", force: bool = False, dry_run: bool = False,
              yes: bool = False, json_: bool = False, config: str | None = None,
-             override: list[str] | None = None, because: str = "") -> None:
+             override: list[str] | None = None, because: str = "",
+             local_state: bool = False) -> None:
     """Roll every [releases] host back to an earlier release, one host at a time.
 
     Reads every host at once, refuses when one is unreachable or lacks the target, then per
@@ -35,7 +37,7 @@ def rollback(c: Context, to: str = "", force: bool = False, dry_run: bool = Fals
     from breakglass.runbooks.rollback.runbook import Rollback
 
     release = check_release_id(to) if to.strip() else ""
-    app = App(config, json_)
+    app = App(config, json_, local_state=local_state)
     code = run_runbook(app, Rollback, {"to": release, "force": force}, dry_run=dry_run,
                        yes=yes, overrides=overrides(override, because))
     if code:

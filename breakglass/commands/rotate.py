@@ -6,11 +6,12 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import App, handle_errors
+from breakglass.commands._common import STATE_HELP, App, handle_errors
 from breakglass.commands._runner import OVERRIDE_HELP
 
 
 @task(iterable=["override"], help={
+    "local_state": STATE_HELP["local_state"],
     "name": "the [secrets.NAME] to rotate",
     "leaked": "the value leaked: revoke right after deploying, no grace, search git history, "
               "tell incident_response owners too",
@@ -26,7 +27,7 @@ from breakglass.commands._runner import OVERRIDE_HELP
 def rotate(c: Context, name: str, leaked: bool = False, revoke_first: bool = False,
            dry_run: bool = False, yes: bool = False, json_: bool = False,
            config: str | None = None, override: list[str] | None = None,
-           because: str = "") -> None:
+           because: str = "", local_state: bool = False) -> None:
     """Rotate a secret and prove the old value is dead.
 
     Creates the new value, puts it where consumers read it, restarts them, proves it works,
@@ -38,7 +39,7 @@ def rotate(c: Context, name: str, leaked: bool = False, revoke_first: bool = Fal
     if not name.strip():
         raise Exit("breakglass: rotate needs the name of a [secrets.NAME], e.g. "
                    "`breakglass rotate CI_DEPLOY_KEY --dry-run`", code=2)
-    app = App(config, json_)
+    app = App(config, json_, local_state=local_state)
     code = run_runbook(app, Rotate, {"secret": name, "leaked": leaked,
                                      "revoke_first": revoke_first}, dry_run=dry_run, yes=yes,
                        overrides=overrides(override, because))

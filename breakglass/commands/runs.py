@@ -15,10 +15,12 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from breakglass.commands._common import App, handle_errors
+from breakglass.commands._common import STATE_HELP, App, handle_errors
+from breakglass.errors import UsageError
 
 if TYPE_CHECKING:
     from breakglass.engine.runs import RunSummary
+    from breakglass.state.base import State
 
 _HELP = {"config": "path to breakglass.toml", "json_": "machine-readable output"}
 _ID_HELP = {**_HELP, "run_id": "the run's id, as printed by the run and by runs.list"}
@@ -28,22 +30,34 @@ def _print_json(app: App, doc: Any) -> None:
     sys.stdout.write(json.dumps(app.redactor.redact_obj(doc), indent=2, default=str) + "\n")
 
 
-def _state_dir(app: App) -> Any:
-    from pathlib import Path
+def _state(app: App, run_ids: list[str] | None = None, newest: int | None = None) -> State:
+    """The state, with the journals of `run_ids` (None: all, or the `newest` ones) brought into
+    its local folder."""
+    from breakglass.state import open_state
 
-    return Path(app.config.project.state_dir)
+    state = open_state(app.config)
+    state.sync_runs(run_ids, newest=newest)
+    return state
 
 
-@task(help=_HELP)
+@task(help={**_HELP, "limit": "how many of the newest runs to show (0: all; default 50)"})
 @handle_errors
-def list_(c: Context, config: str | None = None, json_: bool = False) -> None:
-    """List past and active runs: id, runbook, target, started, status (running, interrupted,
-    TAMPERED…)."""
-    from breakglass.engine.runs import list_runs
+def list_(c: Context, config: str | None = None, json_: bool = False, limit: int = 50) -> None:
+    """List the newest runs, the whole team's when the state is shared: id, runbook, target,
+    started, status (running, interrupted, TAMPERED, not shared yet…)."""
+    from breakglass.engine.runs import journal_paths, list_runs
 
     app = App(config, json_)
-    state_dir = _state_dir(app)
-    rows = [s.to_dict(state_dir) for s in list_runs(state_dir)]
+    if limit < 0:
+        raise UsageError("--limit must be 0 (all runs) or more")
+    newest = limit or None
+    state = _state(app, newest=newest)
+    unshared = set(state.unshared_runs())
+    rows = [s.to_dict(state) for s in list_runs(state.local_dir, newest)]
+    for r in rows:
+        if r["run_id"] in unshared:
+            r["status"] = f"{r['status']} (not shared yet)"
+    older = len(journal_paths(state.local_dir)) - len(rows)
     if json_:
         _print_json(app, {"runs": [{k: r[k] for k in ("run_id", "runbook", "target", "started",
                                                       "finished", "status", "exit_code",
@@ -51,11 +65,13 @@ def list_(c: Context, config: str | None = None, json_: bool = False) -> None:
                                    for r in rows]})
         return
     if not rows:
-        app.console.print(f"no runs yet in {state_dir / 'runs'}")
+        app.console.print(f"no runs yet in {state.label}")
         return
     from breakglass.engine import render
 
     render.runs_table(app.console, rows)
+    if older > 0:
+        app.console.print(f"{older} older run(s) not shown (--limit 0 shows all)")
 
 
 @task(help=_ID_HELP)
@@ -65,10 +81,11 @@ def show(c: Context, run_id: str, config: str | None = None, json_: bool = False
     from breakglass.engine.runs import find_journal, inspect, report_paths
 
     app = App(config, json_)
-    state_dir = _state_dir(app)
-    summary = inspect(find_journal(state_dir, run_id), run_id)
-    doc = summary.to_dict(state_dir)
-    reports = {k: str(p) for k, p in report_paths(state_dir, run_id).items() if p.exists()}
+    state = _state(app, [run_id])
+    summary = inspect(find_journal(state.local_dir, run_id), run_id)
+    doc = summary.to_dict(state)
+    reports = {k: str(p) for k, p in report_paths(state.local_dir, run_id).items()
+               if p.exists()}
     if json_:
         doc["reports"] = reports
         _print_json(app, doc)
@@ -78,29 +95,31 @@ def show(c: Context, run_id: str, config: str | None = None, json_: bool = False
     render.run_detail(app.console, doc, reports.values())
 
 
-@task(help={**_ID_HELP, "yes": "apply without asking"})
+@task(help={**STATE_HELP, **_ID_HELP, "yes": "apply without asking"})
 @handle_errors
 def resume(c: Context, run_id: str, config: str | None = None, yes: bool = False,
-           json_: bool = False) -> None:
+           json_: bool = False, local_state: bool = False, take_over: bool = False) -> None:
     """Finish a run: an interrupted or unconfirmed one goes on; a failed one is planned again
     from the steps not done (fix the cause first) and applied once confirmed; an incomplete
     undo is finished. Steps re-observe, so nothing is applied twice."""
     from breakglass.commands._runner import resume_run
 
-    code = resume_run(App(config, json_), run_id, yes=yes)
+    app = App(config, json_, local_state=local_state)
+    code = resume_run(app, run_id, yes=yes, take_over=take_over)
     if code:
         raise Exit(code=code)
 
 
-@task(help={**_ID_HELP, "yes": "undo without asking"})
+@task(help={**STATE_HELP, **_ID_HELP, "yes": "undo without asking"})
 @handle_errors
 def undo(c: Context, run_id: str, config: str | None = None, yes: bool = False,
-         json_: bool = False) -> None:
+         json_: bool = False, local_state: bool = False, take_over: bool = False) -> None:
     """Undo what an interrupted or failed run applied, newest step first; names the steps that
     have no undo. Exit 0 when everything applied was undone."""
     from breakglass.commands._runner import undo_run
 
-    code = undo_run(App(config, json_), run_id, yes=yes)
+    app = App(config, json_, local_state=local_state)
+    code = undo_run(app, run_id, yes=yes, take_over=take_over)
     if code:
         raise Exit(code=code)
 
@@ -116,8 +135,9 @@ def verify(c: Context, run_id: str, config: str | None = None, anchor: str = "",
     from breakglass.engine.runs import check_anchor, find_journal, summarize
 
     app = App(config, json_)
-    path = find_journal(_state_dir(app), run_id)
-    problems = journal.verify(path)
+    state = _state(app, [run_id])
+    path = find_journal(state.local_dir, run_id)
+    problems = journal.verify(path) + state.journal_problems(run_id)
     summary = summarize(path, run_id)
     checked = check_anchor(path, anchor) if anchor else None
     unconfirmed = summary.events - summary.confirmed_seq if not problems else 0

@@ -66,13 +66,14 @@ def session(settings: AwsSettings | None) -> boto3.Session:
                              action="fix [aws] profile or ~/.aws/config") from exc
 
 
-def client(settings: AwsSettings | None, service: str) -> Any:
-    """A boto3 client for `service` honouring [aws] region/endpoint_url/profile."""
+def client(settings: AwsSettings | None, service: str, attempts: int = 2) -> Any:
+    """A boto3 client for `service` honouring [aws] region/endpoint_url/profile. `attempts`:
+    botocore's standard retry mode (transient errors, throttling, dropped connections)."""
     from botocore.config import Config as BotoConfig
 
     endpoint = settings.endpoint_url if settings else None
     cfg = BotoConfig(connect_timeout=5, read_timeout=30,
-                     retries={"max_attempts": 2, "mode": "standard"},
+                     retries={"max_attempts": attempts, "mode": "standard"},
                      # Callers that care hash the bytes themselves and report a mismatch as a
                      # finding with evidence; botocore's own validation would raise mid-stream.
                      response_checksum_validation="when_required",

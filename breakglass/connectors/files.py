@@ -41,3 +41,39 @@ def read_regular(path: Path, limit: int = MAX_BYTES) -> bytes:
     if len(data) > limit:
         raise NotAFile(f"is larger than {limit // 1024} KiB; this cannot be the right file")
     return data
+
+
+# -- writing the state folder: private and durable ----------------------------------------
+def private_dir(path: Path) -> Path:
+    """Create `path` and any missing parents 0700: chmod, not mkdir's mode, because the umask
+    would otherwise decide. Folders that already exist keep their mode (state_dir may be a
+    folder the user made on purpose); runs/, locks/ and reports/ are always forced to 0700."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for p in missing:
+        os.chmod(p, 0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Atomically replace `path` with `data`, 0600: temp file + fsync + rename + fsync(dir), so a
+    crash leaves either the old or the new content, never a torn file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

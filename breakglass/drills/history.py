@@ -26,7 +26,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from breakglass.engine.jsonl import append_record, read_records
+from breakglass.state.jsonl import append_record, read_records
 
 HISTORY = Path("drills") / "history.jsonl"
 TREND = Path("reports") / "drill-restore-trend.html"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets as _random
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from breakglass.engine import journal as jr
-from breakglass.engine import registry
+from breakglass.engine import metrics, registry
 from breakglass.engine import render as out
 from breakglass.engine.findings import (
     Finding,
@@ -43,7 +44,6 @@ from breakglass.engine.findings import (
     unverified,
 )
 from breakglass.engine.hooks import Delivery, ErrorReporter, NoticeEvent, Notifier
-from breakglass.engine.lock import RunLock
 from breakglass.engine.preconditions import checklist_preconditions, owner_precondition
 from breakglass.engine.redaction import Redactor
 from breakglass.engine.report import write_reports
@@ -64,8 +64,11 @@ from breakglass.errors import (
     CouldNotVerify,
     JournalTampered,
     NotConfirmed,
+    StateLost,
     UsageError,
 )
+from breakglass.state import open_state
+from breakglass.state.base import Holder, Lease, State, whoami
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -89,6 +92,9 @@ class RunOptions:
     # does not block; it is journaled (precondition_overridden) and owners are told. A resumed
     # run keeps the overrides its run_started event recorded.
     overrides: Mapping[str, str] = field(default_factory=dict)
+    # `--take-over`: take the run's lease even from a live holder (its machine is known to be
+    # gone); journaled and told to the owners
+    take_over: bool = False
 
 
 @dataclass
@@ -130,7 +136,30 @@ def new_run_id() -> str:
 
 
 def state_dir_of(config: Config) -> Path:
-    return Path(config.project.state_dir)
+    """The local folder of the state: all of it, or the cache of the shared state."""
+    return open_state(config).local_dir
+
+
+@contextlib.contextmanager
+def _leased(state: State, runbook: Runbook, run_id: str, options: RunOptions
+            ) -> Iterator[tuple[Lease, Holder | None]]:
+    """Hold (runbook, target)'s lease for the block; a run that lost its shared state stops
+    with the run id in the message (exit 3), the lease released however it ends. The CLI
+    prints an error's message only, so what to do next goes into it."""
+    try:
+        lease = state.lease(runbook.name, runbook.target)
+        stale = lease.acquire(run_id, take_over=options.take_over)
+    except CouldNotVerify as exc:  # S3 unreachable or refusing: the run never started
+        raise type(exc)(f"{exc}; nothing was changed. {exc.action}", code=exc.code,
+                        action=exc.action) from exc
+    try:
+        yield lease, stale
+    except StateLost as exc:
+        action = exc.action.replace("RUN_ID", run_id)
+        raise StateLost(f"run {run_id} stopped: {exc}; {action}", code=exc.code,
+                        action=action) from exc
+    finally:
+        lease.release()
 
 
 def preconditions_of(runbook: Runbook) -> list[Precondition]:
@@ -161,30 +190,28 @@ def check_overrides(runbook: Runbook, overrides: Mapping[str, str]) -> None:
 
 def execute(runbook: Runbook, options: RunOptions, services: Services) -> RunResult:
     check_overrides(runbook, options.overrides)
-    state_dir = state_dir_of(runbook.config)
+    state = open_state(runbook.config)
     run_id = new_run_id()
-    lock = RunLock(state_dir, runbook.name, runbook.target)
-    stale = lock.acquire(run_id)
-    try:
-        journal = jr.Journal.create(state_dir, run_id, services.redactor)
+    with _leased(state, runbook, run_id, options) as (lease, stale):
+        journal = jr.Journal.create(state.local_dir, run_id, services.redactor,
+                                    state.remote_journal(run_id, create=True))
         journal.append("run_started", {
             "runbook": runbook.name, "title": (runbook.__doc__ or "").strip().split("\n")[0],
             "params": runbook.params, "target": runbook.target, "dry_run": options.dry_run,
             "mutating": runbook.mutating, "responsibility": runbook.responsibility,
             "pid": os.getpid(), "overrides": dict(options.overrides)})
-        run = _Run(runbook, options, services, journal, run_id, state_dir)
+        run = _Run(runbook, options, services, journal, run_id, state.local_dir, lease)
         run.note_takeover(stale)
         return run.start()
-    finally:
-        lock.release()
 
 
 def resume(run_id: str, config: Config, options: RunOptions, services: Services) -> RunResult:
     """Finish run `run_id`: continue an interrupted or unconfirmed run, finish an incomplete
     undo, or — for a mutating run that ended failed — re-plan from the first step not done
     (after the user fixed the cause) and apply from there, with a new confirmation."""
-    state_dir = state_dir_of(config)
-    path, summary = _verified_summary(state_dir, run_id, "resume")
+    state = open_state(config)
+    state_dir = state.local_dir
+    path, summary = _verified_summary(state, run_id, "resume")
     mode = summary.resume_mode
     if mode is None:
         if services.console is not None:
@@ -205,8 +232,8 @@ def resume(run_id: str, config: Config, options: RunOptions, services: Services)
 def undo(run_id: str, config: Config, options: RunOptions, services: Services) -> RunResult:
     """Reverse, newest first, the steps an interrupted or failed run applied and has not undone
     (`runs.undo ID`). A step without an undo is named, never skipped silently."""
-    state_dir = state_dir_of(config)
-    path, summary = _verified_summary(state_dir, run_id, "undo")
+    state = open_state(config)
+    path, summary = _verified_summary(state, run_id, "undo")
     if summary.is_finished and summary.resume_mode is None:
         raise UsageError(f"run {run_id} ended {summary.status!r}: only a failed or interrupted "
                          "run can be undone")
@@ -229,8 +256,11 @@ def undo(run_id: str, config: Config, options: RunOptions, services: Services) -
         return run.undo_applied(summary, todo, manual)
 
 
-def _verified_summary(state_dir: Path, run_id: str, verb: str) -> tuple[Path, RunSummary]:
-    path = find_journal(state_dir, run_id)
+def _verified_summary(state: State, run_id: str, verb: str, *, sync: bool = True
+                      ) -> tuple[Path, RunSummary]:
+    if sync:
+        state.sync_runs([run_id])
+    path = find_journal(state.local_dir, run_id)
     problems = jr.verify(path)
     if problems:
         raise JournalTampered(f"journal of run {run_id} does not verify ({problems[0]}); "
@@ -250,19 +280,24 @@ def _reopened(runbook: Runbook, summary: RunSummary, path: Path, options: RunOpt
               services: Services, mode: str) -> Iterator[_Run]:
     """Take the run's lock again, journal `run_resumed` (with what it reopens) and yield the
     run; the lock is released however the run ends."""
-    state_dir = state_dir_of(runbook.config)
-    lock = RunLock(state_dir, runbook.name, runbook.target)
-    stale = lock.acquire(summary.run_id)
-    try:
-        journal = jr.Journal.reopen(path, services.redactor)
+    state = open_state(runbook.config)
+    with _leased(state, runbook, summary.run_id, options) as (lease, stale):
+        # Opening the shared copy refreshes the local one to the version the next append
+        # extends; what was planned from must still be what is there.
+        remote = state.remote_journal(summary.run_id, create=False)
+        if remote is not None:
+            _, summary = _verified_summary(state, summary.run_id, "resume", sync=False)
+            if summary.resume_mode != mode:
+                raise UsageError(f"run {summary.run_id} changed while resuming (another "
+                                 "machine?); look at `breakglass runs.show "
+                                 f"{summary.run_id}` and try again")
+        journal = jr.Journal.reopen(path, services.redactor, remote)
         # The head may lag one event behind after a crash; the next append rewrites it.
         journal.append("run_resumed", {"pid": os.getpid(), "mode": mode,
                                        "reopens": summary.status})
-        run = _Run(runbook, options, services, journal, summary.run_id, state_dir)
+        run = _Run(runbook, options, services, journal, summary.run_id, state.local_dir, lease)
         run.note_takeover(stale)
         yield run
-    finally:
-        lock.release()
 
 
 def _result(summary: RunSummary, state_dir: Path, reports: dict[str, Path]) -> RunResult:
@@ -277,9 +312,10 @@ class _StepFailed(Exception):
 
 class _Run:
     def __init__(self, runbook: Runbook, options: RunOptions, services: Services,
-                 journal: jr.Journal, run_id: str, state_dir: Path) -> None:
+                 journal: jr.Journal, run_id: str, state_dir: Path, lease: Lease) -> None:
         self.runbook, self.options, self.services = runbook, options, services
         self.journal, self.run_id, self.state_dir = journal, run_id, state_dir
+        self.lease = lease
         self.steps: Sequence[Step] = runbook.steps()
         self.console = services.console
         self.deliveries: list[dict[str, Any]] = []
@@ -419,18 +455,18 @@ class _Run:
         head = Finding("PRECONDITION_OVERRIDDEN", f"{pre.item} failed and was overridden: "
                        f"{because}", "make the item pass (see the findings below), then stop "
                        "overriding it", Severity.INFO, Outcome.FAILED, pre.item,
-                       {"item": pre.item, "because": because, "by": _operator(),
+                       {"item": pre.item, "because": because, "by": whoami(),
                         "codes": [f.code for f in found if f.counts]})
         return [head, *(as_note(f) for f in found)]
 
     def _override_event(self, pre: Precondition, because: str, found: list[Finding]) -> None:
         self.journal.append("precondition_overridden", {
-            "item": pre.item, "because": because, "by": _operator(),
+            "item": pre.item, "because": because, "by": whoami(),
             "findings": [f.to_dict() for f in found]})
         first = next((f.message for f in found if f.counts), "")
         self._notify("approval", f"precondition {pre.item} overridden",
                      body=f"{pre.item} ({pre.title}) failed: {first}. Overridden by "
-                          f"{_operator()} with --because {because!r}.",
+                          f"{whoami()} with --because {because!r}.",
                      extra=(pre.responsibility,) if pre.responsibility else ())
 
     def _plan_all(self, skip: set[str]) -> list[tuple[str, str, Plan]] | None:
@@ -493,6 +529,10 @@ class _Run:
             if p.is_noop:
                 self.journal.append("step_noop", {"step": step.name, "reason": p.noop_reason})
             else:
+                if self.lease.lost:
+                    raise StateLost(f"its lease was lost before {step.name} ({self.lease.lost})",
+                                    code="LEASE_LOST", action="see who holds it with "
+                                    "`breakglass runs.show RUN_ID`")
                 self.journal.append("step_apply_started", {
                     "step": step.name, "actions": [a.to_dict() for a in p.actions]})
                 self._pause(step, "before_apply")
@@ -504,7 +544,9 @@ class _Run:
                 did_apply = True
             self._crumb(step, "verify")
             found = list(step.verify(self.ctx, step.observe(self.ctx)))
-        except _StepFailed:
+        except (_StepFailed, StateLost):
+            # A run that lost its shared state stops as it stands: no step_failed (it could
+            # not be written) and no undo (another machine may own the run now).
             raise
         except Exception as exc:
             self._step_failed(step, "apply", exc)
@@ -562,6 +604,8 @@ class _Run:
                                                      "plan": step.plan(observed).to_dict()})
                 self._crumb(step, "verify")
                 found = list(step.verify(self.ctx, observed))
+            except StateLost:
+                raise  # as in the apply phase: the run stops as it stands
             except Exception as exc:
                 self._step_failed(step, "verify", exc)
                 continue
@@ -597,6 +641,8 @@ class _Run:
             self._send_anchor(status, anchor)
         reports = self._report()
         summary = summarize(self.journal.path, self.run_id)
+        if status != "dry-run":
+            self._metrics(summary, exit_code)
         if self.console is not None:
             if not self.runbook.mutating or status != "succeeded":
                 out.findings(self.console, summary.findings)
@@ -610,6 +656,24 @@ class _Run:
         if self.services.reporter is not None:
             self.services.reporter.flush()
         return _result(summary, self.state_dir, reports)
+
+    def _metrics(self, summary: RunSummary, exit_code: int) -> None:
+        """Prometheus gauges (engine/metrics.py), when `[metrics] textfile` is set. Like a
+        notice, a metrics file that cannot be written is journaled and shown, never fatal."""
+        textfile = self.runbook.config.metrics.textfile
+        if textfile is None or summary.finished is None:
+            return
+        try:
+            measures = self.runbook.measures(summary)
+            metrics.record(self.state_dir, Path(textfile), self.runbook.config.project.name,
+                           self.runbook.name, self.runbook.target, summary.finished, exit_code,
+                           measures)
+        except Exception as exc:  # never let monitoring change the run's outcome
+            self._capture(exc)
+            message = f"metrics not written to {textfile}: {_one_line(exc)}"
+            self.journal.append("log", {"step": "", "message": message, "data": {}})
+            if self.console is not None:
+                self.console.print(message)
 
     def _closing(self, status: str) -> list[Finding]:
         """Journal what the runbook must say however the run ended (Runbook.closing_findings)."""
@@ -630,13 +694,18 @@ class _Run:
     def _report(self) -> dict[str, Path]:
         return write_reports(self.state_dir, self.run_id, self.journal.path)
 
-    def note_takeover(self, stale: Any) -> None:
+    def note_takeover(self, stale: Holder | None) -> None:
         if stale is None:
             return
-        msg = f"took over a stale lock of run {stale.run_id}, pid {stale.pid}"
-        self.journal.append("lock_takeover", {"message": msg, **stale.to_dict()})
+        how = "--take-over" if self.options.take_over else "its lease had lapsed"
+        msg = (f"took over the lease of {stale.describe()} ({how}), as {whoami()} on "
+               f"{socket.gethostname()}")
+        self.journal.append("lock_takeover", {"message": msg, "forced": self.options.take_over,
+                                              **stale.to_dict()})
         if self.console is not None:
             self.console.print(msg)
+        if self.options.take_over:
+            self._notify("start", "lease taken over", msg)
 
     def _notify(self, event: NoticeEvent, status: str, body: str = "",
                 extra: tuple[str, ...] = (), anchor: str = "") -> None:
@@ -768,17 +837,6 @@ class _Run:
             self.progress.stop()  # a step's progress bar ends with the step
         if self.console is not None:
             out.step_status(self.console, name, status, detail)
-
-
-def _operator() -> str:
-    """Who ran the command, for the override's record (the login name; "?" in a container
-    without one)."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "?"
 
 
 def _undo_finding(step: Step, exc: Exception, run_id: str) -> Finding:

@@ -43,9 +43,13 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from breakglass.connectors.files import fsync_dir, private_dir, write_private
 from breakglass.engine.redaction import Redactor
+
+if TYPE_CHECKING:
+    from breakglass.state.base import RemoteJournal
 
 GENESIS = "0" * 64
 _KEYS = {"seq", "ts", "type", "data", "prev", "hash"}
@@ -65,41 +69,6 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def private_dir(path: Path) -> Path:
-    """Create `path` and any missing parents 0700: chmod, not mkdir's mode, because the umask
-    would otherwise decide. Folders that already exist keep their mode (state_dir may be a
-    folder the user made on purpose); runs/, locks/ and reports/ are always forced to 0700."""
-    missing = [p for p in (path, *path.parents) if not p.exists()]
-    path.mkdir(parents=True, exist_ok=True)
-    for p in missing:
-        os.chmod(p, 0o700)
-    os.chmod(path, 0o700)
-    return path
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Atomically replace `path` with `data`, 0600: temp file + fsync + rename + fsync(dir), so a
-    crash leaves either the old or the new content, never a torn file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def runs_dir(state_dir: Path) -> Path:
     return state_dir / "runs"
 
@@ -115,30 +84,35 @@ def head_path(journal: Path) -> Path:
 class Journal:
     """Appends events to one run's journal. Not thread-safe; one writer (the lock holder)."""
 
-    def __init__(self, path: Path, redactor: Redactor, seq: int = 0, last_hash: str = GENESIS):
+    def __init__(self, path: Path, redactor: Redactor, seq: int = 0, last_hash: str = GENESIS,
+                 remote: RemoteJournal | None = None):
         self.path = path
         self.redactor = redactor
         self.seq = seq
         self.last_hash = last_hash
+        #: the shared copy (state on S3), written before the local file on every append
+        self.remote = remote
 
     @classmethod
-    def create(cls, state_dir: Path, run_id: str, redactor: Redactor) -> Journal:
+    def create(cls, state_dir: Path, run_id: str, redactor: Redactor,
+               remote: RemoteJournal | None = None) -> Journal:
         private_dir(runs_dir(state_dir))
         path = journal_path(state_dir, run_id)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.fchmod(fd, 0o600)
         os.close(fd)
         fsync_dir(path.parent)
-        return cls(path, redactor)
+        return cls(path, redactor, remote=remote)
 
     @classmethod
-    def reopen(cls, path: Path, redactor: Redactor) -> Journal:
+    def reopen(cls, path: Path, redactor: Redactor,
+               remote: RemoteJournal | None = None) -> Journal:
         """Continue an existing journal (resume). The caller verifies it first."""
         events = read_events(path)
         if not events:
-            return cls(path, redactor)
+            return cls(path, redactor, remote=remote)
         last = events[-1]
-        return cls(path, redactor, int(last["seq"]), str(last["hash"]))
+        return cls(path, redactor, int(last["seq"]), str(last["hash"]), remote)
 
     def append(self, type_: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
         # Redact, then round-trip through JSON so what is hashed is exactly what a reader parses
@@ -148,6 +122,10 @@ class Journal:
         digest = event_hash(seq, ts, type_, clean, prev)
         event = {"seq": seq, "ts": ts, "type": type_, "data": clean, "prev": prev, "hash": digest}
         line = (canonical(event) + "\n").encode("utf-8")
+        if self.remote is not None:
+            # Shared first: an event only this machine holds could announce a change the
+            # team's journal never records (and a refused write must leave no local trace).
+            self.remote.write(self.path.read_bytes() + line)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
             os.write(fd, line)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from breakglass.engine.journal import private_dir, write_private
+from breakglass.connectors.files import private_dir, write_private
 from breakglass.engine.runs import RunSummary, report_paths, summarize
 
 

@@ -52,11 +52,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from breakglass.engine import journal, lock
+from breakglass.engine import journal
 from breakglass.engine.findings import Finding, exit_code, verdict
 from breakglass.errors import UsageError
+
+if TYPE_CHECKING:
+    from breakglass.state.base import State
 
 _RUN_ID = re.compile(r"^\d{8}T\d{6}(\d{6})?-[0-9a-f]{4,}$")
 
@@ -152,17 +155,16 @@ class RunSummary:
             self.steps[name] = StepRecord(name)
         return self.steps[name]
 
-    def live_status(self, state_dir: Path) -> str:
+    def live_status(self, state: State) -> str:
         """The status runs.list shows: the recorded end, or what an unfinished run is doing.
         A journal that does not verify is TAMPERED whatever it claims."""
         if self.tampered:
             return "TAMPERED"
         if self.status is not None:
             return self.status
-        if lock.is_held(state_dir, self.runbook, self.target):
-            held = lock.holder(state_dir, self.runbook, self.target)
-            if held is None or held.run_id == self.run_id:
-                return "running"
+        held = state.holder(self.runbook, self.target)
+        if held is not None and held.run_id in (self.run_id, "?"):
+            return "running"
         if self.unconfirmed_end is not None:
             return "end unconfirmed"
         if self.not_confirmed and not self.confirmed:
@@ -192,13 +194,13 @@ class RunSummary:
     def computed_exit_code(self) -> int:
         return self.exit_code if self.exit_code is not None else exit_code(self.findings)
 
-    def to_dict(self, state_dir: Path | None = None) -> dict[str, Any]:
+    def to_dict(self, state: State | None = None) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "runbook": self.runbook, "title": self.title,
             "target": self.target, "params": self.params, "mutating": self.mutating,
             "dry_run": self.dry_run, "responsibility": self.responsibility,
             "started": self.started, "finished": self.finished,
-            "status": self.live_status(state_dir) if state_dir else self.status,
+            "status": self.live_status(state) if state else self.status,
             # A TAMPERED journal's exit code is a claim like the rest: not shown as a result.
             "exit_code": None if self.tampered else self.exit_code,
             "verdict": verdict(self.findings),
@@ -441,9 +443,13 @@ def journal_paths(state_dir: Path) -> list[Path]:
     return sorted(d.glob("*.jsonl")) if d.is_dir() else []
 
 
-def list_runs(state_dir: Path) -> list[RunSummary]:
-    """Every run in state_dir, oldest first, each with its chain checked (`inspect`)."""
-    return [inspect(p) for p in journal_paths(state_dir)]
+def list_runs(state_dir: Path, newest: int | None = None) -> list[RunSummary]:
+    """The runs in state_dir (the `newest` ones; None: all), oldest first, each with its chain
+    checked (`inspect`)."""
+    paths = journal_paths(state_dir)
+    if newest is not None:
+        paths = paths[-newest:] if newest else []
+    return [inspect(p) for p in paths]
 
 
 def report_paths(state_dir: Path, run_id: str) -> dict[str, Path]:

@@ -37,7 +37,7 @@ def test_stale_lock_of_a_killed_run_is_taken_over_and_journaled(project: Project
     r = project.markers_run("--yes")
 
     assert r.returncode == 0, r.stderr
-    assert f"took over a stale lock of run {dead_id}, pid {dead_pid}" in r.stdout
+    assert f"took over the lease of run {dead_id} (pid {dead_pid} on " in r.stdout
     (new_id,) = [i for i in project.run_ids() if i != dead_id]
     takeovers = [e["data"] for e in project.events(new_id) if e["type"] == "lock_takeover"]
     assert takeovers[0]["run_id"] == dead_id

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from breakglass.drills.scenarios import ITEMS
 from breakglass.engine.findings import verdict
-from breakglass.engine.jsonl import append_record, read_records
+from breakglass.state.jsonl import append_record, read_records
 
 if TYPE_CHECKING:
     from breakglass.engine.runs import RunSummary

@@ -11,30 +11,30 @@ runbook's: they hold a database password) by the dead pid in their name.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from breakglass.connectors import postgres
 from breakglass.drills import fetch as fetching
 from breakglass.drills.steps.base import DrillStep
-from breakglass.engine import journal, lock
+from breakglass.engine import journal
 from breakglass.engine.findings import Finding, Severity
 from breakglass.engine.runbook import Action, Plan, StepContext
 from breakglass.engine.runs import summarize
+from breakglass.state import open_state
+from breakglass.state.base import State
 
 
-def run_is_live(state_dir: Path, run_id: str) -> bool:
-    """A run is live while it holds its lock. A finished run, or one that was killed (its lock
-    is free), is not: what it left behind may be removed."""
-    path = journal.journal_path(state_dir, run_id)
+def run_is_live(state: State, run_id: str) -> bool:
+    """A run is live while it holds its lease. A finished run, or one that was killed (its
+    lease is free or lapsed), is not: what it left behind may be removed."""
+    path = journal.journal_path(state.local_dir, run_id)
     if not path.is_file():
         return False
     s = summarize(path, run_id)
     if s.is_finished:
         return False
-    held = lock.holder(state_dir, s.runbook, s.target)
-    return lock.is_held(state_dir, s.runbook, s.target) and held is not None \
-        and held.run_id == run_id
+    held = state.holder(s.runbook, s.target)
+    return held is not None and held.run_id == run_id
 
 
 class CleanLeftovers(DrillStep):
@@ -45,7 +45,7 @@ class CleanLeftovers(DrillStep):
         from breakglass.recovery.environments import leftovers
 
         def is_live(run_id: str) -> bool:
-            return run_id == ctx.run_id or run_is_live(ctx.state_dir, run_id)
+            return run_id == ctx.run_id or run_is_live(open_state(ctx.config), run_id)
 
         envs = leftovers(ctx.config, ctx.secrets, ctx.state_dir, ctx.redactor, is_live)
         folders = []

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from breakglass.connectors import files
 from breakglass.engine import journal as jr
 from breakglass.errors import UsageError
 
@@ -34,9 +35,9 @@ def digest(data: bytes) -> str:
 
 def write(state_dir: Path, run_id: str, content: dict[str, Any]) -> str:
     """Write the snapshot (0600, atomically); returns its digest."""
-    jr.private_dir(folder(state_dir))
+    files.private_dir(folder(state_dir))
     data = json.dumps(content, sort_keys=True, indent=1, default=str).encode()
-    jr.write_private(path_of(state_dir, run_id), data)
+    files.write_private(path_of(state_dir, run_id), data)
     return digest(data)
 
 

@@ -1,4 +1,4 @@
-"""One run per (runbook, target) at a time: `state_dir/locks/<runbook>__<target>.lock`.
+"""The local backend's lease: `state_dir/locks/<runbook>__<target>.lock`, one machine only.
 
 The lock is `flock(LOCK_EX | LOCK_NB)` on that file, held for the run's life. flock belongs to the
 open file description, so the kernel releases it when the holder dies, however it dies (SIGKILL
@@ -16,70 +16,43 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import socket
-from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from breakglass.engine.journal import private_dir, utc_now
+from breakglass.connectors.files import private_dir
 from breakglass.errors import LockHeld
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    pid: int
-    run_id: str
-    host: str
-    started: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def parse(cls, raw: bytes) -> LockInfo | None:
-        try:
-            d = json.loads(raw.decode("utf-8"))
-            return cls(int(d["pid"]), str(d["run_id"]), str(d["host"]), str(d["started"]))
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            return None
-
-
-def _safe(part: str) -> str:
-    # Targets come from config keys and params ("backups.main", "s3://b/p"): keep the name
-    # readable but never let it climb out of locks/ or hit odd characters.
-    return re.sub(r"[^A-Za-z0-9._-]", "_", part).strip(".") or "_"
+from breakglass.state.base import Holder, Lease, lease_name, whoami
 
 
 def lock_path(state_dir: Path, runbook: str, target: str) -> Path:
-    return state_dir / "locks" / f"{_safe(runbook)}__{_safe(target)}.lock"
+    return state_dir / "locks" / f"{lease_name(runbook, target)}.lock"
 
 
-class RunLock:
+class FileLease(Lease):
     def __init__(self, state_dir: Path, runbook: str, target: str) -> None:
+        super().__init__(runbook, target)
         self.path = lock_path(state_dir, runbook, target)
-        self.runbook = runbook
-        self.target = target
         self._fd: int | None = None
 
-    def acquire(self, run_id: str) -> LockInfo | None:
-        """Take the lock for `run_id`. Returns the metadata of a dead holder whose lock was taken
-        over (to be journaled), else None. Raises LockHeld naming the live holder."""
+    def acquire(self, run_id: str, *, take_over: bool = False) -> Holder | None:
+        # take_over has nothing to do here: a dead holder's flock is gone already, and a live
+        # one on this machine is a process the user can see and stop.
         private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.fchmod(fd, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = LockInfo.parse(_read_all(fd))
+            holder = Holder.parse(_read_all(fd))
             os.close(fd)
-            who = (f"run {holder.run_id} (pid {holder.pid} on {holder.host}, since "
-                   f"{holder.started})") if holder else "another process"
+            who = holder.describe() if holder else "another process"
             raise LockHeld(f"{self.runbook} on {self.target} is locked by {who}; wait for it "
                            f"to finish, or check it with `breakglass runs.show "
                            f"{holder.run_id if holder else 'ID'}`") from None
-        stale = LockInfo.parse(_read_all(fd))
-        info = LockInfo(os.getpid(), run_id, socket.gethostname(), utc_now())
+        stale = Holder.parse(_read_all(fd))
+        info = Holder(os.getpid(), run_id, socket.gethostname(),
+                      datetime.now(UTC).isoformat(timespec="seconds"), whoami())
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info.to_dict()).encode(), 0)
         os.fsync(fd)
@@ -101,24 +74,20 @@ def _read_all(fd: int) -> bytes:
     return os.pread(fd, 65536, 0)
 
 
-def is_held(state_dir: Path, runbook: str, target: str) -> bool:
-    """True while some live process holds the lock (runs.list's "running")."""
+def live_holder(state_dir: Path, runbook: str, target: str) -> Holder | None:
+    """The holder while some live process holds the lock (runs.list's "running"), else None.
+    A live holder whose metadata is not written yet is named "another process"."""
     path = lock_path(state_dir, runbook, target)
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        return False
+        return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return Holder.parse(_read_all(fd)) or Holder(0, "?", "?", "?", "another process")
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
     finally:
         os.close(fd)
-    return False
-
-
-def holder(state_dir: Path, runbook: str, target: str) -> LockInfo | None:
-    try:
-        return LockInfo.parse(lock_path(state_dir, runbook, target).read_bytes())
-    except OSError:
-        return None

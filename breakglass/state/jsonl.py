@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from breakglass.engine.journal import fsync_dir, private_dir
+from breakglass.connectors.files import fsync_dir, private_dir
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
