@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from breakglass.config import load_config
+from breakglass.engine.findings import Finding
+from breakglass.engine.hooks import Notice, NoticeEvent
 from breakglass.engine.redaction import MASK, Redactor
 from breakglass.notify import build_notifier
 from breakglass.notify.owners import AppriseNotifier, mask_channel
@@ -55,23 +57,38 @@ def marker() -> str:
     return f"m-{uuid.uuid4().hex[:12]}"
 
 
+def notice(event: NoticeEvent, target: str = "user mallory", message: str = "",
+           **kw: object) -> Notice:
+    """A lockout's notice; `target` (often a marker) is in the title and every body."""
+    fields: dict[str, object] = {
+        "event": event, "run_id": "20261207T031500000000-ab12", "project": "acme",
+        "environment": "production", "runbook": "lockout", "target": target, "mutating": True,
+        "status": {"start": "started", "success": "succeeded", "failure": "failed",
+                   "unverified": "could not verify", "approval": "precondition overridden",
+                   "test": "test"}[event],
+        "message": message, "show": "breakglass runs.show 20261207T031500000000-ab12"}
+    fields.update(kw)
+    return Notice(**fields)  # type: ignore[arg-type]
+
+
 # -- the notifier ------------------------------------------------------------------------------
 
 def test_notice_reaches_http_sink_with_title_and_body(tmp_path: Path, http_sink: HttpSink) -> None:
     m = marker()
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": [http_sink.apprise_url]})
-    (d,) = n.notify("key_rotation", "start", f"title {m}", f"body {m}")
+    (d,) = n.notify("key_rotation", notice("start", f"user {m}"))
     assert d.ok, d.error
     reqs = http_sink.wait_for(lambda rs: any(m.encode() in r.body for r in rs))
     (payload,) = [r.json() for r in reqs if m.encode() in r.body]
-    assert (payload["title"], payload["message"]) == (f"title {m}", f"body {m}")
+    assert payload["title"] == f"Started: lockout on user {m} (acme, production)"
+    assert payload["message"].startswith(f"lockout on user {m} started.")
 
 
 def test_failure_event_is_sent_as_apprise_failure_type(tmp_path: Path,
                                                        http_sink: HttpSink) -> None:
     m = marker()
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": [http_sink.apprise_url]})
-    n.notify("key_rotation", "failure", m, m)
+    n.notify("key_rotation", notice("failure", m))
     reqs = http_sink.wait_for(lambda rs: any(m.encode() in r.body for r in rs))
     assert [r.json()["type"] for r in reqs if m.encode() in r.body] == ["failure"]
 
@@ -81,19 +98,19 @@ def test_notice_reaches_smtp_sink_with_title_as_subject(tmp_path: Path,
     m = marker()
     url = smtp_sink.mailto_url("bob@example.test")
     n = make_notifier(tmp_path, {"backup_restore": ["bob"]}, {"bob": [url]})
-    (d,) = n.notify("backup_restore", "success", f"restored {m}", f"drill passed {m}")
+    (d,) = n.notify("backup_restore", notice("success", m))
     assert d.ok, d.error
     msgs = smtp_sink.wait_for(lambda ms: any(m in str(x["Subject"]) for x in ms))
     (msg,) = [x for x in msgs if m in str(x["Subject"])]
     assert msg["To"] == "bob@example.test"
-    assert f"drill passed {m}" in text_of(msg)
+    assert f"lockout on {m} succeeded" in text_of(msg)
 
 
 def test_channel_given_as_env_reference_is_resolved(tmp_path: Path, http_sink: HttpSink) -> None:
     m = marker()
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": ["env:ALICE_URL"]},
                       environ={"ALICE_URL": http_sink.apprise_url})
-    (d,) = n.notify("key_rotation", "start", m, m)
+    (d,) = n.notify("key_rotation", notice("start", m))
     assert d.ok, d.error
     assert d.channel == f"json://127.0.0.1:{http_sink.port}…"
 
@@ -103,7 +120,7 @@ def test_person_listed_twice_gets_one_notice_per_channel(tmp_path: Path,
     m = marker()
     n = make_notifier(tmp_path, {"key_rotation": ["alice", "alice"]},
                       {"alice": [http_sink.apprise_url, http_sink.apprise_url]})
-    deliveries = n.notify("key_rotation", "start", m, m)
+    deliveries = n.notify("key_rotation", notice("start", m))
     assert [(d.person, d.ok) for d in deliveries] == [("alice", True)]
 
 
@@ -112,7 +129,7 @@ def test_every_owner_gets_the_notice(tmp_path: Path, http_sink: HttpSink,
     n = make_notifier(tmp_path, {"incident_response": ["alice", "bob"]},
                       {"alice": [http_sink.apprise_url],
                        "bob": [smtp_sink.mailto_url("bob@example.test")]})
-    deliveries = n.notify("incident_response", "start", marker(), "x")
+    deliveries = n.notify("incident_response", notice("start", marker()))
     assert sorted((d.person, d.ok) for d in deliveries) == [("alice", True), ("bob", True)]
 
 
@@ -121,7 +138,7 @@ def test_down_channel_is_a_failed_delivery_quickly_and_does_not_raise(
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]},
                       {"alice": [http_sink.down_apprise_url]})
     started = time.monotonic()
-    (d,) = n.notify("key_rotation", "failure", "t", "b")
+    (d,) = n.notify("key_rotation", notice("failure"))
     assert time.monotonic() - started < 5
     assert not d.ok
     assert d.error and "\n" not in d.error
@@ -131,7 +148,7 @@ def test_refusing_channel_is_a_failed_delivery_with_the_status(tmp_path: Path,
                                                                http_sink: HttpSink) -> None:
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]},
                       {"alice": [http_sink.apprise_url_status(500)]})
-    (d,) = n.notify("key_rotation", "start", "t", "b")
+    (d,) = n.notify("key_rotation", notice("start"))
     assert not d.ok
     assert "500" in d.error
 
@@ -139,33 +156,33 @@ def test_refusing_channel_is_a_failed_delivery_with_the_status(tmp_path: Path,
 def test_one_failed_channel_does_not_stop_the_others(tmp_path: Path, http_sink: HttpSink) -> None:
     n = make_notifier(tmp_path, {"key_rotation": ["alice", "bob"]},
                       {"alice": [http_sink.down_apprise_url], "bob": [http_sink.apprise_url]})
-    deliveries = n.notify("key_rotation", "start", marker(), "b")
+    deliveries = n.notify("key_rotation", notice("start", marker()))
     assert sorted((d.person, d.ok) for d in deliveries) == [("alice", False), ("bob", True)]
 
 
 def test_url_apprise_cannot_parse_is_a_failed_delivery(tmp_path: Path) -> None:
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": ["nosuchscheme://x/y"]})
-    (d,) = n.notify("key_rotation", "start", "t", "b")
+    (d,) = n.notify("key_rotation", notice("start"))
     assert not d.ok
     assert "apprise cannot use this URL" in d.error
 
 
 def test_unresolvable_reference_is_a_failed_delivery_naming_it(tmp_path: Path) -> None:
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": ["env:ALICE_URL"]})
-    (d,) = n.notify("key_rotation", "start", "t", "b")
+    (d,) = n.notify("key_rotation", notice("start"))
     assert (d.ok, d.channel) == (False, "env:ALICE_URL")
     assert "ALICE_URL" in d.error
 
 
 def test_responsibility_without_owner_returns_a_record_saying_so(tmp_path: Path) -> None:
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": ["json://127.0.0.1/"]})
-    assert [d.to_dict() for d in n.notify("backup_restore", "start", "t", "b")] == [
+    assert [d.to_dict() for d in n.notify("backup_restore", notice("start"))] == [
         {"person": "-", "channel": "-", "ok": False, "error": "no owner for backup_restore"}]
 
 
 def test_owner_without_channel_is_a_failed_delivery(tmp_path: Path) -> None:
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]}, {"alice": []})
-    (d,) = n.notify("key_rotation", "start", "t", "b")
+    (d,) = n.notify("key_rotation", notice("start"))
     assert (d.person, d.ok) == ("alice", False)
     assert "no notify channel" in d.error
 
@@ -185,7 +202,7 @@ def test_channel_token_never_appears_in_a_delivery(tmp_path: Path, http_sink: Ht
     token = "TOKEN" + uuid.uuid4().hex
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]},
                       {"alice": [http_sink.apprise_url_status(500) + "/" + token]})
-    (d,) = n.notify("key_rotation", "start", "t", "b")
+    (d,) = n.notify("key_rotation", notice("start"))
     assert token not in json.dumps(d.to_dict())
 
 
@@ -199,13 +216,19 @@ def test_secret_in_title_and_body_reaches_no_sink(tmp_path: Path, http_sink: Htt
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]},
                       {"alice": [http_sink.apprise_url, smtp_sink.mailto_url("a@example.test")]},
                       redactor=redactor)
-    deliveries = n.notify("key_rotation", "failure", f"leaked {canary}", f"the key {canary} leaked")
+    leak = Finding("SECRET_IN_HISTORY", f"the key {canary} leaked", f"revoke {canary}",
+                   evidence={"value": canary})
+    deliveries = n.notify("key_rotation", notice("failure", f"secrets.{canary}",
+                                                 findings=(leak,)))
     assert all(d.ok for d in deliveries), deliveries
     (mail,) = smtp_sink.wait_for(lambda ms: len(ms) == 1)
     sent = http_sink.all_bytes() + b"".join(smtp_sink.raw_messages)
     assert canary.encode() not in sent
-    # the notices did go out, with the secret masked
-    assert [r.json()["message"] for r in http_sink.requests] == [f"the key {MASK} leaked"]
+    # the notices did go out, with the secret masked: text, JSON fields and the e-mail
+    (doc,) = [r.json() for r in http_sink.requests]
+    assert f"the key {MASK} leaked" in doc["message"]
+    assert doc["findings"][0]["message"] == f"the key {MASK} leaked"
+    assert doc["target"] == f"secrets.{MASK}"
     assert f"the key {MASK} leaked" in text_of(mail)
 
 

@@ -27,6 +27,7 @@ def test(c: Context, config: str | None = None, json_: bool = False) -> None:
     """Send a test notice to every owner and say which arrived."""
     from breakglass.config import RESPONSIBILITIES
     from breakglass.notify import build_notifier
+    from breakglass.notify.compose import test_notice
 
     app = App(config, json_)
     cfg = app.config
@@ -34,11 +35,8 @@ def test(c: Context, config: str | None = None, json_: bool = False) -> None:
     rows: list[dict[str, Any]] = []
     for person in notifier.people():
         held = notifier.responsibilities_of(person)
-        title = f"breakglass test notice: {cfg.project.name} ({cfg.project.environment})"
-        body = (f"This is a test notice from `breakglass notify.test` for {cfg.project.name} "
-                f"({cfg.project.environment}). You are an owner of: {', '.join(held)}. "
-                "No action is needed.")
-        for d in notifier.send([person], "test", title, body):
+        notice = test_notice(cfg.project.name, cfg.project.environment, held)
+        for d in notifier.send([person], notice).wait():
             rows.append({"person": d.person, "responsibilities": held, "channel": d.channel,
                          "arrived": d.ok, "error": d.error})
     unowned = [r for r in RESPONSIBILITIES if not notifier.owners_of(r)]

@@ -108,8 +108,25 @@ def _url_or_ref(value: str) -> str:
     return value
 
 
+#: what `notify_on` may choose (engine/hooks.py CHOOSABLE; docs/notifications.md)
+NoticeEventName = Literal["start", "success", "failure", "unverified", "approval"]
+
+
 class PersonConfig(Section):
     notify: list[Annotated[str, AfterValidator(_url_or_ref)]] = []
+    #: the events this person hears of, from what each run tells (default: all of those)
+    notify_on: list[NoticeEventName] | None = None
+
+
+def _runbook_names(value: dict[str, list[NoticeEventName]]) -> dict[str, list[NoticeEventName]]:
+    from breakglass.engine.registry import names
+
+    known = sorted(names())
+    for name in value:
+        if name not in known:
+            raise PydanticCustomError("runbook", "unknown runbook {name!r}; known: {known}",
+                                      {"name": name, "known": ", ".join(known)})
+    return value
 
 
 class SentryConfig(Section):
@@ -548,6 +565,10 @@ class Config(Section):
     project: ProjectConfig
     owners: dict[str, list[NonEmpty]] = {}
     people: dict[str, PersonConfig] = {}
+    #: runbook -> the events its runs tell owners (default: every event for a runbook that
+    #: changes things; failure and unverified for a read-only one)
+    notify_on: Annotated[dict[str, list[NoticeEventName]],
+                         AfterValidator(_runbook_names)] = {}
     sentry: SentryConfig | None = None
     aws: AwsConfig = AwsConfig()
     app: AppConfig | None = None

@@ -27,8 +27,9 @@ def test_owners_are_told_at_start_and_success(project: Project, http_sink: HttpS
     r = project.markers_run("--yes", env={"ALICE_NOTIFY_URL": http_sink.apprise_url})
     assert r.returncode == 0, r.stderr
     bodies = [req.json() for req in http_sink.wait_for(lambda rs: len(rs) >= 2)]
-    assert ["started" in b["title"] for b in bodies] == [True, False]
-    assert "succeeded" in bodies[1]["title"]
+    assert [(b["event"], b["verdict"]) for b in bodies] == [("start", "started"),
+                                                            ("success", "succeeded")]
+    assert bodies[1]["title"] == "Succeeded: test.markers on markers (acme, test)"
 
 
 def test_owners_are_told_of_a_failure(project: Project, http_sink: HttpSink) -> None:
@@ -38,7 +39,10 @@ def test_owners_are_told_of_a_failure(project: Project, http_sink: HttpSink) -> 
                             env={"ALICE_NOTIFY_URL": http_sink.apprise_url})
     assert r.returncode == 1
     bodies = [req.json() for req in http_sink.wait_for(lambda rs: len(rs) >= 2)]
-    assert "rolled back" in bodies[-1]["title"]
+    # said in plain words: "rolled back" would read as if production had been rolled back
+    assert bodies[-1]["title"] == "Failed: test.markers on markers (acme, test)"
+    assert (bodies[-1]["verdict"], bodies[-1]["exit_code"]) == ("failed", 1)
+    assert "rolled back" not in bodies[-1]["message"]
 
 
 def test_undeliverable_notice_is_journaled_and_shown_never_fatal(

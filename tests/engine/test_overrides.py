@@ -109,7 +109,7 @@ def test_override_applies_journals_reports_and_tells_both_owners(
                                             if b"overridden" in q.body})
         if b"overridden" in q.body}
     assert set(told) == {"/alice", "/bob"}
-    assert all(m["type"] == "warning" and WHY in m["message"] for m in told.values())
+    assert all(m["type"] == "warning" and WHY in m["detail"] for m in told.values())
     approvals = {d["person"] for d in doc["deliveries"] if d["event"] == "approval"}
     assert approvals == {"alice", "bob"}
 
