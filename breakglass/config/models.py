@@ -119,13 +119,19 @@ class PersonConfig(Section):
 
 
 def _runbook_names(value: dict[str, list[NoticeEventName]]) -> dict[str, list[NoticeEventName]]:
+    import difflib
+    import json
+
     from breakglass.engine.registry import names
 
     known = sorted(names())
     for name in value:
         if name not in known:
-            raise PydanticCustomError("runbook", "unknown runbook {name!r}; known: {known}",
-                                      {"name": name, "known": ", ".join(known)})
+            guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = (f"did you mean {json.dumps(guess[0])}?" if guess
+                    else f"known: {', '.join(known)}")
+            raise PydanticCustomError("runbook", "unknown runbook {name} ({hint})",
+                                      {"name": json.dumps(name), "hint": hint})
     return value
 
 

@@ -7,12 +7,12 @@ usually carries a token. Each channel gets its own `apprise.Apprise()` so that t
 delivery is known separately (one Apprise object over many URLs only says "some failed").
 
 Notices never delay a change (DESIGN principle 9): `dispatch` returns at once, every channel is
-sent to in its own thread with bounded socket timeouts and a deadline, and `wait()` on the
-pending notice never waits past that deadline: a channel that hangs is a failed delivery "timed
-out after 5s", not a run held up. Nothing here raises for a delivery problem: a channel that
-cannot be resolved, parsed or reached becomes a `Delivery` with ok=False and a one-line error,
-which the engine journals and shows. The sending threads are not daemons, so a process that
-ends right after a run still finishes (or times out) its sends first.
+sent to from its own thread (its notices in order) with bounded socket timeouts, and `wait()`
+on the pending notice never waits past the deadline: a channel that hangs is a failed delivery
+"timed out after 5s", not a run held up. The engine waits (bounded) for every notice before the
+run ends, so each one is journaled as delivered or not before the process exits. Nothing here
+raises for a delivery problem: a channel that cannot be resolved, parsed or reached becomes a
+`Delivery` with ok=False and a one-line error, which the engine journals and shows.
 
 What each channel receives (breakglass/notify/compose.py): a JSON document for `json://`
 webhooks, Markdown where the apprise plugin renders it (Slack, Teams, Discord, Matrix, …), plain
@@ -22,13 +22,15 @@ text elsewhere (e-mail, SMS). Who receives it: the owners of the responsibility 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import queue
 import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,9 +47,10 @@ if TYPE_CHECKING:
 # well under a second, an SMTP server with STARTTLS and a login in one or two.
 SEND_DEADLINE = 5.0
 CONNECT_TIMEOUT = 4.0
-READ_TIMEOUT = SEND_DEADLINE
-# how long `wait()` allows past the deadline for apprise to return its own verdict
+# how long `wait()` allows past the deadline for a send to return its own verdict
 GRACE = 0.5
+# a send queued behind others to the same channel starts within this many of their bounds
+QUEUED_BOUND = 3
 # apprise schemes of generic JSON webhooks: they receive compose.payload's fields as JSON
 JSON_SCHEMES = ("json", "jsons")
 
@@ -130,37 +133,70 @@ class Rendered:
     payload: Mapping[str, Any]
 
 
+class _Send:
+    """One notice to one channel, as the waiting side sees it."""
+
+    def __init__(self, person: str, channel: str) -> None:
+        self.person, self.channel = person, channel
+        self.future: Future[Delivery] = Future()
+        self.queued = time.monotonic()
+        # Set by the sending thread when it starts talking to the channel (apprise loaded,
+        # the notices queued before it on this channel gone): the deadline counts from there.
+        self.began = 0.0
+        self.begun = threading.Event()
+
+    def begin(self) -> None:
+        self.began = time.monotonic()
+        self.begun.set()
+
+
 class Pending:
     """A notice on its way to some channels (engine.hooks.PendingNotice)."""
 
-    def __init__(self, settled: list[Delivery],
-                 sends: Sequence[tuple[str, str, Future[Delivery], float]] = (),
+    def __init__(self, settled: list[Delivery], sends: Sequence[_Send] = (),
                  deadline: float = SEND_DEADLINE) -> None:
         self._settled = settled
-        self._sends = list(sends)  # (person, masked channel, its send, wait for it until)
+        self._sends = list(sends)
         self._deadline = deadline
 
     def done(self) -> bool:
-        return all(f.done() for _, _, f, _ in self._sends)
+        return all(s.future.done() for s in self._sends)
 
     def wait(self) -> list[Delivery]:
-        got = list(self._settled)
-        for person, channel, future, until in self._sends:
-            try:
-                got.append(future.result(timeout=max(0.0, until - time.monotonic())))
-            except TimeoutError:  # concurrent.futures.TimeoutError is TimeoutError (3.11)
-                got.append(Delivery(person, channel, False,
-                                    f"timed out after {self._deadline:g}s"))
-        return got
+        return self._settled + [self._result(s) for s in self._sends]
+
+    def _result(self, s: _Send) -> Delivery:
+        bound = self._deadline + GRACE
+        timed_out = Delivery(s.person, s.channel, False, f"timed out after {self._deadline:g}s")
+        # Queued behind sends to the same channel that hang: each of those gives up within
+        # its own deadline (plus its socket timeouts), so this one starts within a few.
+        if not s.begun.wait(timeout=max(0.0, s.queued + QUEUED_BOUND * bound
+                                        - time.monotonic())):
+            return timed_out
+        try:
+            return s.future.result(timeout=max(0.0, s.began + bound - time.monotonic()))
+        except TimeoutError:  # concurrent.futures.TimeoutError is TimeoutError (3.11)
+            return timed_out
 
 
 class _Lane:
     """One channel's queue: its notices leave in the order they were sent ("started" before
-    "succeeded"), one at a time, each bounded by the deadline."""
+    "succeeded"), one at a time, from a daemon thread. The engine waits for every notice
+    (`Pending.wait`, bounded); a send still hanging past that has been recorded as not
+    delivered, and must not hold the process at exit for its socket timeout."""
 
     def __init__(self) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notify")
-        self.until = 0.0  # when the last notice queued here is given up on
+        self._jobs: queue.SimpleQueue[tuple[_Send, Callable[[], Delivery]]] = (
+            queue.SimpleQueue())
+        threading.Thread(target=self._run, name="notify", daemon=True).start()
+
+    def submit(self, send: _Send, job: Callable[[], Delivery]) -> None:
+        self._jobs.put((send, job))
+
+    def _run(self) -> None:
+        while True:
+            send, job = self._jobs.get()
+            send.future.set_result(job())  # job never raises (AppriseNotifier._deliver)
 
 
 class AppriseNotifier:
@@ -232,12 +268,10 @@ class AppriseNotifier:
                     ready.append((person, url))
         sends = []
         for person, url in ready:
+            send = _Send(person, red.redact(mask_channel(url)))
             lane = self._lanes.setdefault((person, url), _Lane())
-            # Queued behind a notice still sending: given up on one deadline after that one.
-            lane.until = max(lane.until, time.monotonic()) + self._deadline + GRACE
-            sends.append((person, red.redact(mask_channel(url)),
-                          lane.pool.submit(self._deliver, person, url, rendered, lane.until),
-                          lane.until))
+            lane.submit(send, functools.partial(self._deliver, send, url, rendered))
+            sends.append(send)
         return Pending(settled, sends, self._deadline)
 
     def _resolve(self, person: str, entry: str) -> tuple[str, Delivery | None]:
@@ -257,36 +291,35 @@ class AppriseNotifier:
         register_channel_secrets(url, self._redactor)
         return url, None
 
-    def _deliver(self, person: str, url: str, rendered: Rendered, until: float) -> Delivery:
-        left = min(self._deadline, until - GRACE - time.monotonic())
+    def _deliver(self, send: _Send, url: str, rendered: Rendered) -> Delivery:
         try:
-            # Queued behind a notice that hung: already given up on, so not sent at all.
-            error = _send(url, rendered, left) if left > 0.1 else _TIMED_OUT
+            error = _send(url, rendered, self._deadline, send.begin)
         except Exception as exc:  # an apprise plugin bug must not end the run either
             error = f"{type(exc).__name__}: {exc}"
-        if error == _TIMED_OUT:
-            error = f"timed out after {self._deadline:g}s"
+        finally:
+            if not send.begun.is_set():
+                send.begin()
         red = self._redactor.redact
-        return Delivery(person, red(mask_channel(url)), error is None,
-                        red(_one_line(error or "")))
+        return Delivery(send.person, send.channel, error is None, red(_one_line(error or "")))
 
 
-_TIMED_OUT = "timed out"
-
-
-def _send(url: str, rendered: Rendered, deadline: float) -> str | None:
+def _send(url: str, rendered: Rendered, deadline: float,
+          begin: Callable[[], None]) -> str | None:
     """Send through one apprise URL, in the format its service reads best; None on success,
-    _TIMED_OUT past `deadline`, else a one-line reason."""
+    else a one-line reason. Not bounded by apprise: `Pending.wait` gives up on it at the
+    deadline, and its sockets time out soon after (the thread must end before the process)."""
     import apprise
 
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else "?"
         return f"apprise cannot use this URL (scheme {scheme!r} unknown or parts missing)"
-    # Bound every socket operation: apprise only bounds the wait, a hung worker would still
-    # hold the process at exit until its own (longer) timeout.
-    plugin.socket_connect_timeout = min(float(plugin.socket_connect_timeout), CONNECT_TIMEOUT)
-    plugin.socket_read_timeout = min(float(plugin.socket_read_timeout), READ_TIMEOUT)
+    # Bound every socket operation: a hung send would hold the process at exit until its
+    # own (longer) timeout. The read timeout is past the deadline, so that a channel that
+    # hangs is reported "timed out after 5s" by Pending.wait, not as a socket error.
+    plugin.socket_connect_timeout = min(float(plugin.socket_connect_timeout), CONNECT_TIMEOUT,
+                                        deadline)
+    plugin.socket_read_timeout = deadline + 1.0
     declared: Any = plugin.notify_format
     formats = declared if isinstance(declared, tuple) else (declared,)
     body, body_format = rendered.text, apprise.NotifyFormat.TEXT
@@ -299,14 +332,12 @@ def _send(url: str, rendered: Rendered, deadline: float) -> str | None:
         body, body_format = rendered.markdown, apprise.NotifyFormat.MARKDOWN
     ap = apprise.Apprise()
     ap.add(plugin)
+    begin()
     result: Any = ap.notify(title=rendered.title, body=body,
-                            notify_type=_NOTIFY_TYPE[rendered.event], body_format=body_format,
-                            timeout=deadline)
+                            notify_type=_NOTIFY_TYPE[rendered.event], body_format=body_format)
     if result:
         return None
     status = getattr(result, "status", None)
-    if getattr(status, "name", "") == "TIMEOUT":
-        return _TIMED_OUT
     reasons = [entry.message for entry in getattr(result, "logs", list)()
                if getattr(entry, "level", "") in ("WARNING", "ERROR", "CRITICAL")]
     if not reasons and status is not None:

@@ -70,6 +70,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]  # header names lower-cased
     body: bytes  # raw, as received
+    at: float = field(default_factory=time.time)  # when it arrived (UTC epoch seconds)
 
     @property
     def decoded(self) -> bytes:
