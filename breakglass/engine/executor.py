@@ -573,7 +573,7 @@ class _Run:
         self._pause(step, "after_verify")
         self.journal.append("step_done", {"step": step.name, "applied": did_apply})
         if step.name == self.runbook.containment:
-            self._release_notices()
+            self._release_notices(contained=step.title if did_apply else "")
         self._collect_notices(block=False)
         self._show(step.name, "done" if did_apply else "noop",
                    "" if did_apply else (p.noop_reason or ""))
@@ -737,11 +737,15 @@ class _Run:
             return
         self._pending.append((notice.event, notice.anchor, pending))
 
-    def _release_notices(self) -> None:
-        """The containment step is done (or the run ends without it): send what was held."""
+    def _release_notices(self, contained: str = "") -> None:
+        """The containment step is done (or the run ends without it): send what was held,
+        saying what is done already (`contained`: the step's title)."""
         self._holding = False
         held, self._held = self._held, []
         for responsibility, notice in held:
+            if contained and notice.event == "start":
+                said = f"{notice.message} " if notice.message else ""
+                notice = replace(notice, message=f"{said}Done already: {contained}.")
             self._dispatch(responsibility, notice)
 
     def _collect_notices(self, *, block: bool) -> None:

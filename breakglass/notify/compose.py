@@ -32,6 +32,8 @@ MAX_FAILING = 8
 MAX_NOTES = 4
 #: version of the JSON document's shape; raised on an incompatible change
 PAYLOAD_VERSION = 1
+#: the events that end a run: their notice says what changed
+ENDINGS = ("success", "failure", "unverified")
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def _sections(n: Notice) -> list[tuple[str, list[Row]]]:
         out.append(("What happened", [("line", "", n.message)]))
     if n.figures:
         out.append(("Key numbers", [("field", fig.label, fig.text) for fig in n.figures]))
-    if n.event in ("success", "failure", "unverified"):
+    if n.event in ENDINGS:
         out.append(("Changes", _changes(n)))
     if notes and n.event != "start":
         rows = [("finding", f.code, f.message) for f in notes[:MAX_NOTES]]
@@ -227,7 +229,7 @@ def payload(n: Notice) -> dict[str, Any]:
         "findings": [_finding(f) for f in [*_failing(n), *_notes(n)]],
         "numbers": numbers, "figures": [{"label": f.label, "text": f.text} for f in n.figures],
         "changes": {"applied": list(n.applied), "not_applied": list(n.not_applied),
-                    "undone": list(n.undone)} if n.mutating else None,
+                    "undone": list(n.undone)} if n.mutating and n.event in ENDINGS else None,
         "detail": n.message or None,
         "links": {"runs_show": n.show or None, "report": n.report or None,
                   "host": n.host or None},
