@@ -565,6 +565,13 @@ class ReleasesConfig(Section):
         return value
 
 
+class MetricsConfig(Section):
+    """Prometheus text-format gauges written after every run (docs/metrics.md)."""
+
+    #: e.g. /var/lib/node_exporter/textfile_collector/breakglass.prom
+    textfile: ConfigPath | None = None
+
+
 class Config(Section):
     #: the file this was loaded from (set by the loader; not a key in the file)
     path: Path | None = None
@@ -586,6 +593,7 @@ class Config(Section):
     accounts: AccountsConfig | None = None
     releases: ReleasesConfig | None = None
     checklist: ChecklistConfig = ChecklistConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     def owners_of(self, responsibility: str) -> list[str]:
         """People responsible for `responsibility` (empty when nobody is named)."""

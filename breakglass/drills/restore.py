@@ -150,6 +150,17 @@ class RestoreDrill(Runbook):
                                   {"backup": key}))
         return figures
 
+    def measures(self, summary: RunSummary) -> Mapping[str, float]:
+        """RTO and RPO as the report step measured them (none when the drill did not get
+        that far: a missing gauge, not a zero, is what an alert should see)."""
+        step = summary.steps.get(Report.name)
+        result = step.result if step is not None else None
+        if not isinstance(result, Mapping):
+            return {}
+        return {f"drill_{k}": float(result[k]) for k in
+                ("rto_seconds", "rto_target_seconds", "rpo_seconds", "rpo_target_seconds")
+                if isinstance(result.get(k), int | float)}
+
     def steps(self) -> Sequence[Step]:
         d = self.drill
         if d.from_snapshot:
