@@ -45,6 +45,7 @@ from breakglass.engine.findings import (
 )
 from breakglass.engine.hooks import (
     DEFAULT_EVENTS,
+    ENDINGS,
     Delivery,
     ErrorReporter,
     Figure,
@@ -358,6 +359,7 @@ class _Run:
         """Continue an interrupted or unconfirmed run, or finish its undo."""
         self._restore_outputs(summary)
         if summary.undo_steps is not None:
+            self._holding = False  # undoing: there is nothing to contain first
             self._notify("start", "resumed (finishing its undo)")
             return self._undo([s for s in summary.undo_steps if s not in summary.undone],
                               resumed=True)
@@ -391,6 +393,7 @@ class _Run:
         the journal and the notice, so nobody believes they were reversed."""
         # A step's undo reads what the run applied (e.g. rollback's pinned start releases).
         self._restore_outputs(summary)
+        self._holding = False  # undoing: there is nothing to contain first
         self._notify("start", "undo requested")
         if manual:
             self.journal.append("log", {"step": "", "message": "applied steps without an undo "
@@ -743,7 +746,7 @@ class _Run:
         if self.services.notifier is None:
             return
         notice = self._notice(event, status, message, anchor, exit_code)
-        ending = event in ("success", "failure", "unverified")
+        ending = event in ENDINGS
         if ending:
             self._release_notices()
         for responsibility in dict.fromkeys((self.runbook.responsibility,
@@ -813,7 +816,7 @@ class _Run:
     def _notice(self, event: NoticeEvent, status: str, message: str, anchor: str,
                 exit_code: int | None) -> Notice:
         cfg, rb = self.runbook.config, self.runbook
-        ending = event in ("success", "failure", "unverified")
+        ending = event in ENDINGS
         s = summarize(self.journal.path, self.run_id)
         wanted = (cfg.notify_on[rb.name] if rb.name in cfg.notify_on
                   else DEFAULT_EVENTS[rb.mutating])

@@ -18,6 +18,8 @@ from breakglass.engine.findings import Finding
 NoticeEvent = Literal["start", "success", "failure", "unverified", "approval", "test"]
 #: the events `notify_on` may choose from (config: [people.NAME] and [notify_on])
 CHOOSABLE: tuple[str, ...] = tuple(e for e in get_args(NoticeEvent) if e != "test")
+#: the events that end a run: their notice says what changed and carries the journal hash
+ENDINGS: tuple[NoticeEvent, ...] = ("success", "failure", "unverified")
 #: what a run tells people who chose nothing: a read-only run speaks only when something is
 #: wrong (a daily backup.verify that passes is not news), a run that changes things always
 DEFAULT_EVENTS: Mapping[bool, frozenset[str]] = {

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from breakglass.engine.findings import Finding
-from breakglass.engine.hooks import Notice
+from breakglass.engine.hooks import ENDINGS, Notice
 
 WIDTH = 80
 #: failing findings shown in full before "… and N more"; notes (INFO) after them
@@ -32,8 +32,6 @@ MAX_FAILING = 8
 MAX_NOTES = 4
 #: version of the JSON document's shape; raised on an incompatible change
 PAYLOAD_VERSION = 1
-#: the events that end a run: their notice says what changed
-ENDINGS = ("success", "failure", "unverified")
 
 
 @dataclass(frozen=True)
