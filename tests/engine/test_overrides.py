@@ -152,3 +152,17 @@ def test_resume_keeps_the_overrides_of_the_original_run(project: Project) -> Non
     overridden = [e["data"]["because"] for e in project.events(run_id)
                   if e["type"] == "precondition_overridden"]
     assert overridden == [WHY, WHY]  # at the start and again at the resume
+
+
+def test_a_run_left_unconfirmed_still_journals_the_notice_it_sent(
+        project: Project, http_sink: HttpSink) -> None:
+    # The approval notice leaves in the background; the run then stops at the confirmation
+    # (no --yes, no TTY). Before the process exits, the notice is journaled as delivered.
+    with_drills(project, http_sink)
+    r = checked(project, "--override", ITEM, "--because", WHY)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert project.applied() == []
+    (run_id,) = project.run_ids()
+    told = [(e["data"]["event"], e["data"]["person"], e["data"]["ok"])
+            for e in project.events(run_id) if e["type"] == "delivery"]
+    assert sorted(told) == [("approval", "alice", True), ("approval", "bob", True)]
