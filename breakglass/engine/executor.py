@@ -66,7 +66,7 @@ from breakglass.engine.runbook import (
     Step,
     StepContext,
 )
-from breakglass.engine.runs import RunSummary, find_journal, report_paths, summarize
+from breakglass.engine.runs import RunSummary, find_journal, report_names, summarize
 from breakglass.errors import (
     EXIT_FINDING,
     EXIT_OK,
@@ -848,8 +848,18 @@ class _Run:
             figures=self._figures(s) if ending else (),
             applied=applied, not_applied=not_applied, undone=undone,
             show=f"breakglass runs.show {self.run_id}",
-            report=str(report_paths(self.state_dir, self.run_id)["html"]) if ending else "",
+            report=self._report_link() if ending else "",
             host=socket.gethostname(), anchor=anchor, wanted=frozenset(wanted))
+
+    def _report_link(self) -> str:
+        """The HTML report as a notice's reader can open it: a presigned URL when the state
+        is shared (the report is stored there as the run ends), else its local path."""
+        name = report_names(self.run_id)["html"]
+        try:
+            link = open_state(self.runbook.config).blob_link(name)
+        except BreakglassError:  # no link is no reason to hold the notice back
+            link = None
+        return link or str(self.state_dir / name)
 
     def _figures(self, summary: RunSummary) -> tuple[Figure, ...]:
         try:
