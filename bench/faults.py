@@ -3,14 +3,15 @@ every step boundary, then resumed or undone as a person would, then its end stat
 clients independent of breakglass.
 
     .venv/bin/python bench/faults.py                    # every boundary of every runbook
-    .venv/bin/python bench/faults.py --quick            # 2 boundaries each (the tests' subset)
+    .venv/bin/python bench/faults.py --quick            # 1-2 boundaries each (the tests' subset)
     .venv/bin/python bench/faults.py --only rollback,attest --budget 600
+    .venv/bin/python bench/faults.py --only rotate      # every rotate.KIND (one per kind)
 
 Faults: SIGKILL at STEP.before_apply / mid / after_apply / after_verify (the engine's
-BREAKGLASS_TEST_PAUSE_AT hook), a host or the database going away after a kill, a restart or a
-permission refused. Each scenario is one module in bench/_faults/ (the registry:
-bench/_faults/__init__.py); servers are the test fixtures of tests/servers/, started on
-loopback once and stopped at the end (also on Ctrl-C or SIGTERM).
+BREAKGLASS_TEST_PAUSE_AT hook), a host, the database, Redis, AWS (moto) or Stripe (its fake)
+going away after a kill, a restart or a permission refused. Each scenario is one module in
+bench/_faults/ (the registry: bench/_faults/__init__.py); servers are the test fixtures of
+tests/servers/, started on loopback once and stopped at the end (also on Ctrl-C or SIGTERM).
 
 Prints per runbook: boundaries tried, ended consistent, ended with a correct recovery plan,
 stranded (goal 0), secrets leaked (goal 0), then what went wrong in each stranded or leaking
@@ -47,14 +48,18 @@ from bench._faults.scenario import (  # noqa: E402
 )
 
 COLUMNS = ("boundaries tried", "consistent", "recovery plan", "stranded", "secrets leaked")
+WIDTH = len("rotate.aws_secretsmanager") + 1  # the longest runbook name
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     for module in SCENARIO_MODULES:
         importlib.import_module(f"bench._faults.{module}")
-    wanted = args.only.split(",") if args.only else list(SCENARIOS)
-    unknown = [w for w in wanted if w not in SCENARIOS]
+    asked = args.only.split(",") if args.only else []
+    # A family name stands for its members: `rotate` is every `rotate.KIND`.
+    wanted = [n for n in SCENARIOS if not asked
+              or any(n == w or n.startswith(f"{w}.") for w in asked)]
+    unknown = [w for w in asked if not any(n == w or n.startswith(f"{w}.") for n in SCENARIOS)]
     if unknown:
         print(f"faults: unknown runbook {unknown[0]!r}; covered: {', '.join(SCENARIOS)}",
               file=sys.stderr)
@@ -101,7 +106,7 @@ def run(wanted: list[str], lab: Lab, work: Path, args: argparse.Namespace,
             trials.append(t)
             if not args.json:
                 mark = "LEAK " if t.leaks else ""
-                print(f"  {name:14} {fault.label:44} {mark}{t.outcome}", flush=True)
+                print(f"  {name:{WIDTH}} {fault.label:48} {mark}{t.outcome}", flush=True)
                 if args.verbose and t.detail:
                     print("    " + t.detail.strip().replace("\n", "\n    "), flush=True)
     return trials, skipped
@@ -111,10 +116,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     p.add_argument("--quick", action="store_true",
                    help="2 boundaries per runbook (what tests/test_faults.py runs)")
-    p.add_argument("--only", default="", help="comma-separated runbooks (default: all)")
+    p.add_argument("--only", default="", help="comma-separated runbooks, `rotate` for every "
+                   "rotate.KIND (default: all)")
     p.add_argument("--kind", default="", help="only faults of this kind (e.g. sigkill)")
-    p.add_argument("--budget", type=float, default=1800.0,
-                   help="seconds after which no new trial starts (default 1800)")
+    p.add_argument("--budget", type=float, default=5400.0,
+                   help="seconds after which no new trial starts (default 5400)")
     p.add_argument("--json", action="store_true", help="figures and trials as JSON")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     p.add_argument("--verbose", action="store_true", help="print each bad trial as it ends")
@@ -137,9 +143,9 @@ def tally(trials: list[Trial], names: list[str]) -> dict[str, dict[str, int]]:
 
 def show(figures: dict[str, dict[str, int]], trials: list[Trial], skipped: int) -> None:
     print()
-    print(f"{'runbook':15}" + "".join(f"{c:>18}" for c in COLUMNS))
+    print(f"{'runbook':{WIDTH}}" + "".join(f"{c:>18}" for c in COLUMNS))
     for name, f in figures.items():
-        print(f"{name:15}" + "".join(f"{f[c]:>18}" for c in COLUMNS))
+        print(f"{name:{WIDTH}}" + "".join(f"{f[c]:>18}" for c in COLUMNS))
     reached = sum(f["not reached"] for f in figures.values())
     if reached:
         print(f"(boundaries never reached, not counted: {reached})")

@@ -49,10 +49,13 @@ class Fault:
     back: Callable[[Scenario, CliProject], None] | None = field(default=None, compare=False)
     #: what the person does after the kill: "resume" (finish it) or "undo" (`runs.undo`)
     then: str = "resume"
+    #: arguments added to the scenario's own for this trial (a mode: `--leaked`)
+    extra: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        return f"{self.kind} @ {self.point}" + (", undo" if self.then == "undo" else "")
+        mode = "".join(f" {a}" for a in self.extra)
+        return f"{self.kind} @ {self.point}{mode}" + (", undo" if self.then == "undo" else "")
 
 
 @dataclass
@@ -127,7 +130,7 @@ class Scenario(ABC):
         """SIGKILL at the boundary, then take the service away when the fault says so. False
         when the run ended before reaching the boundary."""
         try:
-            proj.kill_at(fault.point, *self.args())
+            proj.kill_at(fault.point, *self.args(), *fault.extra)
         except AssertionError as exc:
             if "before" in str(exc):
                 return False

@@ -428,7 +428,8 @@ class _Run:
                 found = list(pre.check(self.ctx))
             except CouldNotVerify as exc:
                 found = [unverified(exc.code or "COULD_NOT_VERIFY", str(exc),
-                                    exc.action or "fix what prevented the check", pre.item)]
+                                    self._way_forward(exc.action, "fix what prevented the "
+                                                      "check"), pre.item)]
             failing = any(f.counts for f in found)
             # Not set up at all is neither a pass (✓) nor a block: say so (docs/preconditions.md)
             unset = not failing and any(f.code.endswith("NOT_CONFIGURED") for f in found)
@@ -809,10 +810,22 @@ class _Run:
             with contextlib.suppress(Exception):
                 self.services.reporter.capture(exc)
 
+    def _way_forward(self, action: str, default: str) -> str:
+        """What to do when a check could not run (a service unreachable). In a run that can be
+        resumed the way forward is this run's resume — not "retry": a fresh run of a half-done
+        rotation would start over with a third value."""
+        if not self.runbook.mutating or self.options.dry_run:
+            return action or default
+        if "runs.resume" in action:
+            return action
+        return (f"{action or 'fix what prevented the check'}; then finish this run: "
+                f"`breakglass runs.resume {self.run_id}`")
+
     def _step_failed(self, step: Step, phase: str, exc: Exception) -> None:
         if isinstance(exc, CouldNotVerify):
             finding = unverified(exc.code or "COULD_NOT_VERIFY", str(exc),
-                                 exc.action or "fix what prevented the check and run it again",
+                                 self._way_forward(exc.action, "fix what prevented the check "
+                                                   "and run it again"),
                                  step.name, **exc.evidence)
         elif isinstance(exc, UsageError):
             # A secret ref that does not resolve, a bad argument found late: the user's input is
