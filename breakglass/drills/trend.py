@@ -46,6 +46,7 @@ _TARGET = "#24292f"
 
 @dataclass(frozen=True)
 class Series:
+    name: str
     key: str
     target_key: str
     title: str
@@ -55,9 +56,9 @@ class Series:
 
 
 SERIES = (
-    Series("rto_seconds", "rto_target_seconds", "RTO: restore time",
+    Series("RTO", "rto_seconds", "rto_target_seconds", "RTO: restore time",
            "from the start of the fetch to the end of teardown", "rto", "#0969da"),
-    Series("rpo_seconds", "rpo_target_seconds", "RPO: backup age",
+    Series("RPO", "rpo_seconds", "rpo_target_seconds", "RPO: backup age",
            "age of the restored backup when the drill ran", "max_age", "#8250df"),
 )
 
@@ -136,7 +137,7 @@ def _point_title(s: Series, r: Mapping[str, Any], value: float, target: float | 
     date, hm = when(r)
     against = f" (target {s.target_name} {human_seconds(target)})" if target is not None else ""
     codes = ", ".join(str(c) for c in r.get("codes") or [])
-    return (f"{s.title.split(':')[0]} {human_seconds(value)}{against}\n{date} {hm} UTC · "
+    return (f"{s.name} {human_seconds(value)}{against}\n{date} {hm} UTC · "
             f"{r.get('verdict', '')}{': ' + codes if codes else ''}\nrun {r.get('run_id', '')}")
 
 
@@ -254,8 +255,9 @@ tr.failed td.verdict{color:#cf222e}
 
 _SWATCH = '<svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true">{}</svg>'
 _LEGEND = (
-    ("passed", '<circle cx="8" cy="8" r="4.5" fill="#0969da"/>', "drill passed (RTO blue, "
-     "RPO purple)"),
+    ("passed", "".join(f'<circle cx="{x}" cy="8" r="4" fill="{s.colour}"/>'
+                       for x, s in zip((4, 12), SERIES, strict=True)),
+     "drill passed (RTO blue, RPO purple)"),
     ("failed", f'<rect x="1" y="0" width="14" height="16" fill="{_FAILED}" opacity="0.12"/>'
      f'<circle cx="8" cy="8" r="6" fill="{_FAILED}"/><path d="M5.5,5.5L10.5,10.5M5.5,10.5L10.5,'
      '5.5" stroke="#fff" stroke-width="1.6"/>', "drill failed"),
