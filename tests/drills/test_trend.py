@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from breakglass.drills import history
+from breakglass.drills import history, trend
 from breakglass.state.local import LocalState
 from tests.drills import chromium
 
@@ -240,7 +240,14 @@ def test_sixty_drills_over_two_months_stay_inside_and_legible_on_a_phone(tmp_pat
 
 
 def test_an_empty_history_renders_a_page() -> None:
-    from breakglass.drills import trend
-
     html = trend.render([])
     assert "0 drill(s)" in html and html.count('<svg class="chart"') == 2
+
+
+def test_every_text_from_a_record_is_escaped() -> None:
+    hostile = "<script>alert(1)</script>"
+    line = record(0, 0, 2.0, 5.0, 1800, 93600, (hostile,))
+    line.update(project=hostile, run_id='"><img src=x onerror=alert(1)>', backup_key=hostile)
+    html = trend.render([line])
+    assert "<script" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html
