@@ -44,6 +44,7 @@ from bench._faults.scenario import (  # noqa: E402
     PLAN,
     SCENARIOS,
     STRANDED,
+    Fault,
     Trial,
 )
 
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally below stops servers
+    if args.jobs > 1 and len(wanted) > 1:
+        trials, skipped = run_parallel(wanted, args)
+        return report(trials, wanted, skipped, args)
     work = Path(tempfile.mkdtemp(prefix="bg-faults-"))
     lab = Lab(work)
     deadline = time.monotonic() + args.budget
@@ -79,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
+    return report(trials, wanted, skipped, args)
+
+
+def report(trials: list[Trial], wanted: list[str], skipped: int,
+           args: argparse.Namespace) -> int:
     figures = tally(trials, wanted)
     if args.json:
         print(json.dumps({"figures": figures, "not_run": skipped,
@@ -87,6 +96,40 @@ def main(argv: list[str] | None = None) -> int:
         show(figures, trials, skipped)
     bad = any(t.outcome == STRANDED or t.leaks for t in trials)
     return 1 if bad else 0
+
+
+def run_parallel(wanted: list[str], args: argparse.Namespace) -> tuple[list[Trial], int]:
+    """`--jobs N`: the scenarios split into N groups of about as many trials, each run by a
+    child process of this script with its own lab (servers on their own free ports), their
+    JSON merged. Trials spend most of their time waiting (servers stopping and starting,
+    processes killed and resumed), so two groups on two cores take little more than one."""
+    import subprocess
+
+    sizes = {n: len(SCENARIOS[n].faults(args.quick)) for n in wanted}
+    groups: list[list[str]] = [[] for _ in range(min(args.jobs, len(wanted)))]
+    for name in sorted(wanted, key=lambda n: -sizes[n]):  # largest first, to the lightest
+        min(groups, key=lambda g: sum(sizes[n] for n in g)).append(name)
+    base = [sys.executable, str(Path(__file__).resolve()), "--json", "--budget",
+            str(args.budget), *(["--quick"] if args.quick else []),
+            *(["--kind", args.kind] if args.kind else [])]
+    children = [subprocess.Popen([*base, "--only", ",".join(g)], stdout=subprocess.PIPE,
+                                 text=True) for g in groups]
+    trials: list[Trial] = []
+    skipped = 0
+    for child, group in zip(children, groups, strict=True):
+        out, _ = child.communicate()
+        if child.returncode not in (0, 1):
+            raise SystemExit(f"faults: the group {','.join(group)} failed (exit "
+                             f"{child.returncode})")
+        doc = json.loads(out)
+        skipped += int(doc["not_run"])
+        for t in doc["trials"]:
+            fault = Fault(t["fault"], t["point"], then=t["then"], extra=tuple(t["extra"]))
+            trials.append(Trial(t["runbook"], fault, t["outcome"], t["detail"], t["leaks"]))
+            if not args.json:
+                mark = "LEAK " if t["leaks"] else ""
+                print(f"  {t['runbook']:{WIDTH}} {fault.label:48} {mark}{t['outcome']}")
+    return trials, skipped
 
 
 def run(wanted: list[str], lab: Lab, work: Path, args: argparse.Namespace,
@@ -121,6 +164,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--kind", default="", help="only faults of this kind (e.g. sigkill)")
     p.add_argument("--budget", type=float, default=5400.0,
                    help="seconds after which no new trial starts (default 5400)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="run the scenarios in N processes at once (default 1)")
     p.add_argument("--json", action="store_true", help="figures and trials as JSON")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     p.add_argument("--verbose", action="store_true", help="print each bad trial as it ends")
@@ -162,7 +207,8 @@ def show(figures: dict[str, dict[str, int]], trials: list[Trial], skipped: int) 
 
 def _trial_dict(t: Trial) -> dict[str, Any]:
     return {"runbook": t.scenario, "fault": t.fault.kind, "point": t.fault.point,
-            "outcome": t.outcome, "detail": t.detail, "leaks": t.leaks}
+            "then": t.fault.then, "extra": list(t.fault.extra), "outcome": t.outcome,
+            "detail": t.detail, "leaks": t.leaks}
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ value still works. The trial is the same for every kind:
               must say how to go on; then with it back, resumed until done — or `runs.undo`
     check     succeeded: the stored value is the live one and works, the old one is refused
               (and, with --leaked, the run's first finding says the leaked value is dead);
-              undone: the old value still works and what consumers read still works (no
-              rotation step has an undo: `runs.undo` names them, and the rotation stays as
-              safe as a half-done one); always: no `.env.breakglass-*.bak` left on a host
+              undone: the old value still works and what consumers read still works. No
+              rotation step has an undo, so `runs.undo` refuses (touching nothing) and the
+              person resumes, as it says; always: no `.env.breakglass-*.bak` left on a host
     leaks     the old and new values and every credential breakglass uses: in no output, no
               journal or report, no host's sshd or app log
 """

@@ -251,6 +251,12 @@ def undo(run_id: str, config: Config, options: RunOptions, services: Services) -
     if services.console is not None:
         out.undo_plan(services.console, run_id, [(n, by_name[n].title) for n in todo],
                       [(n, by_name[n].title) for n in manual])
+    if manual and not todo:
+        # Nothing here can be reversed by breakglass: ending "undone" would tell the owners a
+        # change was taken back when none was. The run stays as it is, resumable.
+        raise UsageError(f"nothing undone: no step run {run_id} applied has an undo "
+                         f"({', '.join(manual)}); finish the run instead with `breakglass "
+                         f"runs.resume {run_id}`, or reverse those steps by hand")
     if todo and not options.yes:
         ask = services.confirm
         if not (options.interactive and ask is not None and ask("Undo these steps? Type 'yes': ")):

@@ -32,11 +32,13 @@ def markers(c: Context, dir: str, config: str | None = None, steps: int = 3, pau
             pause_file: str = "", fail_verify: str = "", target: str = "markers",
             crash: str = "", fail_undo: str = "", secret: str = "", gate: str = "",
             monitor: str = "", unreachable: str = "", local_state: bool = False,
-            dry_run: bool = False, yes: bool = False, json_: bool = False) -> None:
+            one_way: bool = False, dry_run: bool = False, yes: bool = False,
+            json_: bool = False) -> None:
     params = {"dir": dir, "steps": steps, "pause": pause, "pause_file": pause_file,
               "fail_verify": fail_verify, "target": target, "crash": crash,
               "fail_undo": fail_undo, "secret": secret,
-              "gate": gate, "monitor": monitor, "unreachable": unreachable}
+              "gate": gate, "monitor": monitor, "unreachable": unreachable,
+              "one_way": one_way}
     code = run_runbook(App(config, json_, local_state=local_state), MarkerRunbook, params,
                        dry_run=dry_run, yes=yes)
     if code:

@@ -138,7 +138,8 @@ class MarkerRunbook(Runbook):
         return str(self.params.get("target") or "markers")
 
     def steps(self) -> Sequence[Step]:
-        return [MarkerStep(f"s{i}") for i in range(1, int(self.params.get("steps", 3)) + 1)]
+        kind = OneWayMarkerStep if self.params.get("one_way") else MarkerStep
+        return [kind(f"s{i}") for i in range(1, int(self.params.get("steps", 3)) + 1)]
 
     @property
     def monitor_slug(self) -> str | None:
@@ -164,6 +165,12 @@ class MarkerRunbook(Runbook):
                             subject="test.gate")]
 
         return [Precondition("test.gate", "the gate file exists", check)]
+
+
+class OneWayMarkerStep(MarkerStep):
+    """A marker step without an undo (like a rotation's new key, or a lockout's disable)."""
+
+    undo = Step.undo
 
 
 class MarkerCheck(Step):

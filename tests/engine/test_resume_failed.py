@@ -137,6 +137,22 @@ def test_undo_without_confirmation_changes_nothing(project: Project) -> None:
     assert project.journal(run_id).read_bytes() == before
 
 
+def test_undo_refuses_when_nothing_applied_has_an_undo(project: Project) -> None:
+    project.kill(project.start_paused("s2.before", "--one-way"))
+    (run_id,) = project.run_ids()
+    before = project.journal(run_id).read_bytes()
+
+    r = project.run("runs.undo", run_id, "--yes")
+
+    # Ending "undone" would tell the owners a change was taken back when none was.
+    assert r.returncode == 2
+    assert "no step run" in r.stderr and f"runs.resume {run_id}" in r.stderr
+    assert project.journal(run_id).read_bytes() == before
+    assert project.present() == ["s1.a", "s1.b"]
+    assert project.run("runs.resume", run_id, "--yes").returncode == 0
+    assert project.present() == ALL_MARKERS
+
+
 def test_a_succeeded_run_cannot_be_undone(project: Project) -> None:
     project.markers_run("--yes")
     (run_id,) = project.run_ids()
