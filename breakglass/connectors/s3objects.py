@@ -121,12 +121,14 @@ class Bucket:
                 raise
             return Obj(key, str(resp["ETag"]), resp["Body"].read())
 
-    def listing(self, sub: str = "") -> list[Listed]:
-        """Every object whose key starts with `sub`, in key order (one request per 1,000)."""
+    def listing(self, sub: str = "", after: str = "") -> list[Listed]:
+        """Every object whose key starts with `sub` (and, with `after`, sorts after that key),
+        in key order (one request per 1,000)."""
         out: list[Listed] = []
+        extra = {"StartAfter": self.full(after)} if after else {}
         with self.errors(f"cannot list {sub or 'the state'}"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.full(sub))
+                Bucket=self.bucket, Prefix=self.full(sub), **extra)
             for page in pages:
                 for item in page.get("Contents", ()):
                     out.append(Listed(str(item["Key"])[len(self.prefix):], str(item["ETag"]),
@@ -141,16 +143,19 @@ class Bucket:
 
     def versions(self, key: str) -> list[tuple[str, int]]:
         """(version id, size) of every version of `key`, oldest first; [] when not versioned."""
-        out: list[tuple[str, int, str]] = []
+        out: list[tuple[str, int]] = []
         with self.errors(f"cannot list the versions of {key}"):
             pages = self.client.get_paginator("list_object_versions").paginate(
                 Bucket=self.bucket, Prefix=self.full(key))
             for page in pages:
                 for v in page.get("Versions", ()):
                     if v["Key"] == self.full(key) and v.get("VersionId") not in (None, "null"):
-                        out.append((str(v["VersionId"]), int(v["Size"]),
-                                    v["LastModified"].isoformat()))
-        return [(vid, size) for vid, size, _ in sorted(out, key=lambda v: v[2])]
+                        out.append((str(v["VersionId"]), int(v["Size"])))
+        # S3 lists a key's versions in the order they were stored, newest first. Not sorted by
+        # LastModified: it has whole seconds, and a run appends to its journal many times a
+        # second (every run's versions then looked rewritten to runs.verify).
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html#API_ListObjectVersions_Examples
+        return out[::-1]
 
     def get_version(self, key: str, version_id: str) -> bytes:
         with self.errors(f"cannot read a version of {key}"):

@@ -52,6 +52,13 @@ if TYPE_CHECKING:
     from breakglass.state.base import RemoteJournal
 
 GENESIS = "0" * 64
+#: A step's progress that the engine always follows with another event before anything outside
+#: changes (`step_apply_started` before an apply, `step_done`/`step_failed` at its end): the
+#: shared journal gets these with that next append, one S3 write instead of up to five per step
+#: (bench/state_s3.py). A kill in between loses only them there, and a resumed step re-observes
+#: anyway; the local file has every event at once.
+SHARED_WITH_NEXT = frozenset({"step_started", "step_planned", "step_noop", "step_applied",
+                              "step_verified"})
 _KEYS = {"seq", "ts", "type", "data", "prev", "hash"}
 
 
@@ -122,9 +129,10 @@ class Journal:
         digest = event_hash(seq, ts, type_, clean, prev)
         event = {"seq": seq, "ts": ts, "type": type_, "data": clean, "prev": prev, "hash": digest}
         line = (canonical(event) + "\n").encode("utf-8")
-        if self.remote is not None:
+        if self.remote is not None and type_ not in SHARED_WITH_NEXT:
             # Shared first: an event only this machine holds could announce a change the
-            # team's journal never records (and a refused write must leave no local trace).
+            # team's journal never records. The write carries the events held back before it
+            # (SHARED_WITH_NEXT); a refused one leaves this event out of the local file too.
             self.remote.write(self.path.read_bytes() + line)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
