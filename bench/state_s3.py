@@ -1,24 +1,27 @@
 """Shared-state benchmarks (issue 11 "Benchmarks"): the state on S3 against its baseline, each
 pair measured alternately in the same run, against moto's S3 served from this process.
 
-    .venv/bin/python bench/state_s3.py                       # all three, about 2 minutes
+    .venv/bin/python bench/state_s3.py                       # all three, 3-6 minutes
     .venv/bin/python bench/state_s3.py --only list,lease     # no PostgreSQL needed
     .venv/bin/python bench/state_s3.py --only drill --size-gb 0.2 --repeat 7
 
 (a) list   `runs.list` (the task's own function, `--json`, default --limit 50) over --runs
-           (1,000) runs in the bucket against over 10: a warm call (the machine has listed
+           (1,000) runs in the bucket against over 10: warm calls (the machine has listed
            before) — goal <= 2 — and a cold first call on a new machine (empty state_dir).
-           The journals are valid hash chains written straight into the bucket.
-(b) drill  `breakglass drill.restore --yes --json` (environment local, a backup in the same
-           moto) with `[project] state = "s3://…"` against the same config without it —
-           goal <= 1.05 on the median of the per-round ratios.
+           Also printed: the same 10 runs shown on both sides (`--limit 10`: what the history's
+           size alone costs), and both ratios without moto's own time (moto lists by scanning
+           every key; S3 reads an index). The journals are valid hash chains written straight
+           into the bucket.
+(b) drill  `breakglass drill.restore --yes --json` (environment local, a backup taken by
+           `backup.take` into the same moto) with `[project] state = "s3://…"` against the same
+           config without it — goal <= 1.05 on the median of the per-round ratios.
 (c) lease  taking and releasing a run's lease (`State.lease(...).acquire` + `release`) on S3
            against on a local file: the ratio is reported, no goal.
 
 moto runs as a single-threaded werkzeug server in a thread of this process (one request at a
 time: what S3's atomic conditional writes look like from outside; STATE_API.md). Its requests
-are counted, so each figure comes with its round trips. In-process calls ((a), (c)) share the
-interpreter with the server: both sides of each ratio pay that alike.
+and its own time are counted, so each figure comes with its round trips. In-process calls ((a),
+(c)) share the interpreter with the server: both sides of each ratio pay that alike.
 
 Exit status: 0 every goal measured is met, 1 one is missed (or a drill did not pass), 2 the
 benchmark itself failed.
