@@ -1,8 +1,17 @@
-"""`inv` entry point: the same runbooks as the `breakglass` console script, plus dev tasks."""
+"""`inv` entry point: the same runbooks as the `breakglass` console script, plus dev tasks.
 
+inv's Program is built and running before it imports this file; `adopt` gives it breakglass's
+usage rules (breakglass/program.py), so that `inv backup.tkae` exits 2 with a suggestion and
+the short flags mean what they mean under `breakglass`.
+"""
+
+import invoke.main
 from invoke import Collection, task
 
 from breakglass.cli import build_namespace
+from breakglass.program import adopt
+
+adopt(invoke.main.program)
 
 
 @task

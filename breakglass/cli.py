@@ -13,14 +13,13 @@ import sys
 from typing import Any
 
 from invoke.collection import Collection
-from invoke.exceptions import Exit, ParseError
-from invoke.program import Program
 
 from breakglass import __version__
 from breakglass.commands import (
     backup,
     checklist,
     config,
+    doctor,
     drill,
     lockout,
     notify,
@@ -30,12 +29,15 @@ from breakglass.commands import (
     setup,
     state,
 )
-from breakglass.errors import EXIT_USAGE
+from breakglass.program import UsageRules
 
 
 def build_namespace() -> Collection:
     ns = Collection()
     ns.add_task(setup.init)
+    ns.add_task(setup.keygen)
+    ns.add_task(doctor.doctor)
+    ns.add_task(setup.docs)
     ns.add_task(setup.demo)
     ns.add_collection(Collection("config", config.check))
     ns.add_task(rotate.rotate)
@@ -78,25 +80,23 @@ def help_first(argv: Any) -> Any:
     return [args[0], "--help", tasks[0]]
 
 
-class BreakglassProgram(Program):
-    """Maps a usage (parse) error to exit 2 — invoke's default is 1, which we reserve for
-    findings. invoke prints an Exit's message and exits with its code."""
+def docs_topic_optional(argv: Any) -> Any:
+    """`breakglass docs` alone lists the topics. invoke has no optional positional argument
+    (TOPIC), so the empty topic is given for it."""
+    if isinstance(argv, str):
+        return argv
+    args = list(argv)
+    asks_help = any(a in ("--help", "-h") for a in args)
+    return [*args, ""] if args[1:] and args[-1] == "docs" and not asks_help else args
+
+
+class BreakglassProgram(UsageRules):
+    """breakglass's usage rules (breakglass/program.py: exit 2, "did you mean", one short flag
+    per option), the help flag after a task, and a help page that shows what matters."""
 
     def run(self, argv: Any = None, exit: bool = True) -> None:
-        super().run(help_first(sys.argv if argv is None else argv), exit)
-
-    def parse_core(self, argv: Any) -> None:
-        try:
-            super().parse_core(argv)
-        except ParseError as exc:
-            raise Exit(f"breakglass: {exc}", code=EXIT_USAGE) from None
-
-    def parse_tasks(self) -> None:
-        try:
-            super().parse_tasks()
-        except ParseError as exc:
-            raise Exit(f"breakglass: {exc}; see `breakglass --list`", code=EXIT_USAGE) from None
-
+        super().run(docs_topic_optional(help_first(sys.argv if argv is None else argv)),
+                    exit)
 
     # invoke's own core flags (--pty, --hide, --echo, --prompt-for-sudo-password, -f …) shape
     # `c.run()`, which breakglass does not use: the help shows only the ones that mean something.
@@ -113,7 +113,8 @@ class BreakglassProgram(Program):
         self.list_tasks()
         print("Exit codes: 0 passed, 1 a finding, 2 usage or configuration error, "
               "3 could not verify.")
-        print("Docs: docs/README.md; every task reads ./breakglass.toml unless --config is given.")
+        print(f"Docs: `{self.binary} docs` lists the topics, `{self.binary} docs TOPIC` prints "
+              "one; every task reads ./breakglass.toml unless --config is given.")
 
 
 program = BreakglassProgram(name="breakglass", binary="breakglass", version=__version__,

@@ -359,8 +359,24 @@ def test_unreachable_aws_is_exit_3(good_config: tuple[Path, dict[str, str]],
 
 # -- init ---------------------------------------------------------------------------------------
 
-def test_init_writes_a_starter_that_config_check_accepts(tmp_path: Path) -> None:
+def test_the_default_backups_starter_passes_config_check_once_its_two_references_are_set(
+        tmp_path: Path) -> None:
+    import pyrage
+
     assert run("init", cwd=tmp_path).returncode == 0
+    assert "profile backups" in (tmp_path / "breakglass.toml").read_text().splitlines()[0]
+    unset = run("config.check", cwd=tmp_path, env={"DATABASE_URL": "", "BACKUP_AGE_IDENTITY": ""})
+    assert unset.returncode == 2
+    env = {"DATABASE_URL": "postgresql://app:pw@127.0.0.1:5432/app",
+           "BACKUP_AGE_IDENTITY": str(pyrage.x25519.Identity.generate())}
+    result = run("config.check", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("profile", ["incident", "full"])
+def test_each_starter_passes_config_check_once_its_references_are_set(
+        tmp_path: Path, profile: str) -> None:
+    assert run("init", "--profile", profile, cwd=tmp_path).returncode == 0
     (tmp_path / "key").write_text("ssh-key-material\n")
     text = (tmp_path / "breakglass.toml").read_text().replace("file:~/.ssh/id_ed25519", "file:key")
     (tmp_path / "breakglass.toml").write_text(text)
@@ -368,6 +384,12 @@ def test_init_writes_a_starter_that_config_check_accepts(tmp_path: Path) -> None
            ("ALICE_NOTIFY_URL", "BOB_NOTIFY_URL", "DATABASE_URL", "BACKUP_AGE_IDENTITY")}
     result = run("config.check", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
+
+
+def test_init_names_the_profiles_when_given_an_unknown_one(tmp_path: Path) -> None:
+    assert_usage_error(run("init", "--profile", "backup", cwd=tmp_path),
+                       "expected one of backups, incident, full")
+    assert not (tmp_path / "breakglass.toml").exists()
 
 
 def test_init_refuses_to_overwrite(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from breakglass.checklist.model import Gate, Item, SharedCheckContext
 from breakglass.engine.findings import Finding, Outcome, as_note
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
+from breakglass.engine.runs import RunSummary
 from breakglass.errors import UsageError
 
 #: the evidence key that marks a finding turned into a note by --allow-unverified
@@ -87,6 +88,18 @@ class Check(Runbook):
 
     def steps(self) -> Sequence[Step]:
         return [ItemStep(item, self._shared, item.id in self.allowed) for item in self.items]
+
+    def measures(self, summary: RunSummary) -> Mapping[str, float]:
+        """Items failing and items that could not be verified (one step per item)."""
+        failing = unverified = 0
+        for step in summary.steps.values():
+            counted = [f for f in step.findings if f.counts]
+            failing += any(f.outcome == Outcome.FAILED for f in counted)
+            unverified += bool(counted) and all(f.outcome == Outcome.UNVERIFIED
+                                                for f in counted)
+        return {"check_items": float(len(summary.steps)),
+                "check_items_failing": float(failing),
+                "check_items_unverified": float(unverified)}
 
 
 class ItemStep(Step):

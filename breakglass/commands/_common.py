@@ -148,6 +148,8 @@ def handle_errors(fn: F) -> F:
                        exc.exit_code) from None
         except BreakglassError as exc:
             raise fail(str(exc), exc.exit_code) from None
+        except BrokenPipeError:
+            raise  # `… | head`: the reader left; cli.main says nothing more
         except KeyboardInterrupt:
             raise fail("interrupted; the run can be finished with `breakglass runs.resume ID`",
                        130) from None

@@ -10,7 +10,33 @@ from invoke.tasks import task
 from breakglass.commands._common import STATE_HELP, App, handle_errors
 
 ENVIRONMENTS = ("local", "server", "rds")
-SCHEDULE_FORMATS = ("cron", "systemd", "github")
+
+
+def _log_to(path: str) -> None:
+    """Send this process's stdout and stderr (and its children's) to the end of `path`, creating
+    its folder (0700) first: the cron line's own `>> file` redirect fails on a fresh machine
+    because the shell opens the file before breakglass ever runs."""
+    import os
+    import sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from breakglass.connectors.files import private_dir
+
+    file = Path(path).expanduser()
+    try:
+        if not file.parent.exists():
+            private_dir(file.parent)
+        fd = os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise Exit(f"breakglass: --log {file}: {exc.strerror}; point it at a writable file",
+                   code=2) from None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    print(f"--- {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} breakglass drill.restore", flush=True)
 
 
 @task(iterable=["override"], help={
@@ -26,12 +52,14 @@ SCHEDULE_FORMATS = ("cron", "systemd", "github")
                 "repeatable; needs --because",
     "because": "why the override is acceptable (journaled, in the report, sent to the owners)",
     "json_": "machine-readable output",
+    "log": "append all output to this file, creating its folder (what the printed cron line "
+           "uses)",
 })
 @handle_errors
 def restore(c: Context, config: str | None = None, backup: str | None = None,
             env: str | None = None, jobs: int = 0, dry_run: bool = False, yes: bool = False,
             json_: bool = False, override: list[str] | None = None, because: str = "",
-            local_state: bool = False) -> None:
+            local_state: bool = False, log: str | None = None) -> None:
     """Restore drill: restore the newest backup into a disposable environment and prove it.
 
     Validates structure, exact row counts, sequences and your [[drills.restore.expect]] checks,
@@ -42,6 +70,8 @@ def restore(c: Context, config: str | None = None, backup: str | None = None,
     from breakglass.drills.restore import RestoreDrill
     from breakglass.engine.executor import execute
 
+    if log is not None:
+        _log_to(log)
     if env is not None and env not in ENVIRONMENTS:
         raise Exit(f"breakglass: --env must be one of {', '.join(ENVIRONMENTS)}", code=2)
     if backup is not None and not backup.strip():
@@ -73,25 +103,32 @@ def restore(c: Context, config: str | None = None, backup: str | None = None,
 @task(help={
     "config": "path to breakglass.toml",
     "print_": "what to print: cron (a crontab line), systemd (service + timer), github "
-              "(an Actions workflow)",
+              "(an Actions workflow), kubernetes (a CronJob; needs [project] state on S3)",
+    "install": "github/kubernetes: the pip requirement that installs breakglass there "
+               "(default: this installation's version or VCS commit)",
 })
 @handle_errors
-def schedule(c: Context, config: str | None = None, print_: str = "cron") -> None:
+def schedule(c: Context, config: str | None = None, print_: str = "cron",
+             install: str | None = None) -> None:
     """Print a ready schedule for the restore drill from [drills.restore] schedule (cron).
 
     Changes nothing: redirect the output where it belongs (crontab -e, /etc/systemd/system/,
-    .github/workflows/)."""
-    from breakglass.drills.schedule import render
+    .github/workflows/, kubectl apply -f -)."""
+    import sys
 
-    if print_ not in SCHEDULE_FORMATS:
-        raise Exit(f"breakglass: --print must be one of {', '.join(SCHEDULE_FORMATS)}", code=2)
+    from breakglass.drills.schedule import KINDS, render
+
+    if print_ not in KINDS:
+        raise Exit(f"breakglass: --print must be one of {', '.join(KINDS)}", code=2)
+    if install is not None and (print_ not in ("github", "kubernetes") or not install.strip()
+                                or "\n" in install):
+        raise Exit("breakglass: --install takes one pip requirement (e.g. 'breakglass==0.1.0') "
+                   "and applies to --print github or kubernetes", code=2)
     app = App(config)
     drill = app.config.drills.restore
     if drill is None:
         raise Exit("breakglass: no [drills.restore] section in the configuration", code=2)
-    import sys
-
-    sys.stdout.write(render(print_, drill.schedule, app.config))
+    sys.stdout.write(render(print_, drill.schedule, app.config, install))
     sys.stdout.flush()
 
 

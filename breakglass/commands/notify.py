@@ -25,10 +25,25 @@ from breakglass.errors import EXIT_FINDING, EXIT_OK, EXIT_UNVERIFIED
 @handle_errors
 def test(c: Context, config: str | None = None, json_: bool = False) -> None:
     """Send a test notice to every owner and say which arrived."""
+    app = App(config, json_)
+    rows, unowned = send_test_notices(app)
+    code = _exit_code(rows)
+    if json_:
+        print(json.dumps({"deliveries": rows, "unowned": unowned, "exit_code": code}, indent=2))
+    else:
+        _print_table(app, rows, unowned)
+    if code == EXIT_UNVERIFIED:
+        raise Exit("breakglass: nothing to test: no one is named in [owners]", code=code)
+    if code != EXIT_OK:
+        raise Exit(code=code)
+
+
+def send_test_notices(app: App) -> tuple[list[dict[str, Any]], list[str]]:
+    """Send the test notice to every channel of every owner and journal the deliveries (also
+    `breakglass doctor`'s notice check): (one row per delivery, responsibilities nobody owns)."""
     from breakglass.config import RESPONSIBILITIES
     from breakglass.notify import build_notifier
 
-    app = App(config, json_)
     cfg = app.config
     notifier = build_notifier(cfg, app.secrets, app.redactor)
     rows: list[dict[str, Any]] = []
@@ -42,17 +57,9 @@ def test(c: Context, config: str | None = None, json_: bool = False) -> None:
             rows.append({"person": d.person, "responsibilities": held, "channel": d.channel,
                          "arrived": d.ok, "error": d.error})
     unowned = [r for r in RESPONSIBILITIES if not notifier.owners_of(r)]
-    code = _exit_code(rows)
     if rows:
-        _journal(app, rows, code)
-    if json_:
-        print(json.dumps({"deliveries": rows, "unowned": unowned, "exit_code": code}, indent=2))
-    else:
-        _print_table(app, rows, unowned)
-    if code == EXIT_UNVERIFIED:
-        raise Exit("breakglass: nothing to test: no one is named in [owners]", code=code)
-    if code != EXIT_OK:
-        raise Exit(code=code)
+        _journal(app, rows, _exit_code(rows))
+    return rows, unowned
 
 
 def _journal(app: App, rows: list[dict[str, Any]], code: int) -> None:

@@ -13,9 +13,11 @@ from breakglass.errors import UsageError
 @task(help={"config": "path to breakglass.toml"})
 @handle_errors
 def push(c: Context, config: str | None = None) -> None:
-    """Upload to the shared state what only this machine holds: runs journaled with
-    --local-state, or a whole local state_dir when moving to S3. Each journal is verified
-    first; nothing in the bucket is overwritten. Exit 0 all shared, 1 something refused."""
+    """Share what only this machine holds (--local-state runs, a local state_dir).
+
+    Uploads runs journaled with --local-state while S3 was down, or a whole local state_dir when
+    the team moves its state to S3. Each journal is verified first; nothing in the bucket is
+    overwritten. Exit 0 all shared, 1 something refused."""
     from breakglass.state import open_state
     from breakglass.state.push import push as push_state
     from breakglass.state.s3 import S3State

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from breakglass.config import cron
 from breakglass.config.base import ConfigPath, NonEmpty, SecretRef, Section, http_url
 from breakglass.config.checklist import ChecklistConfig
 from breakglass.config.durations import Duration, Timeout
@@ -243,14 +244,12 @@ def _scalar(value: Any) -> Any:
     return value
 
 
-_CRON_FIELD = r"[0-9*/,\-A-Za-z]+"
-
-
 def _cron(value: str) -> str:
-    fields = value.split()
-    if len(fields) != 5 or not all(re.fullmatch(_CRON_FIELD, f) for f in fields):
-        raise PydanticCustomError("cron", "expected a 5-field cron expression, e.g. "
-                                          '"0 3 1 * *" (03:00 on the 1st of each month)')
+    # The same parser as every schedule printer (config/cron.py): what loads, prints and runs.
+    try:
+        cron.parse(value)
+    except cron.CronError as exc:
+        raise PydanticCustomError("cron", str(exc)) from None
     return value
 
 
@@ -304,8 +303,24 @@ class RestoreDrillConfig(Section):
         return self
 
 
+def _role_arn(value: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", value):
+        raise PydanticCustomError("arn", "expected an IAM role ARN, e.g. "
+                                         '"arn:aws:iam::123456789012:role/breakglass-drill"')
+    return value
+
+
+class ScheduleConfig(Section):
+    """`drill.schedule` (docs/drill-restore.md, Scheduling)."""
+
+    #: --print github: the IAM role the workflow assumes through GitHub's OIDC provider
+    #: (aws-actions/configure-aws-credentials); unset: AWS keys from repository secrets
+    aws_role_arn: Annotated[str, AfterValidator(_role_arn)] | None = None
+
+
 class DrillsConfig(Section):
     restore: RestoreDrillConfig | None = None
+    schedule: ScheduleConfig = ScheduleConfig()
     scenarios: ScenariosConfig | None = None
 
 
@@ -527,6 +542,13 @@ class ReleasesConfig(Section):
         return value
 
 
+class MetricsConfig(Section):
+    """Prometheus text-format gauges written after every run (docs/metrics.md)."""
+
+    #: e.g. /var/lib/node_exporter/textfile_collector/breakglass.prom
+    textfile: ConfigPath | None = None
+
+
 class Config(Section):
     #: the file this was loaded from (set by the loader; not a key in the file)
     path: Path | None = None
@@ -544,6 +566,7 @@ class Config(Section):
     accounts: AccountsConfig | None = None
     releases: ReleasesConfig | None = None
     checklist: ChecklistConfig = ChecklistConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     def owners_of(self, responsibility: str) -> list[str]:
         """People responsible for `responsibility` (empty when nobody is named)."""

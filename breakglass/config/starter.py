@@ -1,5 +1,7 @@
-"""`breakglass init`: write the commented starter file shipped as package data
-(breakglass/starter.toml). tests/unit/test_config.py proves the starter loads with load_config."""
+"""`breakglass init --profile NAME`: write one of the commented starter files shipped as package
+data (breakglass/config/starters/NAME.toml). tests/unit/test_config.py proves each loads with
+load_config; tests/test_config_cli.py proves each passes config.check once its references are
+set."""
 
 from __future__ import annotations
 
@@ -9,13 +11,26 @@ from pathlib import Path
 
 from breakglass.errors import UsageError
 
+#: profile -> what it is for (shown by `breakglass --help init`)
+PROFILES = {
+    "backups": "backups of one PostgreSQL database, verified and restore-drilled (two references)",
+    "incident": "lockout, rollback and notices: owners, the app, an SSH host",
+    "full": "every section, commented: backups, drills, hosts, app, secrets, checklist",
+}
+DEFAULT_PROFILE = "backups"
 
-def starter_text() -> str:
-    return resources.files("breakglass").joinpath("starter.toml").read_text(encoding="utf-8")
+
+def starter_text(profile: str = DEFAULT_PROFILE) -> str:
+    if profile not in PROFILES:
+        raise UsageError(f"--profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    return (resources.files("breakglass.config").joinpath("starters", f"{profile}.toml")
+            .read_text(encoding="utf-8"))
 
 
-def write_starter(path: str | os.PathLike[str], force: bool = False) -> Path:
+def write_starter(path: str | os.PathLike[str], force: bool = False,
+                  profile: str = DEFAULT_PROFILE) -> Path:
     """Write the starter to `path`; refuses to replace an existing file unless `force`."""
+    text = starter_text(profile)
     target = Path(path).expanduser()
     if target.is_dir():
         raise UsageError(f"{target} is a directory; give a file path, e.g. "
@@ -25,7 +40,7 @@ def write_starter(path: str | os.PathLike[str], force: bool = False) -> Path:
     if not target.parent.is_dir():
         raise UsageError(f"cannot write {target}: folder {target.parent} does not exist")
     try:
-        target.write_text(starter_text(), encoding="utf-8")
+        target.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target

@@ -36,7 +36,13 @@ ATTEMPTS = 6
 
 
 class Conflict(Exception):
-    """A conditional write lost: the object is not (or no longer) what the writer expected."""
+    """A conditional write lost: the object is not (or no longer) what the writer expected.
+    `retried`: botocore sent the request more than once (or cannot say), so the loss may be
+    to our own earlier attempt."""
+
+    def __init__(self, message: str, *, retried: bool = True) -> None:
+        super().__init__(message)
+        self.retried = retried
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,8 @@ class Bucket:
         except bx.ClientError as exc:
             code = aws.error_code(exc) or ""
             if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
-                raise Conflict(f"{what}: {code}") from None
+                attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts")
+                raise Conflict(f"{what}: {code}", retried=attempts != 0) from None
             raise CouldNotVerify(f"{what} ({self.url}): {code}: {exc}", code=STATE_UNREACHABLE,
                                  action=action) from exc
 
@@ -143,6 +150,9 @@ class Bucket:
 
     def versions(self, key: str) -> list[tuple[str, int]]:
         """(version id, size) of every version of `key`, oldest first; [] when not versioned."""
+        # S3 lists a key's versions newest first. Not sorted by LastModified: it has
+        # millisecond resolution, and two appends within one millisecond would swap places.
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html
         out: list[tuple[str, int]] = []
         with self.errors(f"cannot list the versions of {key}"):
             pages = self.client.get_paginator("list_object_versions").paginate(
@@ -151,10 +161,6 @@ class Bucket:
                 for v in page.get("Versions", ()):
                     if v["Key"] == self.full(key) and v.get("VersionId") not in (None, "null"):
                         out.append((str(v["VersionId"]), int(v["Size"])))
-        # S3 lists a key's versions in the order they were stored, newest first. Not sorted by
-        # LastModified: it has whole seconds, and a run appends to its journal many times a
-        # second (every run's versions then looked rewritten to runs.verify).
-        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html#API_ListObjectVersions_Examples
         return out[::-1]
 
     def get_version(self, key: str, version_id: str) -> bytes:
@@ -226,8 +232,8 @@ class Bucket:
         try:
             with self.errors(f"cannot write {key}"):
                 resp = self.client.put_object(**kwargs)
-        except Conflict:
-            if not (create_only or if_match):
+        except Conflict as exc:
+            if not (create_only or if_match) or not exc.retried:
                 raise
             # A retried attempt whose first try landed (module docstring).
             current = self.get(key)

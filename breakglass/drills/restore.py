@@ -43,6 +43,7 @@ from breakglass.errors import UsageError
 if TYPE_CHECKING:
     from breakglass.config import Config
     from breakglass.engine.findings import Finding
+    from breakglass.engine.runs import RunSummary
 
 __all__ = ["STAGES", "SUPPORTED_ENVIRONMENTS", "RestoreDrill", "human_seconds", "monitor_slug"]
 
@@ -118,6 +119,17 @@ class RestoreDrill(Runbook):
 
         return [Precondition("drill.production_guard", "the drill server is not a production "
                              "database of this config", guard, blocking=True)]
+
+    def measures(self, summary: RunSummary) -> Mapping[str, float]:
+        """RTO and RPO as the report step measured them (none when the drill did not get
+        that far: a missing gauge, not a zero, is what an alert should see)."""
+        step = summary.steps.get(Report.name)
+        result = step.result if step is not None else None
+        if not isinstance(result, Mapping):
+            return {}
+        return {f"drill_{k}": float(result[k]) for k in
+                ("rto_seconds", "rto_target_seconds", "rpo_seconds", "rpo_target_seconds")
+                if isinstance(result.get(k), int | float)}
 
     def steps(self) -> Sequence[Step]:
         d = self.drill

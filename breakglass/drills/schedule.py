@@ -1,151 +1,189 @@
 """Ready-to-install schedules for the restore drill, from `[drills.restore] schedule` (cron).
 
-    cron     one crontab line (local time), output appended to state_dir/drills/cron.log
-    systemd  a oneshot service and its timer; OnCalendar converted from the cron expression
-    github   an Actions workflow (schedule is UTC there), secrets from GitHub secrets
+    cron        one crontab line (local time); breakglass itself appends its output to
+                state_dir/drills/cron.log (`--log`: it creates the folder, so the first run works)
+    systemd     a oneshot service and its timer; OnCalendar converted from the cron expression
+    github      an Actions workflow (UTC) that installs this very breakglass; AWS through OIDC
+                ([drills.schedule] aws_role_arn) or repository secrets
+    kubernetes  a CronJob (concurrencyPolicy: Forbid), credentials from a Secret; needs
+                `[project] state` on S3, since a pod's disk is thrown away after each run
+
+Each output names exactly what the drill will resolve where it runs (`needs()`): the backup's
+identity, the Sentry DSN, the notify channels of the backup_restore owners, the drill server's
+and production DSNs for `environment = "server"` (the production guard compares them), the RDS
+password — and AWS credentials when the backups, the shared state or a secret live in AWS.
+Nothing else: a Stripe key the drill never reads is not asked for.
+
+The expression was parsed when the config loaded (config/cron.py); every printer converts the
+same parse, so a schedule config.check accepts is one every printer can run.
 
 No `flock` around the cron line: the engine already takes a lock per (runbook, target) and
 refuses a second concurrent drill (exit 2), and frees it when a run dies, however it dies.
-
-cron -> OnCalendar covers the common forms: numbers, `*`, lists (`1,15`), ranges (`1-5`) and
-steps (`*/15`) in minute, hour, day of month, month and day of week. Refused, with exit 2: names
-(`JAN`, `MON`), a step over a range, and a day of month *and* a day of week both restricted —
-cron runs when *either* matches (crontab(5)), OnCalendar only when *both* do
-(systemd.time(7)), so no single OnCalendar line means the same.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
-from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from breakglass.config import cron as cronexpr
 from breakglass.errors import UsageError
+from breakglass.secrets import parse_ref_scheme
 
 if TYPE_CHECKING:
     from breakglass.config import Config
 
 UNIT = "breakglass-drill-restore"
-_DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-# field name, low, high
-_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
-           ("day of week", 0, 7))
+KINDS = ("cron", "systemd", "github", "kubernetes")
+AWS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+K8S_NAME = "breakglass-drill-restore"
+K8S_IMAGE = "python:3.12"  # the full image: git is in it, for a git+URL install spec
+PYTHON = "3.12"
 
 
-def _bad(expr: str, why: str) -> UsageError:
-    return UsageError(f"drills.restore.schedule {expr!r}: {why}; use numbers, *, lists, "
-                      "ranges and */N (e.g. \"0 3 1 * *\")")
+@dataclass(frozen=True)
+class Needs:
+    """What a scheduler must provide for the drill to run: (name, why) pairs."""
+
+    variables: list[tuple[str, str]] = field(default_factory=list)
+    files: list[tuple[str, str]] = field(default_factory=list)
+    #: why AWS credentials are needed (empty: they are not)
+    aws: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.variables]
 
 
-def _number(expr: str, text: str, name: str, lo: int, hi: int) -> int:
-    if not text.isdigit():
-        raise _bad(expr, f"{name} {text!r} is not a number")
-    n = int(text)
-    if not lo <= n <= hi:
-        raise _bad(expr, f"{name} {n} is outside {lo}-{hi}")
-    return n
+def _resolved_refs(config: Config) -> list[tuple[str, str]]:
+    """(key path, reference) of every secret `drill.restore` resolves with this config."""
+    from breakglass.notify.owners import is_channel_ref
+
+    drill = config.drills.restore
+    assert drill is not None
+    refs: list[tuple[str, str]] = []
+    backup = config.backups.get(drill.backup)
+    if backup is not None and backup.identity is not None and drill.environment != "rds":
+        refs.append((f"backups.{drill.backup}.identity", backup.identity))  # steps/dump.py
+    if config.sentry is not None:
+        refs.append(("sentry.dsn", config.sentry.dsn))  # errors and cron check-ins
+    for person in config.owners_of("backup_restore"):  # the runbook's responsibility
+        person_cfg = config.people.get(person)
+        for entry in person_cfg.notify if person_cfg else []:
+            if is_channel_ref(entry):
+                refs.append((f"people.{person}.notify", entry))
+    if drill.environment == "server" and drill.server is not None:
+        # environments/server.py guard_findings: the drill server and every production DSN
+        refs.append(("drills.restore.server", drill.server))
+        refs += [(f"databases.{name}.dsn", db.dsn) for name, db in sorted(config.databases.items())]
+    if drill.environment == "rds" and drill.rds is not None and drill.rds.password is not None:
+        refs.append(("drills.restore.rds.password", drill.rds.password))
+    return refs
 
 
-def _field(expr: str, text: str, index: int) -> str:
-    """One cron field as its OnCalendar counterpart."""
-    name, lo, hi = _FIELDS[index]
-    if text == "*":
-        return "*"
-    if text.startswith("*/"):
-        step = _number(expr, text[2:], f"{name} step", 1, hi)
-        if index == 4:
-            raise _bad(expr, "a step in the day of week cannot be converted")
-        return f"{lo:02d}/{step}" if index < 2 else f"{lo}/{step}"
-    parts = []
-    for item in text.split(","):
-        if "/" in item:
-            raise _bad(expr, f"{name} {item!r}: a step over a range cannot be converted")
-        ends = item.split("-")
-        if len(ends) > 2:
-            raise _bad(expr, f"{name} {item!r} is not a range")
-        nums = [_number(expr, e, name, lo, hi) for e in ends]
-        if len(nums) == 2 and nums[0] > nums[1]:
-            raise _bad(expr, f"{name} range {item!r} runs backwards")
-        if index == 4:
-            parts.append("..".join(_DAYS[n] for n in nums))
+def needs(config: Config) -> Needs:
+    drill = config.drills.restore
+    assert drill is not None
+    variables: dict[str, str] = {}
+    files: dict[str, str] = {}
+    aws: list[str] = []
+    for where, ref in _resolved_refs(config):
+        scheme = parse_ref_scheme(ref)
+        value = ref.partition(":")[2]
+        if scheme == "env":
+            variables.setdefault(value, where)
+        elif scheme == "file":
+            files.setdefault(value, where)
+        else:  # aws-sm:, ssm:
+            aws.append(f"{where} ({scheme}:)")
+    backup = config.backups.get(drill.backup)
+    if backup is not None and backup.store.startswith("s3://") and drill.environment != "rds":
+        aws.append(f"backups.{drill.backup}.store ({backup.store})")
+    if drill.environment == "rds":
+        aws.append('drills.restore.environment = "rds"')
+    if config.project.state is not None:
+        aws.append(f"project.state ({config.project.state})")
+    if aws:
+        why = "AWS: " + "; ".join(dict.fromkeys(aws))
+        if config.aws.profile is not None:
+            files.setdefault("~/.aws/credentials", f"[{config.aws.profile}] ([aws] profile); "
+                                                   + why)
         else:
-            parts.append("..".join(f"{n:02d}" for n in nums))
-    return ",".join(parts)
+            for key in AWS_KEYS:
+                variables.setdefault(key, why)
+            if config.aws.region is None:
+                variables.setdefault("AWS_DEFAULT_REGION", "[aws] region is not set")
+    return Needs(sorted(variables.items()), sorted(files.items()), aws)
 
 
-def on_calendar(expr: str) -> str:
-    """`0 3 1 * *` -> `*-*-01 03:00:00` (systemd.time(7) calendar events)."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise _bad(expr, "expected 5 fields (minute hour day-of-month month day-of-week)")
-    minute, hour, dom, month, dow = (_field(expr, f, i) for i, f in enumerate(fields))
-    if dom != "*" and dow != "*":
-        raise _bad(expr, "both day of month and day of week are set: cron runs on either, "
-                         "systemd only on both")
-    when = f"*-{month}-{dom} {hour}:{minute}:00"
-    return when if dow == "*" else f"{dow} {when}"
+def _title(config: Config) -> str:
+    """The project's name on one line: it goes into comments and unit descriptions, where a
+    newline would start a line of its own (in a crontab, a command)."""
+    return " ".join(config.project.name.split())
 
 
-def env_refs(config: Config) -> list[str]:
-    """Names of every `env:NAME` secret reference in the config (what a scheduler must
-    provide)."""
-    def walk(value: Any) -> Iterator[str]:
-        if isinstance(value, str) and value.startswith("env:"):
-            yield value[4:]
-        elif isinstance(value, dict):
-            for v in value.values():
-                yield from walk(v)
-        elif isinstance(value, list | tuple):
-            for v in value:
-                yield from walk(v)
-
-    return sorted(set(walk(config.model_dump(mode="json"))))
-
-
-def _command(config: Config) -> str:
+def _interpreter_command(config: Config, *extra: str) -> str:
     cfg = config.path.resolve() if config.path else Path("breakglass.toml").resolve()
     # The interpreter by absolute path: cron's PATH is /usr/bin:/bin, and a venv is not on it.
-    return " ".join(shlex.quote(p) for p in (sys.executable, "-m", "breakglass",
-                                             "drill.restore", "--yes", "--config", str(cfg)))
+    return " ".join(shlex.quote(p) for p in (sys.executable, "-m", "breakglass", "drill.restore",
+                                             "--yes", "--config", str(cfg), *extra))
 
 
-def cron(expr: str, config: Config) -> str:
+def _needs_comment(need: Needs, how: str) -> list[str]:
+    lines = []
+    if need.variables:
+        width = max(len(n) for n in need.names)
+        lines.append(f"# The drill reads these variables; {how}:")
+        lines += [f"#   {name:<{width}}  {why}" for name, why in need.variables]
+    else:
+        lines.append("# The drill reads no environment variables.")
+    if need.files:
+        lines.append("# and these files, for the user it runs as:")
+        lines += [f"#   {path}  {why}" for path, why in need.files]
+    return lines
+
+
+def cron(expr: cronexpr.Cron, config: Config) -> str:
     log = Path(config.project.state_dir) / "drills" / "cron.log"
-    refs = env_refs(config)
-    lines = [f"# breakglass restore drill ({config.project.name}); times are the machine's "
+    lines = [f"# breakglass restore drill ({_title(config)}); times are the machine's "
              "local time.",
-             "# The drill refuses to start while another one runs (its own lock): no flock."]
-    if refs:
-        lines.append(f"# Set {', '.join(refs)} for this crontab (e.g. NAME=value lines above "
-                     "it, readable only by its user).")
-    lines.append(f"{expr} {_command(config)} >> {shlex.quote(str(log))} 2>&1")
+             "# The drill refuses to start while another one runs (its own lock): no flock.",
+             *_needs_comment(needs(config), "set them as NAME=value lines at the top of this "
+                                            "crontab (crontab -e; only its user can read it)"),
+             f"# Output: {log} (breakglass creates the folder).",
+             f"{expr.text} {_interpreter_command(config, '--log', str(log))}"]
     return "\n".join(lines) + "\n"
 
 
-def systemd(expr: str, config: Config) -> str:
-    calendar = on_calendar(expr)
+def systemd(expr: cronexpr.Cron, config: Config) -> str:
     workdir = config.path.resolve().parent if config.path else Path.cwd()
-    refs = env_refs(config)
-    env_line = (f"EnvironmentFile=/etc/breakglass/{config.project.name}.env\n"
-                f"# ^ a 0600 file with {', '.join(refs)}\n" if refs else "")
+    need = needs(config)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.project.name).strip(".-") or "breakglass"
+    env_file = f"/etc/breakglass/{slug}.env"
+    env_lines = ("\n".join(_needs_comment(need, f"put NAME=value lines in {env_file} "
+                                                "(mode 0600, owned by root)"))
+                 + "\n" + (f"EnvironmentFile={env_file}\n" if need.variables else ""))
     return (
         f"# /etc/systemd/system/{UNIT}.service\n"
         "[Unit]\n"
-        f"Description=breakglass restore drill ({config.project.name})\n"
+        f"Description=breakglass restore drill ({_title(config)})\n"
         "Wants=network-online.target\nAfter=network-online.target\n\n"
         "[Service]\nType=oneshot\n"
         f"WorkingDirectory={workdir}\n"
-        f"{env_line}"
-        f"ExecStart={_command(config)}\n"
+        f"{env_lines}"
+        f"ExecStart={_interpreter_command(config)}\n"
         "Nice=10\n\n"
         f"# /etc/systemd/system/{UNIT}.timer\n"
         "[Unit]\n"
-        f"Description=Run the breakglass restore drill ({expr})\n\n"
+        f"Description=Run the breakglass restore drill ({expr.text})\n\n"
         "[Timer]\n"
-        f"OnCalendar={calendar}\n"
+        f"OnCalendar={cronexpr.on_calendar(expr)}\n"
         "# a drill missed while the machine was off runs at the next boot\n"
         "Persistent=true\n"
         f"Unit={UNIT}.service\n\n"
@@ -153,40 +191,170 @@ def systemd(expr: str, config: Config) -> str:
         f"# install: systemctl daemon-reload && systemctl enable --now {UNIT}.timer\n")
 
 
-def github(expr: str, config: Config) -> str:
-    refs = env_refs(config)
-    cfg = config.path.name if config.path else "breakglass.toml"
+# -- what installs this breakglass elsewhere ---------------------------------------------------
+def install_spec(dist: metadata.Distribution) -> str:
+    """The pip requirement that installs `dist` again on another machine: a version pin for a
+    release from an index, the VCS URL at the installed commit (PEP 610 direct_url.json).
+    UsageError for what another machine cannot reach (an editable or local-folder install)."""
+    raw = dist.read_text("direct_url.json")
+    if raw is None:  # installed from an index
+        return f"{dist.metadata['Name']}=={dist.version}"
+    info = json.loads(raw)
+    url = str(info.get("url", ""))
+    vcs = info.get("vcs_info")
+    if vcs and not url.startswith("file:"):
+        sub = info.get("subdirectory")
+        return (f"{vcs['vcs']}+{url}@{vcs['commit_id']}"
+                + (f"#subdirectory={sub}" if sub else ""))
+    if "archive_info" in info and url.startswith(("https://", "http://")):
+        return url
+    raise UsageError(f"this breakglass was installed from {url or 'a local folder'} (editable or "
+                     "local), which a runner cannot reach: pass --install SPEC, e.g. --install "
+                     f"'breakglass=={dist.version}' or --install "
+                     "'git+https://github.com/OWNER/breakglass@TAG'")
+
+
+def _install(spec: str | None) -> str:
+    return spec if spec else install_spec(metadata.distribution("breakglass"))
+
+
+def _runs_elsewhere(need: Needs, config: Config, where: str) -> None:
+    """Refuse what only this machine has: an AWS profile in its ~/.aws, a secret in a file."""
+    if need.aws and config.aws.profile is not None:
+        raise UsageError(f"aws.profile = {config.aws.profile!r} is a profile of this machine's "
+                         f"~/.aws, which {where} does not have: leave [aws] profile out of the "
+                         "config this schedule runs (AWS credentials then come from the "
+                         "environment)")
+    if need.files:
+        path, why = need.files[0]
+        raise UsageError(f"{why} needs the file {path}, which {where} does not have: use an env: "
+                         "reference (or aws-sm:/ssm:) for it in the config this schedule runs")
+
+
+def _repo_root(path: Path) -> Path:
+    for folder in path.parents:
+        if (folder / ".git").exists():
+            return folder
+    raise UsageError(f"{path} is not in a git repository: the workflow runs from a checkout of "
+                     "the repository that holds the config; commit it to one")
+
+
+def github(expr: cronexpr.Cron, config: Config, install: str | None = None) -> str:
+    need = needs(config)
+    _runs_elsewhere(need, config, "a GitHub runner")
+    cfg = (config.path or Path("breakglass.toml")).resolve()
+    root = _repo_root(cfg)
+    role = config.drills.schedule.aws_role_arn
+    oidc = bool(need.aws) and role is not None
+    if oidc and config.aws.region is None:
+        raise UsageError("drills.schedule.aws_role_arn needs [aws] region (the region "
+                         "configure-aws-credentials signs in to)")
+    # With OIDC the AWS keys are short-lived ones from the role, never repository secrets.
+    asked = Needs([v for v in need.variables if not (oidc and v[0] in AWS_KEYS)], need.files,
+                  need.aws)
+    state = Path(config.project.state_dir).resolve()
+    inside = state.is_relative_to(root)
     q = json.dumps  # a JSON string is a valid YAML scalar: no quoting surprises
-    env_block = "".join(f"          {name}: ${{{{ secrets.{name} }}}}\n" for name in refs)
-    reports = Path(config.project.state_dir).name + "/reports/"
+    reports = (state.relative_to(root) if inside else state) / "reports"
     minutes = max(30, int(config.drills.restore.rto.total_seconds() // 60) * 2) \
         if config.drills.restore else 60
-    return (
-        "# .github/workflows/breakglass-restore-drill.yml\n"
-        "# GitHub runs schedules in UTC and may start them late under load.\n"
-        f"name: breakglass restore drill ({config.project.name})\n"
-        "on:\n  schedule:\n"
-        f"    - cron: {q(expr)}\n"
-        "  workflow_dispatch: {}\n"
-        "permissions:\n  contents: read\n"
-        "jobs:\n  restore-drill:\n    runs-on: ubuntu-latest\n"
-        f"    timeout-minutes: {minutes}\n"
-        "    steps:\n"
-        "      - uses: actions/checkout@v4\n"
-        "      - uses: actions/setup-python@v5\n"
-        "        with:\n          python-version: \"3.12\"\n"
-        "      - name: Install breakglass\n"
-        "        run: pip install breakglass\n"
-        "      - name: Restore drill\n"
-        f"        run: breakglass drill.restore --yes --config {q(cfg)}\n"
-        + ("        env:\n" + env_block if refs else "")
-        + "      - name: Keep the drill report\n"
-        "        if: always()\n"
-        "        uses: actions/upload-artifact@v4\n"
-        "        with:\n"
-        "          name: restore-drill-report\n"
-        f"          path: {q(reports)}\n")
+    out = [
+        "# .github/workflows/breakglass-restore-drill.yml",
+        "# GitHub runs schedules in UTC and may start them late under load.",
+        *_needs_comment(asked, "add them as repository secrets (Settings > Secrets and "
+                               "variables > Actions)"),
+        *([f"# AWS ({'; '.join(need.aws)}): the role below, through GitHub's OIDC provider."]
+          if oidc else []),
+        *(["# No [project] state: the runner's disk is thrown away, so only the uploaded report",
+           "# remains and `breakglass check` elsewhere never sees this drill (docs/state.md)."]
+          if config.project.state is None else []),
+        f"name: {q(f'breakglass restore drill ({config.project.name})')}",
+        "on:", "  schedule:", f"    - cron: {q(expr.text)}", "  workflow_dispatch: {}",
+        "permissions:", "  contents: read",
+        *(["  id-token: write  # OIDC: assume the drill's AWS role"] if oidc else []),
+        "# one drill at a time; the drill's own lock refuses a second one anyway",
+        "concurrency:", "  group: breakglass-restore-drill", "  cancel-in-progress: false",
+        "jobs:", "  restore-drill:", "    runs-on: ubuntu-latest",
+        f"    timeout-minutes: {minutes}", "    steps:",
+        "      - uses: actions/checkout@v4",
+        "      - uses: actions/setup-python@v5", "        with:",
+        f"          python-version: {q(PYTHON)}",
+        "      - name: Install breakglass (the version that printed this workflow)",
+        f"        run: python -m pip install {shlex.quote(_install(install))}",
+    ]
+    if oidc:
+        out += ["      - uses: aws-actions/configure-aws-credentials@v4", "        with:",
+                f"          role-to-assume: {q(role)}",
+                f"          aws-region: {q(config.aws.region)}"]
+    if not inside:
+        out += ["      - name: Create state_dir (outside the repository)",
+                f"        run: sudo install -d -m 0700 -o \"$(id -u)\" {shlex.quote(str(state))}"]
+    out += ["      - name: Restore drill",
+            f"        run: breakglass drill.restore --yes --config "
+            f"{shlex.quote(str(cfg.relative_to(root)))}"]
+    if asked.names:
+        out += ["        env:"] + [f"          {n}: ${{{{ secrets.{n} }}}}" for n in asked.names]
+    out += ["      - name: Keep the drill report", "        if: always()",
+            "        uses: actions/upload-artifact@v4", "        with:",
+            "          name: restore-drill-report", f"          path: {q(f'{reports}/')}",
+            "          if-no-files-found: warn"]
+    return "\n".join(out) + "\n"
 
 
-def render(kind: str, expr: str, config: Config) -> str:
-    return {"cron": cron, "systemd": systemd, "github": github}[kind](expr, config)
+def kubernetes(expr: cronexpr.Cron, config: Config, install: str | None = None) -> str:
+    if config.project.state is None:
+        raise UsageError("--print kubernetes needs [project] state = \"s3://BUCKET/PREFIX/\": a "
+                         "pod's disk is thrown away after each run, and with it the drill's "
+                         "history and reports (docs/state.md)")
+    need = needs(config)
+    _runs_elsewhere(need, config, "the pod")
+    cfg = (config.path or Path("breakglass.toml")).resolve()
+    state = Path(config.project.state_dir).resolve()
+    # The config is mounted at /breakglass/<name>; a state_dir relative to it stays relative.
+    pod_state = ("/breakglass" / state.relative_to(cfg.parent)
+                 if state.is_relative_to(cfg.parent) else state)
+    pod_cfg = f"/breakglass/{cfg.name}"
+    script = (f"pip install --no-cache-dir --quiet {shlex.quote(_install(install))} && exec "
+              f"breakglass drill.restore --yes --config {shlex.quote(pod_cfg)}")
+    q = json.dumps
+    secret_help = " ".join(f"--from-literal={n}=..." for n in need.names)
+    return "\n".join([
+        "# breakglass restore drill as a Kubernetes CronJob (schedule in the controller's",
+        "# time zone unless timeZone is set). The config file goes in a ConfigMap, credentials",
+        "# in a Secret:",
+        f"#   kubectl create configmap {K8S_NAME}-config --from-file={cfg.name}={cfg}",
+        f"#   kubectl create secret generic {K8S_NAME} {secret_help}".rstrip(),
+        *_needs_comment(need, f"keys of the Secret {K8S_NAME}"),
+        f"# State (history, reports, journals) lives in {config.project.state}.",
+        "apiVersion: batch/v1", "kind: CronJob",
+        "metadata:", f"  name: {K8S_NAME}",
+        "spec:", f"  schedule: {q(expr.text)}",
+        "  concurrencyPolicy: Forbid",
+        "  startingDeadlineSeconds: 3600",
+        "  successfulJobsHistoryLimit: 3", "  failedJobsHistoryLimit: 3",
+        "  jobTemplate:", "    spec:",
+        "      backoffLimit: 0  # a failed drill is a finding to read, not to retry",
+        "      template:", "        spec:", "          restartPolicy: Never",
+        "          containers:", "            - name: drill",
+        f"              image: {q(K8S_IMAGE)}",
+        f"              command: [\"/bin/sh\", \"-c\", {q(script)}]",
+        *(["              envFrom:", "                - secretRef:",
+           f"                    name: {K8S_NAME}"] if need.variables else []),
+        "              volumeMounts:",
+        "                - name: config", f"                  mountPath: {q(pod_cfg)}",
+        f"                  subPath: {q(cfg.name)}", "                  readOnly: true",
+        "                - name: state", f"                  mountPath: {q(str(pod_state))}",
+        "          volumes:",
+        "            - name: config", "              configMap:",
+        f"                name: {K8S_NAME}-config",
+        "            - name: state", "              emptyDir: {}",
+    ]) + "\n"
+
+
+def render(kind: str, expr: str, config: Config, install: str | None = None) -> str:
+    parsed = cronexpr.parse(expr)  # the config's validator already accepted it
+    if kind == "github":
+        return github(parsed, config, install)
+    if kind == "kubernetes":
+        return kubernetes(parsed, config, install)
+    return {"cron": cron, "systemd": systemd}[kind](parsed, config)

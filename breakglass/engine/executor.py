@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from breakglass.engine import journal as jr
-from breakglass.engine import registry
+from breakglass.engine import metrics, registry
 from breakglass.engine import render as out
 from breakglass.engine.findings import (
     Finding,
@@ -144,14 +144,20 @@ def state_dir_of(config: Config) -> Path:
 def _leased(state: State, runbook: Runbook, run_id: str, options: RunOptions
             ) -> Iterator[tuple[Lease, Holder | None]]:
     """Hold (runbook, target)'s lease for the block; a run that lost its shared state stops
-    with the run id in the message (exit 3), the lease released however it ends."""
-    lease = state.lease(runbook.name, runbook.target)
-    stale = lease.acquire(run_id, take_over=options.take_over)
+    with the run id in the message (exit 3), the lease released however it ends. The CLI
+    prints an error's message only, so what to do next goes into it."""
+    try:
+        lease = state.lease(runbook.name, runbook.target)
+        stale = lease.acquire(run_id, take_over=options.take_over)
+    except CouldNotVerify as exc:  # S3 unreachable or refusing: the run never started
+        raise type(exc)(f"{exc}; nothing was changed. {exc.action}", code=exc.code,
+                        action=exc.action) from exc
     try:
         yield lease, stale
     except StateLost as exc:
-        raise StateLost(f"run {run_id} stopped: {exc}", code=exc.code,
-                        action=exc.action.replace("RUN_ID", run_id)) from exc
+        action = exc.action.replace("RUN_ID", run_id)
+        raise StateLost(f"run {run_id} stopped: {exc}; {action}", code=exc.code,
+                        action=action) from exc
     finally:
         lease.release()
 
@@ -597,6 +603,8 @@ class _Run:
                                                      "plan": step.plan(observed).to_dict()})
                 self._crumb(step, "verify")
                 found = list(step.verify(self.ctx, observed))
+            except StateLost:
+                raise  # as in the apply phase: the run stops as it stands
             except Exception as exc:
                 self._step_failed(step, "verify", exc)
                 continue
@@ -632,6 +640,8 @@ class _Run:
             self._send_anchor(status, anchor)
         reports = self._report()
         summary = summarize(self.journal.path, self.run_id)
+        if status != "dry-run":
+            self._metrics(summary, exit_code)
         if self.console is not None:
             if not self.runbook.mutating or status != "succeeded":
                 out.findings(self.console, summary.findings)
@@ -645,6 +655,24 @@ class _Run:
         if self.services.reporter is not None:
             self.services.reporter.flush()
         return _result(summary, self.state_dir, reports)
+
+    def _metrics(self, summary: RunSummary, exit_code: int) -> None:
+        """Prometheus gauges (engine/metrics.py), when `[metrics] textfile` is set. Like a
+        notice, a metrics file that cannot be written is journaled and shown, never fatal."""
+        textfile = self.runbook.config.metrics.textfile
+        if textfile is None or summary.finished is None:
+            return
+        try:
+            measures = self.runbook.measures(summary)
+            metrics.record(self.state_dir, Path(textfile), self.runbook.config.project.name,
+                           self.runbook.name, self.runbook.target, summary.finished, exit_code,
+                           measures)
+        except Exception as exc:  # never let monitoring change the run's outcome
+            self._capture(exc)
+            message = f"metrics not written to {textfile}: {_one_line(exc)}"
+            self.journal.append("log", {"step": "", "message": message, "data": {}})
+            if self.console is not None:
+                self.console.print(message)
 
     def _closing(self, status: str) -> list[Finding]:
         """Journal what the runbook must say however the run ended (Runbook.closing_findings)."""

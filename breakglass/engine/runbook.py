@@ -202,6 +202,12 @@ class Runbook(ABC):
         `unverified` finding."""
         return ()
 
+    def measures(self, summary: RunSummary) -> Mapping[str, float]:
+        """Numbers this run measured, exported as Prometheus gauges `breakglass_NAME` when
+        `[metrics] textfile` is set (engine/metrics.py): a drill's RTO and RPO, a check's
+        failing items. Names are lower_snake_case with their unit (`drill_rto_seconds`)."""
+        return {}
+
     def preconditions(self) -> Sequence[Precondition]:
         """Runbook-specific preconditions (the target release exists, room for a new secret
         value), beyond the engine's own (an owner for its responsibility) and the `checklist`

@@ -328,6 +328,7 @@ class S3Lease(Lease):
         self.key = f"locks/{lease_name(runbook, target)}.json"
         self.ttl = ttl
         self._etag: str | None = None
+        self._valid_until = _now()
         self._info: Holder | None = None
         self._lost: str | None = None
         self._stop = threading.Event()
@@ -336,22 +337,35 @@ class S3Lease(Lease):
 
     @property
     def lost(self) -> str | None:
+        # Checked against the clock here, not only by the heartbeat thread: that thread may be
+        # stuck in retries past the expiry, and from then on another machine may take over.
+        if self._lost is None and self._thread is not None and _now() >= self._valid_until:
+            return "the lease could not be renewed before it expired"
         return self._lost
 
-    def _body(self, *, released: bool = False) -> bytes:
+    def _write(self, *, released: bool = False, **condition: Any) -> None:
+        """Write the lease doc under `condition` (create_only / if_match). It counts from
+        before the request left: the others read the expiry we wrote, so ours is never later."""
         assert self._info is not None
-        expires = (_now() + self.ttl).isoformat(timespec="seconds")
-        doc = {**self._info.to_dict(), "expires": expires, "released": released,
+        sent = _now()
+        # Milliseconds, not seconds: rounding down would end the lease early for all but us.
+        doc = {**self._info.to_dict(), "expires": (sent + self.ttl).isoformat(
+                   timespec="milliseconds"), "released": released,
                # unique per write: a retried PUT recognises its own landed write by its bytes
                "nonce": secrets.token_hex(8)}
-        return json.dumps(doc, sort_keys=True).encode()
+        self._etag = self.bucket.put(self.key, json.dumps(doc, sort_keys=True).encode(),
+                                     **condition)
+        self._valid_until = sent + self.ttl
 
     def acquire(self, run_id: str, *, take_over: bool = False) -> Holder | None:
         self._info = Holder(os.getpid(), run_id, socket.gethostname(),
                             _now().isoformat(timespec="seconds"), whoami())
         for _ in range(5):
-            with contextlib.suppress(Conflict):
-                self._etag = self.bucket.put(self.key, self._body(), create_only=True)
+            try:
+                self._write(create_only=True)
+            except Conflict:
+                pass  # there is a lease object: whose, and is it live?
+            else:
                 self._start()
                 return None
             current = self.bucket.get(self.key)
@@ -365,7 +379,7 @@ class S3Lease(Lease):
                                f", lease valid until {live.expires}; wait for it, or if that "
                                "machine is gone, run again with --take-over")
             try:
-                self._etag = self.bucket.put(self.key, self._body(), if_match=current.etag)
+                self._write(if_match=current.etag)
             except Conflict:
                 continue  # another machine took it over first: look again
             self._start()
@@ -374,27 +388,38 @@ class S3Lease(Lease):
                        "wait a minute and try again")
 
     def _start(self) -> None:
+        if self._renew_in() <= 0:
+            # The write took most of the TTL (S3 slow, retries): its expiry is close for the
+            # others already. Renew once before the run relies on it.
+            self._write(if_match=self._etag)
         self._stop.clear()
         self._thread = threading.Thread(target=self._heartbeat, name=f"lease {self.key}",
                                         daemon=True)
         self._thread.start()
 
+    def _renew_in(self) -> float:
+        """Seconds until the next renewal: when a third of the TTL has gone since the expiry we
+        last wrote was counted (at once if a slow write used more)."""
+        left = (self._valid_until - _now()).total_seconds()
+        return max(0.0, left - self.ttl.total_seconds() * 2 / 3)
+
     def _heartbeat(self) -> None:
-        deadline = _now() + self.ttl
-        while not self._stop.wait(self.ttl.total_seconds() / 3):
+        wait = self._renew_in()
+        while not self._stop.wait(wait):
             with self._mutex:
                 if self._stop.is_set():
                     return
                 try:
-                    self._etag = self.bucket.put(self.key, self._body(), if_match=self._etag)
-                    deadline = _now() + self.ttl
+                    self._write(if_match=self._etag)
+                    wait = self._renew_in()
                 except Conflict:
                     self._lost = "another machine took the lease over"
                     return
                 except (CouldNotVerify, UsageError) as exc:
-                    if _now() >= deadline:
+                    if _now() >= self._valid_until:
                         self._lost = f"the lease could not be renewed before it expired ({exc})"
                         return
+                    wait = self.ttl.total_seconds() / 3
 
     def release(self) -> None:
         if self._thread is None:
@@ -406,5 +431,5 @@ class S3Lease(Lease):
                 # A tombstone, not a delete: the next run takes it with If-Match on this ETag,
                 # and an unconditional delete could remove a lease someone took meanwhile.
                 with contextlib.suppress(Conflict, CouldNotVerify, UsageError):
-                    self.bucket.put(self.key, self._body(released=True), if_match=self._etag)
+                    self._write(released=True, if_match=self._etag)
         thread.join(timeout=5)

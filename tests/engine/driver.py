@@ -4,6 +4,7 @@ test runbooks:
 
     python tests/engine/driver.py markers --config C --dir D [--pause s2.mid --pause-file F]
                                   [--fail-verify s2] [--steps 3] [--target T] [--dry-run] [--yes]
+                                  [--local-state]
     python tests/engine/driver.py audit --config C --dir D [--unreachable s1]
     python tests/engine/driver.py runs.resume ID --yes --config C
 """
@@ -30,13 +31,14 @@ from tests.engine.markers import MarkerAudit, MarkerRunbook
 def markers(c: Context, dir: str, config: str | None = None, steps: int = 3, pause: str = "",
             pause_file: str = "", fail_verify: str = "", target: str = "markers",
             crash: str = "", fail_undo: str = "", secret: str = "", gate: str = "",
-            monitor: str = "",
+            monitor: str = "", local_state: bool = False,
             dry_run: bool = False, yes: bool = False, json_: bool = False) -> None:
     params = {"dir": dir, "steps": steps, "pause": pause, "pause_file": pause_file,
               "fail_verify": fail_verify, "target": target, "crash": crash,
               "fail_undo": fail_undo, "secret": secret,
               "gate": gate, "monitor": monitor}
-    code = run_runbook(App(config, json_), MarkerRunbook, params, dry_run=dry_run, yes=yes)
+    code = run_runbook(App(config, json_, local_state=local_state), MarkerRunbook, params,
+                       dry_run=dry_run, yes=yes)
     if code:
         raise Exit(code=code)
 

@@ -29,6 +29,7 @@ from typing import Any
 from breakglass.engine.findings import Finding
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Precondition, Runbook, Step, StepContext
+from breakglass.engine.runs import RunSummary
 from breakglass.errors import CouldNotVerify
 
 PARTS = ("a", "b")
@@ -137,6 +138,9 @@ class MarkerRunbook(Runbook):
     @property
     def monitor_slug(self) -> str | None:
         return str(self.params["monitor"]) if self.params.get("monitor") else None
+
+    def measures(self, summary: RunSummary) -> Mapping[str, float]:
+        return {"markers_applied": float(sum(s.applied for s in summary.steps.values()))}
 
     def preconditions(self) -> Sequence[Precondition]:
         """`params["gate"]` names a file that must exist (a stand-in checklist item)."""

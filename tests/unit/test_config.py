@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from breakglass.config import Config, format_duration, load_config, parse_duration, validate
-from breakglass.config.starter import starter_text, write_starter
+from breakglass.config.starter import PROFILES, starter_text, write_starter
 from breakglass.errors import ConfigError, UsageError
 
 MINIMAL = """
@@ -267,17 +267,23 @@ def test_validate_accepts_a_document_without_a_file() -> None:
 
 # -- the starter file --------------------------------------------------------------------------
 
-def test_starter_file_loads(tmp_path: Path) -> None:
-    config = load_config(write_starter(tmp_path / "breakglass.toml"))
+def test_full_starter_file_loads(tmp_path: Path) -> None:
+    config = load_config(write_starter(tmp_path / "breakglass.toml", profile="full"))
     # It shows every section of the contract.
     assert config.owners and config.people and config.hosts and config.databases
     assert config.backups and config.drills.restore and config.secrets and config.app
 
 
-def test_starter_file_holds_references_only() -> None:
-    text = starter_text()
-    assert "postgresql://" not in text.replace("# postgresql://", "")
-    assert 'dsn = "env:DATABASE_URL"' in text
+def test_backups_starter_holds_only_backups_and_the_drill(tmp_path: Path) -> None:
+    config = load_config(write_starter(tmp_path / "breakglass.toml", profile="backups"))
+    assert config.databases and config.backups and config.drills.restore
+    assert not (config.hosts or config.secrets or config.app or config.owners)
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_starter_file_holds_references_only(profile: str) -> None:
+    settings = [ln.split("#")[0] for ln in starter_text(profile).splitlines()]
+    assert not [ln for ln in settings if "postgresql://" in ln or "AGE-SECRET-KEY" in ln]
 
 
 def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
@@ -343,7 +349,7 @@ def _leaf_paths(obj: object, loc: tuple[object, ...] = ()) -> list[tuple[object,
     return [loc]
 
 
-_STARTER = tomllib.loads(starter_text())
+_STARTER = tomllib.loads(starter_text("full"))
 _STARTER_PATHS = [p for p in _leaf_paths(_STARTER) if p]
 
 
