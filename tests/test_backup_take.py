@@ -592,3 +592,32 @@ def test_file_upload_aborted_by_an_error_leaves_no_partial(tmp_path: Path) -> No
         assert (tmp_path / ".main-x.dump.partial").stat().st_mode & 0o777 == 0o600
         raise RuntimeError("pg_dump died")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- progress ---------------------------------------------------------------------------------
+def test_dump_progress_reports_the_bytes_written(file_project: Project, identity: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dump's progress counts the stored bytes (after age), ending at the object's size."""
+    from breakglass.config import load_config
+    from breakglass.engine.executor import new_run_id
+    from breakglass.engine.progress import ProgressEvent
+    from breakglass.engine.redaction import Redactor
+    from breakglass.engine.runbook import StepContext
+    from breakglass.recovery.take import BackupTake
+    from breakglass.secrets import Secrets
+
+    file_project.write(encryption="age", recipients=[str(identity.to_public())])
+    monkeypatch.setenv("BT_DSN", file_project.shop.dsn)
+    config = load_config(file_project.config)
+    redactor = Redactor()
+    events: list[ProgressEvent] = []
+    ctx = StepContext(run_id=new_run_id(), runbook="backup.take", config=config, params={},
+                      state_dir=file_project.state, redactor=redactor,
+                      secrets=Secrets(config, redactor), progress_sink=events.append)
+    (step,) = BackupTake(config, {}).steps()
+    result = step.apply(ctx, step.plan(step.observe(ctx)))
+    written = [e.done for e in events if e.unit == "bytes"]
+    size = (file_project.store.root / result["key"]).stat().st_size  # read by the test
+    assert written == sorted(written) and written[-1] == size
+    assert len(written) > 1  # reported while it streams, not once at the end
+    assert any(e.unit == "phase" and "count the rows" in e.label for e in events)

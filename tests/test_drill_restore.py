@@ -21,6 +21,7 @@ import pytest
 from breakglass.connectors.pgcluster import MARKER, cluster_parent, find_roots
 from breakglass.drills import history, validate
 from breakglass.recovery.environments import safe_run_id
+from breakglass.state.local import LocalState
 from tests.drills.project import KEY, DrillProject, restamp, seed
 
 EXPECT = ('[[drills.restore.expect]]\nsql = "select count(*) from users"\nmin = 1000\n'
@@ -77,7 +78,7 @@ def test_history_grows_and_the_trend_has_an_svg_chart(project: DrillProject) -> 
     lines = (project.state / "drills" / "history.jsonl").read_text().splitlines()
     assert len(lines) == 2
     # each line counts for backups.restore_tested: its drill's journal backs it
-    assert [len(x) for x in history.backed(project.state)] == [2, 0]
+    assert [len(x) for x in history.backed(LocalState(project.state))] == [2, 0]
     report = second.step_result("report")
     assert set(report["stages"]) == {"fetch", "verify", "environment", "restore", "validate",
                                      "teardown"}
@@ -451,3 +452,152 @@ def test_server_environment_refuses_a_production_database(project: DrillProject,
     assert res.rc == 1, res
     assert "DRILL_TARGET_IS_PRODUCTION" in res.failing
     assert "blocked by precondition" in res.doc["status"]
+
+
+# -- progress: counted when finished, against the table of contents ------------------------------
+#: four tables of (id serial primary key, v text unique, n int) + an index on n, a child with a
+#: foreign key, and an empty table: 6 TABLE DATA entries; 4 x 2 CONSTRAINT + 4 INDEX + 1 FK
+PROGRESS_TABLES = {"t0": 3000, "t1": 3000, "t2": 3000, "t3": 3000, "child": 500, "empty_t": 0}
+PROGRESS_INDEXES = 4 * 2 + 4  # indexes, constraint-backed ones included (pg_indexes)
+
+
+@pytest.fixture(scope="session")
+def progress_servers(pg_server: Any, pg_server_factory: Any,
+                     tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """major -> (server, its pg_dump's dump of the progress schema), made once per major."""
+    import psycopg
+
+    made: dict[int, tuple[Any, Path]] = {}
+
+    def get(major: int) -> tuple[Any, Path]:
+        if major in made:
+            return made[major]
+        server = pg_server if major == pg_server.major else pg_server_factory.start(major)
+        dsn = server.create_database("progress_src")
+        with psycopg.connect(dsn) as c:
+            for t in ("t0", "t1", "t2", "t3"):
+                c.execute(f"create table {t} (id serial primary key, v text unique, n int)")
+                c.execute(f"insert into {t} (v, n) select 'v' || g, g from "  # noqa: S608
+                          f"generate_series(1, {PROGRESS_TABLES[t]}) g")
+                c.execute(f"create index {t}_n on {t} (n)")
+            c.execute("create table child (id int references t0 (id), w int)")
+            c.execute("insert into child select g, g from generate_series(1, 500) g")
+            c.execute("create table empty_t (id int)")
+        dump = tmp_path_factory.mktemp("progress") / "progress.dump"
+        subprocess.run([str(server.bin_dir / "pg_dump"), "-Fc", "-f", str(dump),
+                        "progress_src"], env={**os.environ, **server.env()}, check=True)
+        made[major] = (server, dump)
+        return made[major]
+
+    return get
+
+
+def _loaded(conn: Any) -> int:
+    """Tables whose rows have all arrived (COPY commits at its end: none is seen half-way)."""
+    from psycopg import sql
+
+    n = 0
+    for table, rows in PROGRESS_TABLES.items():
+        try:
+            got = conn.execute(sql.SQL("select count(*) from {}").format(
+                sql.Identifier(table))).fetchone()[0]
+        except psycopg.errors.UndefinedTable:
+            continue
+        n += got == rows
+    return n
+
+
+def _built(conn: Any) -> int:
+    """Indexes and foreign keys that exist in the restored database."""
+    row = conn.execute("select (select count(*) from pg_indexes where schemaname = 'public') + "
+                       "(select count(*) from pg_constraint where contype = 'f')").fetchone()
+    return int(row[0])
+
+
+@pytest.mark.parametrize(("major", "jobs"), [(16, 1), (16, 2), (18, 1), (18, 3)])
+def test_restore_progress_counts_finished_data_items_then_indexes(
+        progress_servers: Any, major: int, jobs: int) -> None:
+    from breakglass.drills import pgrestore
+
+    pg_server, progress_dump = progress_servers(major)
+    exe = pg_server.bin_dir / "pg_restore"
+    totals = pgrestore.toc_totals(exe, progress_dump)
+    assert totals == pgrestore.Totals(len(PROGRESS_TABLES), PROGRESS_INDEXES + 1)
+    dsn = pg_server.create_database(f"progress_dst_j{jobs}")
+    seen: list[tuple[str, float, float | None, int, int]] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+
+        def record(label: str, done: float, total: float | None) -> None:
+            # what the database holds at the moment the count is reported, read independently
+            seen.append((label, done, total, _loaded(conn), _built(conn)))
+
+        outcome = pgrestore.run(exe, progress_dump, pg_server.dsn(), f"progress_dst_j{jobs}",
+                                jobs, totals, record)
+    assert outcome.returncode == 0 and not outcome.errors
+    data = [(d, t, loaded) for label, d, t, loaded, _ in seen if label == pgrestore.DATA_LABEL]
+    index = [(d, t, built) for label, d, t, _, built in seen if label == pgrestore.INDEX_LABEL]
+    for stage, total in ((data, totals.data), (index, totals.index)):
+        counts = [d for d, _, _ in stage]
+        assert counts == sorted(counts), counts  # monotonic
+        assert counts[0] == 0 and counts[-1] == total
+        assert all(t == total for _, t, _ in stage)
+    # never ahead of the database: a data item counts once its rows are all there, an index
+    # or constraint once it exists — so a stage at its total is a stage that is done
+    assert all(loaded >= d for d, _, loaded in data), data
+    assert all(built >= d for d, _, built in index), index
+    assert next(loaded for d, _, loaded in data if d == totals.data) == len(PROGRESS_TABLES)
+    assert next(built for d, _, built in index if d == totals.index) == PROGRESS_INDEXES + 1
+    assert (outcome.tables_processed, outcome.indexes_built) == (totals.data, totals.index)
+
+
+def _beats(text: str, step: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.startswith(f"drill.restore: {step} ")]
+
+
+def test_piped_drill_progress_prints_one_line_per_report_with_heartbeat_0(
+        project: DrillProject) -> None:
+    import re
+
+    project.take()
+    res = project.run("drill.restore", "--yes", env={"BREAKGLASS_HEARTBEAT": "0"})
+    assert res.rc == 0, res
+    assert "\r" not in res.stdout and "\x1b" not in res.stdout  # a log, not a redrawn bar
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("drill.restore: ")]
+    order = [ln.split(" ")[1] for ln in lines]
+    steps = ["fetch", "environment", "restore", "validate", "teardown"]
+    firsts = [order.index(s) for s in steps]
+    assert firsts == sorted(firsts), order  # in the order the steps run
+    fetch = "\n".join(_beats(res.stdout, "fetch"))
+    assert re.search(r"download \S+ \d+(\.\d)? KB of \d+(\.\d)? KB", fetch), fetch
+    assert "read the table of contents" in fetch
+    assert any("create the local drill environment (PostgreSQL 16)" in ln
+               for ln in _beats(res.stdout, "environment"))
+    assert any("validate: structure" in ln for ln in _beats(res.stdout, "validate"))
+    counts = [tuple(int(x) for x in m.groups()) for ln in _beats(res.stdout, "restore")
+              if (m := re.search(r" (\d+)/(\d+) data items, (\d+)/(\d+) indexes and "
+                                 r"constraints", ln))]
+    # users and orders: 2 data items; users_pkey, users_email_key, orders_pkey, the FK: 4
+    assert counts[-1] == (2, 2, 4, 4), counts
+    assert [c[0] for c in counts] == sorted(c[0] for c in counts)
+    assert [c[2] for c in counts] == sorted(c[2] for c in counts)
+
+
+def test_json_drill_progress_heartbeat_names_a_silent_phase_on_stderr(
+        project: DrillProject) -> None:
+    # Starting the embedded PostgreSQL reports nothing for seconds: the heartbeat (here every
+    # 0.05 s) still says what is happening, one line at a time; with --json on stderr, so
+    # stdout stays one JSON document.
+    project.take()
+    res = project.drill(env={"BREAKGLASS_HEARTBEAT": "0.05"})
+    assert res.rc == 0 and res.doc["status"] == "succeeded", res
+    assert "\r" not in res.stderr
+    env_lines = _beats(res.stderr, "environment")
+    assert env_lines, res.stderr
+    assert all("create the local drill environment" in ln for ln in env_lines)
+
+
+def test_a_bad_heartbeat_setting_progress_is_a_usage_error(project: DrillProject) -> None:
+    res = project.run("drill.restore", "--yes", env={"BREAKGLASS_HEARTBEAT": "soon"})
+    assert res.rc == 2, res
+    assert "BREAKGLASS_HEARTBEAT" in res.stderr and "Traceback" not in res.stderr
+

@@ -1,12 +1,14 @@
 """Attestations: a named owner vouches for an item only a person can verify.
 
     Attestation                         item, by, note, at, expires, run_id
-    latest(state_dir, item_id)          the newest attestation of the item that holds up
+    latest(state, item_id)              the newest attestation of the item that holds up
     Attest                              the runbook behind `breakglass attest ITEM --by NAME …`
 
-An attestation is one line of `state_dir/checklist/attestations.jsonl`, appended by an `attest`
-run — a mutating runbook, so it is planned, confirmed (--yes or a prompt), journaled, told to the
-owners of the item's responsibility, and resumable like any other change.
+An attestation is a record `checklist/attestations` of the state (breakglass/state/): one line
+of `state_dir/checklist/attestations.jsonl`, or with `[project] state = "s3://…"` one object
+under `records/checklist/attestations/`, which every machine of the team reads. It is appended
+by an `attest` run — a mutating runbook, so it is planned, confirmed (--yes or a prompt),
+journaled, told to the owners of the item's responsibility, and resumable like any other change.
 
 Tamper evidence. The line alone proves nothing: anyone who can write the state folder can edit
 it. `latest()` counts a line only when the journal of the run it names (its `run_id`)
@@ -18,7 +20,8 @@ it. `latest()` counts a line only when the journal of the run it names (its `run
 So an edited expiry, a line copied to another item, or a line with a made-up run id does not
 count; changing the journal to match breaks its chain. What this does not stop is someone who
 forges a whole new journal: the chain has no secret key. Keep state_dir on a host only the team
-can write, and ship reports elsewhere if that matters (docs/check.md "Attestations").
+can write (or the shared state in a bucket only the team can write, with Object Lock), and ship
+reports elsewhere if that matters (docs/check.md "Attestations").
 
 The times are fixed when the person runs the command (the params), not when the line is written:
 a run confirmed or resumed later records what the person vouched for at the time.
@@ -30,8 +33,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breakglass.checklist import items as catalog
 from breakglass.checklist.model import Item
@@ -41,8 +43,13 @@ from breakglass.engine.findings import Finding, Severity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
 from breakglass.errors import UsageError
-from breakglass.state.jsonl import append_line, read_records
+from breakglass.state import open_state
 
+if TYPE_CHECKING:
+    from breakglass.state.base import State
+
+#: the state's record of attestations
+RECORDS = "checklist/attestations"
 #: the longest note kept (a note is a sentence or two: where it was checked and how)
 MAX_NOTE = 1000
 _FIELDS = ("item", "by", "note", "at", "expires", "run_id")
@@ -77,47 +84,50 @@ def _utc(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def store_path(state_dir: Path) -> Path:
-    return state_dir / "checklist" / "attestations.jsonl"
-
-
-def _lines(state_dir: Path) -> list[dict[str, Any]]:
+def read_all(state: State) -> list[dict[str, Any]]:
     """Every parseable record, oldest first (a line that is not JSON is skipped: it counts for
-    nothing, like an edited one)."""
-    return read_records(store_path(state_dir))
+    nothing, like an edited one), with the journals of their runs at hand. A `check` reads them
+    once for all its items."""
+    return state.cited_records(RECORDS)
 
 
-def latest(state_dir: Path, item_id: str) -> Attestation | None:
+def _lines(state: State, item_id: str, records: Sequence[Mapping[str, Any]] | None
+           ) -> list[Mapping[str, Any]]:
+    return [r for r in (read_all(state) if records is None else records)
+            if r.get("item") == item_id]
+
+
+def latest(state: State, item_id: str, records: Sequence[Mapping[str, Any]] | None = None
+           ) -> Attestation | None:
     """The newest attestation of `item_id` whose run journal backs it (see the module
-    docstring); None when there is none. Expiry is the caller's business (evaluate.py)."""
-    for record in reversed(_lines(state_dir)):
-        if record.get("item") != item_id:
-            continue
-        att = _backed(state_dir, record)
+    docstring); None when there is none. Expiry is the caller's business (evaluate.py).
+    `records`: what `read_all` returned, when the caller has it already."""
+    for record in reversed(_lines(state, item_id, records)):
+        att = _backed(state, record)
         if att is not None:
             return att
     return None
 
 
-def rejected(state_dir: Path, item_id: str) -> list[str]:
+def rejected(state: State, item_id: str, records: Sequence[Mapping[str, Any]] | None = None
+             ) -> list[str]:
     """Why each line of `item_id` that does not count was refused, newest first (for people
     asking "why is my attestation ignored?"; latest() only skips them)."""
     reasons = []
-    for record in reversed(_lines(state_dir)):
-        if record.get("item") == item_id:
-            problem = _problem(state_dir, record)
-            if problem is not None:
-                reasons.append(f"run {record.get('run_id')!s}: {problem}")
+    for record in reversed(_lines(state, item_id, records)):
+        problem = _problem(state, record)
+        if problem is not None:
+            reasons.append(f"run {record.get('run_id')!s}: {problem}")
     return reasons
 
 
-def _backed(state_dir: Path, record: Mapping[str, Any]) -> Attestation | None:
-    if _problem(state_dir, record) is not None:
+def _backed(state: State, record: Mapping[str, Any]) -> Attestation | None:
+    if _problem(state, record) is not None:
         return None
     return Attestation.from_dict(record)
 
 
-def _problem(state_dir: Path, record: Mapping[str, Any]) -> str | None:
+def _problem(state: State, record: Mapping[str, Any]) -> str | None:
     from breakglass.engine.runs import Unbacked, backing_run
 
     try:
@@ -125,7 +135,7 @@ def _problem(state_dir: Path, record: Mapping[str, Any]) -> str | None:
     except (KeyError, TypeError, ValueError):
         return "not a well-formed attestation line"
     try:
-        s = backing_run(state_dir, att.run_id, Attest.name)
+        s = backing_run(state.local_dir, att.run_id, Attest.name)
     except Unbacked as exc:
         return str(exc)
     if s.status != "succeeded" or s.exit_code != 0:
@@ -260,12 +270,14 @@ class RecordAttestation(Step):
         self.title = f"record an attestation of {item.id} ({item.title})"
 
     def observe(self, ctx: StepContext) -> Mapping[str, Any]:
-        current = latest(ctx.state_dir, self.item.id)
-        mine = [r for r in _lines(ctx.state_dir) if r.get("run_id") == ctx.run_id]
+        state = open_state(ctx.config)
+        records = read_all(state)
+        current = latest(state, self.item.id, records)
+        mine = [r for r in _lines(state, self.item.id, records) if r.get("run_id") == ctx.run_id]
         return {"current": current.to_dict() if current else None,
                 "recorded": [dict(r) for r in mine],
                 "record": ctx.redactor.redact_obj(record_of(ctx.params, ctx.run_id)),
-                "path": str(store_path(ctx.state_dir))}
+                "path": state.record_label(RECORDS)}
 
     def plan(self, observed: Mapping[str, Any]) -> Plan:
         rec = observed["record"]
@@ -284,14 +296,15 @@ class RecordAttestation(Step):
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
         import hashlib
 
+        state = open_state(ctx.config)
         record = ctx.redactor.redact_obj(record_of(ctx.params, ctx.run_id))
-        line = (jr.canonical(record) + "\n").encode("utf-8")
-        path = store_path(ctx.state_dir)
-        append_line(path, line)
-        return {"path": str(path), "sha256": hashlib.sha256(line).hexdigest()}
+        # Once per run (keyed by run id): a resumed run does not write it again.
+        state.append_record(RECORDS, record)
+        return {"path": state.record_label(RECORDS),
+                "sha256": hashlib.sha256(jr.canonical(record).encode("utf-8")).hexdigest()}
 
     def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
-        # Read back from the file (not latest(): the run is not finished yet, so it would not
+        # Read back from the state (not latest(): the run is not finished yet, so it would not
         # count the line until run_finished is journaled).
         if observed["record"] in observed["recorded"]:
             return []

@@ -37,14 +37,18 @@ def evaluate(ctx: CheckContext, item: Item) -> CheckResult:
 
 
 def _attested(ctx: CheckContext, item: Item) -> CheckResult:
-    from breakglass.checklist.attest import latest, rejected
+    from breakglass.checklist.attest import latest, read_all, rejected
+    from breakglass.state import open_state
 
-    att = latest(ctx.state_dir, item.id)
+    state = open_state(ctx.config)
+    # Read once per check run (on S3: one listing, not one per item), shared by every item.
+    records = ctx.fact("attestations", lambda: read_all(state))
+    att = latest(state, item.id, records)
     how = f"`breakglass attest {item.id} --by NAME --note \"…\"` after checking it"
     if att is None:
         # Lines that do not count (their run unfinished, or the line edited after the fact) are
         # named, so nobody wonders why an attestation they remember is ignored.
-        refused = rejected(ctx.state_dir, item.id)
+        refused = rejected(state, item.id, records)
         why = f" ({len(refused)} attestation(s) not counted: {refused[0]})" if refused else ""
         return CheckResult([unverified(
             "NOT_ATTESTED", f"{item.id}: only a person can verify this and nobody has attested "

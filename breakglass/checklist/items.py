@@ -151,6 +151,10 @@ ITEMS: tuple[Item, ...] = (
     Item("access.consoles", "Stripe, cloud console, DNS and CI/CD access is limited to who "
          "needs it", 4, (22,), E, "access_approvals", _NOT_RELEASE, False,
          "remove unneeded members and tokens, then attest", attest_days=90),
+    Item("ops.state_bucket", "the shared state's bucket is versioned, has Object Lock and "
+         "blocks public access", 15, (), E, "incident_response", _NOT_RELEASE, True,
+         "turn on versioning and Block Public Access; Object Lock needs a new bucket "
+         "(docs/state.md)"),
     Item("ops.review_scheduled", "the security review runs monthly", 15, (23,), W,
          "release_signoff", _NOT_RELEASE, True, "run `breakglass check --gate monthly` every "
          "month (cron or CI)"),

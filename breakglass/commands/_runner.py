@@ -39,7 +39,8 @@ def build_services(app: App, json_output: bool) -> Services:
     return Services(redactor=app.redactor, secrets=app.secrets,
                     notifier=build_notifier(app.config, app.secrets, app.redactor),
                     reporter=build_error_reporter(app.config, app.secrets, app.redactor),
-                    console=console, confirm=confirm)
+                    console=console, confirm=confirm,
+                    progress_console=app.err_console if json_output else None)
 
 
 #: the help text of the two options every mutating runbook task takes (docs/preconditions.md)
@@ -74,7 +75,26 @@ def options(app: App, *, dry_run: bool, yes: bool,
     return RunOptions(dry_run=dry_run, yes=yes, interactive=sys.stdin.isatty(),
                       json_output=app.json_output, pause_at=pause_at,
                       pause_file=Path(pause_file) if pause_file else None,
-                      overrides=dict(overrides or {}), take_over=take_over)
+                      overrides=dict(overrides or {}), take_over=take_over,
+                      heartbeat=_heartbeat())
+
+
+def _heartbeat() -> float:
+    """Seconds between progress lines in a log: $BREAKGLASS_HEARTBEAT (docs/runs.md,
+    "Progress"), else the engine's default."""
+    from breakglass.engine.progress import DEFAULT_HEARTBEAT
+
+    raw = os.environ.get("BREAKGLASS_HEARTBEAT", "").strip()
+    if not raw:
+        return DEFAULT_HEARTBEAT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise UsageError(f"BREAKGLASS_HEARTBEAT={raw!r}: give the seconds between progress "
+                         "lines in a log, 0 to 3600 (unset: 20)")
+    return value
 
 
 def print_json(app: App, result: RunResult, **extra: Any) -> None:

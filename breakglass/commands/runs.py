@@ -78,14 +78,15 @@ def list_(c: Context, config: str | None = None, json_: bool = False, limit: int
 @handle_errors
 def show(c: Context, run_id: str, config: str | None = None, json_: bool = False) -> None:
     """Show one run: its plan, steps, findings, notices and report paths."""
-    from breakglass.engine.runs import find_journal, inspect, report_paths
+    from breakglass.engine.runs import find_journal, inspect, report_names
 
     app = App(config, json_)
     state = _state(app, [run_id])
     summary = inspect(find_journal(state.local_dir, run_id), run_id)
     doc = summary.to_dict(state)
-    reports = {k: str(p) for k, p in report_paths(state.local_dir, run_id).items()
-               if p.exists()}
+    # From the state: a report written on another machine is fetched into the local cache.
+    reports = {k: str(state.local_dir / name) for k, name in report_names(run_id).items()
+               if state.get_blob(name) is not None}
     if json_:
         doc["reports"] = reports
         _print_json(app, doc)
@@ -130,7 +131,8 @@ def verify(c: Context, run_id: str, config: str | None = None, anchor: str = "",
            json_: bool = False) -> None:
     """Check a run's journal: the hash chain (any edited, removed or reordered event: exit 1) and,
     with --anchor, that it holds the final hash the run sent out (a rewrite: exit 1). An
-    unconfirmed last event without a matching anchor: exit 3."""
+    unconfirmed last event without a matching anchor: exit 3. With the state on S3, also says
+    whether the journal is locked by Object Lock, and until when."""
     from breakglass.engine import journal
     from breakglass.engine.runs import check_anchor, find_journal, summarize
 
@@ -171,10 +173,16 @@ def verify(c: Context, run_id: str, config: str | None = None, anchor: str = "",
         lines.insert(0, f"{'journal' if code == 0 else 'hash chain'} intact ({path})")
     if not problems and checked is None:
         lines.extend(_anchors_sent(summary))
+    # Shared state: whether the bucket keeps anyone from rewriting this evidence.
+    lock = state.evidence_lock(run_id)
+    if lock is not None:
+        lines.append(lock.line)
     if json_:
         doc: dict[str, Any] = {"run_id": run_id, "journal": str(path), "intact": not problems,
                                "problems": problems, "unconfirmed_events": unconfirmed,
                                "anchors_sent": summary.anchors}
+        if lock is not None:  # a shared state: can the bucket's copy be rewritten?
+            doc["evidence_lock"] = lock.to_dict()
         if checked is not None:
             doc["anchor"] = {"hash": checked.anchor, "matches": checked.matches,
                              "event": checked.event.get("seq") if checked.event else None,

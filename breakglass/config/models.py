@@ -59,6 +59,8 @@ class ProjectConfig(Section):
     #: age recipients that private state (lockout prior-state snapshots) is encrypted to
     #: before it leaves this machine; without them the S3 backend refuses to store it
     state_recipients: Annotated[list[NonEmpty], AfterValidator(_age_recipients)] = []
+    #: a secret ref to the age identity that opens them on another machine (unlock)
+    state_identity: SecretRef | None = None
     #: where the state bucket has Object Lock: how long journals and reports are retained
     evidence_retention: Duration | None = None
     #: how long a run's lease holds without a heartbeat before another machine may take it

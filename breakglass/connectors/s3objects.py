@@ -170,18 +170,19 @@ class Bucket:
             return bytes(resp["Body"].read())
 
     def retention(self, key: str) -> datetime | None:
-        """Until when Object Lock retains the current version of `key`; None when it does not."""
+        """Until when Object Lock retains the current version of `key`; None when it does not.
+        Read with HeadObject, which returns the version's retention to a caller allowed
+        s3:GetObjectRetention (one request; moto implements it, not GetObjectRetention)."""
         import botocore.exceptions as bx
 
         with self.errors(f"cannot read the retention of {key}"):
             try:
-                resp = self.client.get_object_retention(Bucket=self.bucket, Key=self.full(key))
+                resp = self.client.head_object(Bucket=self.bucket, Key=self.full(key))
             except bx.ClientError as exc:
-                if aws.error_code(exc) in ("NoSuchObjectLockConfiguration",
-                                           "InvalidRequest", "NoSuchKey", "404"):
+                if aws.error_code(exc) in ("NoSuchKey", "404"):
                     return None
                 raise
-        until = resp.get("Retention", {}).get("RetainUntilDate")
+        until = resp.get("ObjectLockRetainUntilDate")
         return until if isinstance(until, datetime) else None
 
     def facts(self) -> BucketFacts:

@@ -22,10 +22,12 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from breakglass.engine.progress import Unit
 from breakglass.recovery import archive
 from breakglass.recovery.stores import BackupStore
 
@@ -36,7 +38,15 @@ OWN_FILES = (PART, STORED, PLAIN, DONE, "restore.started", "restore.json")
 CHECKSUM_MISMATCH = "CHECKSUM_MISMATCH"
 ARCHIVE_EMPTY = "ARCHIVE_EMPTY"
 
-Progress = Callable[[str, float, "float | None"], None]
+
+
+class Reporter(Protocol):
+    """What fetching tells people while it works (StepContext is one)."""
+
+    def progress(self, label: str, done: float, total: float | None = None,
+                 unit: Unit = "items") -> None: ...
+
+    def activity(self, label: str) -> AbstractContextManager[None]: ...
 
 
 @dataclass
@@ -100,18 +110,19 @@ def _problem(code: str, message: str, action: str, unverified: bool = False,
 
 
 def download(store: BackupStore, key: str, dest: Path, expected_size: int | None,
-             progress: Progress) -> tuple[str, int]:
+             report: Reporter) -> tuple[str, int]:
     """Stream `key` into `dest` (0600, replaced if a killed attempt left one), hashing on the
     way. Returns (sha256 hex, size)."""
     dest.unlink(missing_ok=True)
     label = f"download {key}"
-    progress(label, 0, expected_size)
-    return store.download(key, dest, lambda done: progress(label, done, expected_size))
+    report.progress(label, 0, expected_size, "bytes")
+    return store.download(key, dest,
+                          lambda done: report.progress(label, done, expected_size, "bytes"))
 
 
 def fetch(store: BackupStore, key: str, folder: Path, *, manifest: Mapping[str, Any] | None,
           expected_size: int | None, identity: Callable[[], list[Any]] | None,
-          progress: Progress) -> FetchResult:
+          report: Reporter) -> FetchResult:
     """Download, check, decrypt and list one backup into `folder`. Never raises for a bad
     backup: its problems are in the result (a store that cannot be read raises CouldNotVerify).
 
@@ -120,20 +131,20 @@ def fetch(store: BackupStore, key: str, folder: Path, *, manifest: Mapping[str, 
     res = FetchResult(key)
     private_dir(folder)
     t0 = time.monotonic()
-    sha, size = download(store, key, folder / PART, expected_size, progress)
+    sha, size = download(store, key, folder / PART, expected_size, report)
     (folder / PART).replace(folder / STORED)
     res.seconds_fetch = time.monotonic() - t0
     res.sha256, res.size = sha, size
     t1 = time.monotonic()
     try:
-        _check(res, folder, manifest, identity)
+        _check(res, folder, manifest, identity, report)
     finally:
         res.seconds_verify = time.monotonic() - t1
     return res
 
 
 def _check(res: FetchResult, folder: Path, manifest: Mapping[str, Any] | None,
-           identity: Callable[[], list[Any]] | None) -> None:
+           identity: Callable[[], list[Any]] | None, report: Reporter) -> None:
     stored = folder / STORED
     if res.size == 0:
         res.problems.append(_problem(
@@ -169,7 +180,8 @@ def _check(res: FetchResult, folder: Path, manifest: Mapping[str, Any] | None,
                 unverified=True, key=res.key))
             return
         plain.unlink(missing_ok=True)
-        failed = archive.decrypt_age(stored, plain, identity())
+        with report.activity("decrypt the backup (age)"):
+            failed = archive.decrypt_age(stored, plain, identity())
         if failed is not None:
             plain.unlink(missing_ok=True)
             res.problems.append(_problem(
@@ -180,7 +192,8 @@ def _check(res: FetchResult, folder: Path, manifest: Mapping[str, Any] | None,
         stored.unlink()  # one copy on disk at a time
     else:
         stored.replace(plain)
-    listed = archive.list_archive(plain)
+    with report.activity("read the table of contents"):
+        listed = archive.list_archive(plain)
     res.toc = {k: v for k, v in listed.facts.items() if k != "pg_restore"}
     if not listed.ok:
         code = listed.problem or archive.ARCHIVE_UNREADABLE

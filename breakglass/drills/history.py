@@ -1,6 +1,8 @@
 """The restore drill's history and its trend report.
 
-`state_dir/drills/history.jsonl` gets one JSON line per drill that reached its end (passed or
+The state's record `drills/history` (breakglass/state/: `state_dir/drills/history.jsonl`, or
+with `[project] state = "s3://…"` one object per drill under `records/drills/history/`, shared
+by every machine and scheduled job) gets one record per drill that reached its end (passed or
 failed validation): run id, time, backup, environment, RTO (seconds per stage and total) against
 the target, RPO against max_age, verdict. A resumed run appends once (keyed by run id).
 
@@ -10,9 +12,10 @@ in its report step's result every field of the line with the same value (the rep
 journals the record it appends). So a forged line, a line with another run's id, or an edited
 verdict or date counts for nothing; making the journal agree means rewriting it, which breaks
 its chain or, rewritten whole, the final hash its notice carried (docs/runs.md). `load()` is the
-raw file (the trend report, and the report step that looks for its own line).
+raw record (the trend report, and the report step that looks for its own line).
 
-`state_dir/reports/drill-restore-trend.html` is rebuilt from the history after each drill: one
+`reports/drill-restore-trend.html` is rebuilt from the whole (shared) history after each drill,
+wherever it ran, and stored in the state (`put_blob`; locally under state_dir): one
 self-contained page (no scripts, no external assets — it must open from an e-mail attachment or
 an auditor's USB stick) with an inline SVG line chart of RTO and RPO over past drills against
 their targets, and a table. Every text in it is HTML-escaped.
@@ -20,16 +23,17 @@ their targets, and a table. Every text in it is HTML-escaped.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from breakglass.state.jsonl import append_record, read_records
+if TYPE_CHECKING:
+    from breakglass.state.base import State
 
-HISTORY = Path("drills") / "history.jsonl"
-TREND = Path("reports") / "drill-restore-trend.html"
+#: the state's record of drills, and the trend page's blob name
+RECORDS = "drills/history"
+TREND = "reports/drill-restore-trend.html"
 #: the runbook whose journal backs a line, and its step whose journaled result is the line
 RUNBOOK = "drill.restore"
 REPORT_STEP = "report"
@@ -37,29 +41,21 @@ REPORT_STEP = "report"
 CHART_LAST = 60
 
 
-def history_path(state_dir: Path) -> Path:
-    return Path(state_dir) / HISTORY
-
-
-def trend_path(state_dir: Path) -> Path:
-    return Path(state_dir) / TREND
-
-
-def load(state_dir: Path) -> list[dict[str, Any]]:
+def load(state: State) -> list[dict[str, Any]]:
     """Every recorded drill, oldest first; a damaged line is skipped, not fatal."""
-    return read_records(history_path(state_dir))
+    return state.records(RECORDS)
 
 
-def backed(state_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def backed(state: State) -> tuple[list[dict[str, Any]], list[str]]:
     """The drills that count (see the module docstring), oldest first, and why each other line
     does not."""
     from breakglass.engine.runs import partition
 
-    return partition(load(state_dir), lambda r: problem(state_dir, r))
+    return partition(state.cited_records(RECORDS), lambda r: problem(state.local_dir, r))
 
 
 def problem(state_dir: Path, record: Mapping[str, Any]) -> str | None:
-    """Why `record` does not count; None when its run's journal backs it."""
+    """Why `record` does not count; None when its run's journal (in `state_dir`) backs it."""
     from breakglass.engine.runs import Unbacked, backing_run
 
     try:
@@ -75,21 +71,17 @@ def problem(state_dir: Path, record: Mapping[str, Any]) -> str | None:
     return None
 
 
-def append(state_dir: Path, record: Mapping[str, Any]) -> bool:
+def append(state: State, record: Mapping[str, Any]) -> bool:
     """Append `record` unless its run id is already there (a resumed report step). Returns True
     when a line was written."""
-    return append_record(history_path(state_dir), record)
+    return state.append_record(RECORDS, record)
 
 
-def write_trend(state_dir: Path, records: Sequence[Mapping[str, Any]]) -> Path:
-    path = trend_path(state_dir)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(render(records[-CHART_LAST:]))
-    tmp.replace(path)
-    return path
+def write_trend(state: State) -> Path:
+    """Render the trend of every recorded drill (the whole team's on a shared state) and store
+    it; returns the local copy."""
+    page = render(load(state)[-CHART_LAST:])
+    return state.put_blob(TREND, page.encode("utf-8"))
 
 
 # -- rendering ---------------------------------------------------------------------------------

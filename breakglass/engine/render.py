@@ -11,14 +11,6 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -73,33 +65,6 @@ def precondition(console: Console, item: str, title: str, ok: bool, detail: str,
         mark = "[green]✓[/]" if ok else "[yellow]✗[/]"
         text = title if ok else f"{title}: {detail}"
     console.print(f"  {mark} precondition {escape(item)}: {escape(text)}", soft_wrap=True)
-
-
-class ProgressView:
-    """Progress of long work inside a step (downloads, restores): one transient bar per label,
-    started on the first update, removed when the step's status line is printed."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self._progress: Progress | None = None
-        self._tasks: dict[str, TaskID] = {}
-
-    def update(self, label: str, done: float, total: float | None) -> None:
-        if not self.console.is_terminal:
-            return  # cron and CI logs get the step lines, not a redrawn bar
-        if self._progress is None:
-            self._progress = Progress(TextColumn("  {task.description}"), BarColumn(),
-                                      TaskProgressColumn(), TimeElapsedColumn(),
-                                      console=self.console, transient=True)
-            self._progress.start()
-        if label not in self._tasks:
-            self._tasks[label] = self._progress.add_task(escape(label), total=total)
-        self._progress.update(self._tasks[label], completed=done, total=total)
-
-    def stop(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-        self._progress, self._tasks = None, {}
 
 
 def step_status(console: Console, name: str, status: str, detail: str = "") -> None:

@@ -1,4 +1,6 @@
-"""Run reports (JSON, Markdown, HTML) under `state_dir/reports/<run_id>.*`, 0600.
+"""Run reports (JSON, Markdown, HTML): the state's blobs `reports/<run_id>.*` — 0600 files under
+state_dir, and with the state on S3 also objects there, written as evidence (an Object Lock
+retention date where the bucket has Object Lock and `[project] evidence_retention` is set).
 
 Built only from the journal (through runs.summarize), never from live objects: the journal is
 redacted as it is written, so a report cannot carry a secret the journal does not, and report and
@@ -11,10 +13,12 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from breakglass.connectors.files import private_dir, write_private
-from breakglass.engine.runs import RunSummary, report_paths, summarize
+from breakglass.engine.runs import RunSummary, report_names, summarize
+
+if TYPE_CHECKING:
+    from breakglass.state.base import State
 
 
 def build(summary: RunSummary) -> dict[str, Any]:
@@ -33,14 +37,13 @@ def build(summary: RunSummary) -> dict[str, Any]:
     }
 
 
-def write_reports(state_dir: Path, run_id: str, journal_path: Path) -> dict[str, Path]:
+def write_reports(state: State, run_id: str, journal_path: Path) -> dict[str, Path]:
+    """Store the three reports of the run in `state`; returns their local copies by format."""
     data = build(summarize(journal_path, run_id))
-    private_dir(state_dir / "reports")
-    paths = report_paths(state_dir, run_id)
-    write_private(paths["json"], (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
-    write_private(paths["md"], to_markdown(data).encode("utf-8"))
-    write_private(paths["html"], to_html(data).encode("utf-8"))
-    return paths
+    bodies = {"json": (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode(),
+              "md": to_markdown(data).encode("utf-8"), "html": to_html(data).encode("utf-8")}
+    return {fmt: state.put_blob(name, bodies[fmt], evidence=True)
+            for fmt, name in report_names(run_id).items()}
 
 
 def _plan_lines(plan: dict[str, Any]) -> list[str]:

@@ -17,12 +17,14 @@ happened before a crash, `observe` sees it and `plan` returns a no-op with the r
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from breakglass.engine.findings import Finding
+from breakglass.engine.progress import ProgressEvent, Unit
 from breakglass.engine.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -86,13 +88,26 @@ class StepContext:
     # step name -> the result its `apply` returned (rebuilt from the journal on resume)
     outputs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     log_sink: Callable[[str, Mapping[str, Any]], None] | None = None
-    progress_sink: Callable[[str, float, float | None], None] | None = None
+    progress_sink: Callable[[ProgressEvent], None] | None = None
 
-    def progress(self, label: str, done: float, total: float | None = None) -> None:
-        """Report progress of long work (bytes downloaded, tables restored); the engine shows
-        it to people and nowhere else. Cheap to call often."""
+    def progress(self, label: str, done: float, total: float | None = None,
+                 unit: Unit = "items") -> None:
+        """Report progress of long work (bytes downloaded, data items restored); the engine
+        shows it to people and nowhere else (engine/progress.py). Cheap to call often."""
         if self.progress_sink is not None:
-            self.progress_sink(label, done, total)
+            self.progress_sink(ProgressEvent(label, done, total, unit))
+
+    @contextmanager
+    def activity(self, label: str) -> Iterator[None]:
+        """A phase with nothing to count (starting a server, decrypting, reading a table of
+        contents): people see a spinner naming it while it lasts, so no wait is silent."""
+        if self.progress_sink is not None:
+            self.progress_sink(ProgressEvent(label, unit="phase"))
+        try:
+            yield
+        finally:
+            if self.progress_sink is not None:
+                self.progress_sink(ProgressEvent(label, unit="phase", ended=True))
 
     def log(self, message: str, **data: Any) -> None:
         """Journal a note (redacted by the journal). Steps never print."""

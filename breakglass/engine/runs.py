@@ -452,6 +452,6 @@ def list_runs(state_dir: Path, newest: int | None = None) -> list[RunSummary]:
     return [inspect(p) for p in paths]
 
 
-def report_paths(state_dir: Path, run_id: str) -> dict[str, Path]:
-    base = state_dir / "reports"
-    return {fmt: base / f"{run_id}.{fmt}" for fmt in ("json", "md", "html")}
+def report_names(run_id: str) -> dict[str, str]:
+    """The state's blob names of a run's reports, by format."""
+    return {fmt: f"reports/{run_id}.{fmt}" for fmt in ("json", "md", "html")}

@@ -350,20 +350,6 @@ def _toc(exe: Path, path: Path, listing: str) -> Toc | None:
     return Toc(database, tuple(out))
 
 
-def parse_identities(text: str) -> list[Any]:
-    """age X25519 identities from an identity file's text (comments and blank lines allowed).
-    Raises ValueError (never echoing the text) when none is valid."""
-    import pyrage
-
-    keys = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("AGE-SECRET-KEY-")]
-    if not keys:
-        raise ValueError("no AGE-SECRET-KEY-1… line in the configured identity")
-    try:
-        return [pyrage.x25519.Identity.from_str(k) for k in keys]
-    except pyrage.IdentityError:
-        raise ValueError("the configured identity is not a valid age X25519 identity") from None
-
-
 def decrypt_age(src: Path, dst: Path, identities: list[Any]) -> ArchiveCheck | None:
     """Decrypt `src` into `dst` (streaming). None on success, else the problem found."""
     import pyrage

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from breakglass.connectors import pgbin, postgres, process
+from breakglass.connectors import age, pgbin, postgres, process
 from breakglass.engine.findings import Finding, Severity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
@@ -197,8 +197,9 @@ class TakeBackup(Step):
             assert row is not None
             snapshot, dbname = str(row[0]), str(row[1])
             version, major = postgres.server_version(conn)
-            counts = fingerprint.row_counts(conn)
-            schema = fingerprint.capture(conn)
+            with ctx.activity("count the rows and record the schema (manifest)"):
+                counts = fingerprint.row_counts(conn)
+                schema = fingerprint.capture(conn)
             exe = _pg_dump(major)
             # The exporting transaction stays open until pg_dump has finished: the snapshot
             # is valid only while it is.
@@ -222,18 +223,14 @@ class TakeBackup(Step):
     def _recipients(self, ctx: StepContext) -> list[Any]:
         if self.cfg.encryption != "age":
             return []
-        import pyrage
-
         if self.cfg.recipients:
             try:
-                return [pyrage.x25519.Recipient.from_str(r) if r.startswith("age1")
-                        else pyrage.ssh.Recipient.from_str(r) for r in self.cfg.recipients]
-            except pyrage.RecipientError:
-                raise UsageError(f"backups.{self.backup_name}.recipients: not a valid age "
-                                 "recipient") from None
+                return age.parse_recipients(self.cfg.recipients)
+            except ValueError as exc:
+                raise UsageError(f"backups.{self.backup_name}.recipients: {exc}") from None
         assert self.cfg.identity is not None  # the config requires one or the other
         try:
-            ids = archive.parse_identities(ctx.secret(self.cfg.identity))
+            ids = age.parse_identities(ctx.secret(self.cfg.identity))
         except ValueError as exc:
             raise UsageError(f"backups.{self.backup_name}.identity: {exc}") from None
         return [i.to_public() for i in ids]
@@ -257,7 +254,8 @@ class TakeBackup(Step):
                                   "take the backup again (runs.resume finishes this run)",
                                   key=key)]
         obj = store.stat(key)
-        with tempfile.TemporaryDirectory(prefix="breakglass-take-") as tmp:
+        with (tempfile.TemporaryDirectory(prefix="breakglass-take-") as tmp,
+              ctx.activity(f"read {key} back: download, decrypt, read every block")):
             stored = Path(tmp) / "object"
             sha, size = store.download(key, stored)
             found = self._checksums(key, manifest, obj.checksum_sha256, sha, size)
@@ -297,7 +295,7 @@ class TakeBackup(Step):
                     "backup.verify read encrypted archives back", Severity.INFO, key=key))
                 return [*notes, self._ok(key, manifest, {})]
             plain = tmp / "plain"
-            problem = archive.decrypt_age(stored, plain, archive.parse_identities(
+            problem = archive.decrypt_age(stored, plain, age.parse_identities(
                 ctx.secret(self.cfg.identity)))
             if problem is not None:
                 return [self._finding(problem.problem or archive.ARCHIVE_UNREADABLE,
@@ -424,7 +422,7 @@ def _dump(ctx: StepContext, store: BackupStore, key: str, encryption: str, exe: 
                              stderr=errors, stdin=subprocess.DEVNULL, env_extra=env)
         assert proc.stdout is not None
         source = _Source(proc.stdout, acc)
-        sink = _Sink(upload, acc, lambda done: ctx.progress(label, done))
+        sink = _Sink(upload, acc, lambda done: ctx.progress(label, done, unit="bytes"))
         try:
             if encryption == "age":
                 import pyrage

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breakglass.config.durations import format_duration
+from breakglass.connectors import age
 from breakglass.engine.findings import Finding, Severity, unverified
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
@@ -349,7 +350,7 @@ class VerifyBackupSet(Step):
             return archive.ArchiveCheck(archive.ARCHIVE_NOT_CHECKED, "it is age-encrypted and "
                                         f"{self.name}.identity is not configured")
         try:
-            identities = archive.parse_identities(ctx.secret(self.cfg.identity))
+            identities = age.parse_identities(ctx.secret(self.cfg.identity))
         except (ValueError, SecretRefError) as exc:
             # A missing credential means the archive could not be checked (exit 3), and the
             # other backup sets still get verified; the message never holds the value.

@@ -39,4 +39,5 @@ def _build(config: Config, local_only: bool) -> State:
     from breakglass.state.s3 import S3State
 
     return S3State(project.state, local_dir, config.aws, lease_ttl=project.lease_ttl,
-                   evidence_retention=project.evidence_retention)
+                   evidence_retention=project.evidence_retention,
+                   recipients=project.state_recipients)

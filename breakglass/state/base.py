@@ -9,9 +9,11 @@ Layout, the same in a folder and under an S3 prefix:
 
     runs/RUN_ID.jsonl            a run's hash-chained journal (engine/journal.py)
     locks/RUNBOOK__TARGET.json   the lease of the run going on (S3; a flock'd .lock file locally)
-    records/NAME/...             append-only records: attestations, drill and scenario histories
-    reports/RUN_ID/...           run reports; drill trend pages
-    private/...                  lockout prior-state snapshots (age-encrypted on S3)
+    records/NAME/...             append-only records: checklist/attestations, drills/history,
+                                 drills/scenarios (locally NAME.jsonl, one line each)
+    reports/RUN_ID.{json,md,html}  run reports; reports/drill-restore-trend.html
+    lockout/RUN_ID.json          lockout prior-state snapshots: private (on S3 only sealed with
+                                 age, as lockout/RUN_ID.json.age; the local file is the cache)
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 #: raised to the format of the state a newer breakglass writes; older code refuses it
 FORMAT = 1
+#: the suffix of a private blob's sealed (age) copy in a shared state
+SEALED = ".age"
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,21 @@ class Holder:
                        str(d.get("user", "")), str(d.get("expires", "")))
         except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
             return None
+
+
+@dataclass(frozen=True)
+class EvidenceLock:
+    """Whether a run's journal is retained by Object Lock, as `runs.verify` says it."""
+
+    locked: bool
+    #: the retention date of the journal object's current version (None: not locked)
+    until: datetime | None
+    #: one line for people
+    line: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"locked": self.locked,
+                "until": self.until.isoformat() if self.until else None, "line": self.line}
 
 
 def whoami() -> str:
@@ -136,14 +156,20 @@ class State(ABC):
         `create`: a new run, whose journal must not exist yet."""
 
     def sync_runs(self, run_ids: Collection[str] | None = None,  # noqa: B027
-                  newest: int | None = None) -> None:
+                  newest: int | None = None, since: str | None = None) -> None:
         """Bring the journals of `run_ids` (None: every run; `newest`: only that many of the
-        newest) into runs_dir. Local: nothing to do."""
+        newest; `since`: only runs started then or later, a UTC "YYYYmmddTHHMMSS" — run ids
+        start with it) into runs_dir. Local: nothing to do."""
 
     def journal_problems(self, run_id: str) -> list[str]:
         """What the store itself shows about a journal beyond its chain (S3 with versioning:
         a version that does not extend the one before). Local: nothing more."""
         return []
+
+    def evidence_lock(self, run_id: str) -> EvidenceLock | None:
+        """Whether run `run_id`'s journal is locked against rewriting (S3 Object Lock); None
+        for a local state, where nothing can lock it."""
+        return None
 
     def unshared_runs(self) -> list[str]:
         """Runs journaled with --local-state that `state.push` has not uploaded yet."""
@@ -166,3 +192,35 @@ class State(ABC):
     @abstractmethod
     def get_blob(self, name: str) -> bytes | None:
         """The blob `name`, None when there is none."""
+
+    @abstractmethod
+    def record_label(self, name: str) -> str:
+        """Where the records of `name` live, for people."""
+
+    def cited_records(self, name: str) -> list[dict[str, Any]]:
+        """`records(name)` with the journals of the runs they cite in runs_dir, where
+        engine/runs.backing_run reads them (a record counts only while its journal backs it)."""
+        records = self.records(name)
+        cited = {str(r["run_id"]) for r in records if r.get("run_id")}
+        if cited:
+            self.sync_runs(cited)
+        return records
+
+    # -- private blobs: secrets the journal must not hold (lockout prior-state snapshots) -------
+    def require_private(self) -> None:  # noqa: B027 (local: always possible)
+        """Raise UsageError, before anything is changed, when this state cannot keep private
+        blobs (S3 without [project] state_recipients)."""
+
+    @abstractmethod
+    def put_private(self, name: str, data: bytes) -> Path:
+        """Store `data` as `name`: a 0600 local file, and on a shared state a copy sealed to
+        [project] state_recipients. Returns the local file."""
+
+    @abstractmethod
+    def get_private(self, name: str, identity: Callable[[], str] | None) -> bytes | None:
+        """The private blob `name` (None when there is none): the local copy, else the shared
+        copy opened with `identity` (the text of an age identity, asked for only then)."""
+
+    @abstractmethod
+    def private_names(self, folder: str) -> list[str]:
+        """The names of the private blobs under `folder` (e.g. "lockout/"), sorted."""

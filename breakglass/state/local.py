@@ -6,7 +6,7 @@ then marked `runs/RUN_ID.unshared` until `breakglass state.push` uploads it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +55,25 @@ class LocalState(State):
             return (self.local_dir / name).read_bytes()
         except FileNotFoundError:
             return None
+
+    def record_label(self, name: str) -> str:
+        return str(self.record_path(name))
+
+    def put_private(self, name: str, data: bytes) -> Path:
+        return self.put_blob(name, data)
+
+    def get_private(self, name: str, identity: Callable[[], str] | None) -> bytes | None:
+        return self.get_blob(name)
+
+    def private_names(self, folder: str) -> list[str]:
+        return private_files(self.local_dir, folder)
+
+
+def private_files(local_dir: Path, folder: str) -> list[str]:
+    """The names of the files under `folder` of `local_dir` (temp files of an interrupted
+    write excepted)."""
+    where = local_dir / folder
+    if not where.is_dir():
+        return []
+    return sorted(p.relative_to(local_dir).as_posix() for p in where.iterdir()
+                  if p.is_file() and not p.name.startswith("."))

@@ -5,7 +5,9 @@ yet"), and a whole local state_dir from before the team moved its state to S3. E
 verified before it goes (a chain that does not verify is left where it is, named, never
 uploaded as evidence), and created with `If-None-Match: *`: what the bucket already holds is
 never overwritten; the same bytes there count as pushed, different ones are a conflict to look
-at. Records go one object each, reports as evidence (Object Lock retention where set up).
+at. Records go one object each, reports as evidence (Object Lock retention where set up), and
+lockout snapshots only sealed with age to `[project] state_recipients` (refused, and named,
+without recipients: they hold password hashes and session ids).
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from dataclasses import dataclass, field
 
 from breakglass.connectors.s3objects import Conflict
 from breakglass.engine import journal as jr
+from breakglass.errors import UsageError
 from breakglass.state import jsonl
+from breakglass.state.base import SEALED
+from breakglass.state.local import private_files
 from breakglass.state.s3 import S3State
 
 #: the local record files of a state_dir and the record names they become
 RECORD_FILES = ("checklist/attestations", "drills/history", "drills/scenarios")
+#: the folders of private blobs (lockout prior-state snapshots), pushed sealed
+PRIVATE_FOLDERS = ("lockout/",)
 
 
 @dataclass
@@ -28,6 +35,7 @@ class PushResult:
     refused: list[str] = field(default_factory=list)  # one line each: what and why
     records: int = 0
     reports: int = 0
+    private: int = 0
 
     @property
     def ok(self) -> bool:
@@ -72,4 +80,23 @@ def push(state: S3State) -> PushResult:
         if name not in have:
             state.put_blob(name, path.read_bytes(), evidence=True)
             result.reports += 1
+    _push_private(state, result)
     return result
+
+
+def _push_private(state: S3State, result: PushResult) -> None:
+    for folder in PRIVATE_FOLDERS:
+        have = {item.key for item in state.bucket.listing(folder)}
+        for name in private_files(state.local_dir, folder):
+            if name + SEALED in have:
+                continue
+            try:
+                sealed = state.seal((state.local_dir / name).read_bytes())
+            except UsageError as exc:
+                result.refused.append(f"{name}: not pushed: {exc}")
+                continue
+            try:
+                state.bucket.put(name + SEALED, sealed, create_only=True)
+            except Conflict:
+                continue  # sealed by another machine meanwhile (the same snapshot's run)
+            result.private += 1

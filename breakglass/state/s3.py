@@ -18,6 +18,10 @@ Every write that two machines could race on is conditional (connectors/s3objects
   `If-None-Match: *`: nothing to merge, and immutable objects cache forever.
 * **Reports** and journals get an Object Lock retention date when the bucket has Object Lock
   and `[project] evidence_retention` is set.
+* **Private blobs** (lockout prior-state snapshots: password hashes, session ids) leave this
+  machine only sealed with age to `[project] state_recipients` (`NAME.age`); without recipients
+  they are refused. Another machine opens them with `[project] state_identity`. The plaintext
+  stays only in the 0600 local cache.
 
 `breakglass-state.json` at the prefix marks it as breakglass state and records the format: a
 prefix holding other objects is refused, and so is state written by a newer breakglass.
@@ -31,18 +35,29 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from breakglass.connectors import aws
+from breakglass.connectors import age, aws
 from breakglass.connectors.files import private_dir, write_private
 from breakglass.connectors.s3objects import Bucket, Conflict, Obj
 from breakglass.errors import CouldNotVerify, LockHeld, StateLost, UsageError
 from breakglass.state import jsonl
-from breakglass.state.base import FORMAT, Holder, Lease, RemoteJournal, State, lease_name, whoami
+from breakglass.state.base import (
+    FORMAT,
+    SEALED,
+    EvidenceLock,
+    Holder,
+    Lease,
+    RemoteJournal,
+    State,
+    lease_name,
+    whoami,
+)
+from breakglass.state.local import private_files
 
 MARKER = "breakglass-state.json"
 #: parallel downloads when the cache is filled (a first runs.list on a new machine)
@@ -57,7 +72,8 @@ class S3State(State):
     shared = True
 
     def __init__(self, url: str, local_dir: Path, settings: aws.AwsSettings | None, *,
-                 lease_ttl: timedelta, evidence_retention: timedelta | None) -> None:
+                 lease_ttl: timedelta, evidence_retention: timedelta | None,
+                 recipients: Sequence[str] = ()) -> None:
         import urllib.parse
 
         parsed = urllib.parse.urlsplit(url)
@@ -69,6 +85,7 @@ class S3State(State):
         self.label = url
         self.lease_ttl = lease_ttl
         self.evidence_retention = evidence_retention
+        self.recipients = tuple(recipients)
         self._checked = False
         self._object_lock: bool | None = None
 
@@ -129,8 +146,8 @@ class S3State(State):
         self._cache_journal(run_id, current.body)
         return S3Journal(self, key, current.etag)
 
-    def sync_runs(self, run_ids: Collection[str] | None = None, newest: int | None = None
-                  ) -> None:
+    def sync_runs(self, run_ids: Collection[str] | None = None, newest: int | None = None,
+                  since: str | None = None) -> None:
         self.check()
         index_path = self.runs_dir() / ".etags.json"
         try:
@@ -141,6 +158,9 @@ class S3State(State):
             # One key each (runs.show/resume/verify): never the whole team's history.
             listed = {r: etag for run_id in run_ids
                       for r, etag in self._listed_runs(f"{run_id}.jsonl").items()}
+        elif since is not None:
+            # Run ids start with their start time: the listing starts at `since`.
+            listed = self._listed_runs(after=since)
         else:
             listed = self._newest_listed(index, newest) if newest else {}
             if not newest or len(listed) < newest:
@@ -205,8 +225,24 @@ class S3State(State):
             previous = body
         return problems
 
-    def evidence_locked_until(self, key: str) -> datetime | None:
-        return self.bucket.retention(key)
+    def evidence_lock(self, run_id: str) -> EvidenceLock:
+        key = f"runs/{run_id}.jsonl"
+        try:
+            until = self.bucket.retention(key)
+            if until is not None:
+                until = until.astimezone(UTC)
+                return EvidenceLock(True, until, f"evidence locked until {until:%Y-%m-%d %H:%M} "
+                                    f"UTC (Object Lock retention of {self.label}{key})")
+            lock = self.bucket.facts().object_lock
+        except CouldNotVerify as exc:
+            return EvidenceLock(False, None, f"evidence lock unknown: {exc}")
+        if not lock:
+            why = "the bucket has no Object Lock"
+        elif self.evidence_retention is None:
+            why = "no [project] evidence_retention set"
+        else:
+            why = "its journal has no retention date (written before evidence_retention was set)"
+        return EvidenceLock(False, None, f"evidence not locked: {why}")
 
     # -- records and blobs -------------------------------------------------------------------
     def _records_dir(self, name: str) -> Path:
@@ -263,6 +299,58 @@ class S3State(State):
         private_dir(path.parent)
         write_private(path, obj.body)
         return obj.body
+
+    def record_label(self, name: str) -> str:
+        return f"{self.label}records/{name}/"
+
+    # -- private blobs -----------------------------------------------------------------------
+    def require_private(self) -> None:
+        if not self.recipients:
+            raise UsageError(f"[project] state_recipients is empty: the shared state "
+                             f"{self.label} keeps lockout snapshots (password hashes, sessions) "
+                             "only age-encrypted; add the team's age public key(s) (age1…)")
+
+    def seal(self, data: bytes) -> bytes:
+        self.require_private()
+        try:
+            return age.seal(data, age.parse_recipients(self.recipients))
+        except ValueError as exc:
+            raise UsageError(f"[project] state_recipients: {exc}") from None
+
+    def put_private(self, name: str, data: bytes) -> Path:
+        self.check()
+        self.bucket.put(name + SEALED, self.seal(data))
+        path = self.local_dir / name
+        private_dir(path.parent)
+        write_private(path, data)
+        return path
+
+    def get_private(self, name: str, identity: Callable[[], str] | None) -> bytes | None:
+        path = self.local_dir / name
+        if path.is_file():
+            return path.read_bytes()
+        self.check()
+        obj = self.bucket.get(name + SEALED)
+        if obj is None:
+            return None
+        if identity is None:
+            raise UsageError(f"{name} is only in {self.label} (age-encrypted): set [project] "
+                             "state_identity to a secret ref to the age identity of one of "
+                             "state_recipients")
+        try:
+            data = age.unseal(obj.body, age.parse_identities(identity()))
+        except ValueError as exc:
+            raise UsageError(f"[project] state_identity cannot open {self.label}{obj.key}: "
+                             f"{exc}") from None
+        private_dir(path.parent)
+        write_private(path, data)
+        return data
+
+    def private_names(self, folder: str) -> list[str]:
+        self.check()
+        shared = {item.key[:-len(SEALED)] for item in self.bucket.listing(folder)
+                  if item.key.endswith(SEALED)}
+        return sorted(shared | set(private_files(self.local_dir, folder)))
 
 
 class S3Journal(RemoteJournal):

@@ -19,6 +19,7 @@ from breakglass.engine.executor import new_run_id
 from breakglass.engine.findings import Finding, Severity, unverified
 from breakglass.engine.redaction import Redactor
 from breakglass.engine.runs import summarize
+from breakglass.state.local import LocalState
 
 
 @contextmanager
@@ -50,7 +51,7 @@ def drill(state_dir: Path, verdict: str, finished: datetime, backup_set: str = "
         code = 0 if verdict == "passed" else 1
         j.append("run_finished", {"status": "succeeded" if code == 0 else "rolled back",
                                   "exit_code": code})
-    drill_history.append(state_dir, line)
+    drill_history.append(LocalState(state_dir), line)
     return run_id
 
 
@@ -77,7 +78,7 @@ def scenarios(state_dir: Path, base_url: str, at: datetime,
         summary = summarize(j.path)
         line = {"run_id": j.path.stem, "time": at.isoformat(), "base_url": base_url,
                 "scenarios": scenario_history.verdicts(summary, list(results))}
-        scenario_history.append(state_dir, line)
+        scenario_history.append(LocalState(state_dir), line)
         j.append("step_done", {"step": scenario_history.HISTORY_STEP, "applied": False})
         j.append("run_finished", {"status": "passed", "exit_code": 0})
     return line

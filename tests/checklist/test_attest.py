@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from breakglass.checklist.attest import latest, rejected
+from breakglass.state.local import LocalState
 from tests.checklist.check_project import CheckProject, run_id_in, verdicts
 
 
@@ -76,7 +77,8 @@ def test_edited_attestation_does_not_count(project: CheckProject) -> None:
     code, data = project.check_json("--only", "auth.csrf")
     assert code == 3
     assert [f["code"] for f in data["items"][0]["findings"]] == ["NOT_ATTESTED"]
-    assert "differs from what its run journaled" in rejected(project.state, "auth.csrf")[0]
+    why = rejected(LocalState(project.state), "auth.csrf")[0]
+    assert "differs from what its run journaled" in why
     # and the check says why the line people remember is ignored
     assert "not counted" in data["items"][0]["findings"][0]["message"]
 
@@ -84,15 +86,15 @@ def test_edited_attestation_does_not_count(project: CheckProject) -> None:
 def test_attestation_moved_to_another_item_does_not_count(project: CheckProject) -> None:
     project.attest("auth.csrf")
     _rewrite(project, lambda line: {**line, "item": "admin.restricted"})
-    assert latest(project.state, "admin.restricted") is None
-    assert latest(project.state, "auth.csrf") is None
+    assert latest(LocalState(project.state), "admin.restricted") is None
+    assert latest(LocalState(project.state), "auth.csrf") is None
 
 
 def test_attestation_with_a_made_up_run_does_not_count(project: CheckProject) -> None:
     project.attest("auth.csrf")
     _rewrite(project, lambda line: {**line, "run_id": "20990101T000000000000-beef"})
-    assert latest(project.state, "auth.csrf") is None
-    assert "no journal" in rejected(project.state, "auth.csrf")[0]
+    assert latest(LocalState(project.state), "auth.csrf") is None
+    assert "no journal" in rejected(LocalState(project.state), "auth.csrf")[0]
 
 
 def test_attestation_whose_journal_was_edited_does_not_count(project: CheckProject) -> None:
@@ -102,8 +104,8 @@ def test_attestation_whose_journal_was_edited_does_not_count(project: CheckProje
     journal.write_text(journal.read_text().replace(project.attestation_lines()[0]["expires"],
                                                    "2099-01-01T00:00:00+00:00"))
     _rewrite(project, lambda line: {**line, "expires": "2099-01-01T00:00:00+00:00"})
-    assert latest(project.state, "auth.csrf") is None
-    assert "does not verify" in rejected(project.state, "auth.csrf")[0]
+    assert latest(LocalState(project.state), "auth.csrf") is None
+    assert "does not verify" in rejected(LocalState(project.state), "auth.csrf")[0]
 
 
 # -- a change like any other: confirmed, dry-run, told, resumable ---------------------------------
@@ -139,7 +141,7 @@ def test_owners_of_the_items_responsibility_are_told(project: CheckProject,
 def test_killed_after_writing_counts_only_once_resumed(project: CheckProject) -> None:
     project.kill_at("attest.after_apply", "auth.csrf", "--by", "alice", "--note", "ok")
     assert len(project.attestation_lines()) == 1  # written, but its run never finished
-    assert latest(project.state, "auth.csrf") is None
+    assert latest(LocalState(project.state), "auth.csrf") is None
     run_id = project.attestation_lines()[0]["run_id"]
     r = project.resume(run_id)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -22,6 +22,7 @@ from breakglass.engine import journal as jr
 from breakglass.engine.executor import new_run_id
 from breakglass.engine.findings import Outcome
 from breakglass.engine.redaction import Redactor
+from breakglass.state.local import LocalState
 from tests.backups.stores import FileTestStore, S3TestStore, manifest_bytes
 from tests.checklist import histories
 from tests.checklist.context import codes, make_ctx, run
@@ -153,7 +154,8 @@ def test_newer_failed_drill_after_a_pass_is_RESTORE_TEST_FAILED(tmp_path: Path) 
 
 
 def _forge(state: Path, **line: Any) -> None:
-    history.append(state, {"backup_set": "shop", "verdict": "passed", "codes": [], **line})
+    history.append(LocalState(state),
+                   {"backup_set": "shop", "verdict": "passed", "codes": [], **line})
 
 
 def test_an_appended_passed_line_without_a_journal_does_not_count(tmp_path: Path) -> None:
@@ -177,7 +179,7 @@ def test_a_forged_line_alone_is_RESTORE_NEVER_TESTED(tmp_path: Path) -> None:
 def test_a_line_edited_to_passed_does_not_count(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path, DRILL)
     run_id = drill(ctx.state_dir, "failed", ctx.now - timedelta(days=2), ["ROWCOUNT_MISMATCH"])
-    path = history.history_path(ctx.state_dir)
+    path = ctx.state_dir / "drills" / "history.jsonl"
     path.write_text(path.read_text().replace('"failed"', '"passed"'))
     r = run(ctx, "backups.restore_tested")
     assert codes(r) == ["RESTORE_NEVER_TESTED"]

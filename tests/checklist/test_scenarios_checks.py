@@ -14,6 +14,7 @@ import pytest
 from breakglass.checklist.model import CheckContext
 from breakglass.drills.scenarios import ITEMS, history
 from breakglass.engine.findings import Outcome
+from breakglass.state.local import LocalState
 from tests.checklist import histories
 from tests.checklist.context import codes, make_ctx, run
 
@@ -121,7 +122,7 @@ def test_each_item_reads_its_own_scenario(tmp_path: Path, scenario: str, item: s
 
 # -- a line counts only while its run's journal backs it ----------------------------------------
 def _append(ctx: CheckContext, line: dict[str, Any]) -> None:
-    history.append(ctx.state_dir, line)
+    history.append(LocalState(ctx.state_dir), line)
 
 
 def test_an_appended_line_without_a_journal_does_not_turn_a_failure_into_a_pass(
@@ -135,20 +136,20 @@ def test_an_appended_line_without_a_journal_does_not_turn_a_failure_into_a_pass(
 def test_a_line_edited_to_pass_no_longer_counts(tmp_path: Path) -> None:
     ctx = ctx_with(tmp_path, ("r1", timedelta(days=9), {"brute_force": "passed"}),
                    ("r2", timedelta(days=2), {"brute_force": "failed"}))
-    path = history.history_path(ctx.state_dir)
+    path = ctx.state_dir / "drills" / "scenarios.jsonl"
     path.write_text(path.read_text().replace('"verdict": "failed"', '"verdict": "passed"')
                     .replace("NO_RATE_LIMIT", "RATE_LIMITED"))
     result = run(ctx, "auth.rate_limit")
     # r2's line no longer counts; r1's genuine pass is the newest that does
     assert result.findings == [] and result.evidence["run_id"] == IDS["r1"]
-    (why,) = history.backed(ctx.state_dir)[1]
+    (why,) = history.backed(LocalState(ctx.state_dir))[1]
     assert why.startswith(f"run {IDS['r2']}: ") and "differ" in why
 
 
 def test_a_line_that_drops_a_failed_scenario_no_longer_counts(tmp_path: Path) -> None:
     ctx = ctx_with(tmp_path, ("r1", timedelta(days=2), {"brute_force": "failed",
                                                         "private_file": "passed"}))
-    path = history.history_path(ctx.state_dir)
+    path = ctx.state_dir / "drills" / "scenarios.jsonl"
     (line,) = [json.loads(x) for x in path.read_text().splitlines()]
     del line["scenarios"]["brute_force"]
     path.write_text(json.dumps(line) + "\n")
@@ -157,7 +158,7 @@ def test_a_line_that_drops_a_failed_scenario_no_longer_counts(tmp_path: Path) ->
 
 def test_a_copied_line_moved_to_a_later_time_no_longer_counts(tmp_path: Path) -> None:
     ctx = ctx_with(tmp_path, ("r1", timedelta(days=40), {"brute_force": "passed"}))
-    path = history.history_path(ctx.state_dir)
+    path = ctx.state_dir / "drills" / "scenarios.jsonl"
     (line,) = [json.loads(x) for x in path.read_text().splitlines()]
     path.write_text(json.dumps({**line, "time": NOW.isoformat()}) + "\n")
     assert codes(run(ctx, "auth.rate_limit")) == ["SCENARIO_NEVER_RUN"]

@@ -17,6 +17,7 @@ MODULES = (
     "breakglass.checklist.checks.repo",       # secrets.not_committed, deps.audit
     "breakglass.checklist.checks.scenarios",  # the §14 items, from drill.scenarios' history
     "breakglass.checklist.checks.ops",        # backups.*, monitoring.sentry, ops.*
+    "breakglass.checklist.checks.state",      # ops.state_bucket
 )
 
 

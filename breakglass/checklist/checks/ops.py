@@ -91,6 +91,7 @@ def backups_verified(ctx: CheckContext) -> CheckResult:
 @check("backups.restore_tested")
 def backups_restore_tested(ctx: CheckContext) -> CheckResult:
     from breakglass.drills import history
+    from breakglass.state import open_state
 
     item = "backups.restore_tested"
     drill = ctx.config.drills.restore
@@ -102,9 +103,10 @@ def backups_restore_tested(ctx: CheckContext) -> CheckResult:
     max_age = ctx.config.checklist.ops.drill_max_age
     # Only lines that the journal of the drill that wrote them backs (drills/history.py): an
     # appended or edited line must not turn this item from failed to passed.
-    records, refused = history.backed(ctx.state_dir)
+    state = open_state(ctx.config)
+    records, refused = history.backed(state)
     findings: list[Finding] = []
-    evidence: dict[str, Any] = {"history": str(history.history_path(ctx.state_dir)),
+    evidence: dict[str, Any] = {"history": state.record_label(history.RECORDS),
                                 "max_age_days": max_age.total_seconds() / 86400}
     if refused:
         evidence["not_counted"] = refused
@@ -228,6 +230,19 @@ def monitoring_sentry(ctx: CheckContext) -> CheckResult:
 
 
 # -- ops.owners ----------------------------------------------------------------------------------
+def _team_runs(ctx: CheckContext) -> Path:
+    """The local runs folder with, on a shared state, the team's runs of the windows ops.owners
+    and ops.review_scheduled look at (a notice sent, a monthly review run, by CI or a cron box
+    as much as by this machine). Fetched once per check run."""
+    from breakglass.state import open_state
+
+    ops = ctx.config.checklist.ops
+    since = ctx.now - max(NOTICE_MAX_AGE, ops.review_max_age)
+    state = open_state(ctx.config)
+    ctx.fact("team runs", lambda: state.sync_runs(since=since.strftime("%Y%m%dT%H%M%S")))
+    return state.local_dir
+
+
 def _journals_since(state_dir: Path, since: datetime) -> Iterator[Path]:
     """Run journals newest first, back to `since` (a run id starts with its UTC start time)."""
     from breakglass.engine.runs import journal_paths
@@ -284,7 +299,7 @@ def ops_owners(ctx: CheckContext) -> CheckResult:
             elif person not in named:
                 named.append(person)
     since = ctx.now - NOTICE_MAX_AGE
-    seen = deliveries_since(ctx.state_dir, since)
+    seen = deliveries_since(_team_runs(ctx), since)
     evidence: dict[str, Any] = {"owners": {r: list(cfg.owners.get(r, []))
                                            for r in RESPONSIBILITIES},
                                 "deliveries": {p: seen[p] for p in named if p in seen}}
@@ -383,8 +398,9 @@ def ops_review_scheduled(ctx: CheckContext) -> CheckResult:
     max_age = ctx.config.checklist.ops.review_max_age
     how = "run `breakglass check --gate monthly` every month (cron or CI)"
     last = None
-    d = runs_dir(ctx.state_dir)
-    for path in reversed(journal_paths(ctx.state_dir)):
+    state_dir = _team_runs(ctx)
+    d = runs_dir(state_dir)
+    for path in reversed(journal_paths(state_dir)):
         s = summarize(path)
         # A journal that does not verify is no evidence of a review (and an appended
         # run_finished past the head is not an end: summarize leaves it unfinished).

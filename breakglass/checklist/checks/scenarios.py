@@ -35,6 +35,7 @@ def _when(ts: Any) -> datetime | None:
 
 def judge(ctx: CheckContext, scenario: str) -> CheckResult:
     from breakglass.drills.scenarios import history
+    from breakglass.state import open_state
 
     item = ITEMS[scenario]
     rerun = f"`breakglass drill.scenarios --only {scenario}`"
@@ -45,13 +46,16 @@ def judge(ctx: CheckContext, scenario: str) -> CheckResult:
                               f"(docs/drill-scenarios.md), then run {rerun}")
     base_url = cfg.base_url.rstrip("/")
     max_age = ctx.config.checklist.ops.drill_max_age
-    path = history.history_path(ctx.state_dir)
-    runs = sorted(((when, r) for r in history.load(ctx.state_dir)
+    state = open_state(ctx.config)
+    path = state.record_label(history.RECORDS)
+    # Read once per check run, shared by the seven items it judges.
+    records = ctx.fact("scenarios history", lambda: history.load(state))
+    runs = sorted(((when, r) for r in records
                    if str(r.get("base_url", "")).rstrip("/") == base_url
                    and scenario in r["scenarios"]
                    and (when := _when(r.get("time"))) is not None),
                   key=lambda pair: pair[0])
-    evidence: dict[str, Any] = {"history": str(path), "base_url": base_url,
+    evidence: dict[str, Any] = {"history": path, "base_url": base_url,
                                 "scenario": scenario,
                                 "max_age_days": max_age.total_seconds() / 86400}
     if not runs:

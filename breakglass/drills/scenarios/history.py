@@ -1,5 +1,7 @@
-"""`state_dir/drills/scenarios.jsonl`: one line per drill.scenarios run — run id, time, base_url
-and each scenario's verdict and code. The checklist's §14 items judge the newest line that ran
+"""The state's record `drills/scenarios` (breakglass/state/: `state_dir/drills/scenarios.jsonl`,
+or with `[project] state = "s3://…"` one object per run under `records/drills/scenarios/`, shared
+by the team): one record per drill.scenarios run — run id, time, base_url and each scenario's
+verdict and code. The checklist's §14 items judge the newest line that ran
 their scenario (breakglass/checklist/checks/scenarios.py). A resumed run appends once.
 
 A line is only a claim: anyone who can write the state folder can append one. `load()` returns
@@ -19,33 +21,29 @@ from typing import TYPE_CHECKING, Any
 
 from breakglass.drills.scenarios import ITEMS
 from breakglass.engine.findings import verdict
-from breakglass.state.jsonl import append_record, read_records
 
 if TYPE_CHECKING:
     from breakglass.engine.runs import RunSummary
+    from breakglass.state.base import State
 
-HISTORY = Path("drills") / "scenarios.jsonl"
+#: the state's record of drill.scenarios runs
+RECORDS = "drills/scenarios"
 #: the runbook whose journal backs a line, and its step that writes the line
 RUNBOOK = "drill.scenarios"
 HISTORY_STEP = "history"
 
 
-def history_path(state_dir: Path) -> Path:
-    return Path(state_dir) / HISTORY
-
-
-def load(state_dir: Path) -> list[dict[str, Any]]:
+def load(state: State) -> list[dict[str, Any]]:
     """Every recorded run its journal backs, oldest first; a damaged line is skipped."""
-    return backed(state_dir)[0]
+    return backed(state)[0]
 
 
-def backed(state_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def backed(state: State) -> tuple[list[dict[str, Any]], list[str]]:
     """The lines that count, oldest first, and why each other line does not."""
     from breakglass.engine.runs import partition
 
-    lines = [r for r in read_records(history_path(state_dir))
-             if isinstance(r.get("scenarios"), dict)]
-    return partition(lines, lambda r: problem(state_dir, r))
+    lines = [r for r in state.cited_records(RECORDS) if isinstance(r.get("scenarios"), dict)]
+    return partition(lines, lambda r: problem(state.local_dir, r))
 
 
 def verdicts(summary: RunSummary, names: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -63,7 +61,7 @@ def verdicts(summary: RunSummary, names: Iterable[str]) -> dict[str, dict[str, s
 
 
 def problem(state_dir: Path, record: Mapping[str, Any]) -> str | None:
-    """Why `record` does not count; None when its run's journal backs it."""
+    """Why `record` does not count; None when its run's journal (in `state_dir`) backs it."""
     from breakglass.engine.runs import Unbacked, backing_run
 
     try:
@@ -87,6 +85,6 @@ def problem(state_dir: Path, record: Mapping[str, Any]) -> str | None:
     return None
 
 
-def append(state_dir: Path, record: Mapping[str, Any]) -> bool:
+def append(state: State, record: Mapping[str, Any]) -> bool:
     """Append `record` unless its run id is there already. True when a line was written."""
-    return append_record(history_path(state_dir), record)
+    return state.append_record(RECORDS, record)

@@ -37,6 +37,7 @@ from breakglass.engine.findings import Finding, Outcome, Severity, unverified
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Precondition, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, UsageError
+from breakglass.state import open_state
 
 if TYPE_CHECKING:
     from breakglass.config import Config
@@ -127,7 +128,7 @@ class ScenarioStep(Step):
 
 class RecordHistory(Step):
     name = "history"
-    title = "record the verdicts in state_dir/drills/scenarios.jsonl"
+    title = f"record the verdicts in the state's {history.RECORDS}"
 
     def __init__(self, scenarios: Sequence[str], base_url: str) -> None:
         self.scenarios = tuple(scenarios)
@@ -142,8 +143,9 @@ class RecordHistory(Step):
         verdicts = history.verdicts(summary, self.scenarios)
         record = {"run_id": ctx.run_id, "time": datetime.now(UTC).isoformat(),
                   "base_url": self.base_url, "scenarios": verdicts}
-        written = history.append(ctx.state_dir, record)
-        return {"path": str(history.history_path(ctx.state_dir)), "written": written,
+        state = open_state(ctx.config)
+        written = history.append(state, record)
+        return {"path": state.record_label(history.RECORDS), "written": written,
                 "scenarios": verdicts}
 
     def plan(self, observed: Mapping[str, Any]) -> Plan:

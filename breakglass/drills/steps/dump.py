@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from breakglass.connectors import age
 from breakglass.drills import fetch as fetching
 from breakglass.drills import pgrestore
 from breakglass.drills.steps.base import DrillStep, finding_of, read_json, write_json
-from breakglass.drills.timing import human_bytes
 from breakglass.engine.findings import Finding
+from breakglass.engine.progress import human_bytes
 from breakglass.engine.runbook import Action, Plan, StepContext
 from breakglass.errors import CouldNotVerify, UsageError
 
@@ -57,17 +58,15 @@ class Fetch(DrillStep):
         where = f"backups.{self.d.drill.backup}.identity"
 
         def identities() -> list[Any]:
-            from breakglass.recovery import archive
-
             assert ref is not None
             try:
-                return archive.parse_identities(ctx.secret(ref))
+                return age.parse_identities(ctx.secret(ref))
             except ValueError as exc:
                 raise UsageError(f"{where}: {exc}") from None
 
         res = fetching.fetch(self.d.store(), str(sel["key"]), folder, manifest=sel["manifest"],
                              expected_size=int(sel["size"]),
-                             identity=identities if ref else None, progress=ctx.progress)
+                             identity=identities if ref else None, report=ctx)
         fetching.write_done(folder, res)
         return res.to_dict()
 
@@ -125,18 +124,21 @@ class Restore(DrillStep):
             # A killed pg_restore leaves some tables full, some half, some missing: restoring
             # over it would fail on every existing object. A fresh environment is cheaper than
             # working out what arrived.
-            env.destroy()
-            target = env.create(major)
+            with ctx.activity(f"recreate the {self.d.kind} drill environment"):
+                env.destroy()
+                target = env.create(major)
         (folder / RESTORE_STARTED).write_text(ctx.run_id)
         fetched = fetching.read_done(folder) or {}
-        total = (fetched.get("toc") or {}).get("table_data_entries")
         jobs = self.d.effective_jobs()
-        outcome = pgrestore.run(_pg_restore_for(target.major), folder / fetching.PLAIN,
-                                target.dsn, target.dbname, jobs,
-                                int(total) if total else None, ctx.progress)
+        exe, plain = _pg_restore_for(target.major), folder / fetching.PLAIN
+        with ctx.activity("count the table of contents' data items and indexes"):
+            totals = pgrestore.toc_totals(exe, plain)
+        outcome = pgrestore.run(exe, plain, target.dsn, target.dbname, jobs, totals,
+                                ctx.progress)
         result = {"seconds_restore": round(outcome.seconds, 3), "jobs": jobs,
                   "exit_code": outcome.returncode, "tables_processed": outcome.tables_processed,
-                  "target_major": target.major,
+                  "data_items": totals.data, "indexes_built": outcome.indexes_built,
+                  "index_items": totals.index, "target_major": target.major,
                   "problems": pgrestore.problems(outcome, str(fetched.get("key", "")))}
         write_json(folder / RESTORE_DONE, result)
         return result

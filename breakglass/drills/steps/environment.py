@@ -73,7 +73,8 @@ class CreateEnvironment(DrillStep):
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
         major = self.required_major(ctx)
         t0 = time.monotonic()
-        target = self.create(ctx, self.d.env(ctx), major)
+        with ctx.activity(f"create the {self.d.kind} drill environment (PostgreSQL {major})"):
+            target = self.create(ctx, self.d.env(ctx), major)
         return {"target": target.to_dict(), "dump_major": major,
                 "seconds_environment": round(time.monotonic() - t0, 3)}
 
@@ -120,8 +121,9 @@ class Teardown(DrillStep):
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
         t0 = time.monotonic()
-        destroyed = self.d.env(ctx).destroy()
-        removed = fetching.remove_files(self.d.folder(ctx))
+        with ctx.activity(f"destroy the {self.d.kind} drill environment, delete the files"):
+            destroyed = self.d.env(ctx).destroy()
+            removed = fetching.remove_files(self.d.folder(ctx))
         return {"destroyed": destroyed, "removed": removed,
                 "seconds_teardown": round(time.monotonic() - t0, 3)}
 

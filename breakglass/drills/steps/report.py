@@ -19,6 +19,7 @@ from breakglass.engine import journal
 from breakglass.engine.findings import Finding, exit_code, verdict
 from breakglass.engine.runbook import Action, Plan, StepContext
 from breakglass.engine.runs import summarize
+from breakglass.state import open_state
 
 
 class Report(DrillStep):
@@ -26,7 +27,8 @@ class Report(DrillStep):
     title = "judge RTO/RPO, record the drill, write the trend"
 
     def observe(self, ctx: StepContext) -> Mapping[str, Any]:
-        recorded = any(r.get("run_id") == ctx.run_id for r in history.load(ctx.state_dir))
+        recorded = any(r.get("run_id") == ctx.run_id
+                       for r in history.load(open_state(ctx.config)))
         return {"needed": self.d.selection(ctx) is not None, "recorded": recorded}
 
     def plan(self, observed: Mapping[str, Any]) -> Plan:
@@ -38,7 +40,7 @@ class Report(DrillStep):
         return Plan.of(Action(
             f"time each stage against rto = {format_duration(self.d.drill.rto)} and the {what}'s "
             f"age against max_age = {format_duration(self.d.backup.max_age)}; append to "
-            "drills/history.jsonl; write reports/drill-restore-trend.html",
+            f"{history.RECORDS}; write {history.TREND}",
             target="state_dir"))
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
@@ -69,10 +71,11 @@ class Report(DrillStep):
             "verdict": verdict(found), "exit_code": exit_code(found),
             "codes": sorted({f.code for f in found if f.counts}),
         }
-        history.append(ctx.state_dir, record)
-        trend = history.write_trend(ctx.state_dir, history.load(ctx.state_dir))
+        state = open_state(ctx.config)
+        history.append(state, record)
+        trend = history.write_trend(state)
         return {**record, "timing": [f.to_dict() for f in timed], "trend": str(trend),
-                "history": str(history.history_path(ctx.state_dir))}
+                "history": state.record_label(history.RECORDS)}
 
     def _carried(self, ctx: StepContext) -> list[Finding]:
         """The ladder: restore errors, then validation, then a manifest that did not parse."""

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from breakglass.drills.steps.base import DrillStep
-from breakglass.drills.timing import human_bytes, human_seconds
+from breakglass.drills.timing import human_seconds
 from breakglass.engine.findings import Finding
+from breakglass.engine.progress import human_bytes
 from breakglass.engine.runbook import Action, Plan, StepContext
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.recovery.manifest import ManifestInvalid, backup_time

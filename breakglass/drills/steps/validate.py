@@ -62,14 +62,21 @@ class Validate(DrillStep):
         return Plan.of(Action(what, target="drill database"))
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
-        from breakglass.connectors.postgres import connect
-
         target = self.d.env(ctx).find()
         if target is None:
             raise CouldNotVerify("the drill environment is gone before validation",
                                  code="ENVIRONMENT_MISSING", action="run the drill again")
         manifest = self.d.manifest(ctx)
         t0 = time.monotonic()
+        with ctx.activity("validate: structure, row counts, expectations"):
+            found = self._ladder(ctx, target, manifest)
+        return {"findings": [f.to_dict() for f in found],
+                "seconds_validate": round(time.monotonic() - t0, 3)}
+
+    def _ladder(self, ctx: StepContext, target: Target, manifest: Manifest | None
+                ) -> list[Finding]:
+        from breakglass.connectors.postgres import connect
+
         found: list[Finding] = [] if self.d.from_snapshot else self._archive(ctx, manifest)
         try:
             with connect(target.dsn, autocommit=True) as conn:
@@ -84,8 +91,7 @@ class Validate(DrillStep):
             found.append(self._unreachable(target, exc))
         if self.d.from_snapshot:  # after the problems: the run's summary shows the first one
             found += validate.not_compared()
-        return {"findings": [f.to_dict() for f in found],
-                "seconds_validate": round(time.monotonic() - t0, 3)}
+        return found
 
     def _archive(self, ctx: StepContext, manifest: Manifest | None) -> list[Finding]:
         """The archive rung: its database, tables and table data (recovery/shape.py)."""

@@ -28,9 +28,12 @@ from breakglass.errors import BreakglassError, CouldNotVerify, UsageError
 from breakglass.runbooks.lockout import probe as pr
 from breakglass.runbooks.lockout import snapshot as snap
 from breakglass.runbooks.lockout.presets import Account, Preset, preset_for
+from breakglass.state import open_state
 
 if TYPE_CHECKING:
     import psycopg
+
+    from breakglass.config import Config
 
 #: sessions and tokens of the user kept for the proof (a few are enough; all are revoked)
 PROBE_SESSIONS = 3
@@ -93,7 +96,8 @@ class SnapshotStep(AccountStep):
             tokens = preset.tokens(conn, account)
         done = (ctx.outputs.get(self.name) or {}).get("digest")
         return {"account": account.to_dict(), "tokens": tokens.count,
-                "recorded": bool(done), "file": str(snap.path_of(ctx.state_dir, ctx.run_id))}
+                "recorded": bool(done), "file": str(snap.path_of(ctx.state_dir, ctx.run_id)),
+                "sealed": snap.sealed_copy(ctx)}
 
     def plan(self, observed: Mapping[str, Any]) -> Plan:
         if observed["recorded"]:
@@ -102,8 +106,10 @@ class SnapshotStep(AccountStep):
         return Plan.of(Action(
             f"record the prior state of {label} (active flag, password hash; up to "
             f"{PROBE_SESSIONS} of its sessions and {min(observed['tokens'], PROBE_TOKENS)} of "
-            f"its {observed['tokens']} token(s) kept for the proof) in a 0600 file; the journal "
-            "keeps its SHA-256 and the reason", observed["file"]))
+            f"its {observed['tokens']} token(s) kept for the proof) in a 0600 file"
+            + (f" and, sealed with age to state_recipients, in {observed['sealed']}"
+               if observed.get("sealed") else "")
+            + "; the journal keeps its SHA-256 and the reason", observed["file"]))
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
         with self.open(ctx) as (preset, conn, account):
@@ -124,7 +130,7 @@ class SnapshotStep(AccountStep):
         dead: set[str] = set()
         valid = [{**c.to_dict(), "before": before} for c in creds
                  if (before := _before(ctx, preset, c, dead)) != "refused"]
-        digest = snap.write(ctx.state_dir, ctx.run_id, {
+        digest = snap.write(ctx, {
             "run_id": ctx.run_id, "user_id": account.id, "label": account.label,
             "preset": preset.name, "reason": self.reason, "prior": prior,
             "probe": valid, "probe_captured": len(creds),
@@ -149,7 +155,7 @@ class SnapshotStep(AccountStep):
 
 def _earlier_lockout(ctx: StepContext, account: Account) -> str | None:
     try:
-        found = snap.before_lockout(ctx.state_dir, account.id)
+        found = snap.before_lockout(ctx, account.id)
     except UsageError:  # an edited snapshot: unlock refuses it; it is no proof of anything
         return None
     return found[0] if found else None
@@ -285,7 +291,7 @@ class RevokeSessionsStep(AccountStep):
         store (else {}): refusing it afterwards would prove only that the account is disabled
         (Django's ModelBackend drops an inactive user's sessions), and `unlock` would bring it
         back to life."""
-        content = snap.read(ctx.state_dir, ctx.run_id) or {}
+        content = snap.read(ctx, ctx.run_id) or {}
         live = any(c["kind"] == "cookie" and c.get("before") == "accepted"
                    for c in content.get("probe", []))
         held = ((content.get("store_sessions") or 0)
@@ -372,7 +378,7 @@ class ProveStep(Step):
                          "(401/403 or a redirect to the login page)")
 
     def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
-        content = snap.read(ctx.state_dir, ctx.run_id) or {}
+        content = snap.read(ctx, ctx.run_id) or {}
         ctx.redactor.register_many(c["value"] for c in content.get("probe", []))
         if not any((content.get("captured") or {}).values()) and content.get("earlier_run"):
             unfinished = _unproven(ctx, str(content["earlier_run"]))
@@ -478,10 +484,10 @@ class RestoreStep(AccountStep):
 
     def observe(self, ctx: StepContext) -> Mapping[str, Any]:
         with self.open(ctx) as (preset, conn, account):
-            found = snap.before_lockout(ctx.state_dir, account.id)
+            found = snap.before_lockout(ctx, account.id)
             if found is None:
                 raise UsageError(f"no lockout of {account.label} is recorded in "
-                                 f"{snap.folder(ctx.state_dir)}: nothing to restore")
+                                 f"{snap.where(ctx)}: nothing to restore")
             run_id, content = found
             prior = content.get("prior") or {}
             ctx.redactor.register_many(v for v in prior.values() if isinstance(v, str)
@@ -500,7 +506,7 @@ class RestoreStep(AccountStep):
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
         with self.open(ctx) as (preset, conn, account):
-            found = snap.before_lockout(ctx.state_dir, account.id)
+            found = snap.before_lockout(ctx, account.id)
             assert found is not None
             preset.restore(conn, account, found[1].get("prior") or {})
             return {"restored_from": found[0]}
@@ -533,6 +539,16 @@ class Lockout(Runbook):
 
     name = "lockout"
     responsibility = "incident_response"
+
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
+        super().__init__(config, params)
+        # Refused here, before any step: the snapshot (a password hash, live sessions) must not
+        # reach a shared state unencrypted, and containment must not stop half-way.
+        try:
+            open_state(config).require_private()
+        except UsageError as exc:
+            raise UsageError(f"{exc}; in an emergency, run with --local-state (the snapshot "
+                             "stays on this machine until `breakglass state.push`)") from None
 
     @property
     def target(self) -> str:
