@@ -1,8 +1,9 @@
 """The fault suite's fast subset (bench/faults.py --quick): for each covered runbook, two
 boundaries — SIGKILLs, resumed; for rollback also a restart refused on one host, finished by
-the printed recovery plan; for lockout also Redis down, the account disabled all the same — end
+the printed recovery plan; for lockout also Redis down, the account disabled all the same; for
+rotate one boundary per kind (a SIGKILL mid-create, a host or Stripe gone and back) — end
 consistent or with a recovery plan that worked, checked with independent clients (SFTP, HTTP,
-pg_restore, psycopg, redis-py, the files), and no canary secret
+pg_restore, psycopg, redis-py, boto3, the Stripe fake's state, the files), and no canary secret
 appears in any output or file. The whole suite runs in CI as `bench/faults.py`."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from bench._faults import SCENARIO_MODULES
 from bench._faults.lab import Lab
 from bench._faults.scenario import CONSISTENT, PLAN, SCENARIOS, Fault
+from tests.servers.moto import MotoAuthServer
 from tests.servers.postgres import PostgresServer
 from tests.servers.sshd import SshdFactory
 
@@ -28,8 +30,9 @@ for _module in SCENARIO_MODULES:
 
 
 @pytest.fixture
-def lab(tmp_path: Path, sshd_factory: SshdFactory, pg_server: PostgresServer) -> Iterator[Lab]:
-    lab = Lab(tmp_path, sshd=sshd_factory, postgres=pg_server)
+def lab(tmp_path: Path, sshd_factory: SshdFactory, pg_server: PostgresServer,
+        moto_auth_server: MotoAuthServer) -> Iterator[Lab]:
+    lab = Lab(tmp_path, sshd=sshd_factory, postgres=pg_server, moto=moto_auth_server)
     yield lab
     lab.close()
 
@@ -63,4 +66,15 @@ def test_an_unknown_runbook_is_a_one_line_usage_error() -> None:
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         "faults: unknown runbook 'nope'; covered: rollback, backup.take, drill.restore, attest, "
-        "lockout, unlock"]
+        "lockout, unlock, rotate.aws_iam_key, rotate.aws_secretsmanager, rotate.ssm_parameter, "
+        "rotate.postgres_role, rotate.env_file, rotate.stripe_webhook"]
+
+
+def test_a_family_name_runs_every_member() -> None:
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "faults.py"), "--quick",
+                        "--only", "rotate", "--kind", "none", "--json"],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(json.loads(r.stdout)["figures"]) == [
+        "rotate.aws_iam_key", "rotate.aws_secretsmanager", "rotate.env_file",
+        "rotate.postgres_role", "rotate.ssm_parameter", "rotate.stripe_webhook"]

@@ -5,8 +5,10 @@ CLI in a subprocess."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -186,3 +188,23 @@ def test_owners_are_told_and_no_session_token_or_hash_reaches_any_output(
     notices = [r for r in http_sink.requests if r.path.endswith("/lockout")]
     assert any(b"lockout" in r.decoded and b"succeeded" in r.decoded for r in notices)
     assert project.leaks(cookie, token, password_hash) == []
+
+
+def test_the_start_notice_leaves_only_once_the_account_is_disabled(
+        db_app: DjangoApp, project: Project, http_sink: HttpSink) -> None:
+    # Containment first (DESIGN principle 9): the owners' "started" notice is sent in the
+    # background after the disable step, so a channel can never hold the containment up.
+    configure(project, db_app)
+    _, email, _ = db_app.signup()
+    r = project.run("lockout", email, "--reason", "phished", "--yes", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    run_id = json.loads(r.stdout)["run_id"]
+    disabled = next(datetime.fromisoformat(e["ts"]).timestamp()
+                    for e in project.events(run_id)
+                    if e["type"] == "step_done" and e["data"]["step"] == "disable")
+    (start,) = [q for q in http_sink.requests
+                if q.path.endswith("/lockout") and run_id.encode() in q.body
+                and q.json()["event"] == "start"]
+    assert start.at >= disabled
+    assert [e["data"]["event"] for e in project.events(run_id) if e["type"] == "delivery"] == [
+        "start", "success"]

@@ -7,10 +7,17 @@ on SIGTERM), by the handles it kept: never by a process name.
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from tests.servers.moto import (
+    AuthedMoto,
+    MotoAuthServer,
+    bootstrap_admin,
+    start_moto_auth_server,
+)
 from tests.servers.postgres import PostgresServer, start_postgres
 from tests.servers.sshd import SshdFactory, SshdServer
 
@@ -20,12 +27,16 @@ class Lab:
     then starts nothing and `close()` leaves those to their fixtures."""
 
     def __init__(self, work: Path, sshd: SshdFactory | None = None,
-                 postgres: PostgresServer | None = None) -> None:
+                 postgres: PostgresServer | None = None,
+                 moto: MotoAuthServer | None = None) -> None:
         self.work = work
         self._sshd = sshd
         self._hosts: list[SshdServer] = []
         self._pg = postgres
-        self._owns_sshd, self._owns_pg = sshd is None, postgres is None
+        self._moto: MotoAuthServer | None = moto
+        self._aws: AuthedMoto | None = None
+        self._owns_sshd, self._owns_pg, self._owns_moto = (sshd is None, postgres is None,
+                                                            moto is None)
 
     def hosts(self, n: int) -> list[SshdServer]:
         """`n` sshd hosts, shared by every trial (each trial lays out its own files)."""
@@ -41,7 +52,21 @@ class Lab:
             self._pg = start_postgres()
         return self._pg
 
+    def aws(self) -> AuthedMoto:
+        """moto checking signatures and IAM policies (an old IAM key is provably refused, a
+        permission can be denied), with an admin user of its own. Every trial names its IAM
+        users, secrets and parameters afresh: the server is never reset under a trial."""
+        if self._aws is None:
+            if self._moto is None:
+                self._moto = start_moto_auth_server()
+            # A user of its own: a fixture's server may hold another test's bg-admin.
+            admin = bootstrap_admin(self._moto, f"bg-faults-{secrets.token_hex(4)}")
+            self._aws = AuthedMoto(self._moto, admin)
+        return self._aws
+
     def close(self) -> None:
+        if self._moto is not None and self._owns_moto:
+            self._moto.close()
         if self._pg is not None and self._owns_pg:
             self._pg.close()
         if self._sshd is not None and self._owns_sshd:

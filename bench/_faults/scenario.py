@@ -49,10 +49,13 @@ class Fault:
     back: Callable[[Scenario, CliProject], None] | None = field(default=None, compare=False)
     #: what the person does after the kill: "resume" (finish it) or "undo" (`runs.undo`)
     then: str = "resume"
+    #: arguments added to the scenario's own for this trial (a mode: `--leaked`)
+    extra: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        return f"{self.kind} @ {self.point}" + (", undo" if self.then == "undo" else "")
+        mode = "".join(f" {a}" for a in self.extra)
+        return f"{self.kind} @ {self.point}{mode}" + (", undo" if self.then == "undo" else "")
 
 
 @dataclass
@@ -127,7 +130,7 @@ class Scenario(ABC):
         """SIGKILL at the boundary, then take the service away when the fault says so. False
         when the run ended before reaching the boundary."""
         try:
-            proj.kill_at(fault.point, *self.args())
+            proj.kill_at(fault.point, *self.args(), *fault.extra)
         except AssertionError as exc:
             if "before" in str(exc):
                 return False
@@ -153,6 +156,10 @@ class Scenario(ABC):
                 return STRANDED, f"resume without the service gave no way forward:\n{said[-800:]}"
         if fault.then == "undo":
             r = proj.run("runs.undo", run_id, "--yes")
+            if r.returncode == 2 and "finish the run instead" in r.stdout + r.stderr:
+                # Nothing it applied has an undo (a rotation, a lockout's disable): breakglass
+                # refuses to pretend, touches nothing and says to resume: as a person would.
+                r = proj.resume(run_id)
         else:
             # As a person would: resume until it succeeds or says there is nothing to resume
             # (a run put back while the service was away is re-planned by the next resume).

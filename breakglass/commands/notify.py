@@ -43,17 +43,20 @@ def send_test_notices(app: App) -> tuple[list[dict[str, Any]], list[str]]:
     `breakglass doctor`'s notice check): (one row per delivery, responsibilities nobody owns)."""
     from breakglass.config import RESPONSIBILITIES
     from breakglass.notify import build_notifier
+    from breakglass.notify.compose import test_notice
 
     cfg = app.config
     notifier = build_notifier(cfg, app.secrets, app.redactor)
     rows: list[dict[str, Any]] = []
+    # Every person's notice leaves before any is waited on: channels that hang cost one
+    # deadline in all, not one each.
+    sent = []
     for person in notifier.people():
         held = notifier.responsibilities_of(person)
-        title = f"breakglass test notice: {cfg.project.name} ({cfg.project.environment})"
-        body = (f"This is a test notice from `breakglass notify.test` for {cfg.project.name} "
-                f"({cfg.project.environment}). You are an owner of: {', '.join(held)}. "
-                "No action is needed.")
-        for d in notifier.send([person], "test", title, body):
+        notice = test_notice(cfg.project.name, cfg.project.environment, held)
+        sent.append((held, notifier.send([person], notice)))
+    for held, pending in sent:
+        for d in pending.wait():
             rows.append({"person": d.person, "responsibilities": held, "channel": d.channel,
                          "arrived": d.ok, "error": d.error})
     unowned = [r for r in RESPONSIBILITIES if not notifier.owners_of(r)]

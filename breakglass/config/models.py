@@ -110,8 +110,31 @@ def _url_or_ref(value: str) -> str:
     return value
 
 
+#: what `notify_on` may choose (engine/hooks.py CHOOSABLE; docs/notifications.md)
+NoticeEventName = Literal["start", "success", "failure", "unverified", "approval"]
+
+
 class PersonConfig(Section):
     notify: list[Annotated[str, AfterValidator(_url_or_ref)]] = []
+    #: the events this person hears of, from what each run tells (default: all of those)
+    notify_on: list[NoticeEventName] | None = None
+
+
+def _runbook_names(value: dict[str, list[NoticeEventName]]) -> dict[str, list[NoticeEventName]]:
+    import difflib
+    import json
+
+    from breakglass.engine.registry import names
+
+    known = sorted(names())
+    for name in value:
+        if name not in known:
+            guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = (f"did you mean {json.dumps(guess[0])}?" if guess
+                    else f"known: {', '.join(known)}")
+            raise PydanticCustomError("runbook", "unknown runbook {name} ({hint})",
+                                      {"name": json.dumps(name), "hint": hint})
+    return value
 
 
 class SentryConfig(Section):
@@ -557,6 +580,10 @@ class Config(Section):
     project: ProjectConfig
     owners: dict[str, list[NonEmpty]] = {}
     people: dict[str, PersonConfig] = {}
+    #: runbook -> the events its runs tell owners (default: every event for a runbook that
+    #: changes things; failure and unverified for a read-only one)
+    notify_on: Annotated[dict[str, list[NoticeEventName]],
+                         AfterValidator(_runbook_names)] = {}
     sentry: SentryConfig | None = None
     aws: AwsConfig = AwsConfig()
     app: AppConfig | None = None

@@ -115,6 +115,13 @@ class Bucket:
                                  action=action) from exc
 
     # -- reading ----------------------------------------------------------------------------
+    def presigned_get(self, key: str, seconds: int) -> str:
+        """A URL that reads `key` without credentials for `seconds` (signed here, offline)."""
+        with self.errors(f"cannot sign a link to {key}"):
+            return str(self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": self.full(key)},
+                ExpiresIn=seconds))
+
     def get(self, key: str) -> Obj | None:
         """The object, or None when there is none."""
         import botocore.exceptions as bx

@@ -36,6 +36,7 @@ from breakglass.drills.steps.select import SelectBackup
 from breakglass.drills.steps.snapshot import CreateInstance, SelectSnapshot
 from breakglass.drills.steps.validate import Validate
 from breakglass.drills.timing import STAGES, human_seconds
+from breakglass.engine.hooks import Figure
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Precondition, Runbook, Step, StepContext
 from breakglass.errors import UsageError
@@ -119,6 +120,35 @@ class RestoreDrill(Runbook):
 
         return [Precondition("drill.production_guard", "the drill server is not a production "
                              "database of this config", guard, blocking=True)]
+
+    def headline(self, summary: RunSummary) -> Sequence[Figure]:
+        """RTO and RPO against their targets and the backup restored, from the select and
+        report steps' results; a drill that stopped before `report` has no RTO yet."""
+        from breakglass.config.durations import format_duration
+
+        def result(step: str) -> Mapping[str, Any]:
+            rec = summary.steps.get(step)
+            return (rec.result or {}) if rec is not None else {}
+
+        picked, judged = result(SelectBackup.name), result(Report.name)
+        rto, max_age = self.drill.drill.rto, self.drill.backup.max_age
+        figures = []
+        if "rto_seconds" in judged:
+            figures.append(Figure("RTO", f"{human_seconds(judged['rto_seconds'])} (target "
+                                  f"{format_duration(rto)})",
+                                  {"rto_seconds": judged["rto_seconds"],
+                                   "rto_target_seconds": rto.total_seconds()}))
+        rpo = judged.get("rpo_seconds", picked.get("rpo_seconds"))
+        if rpo is not None:
+            figures.append(Figure("RPO", f"{human_seconds(rpo)} (target "
+                                  f"{format_duration(max_age)})",
+                                  {"rpo_seconds": rpo,
+                                   "rpo_target_seconds": max_age.total_seconds()}))
+        key = picked.get("key") or picked.get("snapshot")
+        if key:
+            figures.append(Figure("backup", f"{key}, {human_seconds(float(rpo or 0))} old",
+                                  {"backup": key}))
+        return figures
 
     def measures(self, summary: RunSummary) -> Mapping[str, float]:
         """RTO and RPO as the report step measured them (none when the drill did not get

@@ -43,7 +43,17 @@ from breakglass.engine.findings import (
     as_note,
     unverified,
 )
-from breakglass.engine.hooks import Delivery, ErrorReporter, NoticeEvent, Notifier
+from breakglass.engine.hooks import (
+    DEFAULT_EVENTS,
+    ENDINGS,
+    Delivery,
+    ErrorReporter,
+    Figure,
+    Notice,
+    NoticeEvent,
+    Notifier,
+    PendingNotice,
+)
 from breakglass.engine.preconditions import checklist_preconditions, owner_precondition
 from breakglass.engine.progress import DEFAULT_HEARTBEAT, ProgressEvent, ProgressView
 from breakglass.engine.redaction import Redactor
@@ -56,10 +66,11 @@ from breakglass.engine.runbook import (
     Step,
     StepContext,
 )
-from breakglass.engine.runs import RunSummary, find_journal, summarize
+from breakglass.engine.runs import RunSummary, find_journal, report_names, summarize
 from breakglass.errors import (
     EXIT_FINDING,
     EXIT_OK,
+    EXIT_UNVERIFIED,
     EXIT_USAGE,
     BreakglassError,
     CouldNotVerify,
@@ -207,8 +218,9 @@ def execute(runbook: Runbook, options: RunOptions, services: Services) -> RunRes
             "mutating": runbook.mutating, "responsibility": runbook.responsibility,
             "pid": os.getpid(), "overrides": dict(options.overrides)})
         run = _Run(runbook, options, services, journal, run_id, state.local_dir, lease)
-        run.note_takeover(stale)
-        return run.start()
+        with run.notices_settled():
+            run.note_takeover(stale)
+            return run.start()
 
 
 def resume(run_id: str, config: Config, options: RunOptions, services: Services) -> RunResult:
@@ -251,6 +263,12 @@ def undo(run_id: str, config: Config, options: RunOptions, services: Services) -
     if services.console is not None:
         out.undo_plan(services.console, run_id, [(n, by_name[n].title) for n in todo],
                       [(n, by_name[n].title) for n in manual])
+    if manual and not todo:
+        # Nothing here can be reversed by breakglass: ending "undone" would tell the owners a
+        # change was taken back when none was. The run stays as it is, resumable.
+        raise UsageError(f"nothing undone: no step run {run_id} applied has an undo "
+                         f"({', '.join(manual)}); finish the run instead with `breakglass "
+                         f"runs.resume {run_id}`, or reverse those steps by hand")
     if todo and not options.yes:
         ask = services.confirm
         if not (options.interactive and ask is not None and ask("Undo these steps? Type 'yes': ")):
@@ -302,8 +320,9 @@ def _reopened(runbook: Runbook, summary: RunSummary, path: Path, options: RunOpt
         journal.append("run_resumed", {"pid": os.getpid(), "mode": mode,
                                        "reopens": summary.status})
         run = _Run(runbook, options, services, journal, summary.run_id, state.local_dir, lease)
-        run.note_takeover(stale)
-        yield run
+        with run.notices_settled():
+            run.note_takeover(stale)
+            yield run
 
 
 def _result(summary: RunSummary, state_dir: Path, reports: dict[str, Path]) -> RunResult:
@@ -324,7 +343,12 @@ class _Run:
         self.lease = lease
         self.steps: Sequence[Step] = runbook.steps()
         self.console = services.console
-        self.deliveries: list[dict[str, Any]] = []
+        # Notices on their way, oldest first: (event, anchor, pending), journaled as they
+        # settle. Before an incident runbook's containment step is done, notices wait in
+        # `_held`: they go out in the background right after it (DESIGN principle 9).
+        self._pending: list[tuple[NoticeEvent, str, PendingNotice]] = []
+        self._held: list[tuple[str, Notice]] = []
+        self._holding = runbook.containment is not None
         self.ctx = StepContext(run_id=run_id, runbook=runbook.name, config=runbook.config,
                                params=runbook.params, state_dir=state_dir,
                                redactor=services.redactor, secrets=services.secrets)
@@ -349,6 +373,7 @@ class _Run:
         """Continue an interrupted or unconfirmed run, or finish its undo."""
         self._restore_outputs(summary)
         if summary.undo_steps is not None:
+            self._holding = False  # undoing: there is nothing to contain first
             self._notify("start", "resumed (finishing its undo)")
             return self._undo([s for s in summary.undo_steps if s not in summary.undone],
                               resumed=True)
@@ -382,6 +407,7 @@ class _Run:
         the journal and the notice, so nobody believes they were reversed."""
         # A step's undo reads what the run applied (e.g. rollback's pinned start releases).
         self._restore_outputs(summary)
+        self._holding = False  # undoing: there is nothing to contain first
         self._notify("start", "undo requested")
         if manual:
             self.journal.append("log", {"step": "", "message": "applied steps without an undo "
@@ -428,7 +454,8 @@ class _Run:
                 found = list(pre.check(self.ctx))
             except CouldNotVerify as exc:
                 found = [unverified(exc.code or "COULD_NOT_VERIFY", str(exc),
-                                    exc.action or "fix what prevented the check", pre.item)]
+                                    self._way_forward(exc.action, "fix what prevented the "
+                                                      "check"), pre.item)]
             failing = any(f.counts for f in found)
             # Not set up at all is neither a pass (✓) nor a block: say so (docs/preconditions.md)
             unset = not failing and any(f.code.endswith("NOT_CONFIGURED") for f in found)
@@ -472,7 +499,7 @@ class _Run:
             "findings": [f.to_dict() for f in found]})
         first = next((f.message for f in found if f.counts), "")
         self._notify("approval", f"precondition {pre.item} overridden",
-                     body=f"{pre.item} ({pre.title}) failed: {first}. Overridden by "
+                     message=f"{pre.item} ({pre.title}) failed: {first}. Overridden by "
                           f"{whoami()} with --because {because!r}.",
                      extra=(pre.responsibility,) if pre.responsibility else ())
 
@@ -507,6 +534,8 @@ class _Run:
                            f"`breakglass runs.resume {self.run_id} --yes`")
 
     def _apply_phase(self, done: set[str], applied: list[str]) -> RunResult:
+        if self.runbook.containment in done:  # a resumed run: contained already
+            self._release_notices()
         for step in self.steps:
             if step.name in done:
                 continue
@@ -567,6 +596,9 @@ class _Run:
             raise _StepFailed
         self._pause(step, "after_verify")
         self.journal.append("step_done", {"step": step.name, "applied": did_apply})
+        if step.name == self.runbook.containment:
+            self._release_notices(contained=step.title if did_apply else "")
+        self._collect_notices(block=False)
         self._show(step.name, "done" if did_apply else "noop",
                    "" if did_apply else (p.noop_reason or ""))
         return did_apply
@@ -628,7 +660,7 @@ class _Run:
     def _finish(self, status: str, exit_code: int | None = None) -> RunResult:
         if self.progress is not None:
             self.progress.stop()
-        closing = self._closing(status)
+        self._closing(status)
         s = summarize(self.journal.path, self.run_id)
         if exit_code is None and self.usage_error:
             exit_code = EXIT_USAGE
@@ -641,11 +673,14 @@ class _Run:
             # The end is journaled first so that its hash (the run's final hash) leaves the
             # machine in the notice and in Sentry: a later rewrite no longer matches it.
             anchor = self.journal.last_hash
-            event: NoticeEvent = "success" if exit_code == EXIT_OK else "failure"
-            self._notify(event, status, anchor=anchor, body=" ".join(
-                f"{f.code}: {f.message}." for f in closing if f.counts) or status)
+            ends: dict[int, NoticeEvent] = {EXIT_OK: "success", EXIT_UNVERIFIED: "unverified"}
+            event = ends.get(exit_code, "failure")
+            self._notify(event, status, anchor=anchor, exit_code=exit_code)
             self._checkin("ok" if exit_code == EXIT_OK else "error")
             self._send_anchor(status, anchor)
+        # Every notice settles before the report is written: sent, refused, or "timed out
+        # after Ns" for a channel that hangs (never waited on past its deadline).
+        self._collect_notices(block=True)
         reports = self._report()
         summary = summarize(self.journal.path, self.run_id)
         if status != "dry-run":
@@ -725,30 +760,120 @@ class _Run:
         if self.options.take_over:
             self._notify("start", "lease taken over", msg)
 
-    def _notify(self, event: NoticeEvent, status: str, body: str = "",
-                extra: tuple[str, ...] = (), anchor: str = "") -> None:
+    def _notify(self, event: NoticeEvent, status: str, message: str = "",
+                extra: tuple[str, ...] = (), anchor: str = "",
+                exit_code: int | None = None) -> None:
+        """Send a notice to the owners in the background (never waited on here); before an
+        incident runbook's containment step is done, hold it until then."""
         if self.options.dry_run:
             return
         if event == "start":
             self._checkin("in_progress")
-        notifier = self.services.notifier
-        if notifier is None:
+        if self.services.notifier is None:
             return
-        title = f"breakglass {self.runbook.name} on {self.runbook.target}: {status}"
-        body = f"run {self.run_id} ({self.runbook.config.project.name}): {body or status}"
-        if anchor:
-            body += (f"\njournal hash {anchor} (keep this notice: `breakglass runs.verify "
-                     f"{self.run_id} --anchor {anchor}` proves the journal was not rewritten)")
+        notice = self._notice(event, status, message, anchor, exit_code)
+        ending = event in ENDINGS
+        if ending:
+            self._release_notices()
         for responsibility in dict.fromkeys((self.runbook.responsibility,
                                              *self.runbook.also_notify, *extra)):
+            if self._holding and not ending:
+                self._held.append((responsibility, notice))
+            else:
+                self._dispatch(responsibility, notice)
+
+    def _dispatch(self, responsibility: str, notice: Notice) -> None:
+        notifier = self.services.notifier
+        assert notifier is not None
+        try:
+            pending = notifier.dispatch(responsibility, notice)
+        except Exception as exc:  # a notifier must never take a run down (principle 7)
+            self._capture(exc)
+            self._journal_deliveries(notice.event, notice.anchor, [
+                Delivery("-", "-", False, f"notifier error: {_one_line(exc)}")])
+            return
+        self._pending.append((notice.event, notice.anchor, pending))
+
+    def _release_notices(self, contained: str = "") -> None:
+        """The containment step is done (or the run ends without it): send what was held,
+        saying what is done already (`contained`: the step's title)."""
+        self._holding = False
+        held, self._held = self._held, []
+        for responsibility, notice in held:
+            if contained and notice.event == "start":
+                said = f"{notice.message} " if notice.message else ""
+                notice = replace(notice, message=f"{said}Done already: {contained}.")
+            self._dispatch(responsibility, notice)
+
+    def _collect_notices(self, *, block: bool) -> None:
+        """Journal the deliveries of settled notices, oldest first; `block`: wait for each
+        (bounded by its deadline)."""
+        while self._pending:
+            event, anchor, pending = self._pending[0]
+            if not block and not pending.done():
+                return
+            self._pending.pop(0)
             try:
-                got: list[Delivery] = notifier.notify(responsibility, event, title, body)
-            except Exception as exc:  # a notifier must never take a run down (principle 7)
+                got = pending.wait()
+            except Exception as exc:  # principle 7, as in _dispatch
                 self._capture(exc)
                 got = [Delivery("-", "-", False, f"notifier error: {_one_line(exc)}")]
-            for d in got:
-                self.journal.append("delivery", {"event": event, **d.to_dict(),
-                                                 **({"anchor": anchor} if anchor else {})})
+            self._journal_deliveries(event, anchor, got)
+
+    def _journal_deliveries(self, event: NoticeEvent, anchor: str,
+                            got: Sequence[Delivery]) -> None:
+        for d in got:
+            self.journal.append("delivery", {"event": event, **d.to_dict(),
+                                             **({"anchor": anchor} if anchor else {})})
+
+    @contextlib.contextmanager
+    def notices_settled(self) -> Iterator[None]:
+        """However the run leaves (NotConfirmed, a lost lease, a bug), its notices are sent or
+        recorded as not delivered before the process can exit."""
+        try:
+            yield
+        finally:
+            self._release_notices()
+            # A journal that cannot be written any more (the shared state was lost) must not
+            # hide the error that ended the run.
+            with contextlib.suppress(BreakglassError, OSError):
+                self._collect_notices(block=True)
+
+    def _notice(self, event: NoticeEvent, status: str, message: str, anchor: str,
+                exit_code: int | None) -> Notice:
+        cfg, rb = self.runbook.config, self.runbook
+        ending = event in ENDINGS
+        s = summarize(self.journal.path, self.run_id)
+        wanted = (cfg.notify_on[rb.name] if rb.name in cfg.notify_on
+                  else DEFAULT_EVENTS[rb.mutating])
+        applied, not_applied, undone = _changes(s) if ending else ((), (), ())
+        return Notice(
+            event=event, run_id=self.run_id, project=cfg.project.name,
+            environment=cfg.project.environment, runbook=rb.name, target=rb.target,
+            mutating=rb.mutating, status=status, exit_code=exit_code, message=message,
+            findings=tuple(s.findings) if ending else (),
+            figures=self._figures(s) if ending else (),
+            applied=applied, not_applied=not_applied, undone=undone,
+            show=f"breakglass runs.show {self.run_id}",
+            report=self._report_link() if ending else "",
+            host=socket.gethostname(), anchor=anchor, wanted=frozenset(wanted))
+
+    def _report_link(self) -> str:
+        """The HTML report as a notice's reader can open it: a presigned URL when the state
+        is shared (the report is stored there as the run ends), else its local path."""
+        name = report_names(self.run_id)["html"]
+        try:
+            link = open_state(self.runbook.config).blob_link(name)
+        except BreakglassError:  # no link is no reason to hold the notice back
+            link = None
+        return link or str(self.state_dir / name)
+
+    def _figures(self, summary: RunSummary) -> tuple[Figure, ...]:
+        try:
+            return tuple(self.runbook.headline(summary))
+        except Exception as exc:  # a notice goes out without its numbers rather than not at all
+            self._capture(exc)
+            return ()
 
     def _send_anchor(self, status: str, anchor: str) -> None:
         reporter = self.services.reporter
@@ -809,10 +934,22 @@ class _Run:
             with contextlib.suppress(Exception):
                 self.services.reporter.capture(exc)
 
+    def _way_forward(self, action: str, default: str) -> str:
+        """What to do when a check could not run (a service unreachable). In a run that can be
+        resumed the way forward is this run's resume — not "retry": a fresh run of a half-done
+        rotation would start over with a third value."""
+        if not self.runbook.mutating or self.options.dry_run:
+            return action or default
+        if "runs.resume" in action:
+            return action
+        return (f"{action or 'fix what prevented the check'}; then finish this run: "
+                f"`breakglass runs.resume {self.run_id}`")
+
     def _step_failed(self, step: Step, phase: str, exc: Exception) -> None:
         if isinstance(exc, CouldNotVerify):
             finding = unverified(exc.code or "COULD_NOT_VERIFY", str(exc),
-                                 exc.action or "fix what prevented the check and run it again",
+                                 self._way_forward(exc.action, "fix what prevented the check "
+                                                   "and run it again"),
                                  step.name, **exc.evidence)
         elif isinstance(exc, UsageError):
             # A secret ref that does not resolve, a bad argument found late: the user's input is
@@ -858,3 +995,17 @@ def _undo_finding(step: Step, exc: Exception, run_id: str) -> Finding:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _changes(s: RunSummary) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(changed, planned but not changed, changed then undone), as step titles, for a notice."""
+    applied, not_applied, undone = [], [], []
+    for rec in s.steps.values():
+        name = rec.title or rec.name
+        if rec.status == "undone":
+            undone.append(name)
+        elif rec.applied:
+            applied.append(name)
+        elif rec.plan.get("actions") and rec.status != "noop":
+            not_applied.append(name)
+    return tuple(applied), tuple(not_applied), tuple(undone)

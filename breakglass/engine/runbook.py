@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from breakglass.engine.findings import Finding
+from breakglass.engine.hooks import Figure
 from breakglass.engine.progress import ProgressEvent, Unit
 from breakglass.engine.redaction import Redactor
 
@@ -207,6 +208,19 @@ class Runbook(ABC):
     def also_notify(self) -> tuple[str, ...]:
         """Further responsibilities whose owners get this run's notices (a leaked secret is an
         incident too: `rotate --leaked` tells incident_response as well as key_rotation)."""
+        return ()
+
+    @property
+    def containment(self) -> str | None:
+        """The step that stops the harm in an incident runbook (lockout: "disable"). Owners'
+        notices wait until it is done, then go out in the background: the containment never
+        waits on a notice channel (DESIGN principle 9)."""
+        return None
+
+    def headline(self, summary: RunSummary) -> Sequence[Figure]:
+        """The key numbers of a finished run for the owners' notice (a drill's RTO and RPO
+        against their targets, the backup and its age): from the journal's step results,
+        never measured again. Must not raise for a run that ended early (fewer numbers)."""
         return ()
 
     def closing_findings(self, ctx: StepContext, summary: RunSummary) -> Sequence[Finding]:

@@ -21,7 +21,9 @@ __all__ = ["AppriseNotifier", "SentryReporter", "build_error_reporter", "build_n
 
 def build_notifier(config: Config, secrets: SecretResolver, redactor: Redactor) -> AppriseNotifier:
     channels = {name: list(person.notify) for name, person in config.people.items()}
-    return AppriseNotifier(config.owners, channels, secrets, redactor)
+    chosen = {name: person.notify_on for name, person in config.people.items()
+              if person.notify_on is not None}
+    return AppriseNotifier(config.owners, channels, secrets, redactor, chosen=chosen)
 
 
 def build_error_reporter(config: Config, secrets: SecretResolver,

@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from breakglass.connectors import age, pgbin, postgres, process
 from breakglass.engine.findings import Finding, Severity
+from breakglass.engine.hooks import Figure
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, UsageError
@@ -42,6 +43,7 @@ from breakglass.recovery.stores import BackupStore, open_store
 
 if TYPE_CHECKING:
     from breakglass.config import BackupConfig
+    from breakglass.engine.runs import RunSummary
 
 CHUNK = 1 << 20
 NAME_TIME = "%Y%m%dT%H%M%SZ"
@@ -98,6 +100,19 @@ class BackupTake(Runbook):
     @property
     def target(self) -> str:
         return str(self.params.get("backup") or "all")
+
+    def headline(self, summary: RunSummary) -> Sequence[Figure]:
+        """Each backup written: its key, size, rows and how long the dump took."""
+        figures = []
+        for n in self.names:
+            rec = summary.steps.get(f"backups.{n}")
+            got = (rec.result or {}) if rec is not None else {}
+            if "key" in got:
+                figures.append(Figure(
+                    f"backups.{n}", f"{got['key']}, {int(got['size']):,} bytes, "
+                    f"{int(got['rows']):,} rows, dumped in {float(got['seconds']):.1f} s",
+                    {f"backups.{n}": {k: got[k] for k in ("key", "size", "rows", "seconds")}}))
+        return figures
 
     def steps(self) -> Sequence[Step]:
         out: list[Step] = []

@@ -193,6 +193,11 @@ class State(ABC):
     def get_blob(self, name: str) -> bytes | None:
         """The blob `name`, None when there is none."""
 
+    def blob_link(self, name: str) -> str | None:
+        """A URL a person can open to read the blob `name` (an owners' notice links the
+        report), None when the state has none to give (a local folder)."""
+        return None
+
     @abstractmethod
     def record_label(self, name: str) -> str:
         """Where the records of `name` live, for people."""

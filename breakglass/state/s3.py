@@ -64,6 +64,9 @@ MARKER = "breakglass-state.json"
 FETCHERS = 16
 
 
+#: how long a presigned link to a report works (the longest SigV4 allows)
+LINK_SECONDS = 7 * 24 * 3600
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -287,6 +290,11 @@ class S3State(State):
         private_dir(path.parent)
         write_private(path, data)
         return path
+
+    def blob_link(self, name: str) -> str | None:
+        # Presigned for SigV4's longest, 7 days (shorter with temporary credentials): the
+        # notice's reader gets the report without AWS access of their own.
+        return self.bucket.presigned_get(name, LINK_SECONDS)
 
     def get_blob(self, name: str) -> bytes | None:
         path = self.local_dir / name

@@ -3,8 +3,8 @@ the CLI in a subprocess (SIGKILL and all) exactly as a user would, plus two task
 test runbooks:
 
     python tests/engine/driver.py markers --config C --dir D [--pause s2.mid --pause-file F]
-                                  [--fail-verify s2] [--steps 3] [--target T] [--dry-run] [--yes]
-                                  [--local-state]
+                                  [--fail-verify s2] [--unreachable s2] [--steps 3] [--target T]
+                                  [--dry-run] [--yes] [--local-state]
     python tests/engine/driver.py audit --config C --dir D [--unreachable s1]
     python tests/engine/driver.py runs.resume ID --yes --config C
 """
@@ -31,12 +31,14 @@ from tests.engine.markers import MarkerAudit, MarkerRunbook
 def markers(c: Context, dir: str, config: str | None = None, steps: int = 3, pause: str = "",
             pause_file: str = "", fail_verify: str = "", target: str = "markers",
             crash: str = "", fail_undo: str = "", secret: str = "", gate: str = "",
-            monitor: str = "", local_state: bool = False,
-            dry_run: bool = False, yes: bool = False, json_: bool = False) -> None:
+            monitor: str = "", unreachable: str = "", local_state: bool = False,
+            one_way: bool = False, dry_run: bool = False, yes: bool = False,
+            json_: bool = False) -> None:
     params = {"dir": dir, "steps": steps, "pause": pause, "pause_file": pause_file,
               "fail_verify": fail_verify, "target": target, "crash": crash,
               "fail_undo": fail_undo, "secret": secret,
-              "gate": gate, "monitor": monitor}
+              "gate": gate, "monitor": monitor, "unreachable": unreachable,
+              "one_way": one_way}
     code = run_runbook(App(config, json_, local_state=local_state), MarkerRunbook, params,
                        dry_run=dry_run, yes=yes)
     if code:

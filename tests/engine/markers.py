@@ -7,9 +7,10 @@ its two actions plans only the missing one on resume. `undo` removes the step's 
 counted in `undo.log`.
 
 Faults a person can fix: `params["crash"]`, `params["fail_verify"]` and `params["fail_undo"]`
-name a step whose apply raises, whose verification fails or whose undo raises — until a file
-`fixed` appears in the marker directory (the user fixed the cause), so `runs.resume` of the
-failed run can finish it.
+name a step whose apply raises, whose verification fails or whose undo raises, and
+`params["unreachable"]` a step whose apply cannot reach its target (CouldNotVerify, like a
+service that went away) — until a file `fixed` appears in the marker directory (the user fixed
+the cause), so `runs.resume` of the failed run can finish it.
 
 Deterministic crash points (no timing guesses): `params["pause"]` names one point —
 `sN.before` / `sN.mid` / `sN.after` (start, middle, end of apply), `sN.verified` (end of verify)
@@ -73,6 +74,10 @@ class MarkerStep(Step):
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
         self._pause(ctx, "before")
+        if self._faulty(ctx, "unreachable"):
+            raise CouldNotVerify(f"cannot reach the marker directory for {self.name}",
+                                 code="MARKERS_UNREACHABLE",
+                                 action="check the marker directory and retry")
         if self._faulty(ctx, "crash"):
             # With a secret param, the exception message carries the secret (a canary for Sentry).
             secret = ctx.params.get("secret")
@@ -133,7 +138,8 @@ class MarkerRunbook(Runbook):
         return str(self.params.get("target") or "markers")
 
     def steps(self) -> Sequence[Step]:
-        return [MarkerStep(f"s{i}") for i in range(1, int(self.params.get("steps", 3)) + 1)]
+        kind = OneWayMarkerStep if self.params.get("one_way") else MarkerStep
+        return [kind(f"s{i}") for i in range(1, int(self.params.get("steps", 3)) + 1)]
 
     @property
     def monitor_slug(self) -> str | None:
@@ -143,18 +149,28 @@ class MarkerRunbook(Runbook):
         return {"markers_applied": float(sum(s.applied for s in summary.steps.values()))}
 
     def preconditions(self) -> Sequence[Precondition]:
-        """`params["gate"]` names a file that must exist (a stand-in checklist item)."""
+        """`params["gate"]` names a file that must exist (a stand-in checklist item); a folder
+        there is a check that cannot run (the item's service unreachable)."""
         gate = self.params.get("gate")
         if not gate:
             return ()
 
         def check(ctx: StepContext) -> Sequence[Finding]:
+            if Path(gate).is_dir():
+                raise CouldNotVerify(f"cannot read {gate}", code="GATE_UNREACHABLE",
+                                     action="make it a file")
             if Path(gate).exists():
                 return []
             return [Finding("GATE_CLOSED", f"{gate} does not exist", "create it",
                             subject="test.gate")]
 
         return [Precondition("test.gate", "the gate file exists", check)]
+
+
+class OneWayMarkerStep(MarkerStep):
+    """A marker step without an undo (like a rotation's new key, or a lockout's disable)."""
+
+    undo = Step.undo
 
 
 class MarkerCheck(Step):

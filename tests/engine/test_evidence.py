@@ -21,7 +21,7 @@ from breakglass.engine import journal
 from tests.engine.conftest import Project
 from tests.servers.sinks import HttpSink
 
-HASH = re.compile(r"journal hash ([0-9a-f]{64})")
+HASH = re.compile(r"journal hash:? ([0-9a-f]{64})")
 
 
 def rechain(path: Path, events: list[dict[str, Any]], head_behind: int = 0) -> None:

@@ -104,12 +104,14 @@ def test_override_applies_journals_reports_and_tells_both_owners(
     assert head["evidence"]["because"] == WHY and head["severity"] == "info"
     assert WHY in (project.state / "reports" / f"{run_id}.md").read_text()
     # both owners were told, as an "approval" notice (apprise type warning)
+    def approval(q: Any) -> bool:
+        return q.path in ("/alice", "/bob") and json.loads(q.body)["event"] == "approval"
+
     told = {q.path: json.loads(q.body) for q in http_sink.wait_for(
-        lambda reqs: {"/alice", "/bob"} <= {q.path for q in reqs
-                                            if b"overridden" in q.body})
-        if b"overridden" in q.body}
+        lambda reqs: {"/alice", "/bob"} <= {q.path for q in reqs if approval(q)})
+        if approval(q)}
     assert set(told) == {"/alice", "/bob"}
-    assert all(m["type"] == "warning" and WHY in m["message"] for m in told.values())
+    assert all(m["type"] == "warning" and WHY in m["detail"] for m in told.values())
     approvals = {d["person"] for d in doc["deliveries"] if d["event"] == "approval"}
     assert approvals == {"alice", "bob"}
 
@@ -150,3 +152,17 @@ def test_resume_keeps_the_overrides_of_the_original_run(project: Project) -> Non
     overridden = [e["data"]["because"] for e in project.events(run_id)
                   if e["type"] == "precondition_overridden"]
     assert overridden == [WHY, WHY]  # at the start and again at the resume
+
+
+def test_a_run_left_unconfirmed_still_journals_the_notice_it_sent(
+        project: Project, http_sink: HttpSink) -> None:
+    # The approval notice leaves in the background; the run then stops at the confirmation
+    # (no --yes, no TTY). Before the process exits, the notice is journaled as delivered.
+    with_drills(project, http_sink)
+    r = checked(project, "--override", ITEM, "--because", WHY)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert project.applied() == []
+    (run_id,) = project.run_ids()
+    told = [(e["data"]["event"], e["data"]["person"], e["data"]["ok"])
+            for e in project.events(run_id) if e["type"] == "delivery"]
+    assert sorted(told) == [("approval", "alice", True), ("approval", "bob", True)]

@@ -25,6 +25,23 @@ def test_failing_blocking_precondition_stops_apply_and_changes_nothing(
         ("NO_OWNER", "info"), ("GATE_CLOSED", "error")]
 
 
+def test_a_precondition_that_could_not_be_checked_says_resume_this_run(
+        project: Project) -> None:
+    gate = project.root / "gate"
+    gate.mkdir()  # the check cannot run
+    r = project.markers_run("--yes", "--gate", str(gate))
+    assert r.returncode == 3, r.stdout + r.stderr
+    (run_id,) = project.run_ids()
+    doc = json.loads(project.run("runs.show", run_id, "--json").stdout)
+    (found,) = [f for f in doc["findings"] if f["code"] == "GATE_UNREACHABLE"]
+    assert found["action"] == f"make it a file; then finish this run: `breakglass runs.resume " \
+        f"{run_id}`"
+    gate.rmdir()
+    gate.write_text("open")
+    assert project.run("runs.resume", run_id, "--yes").returncode == 0
+    assert len(project.applied()) == 6
+
+
 def test_dry_run_with_a_failing_precondition_exits_1(project: Project) -> None:
     r = project.markers_run("--dry-run", "--gate", str(project.root / "gate"))
     assert r.returncode == 1

@@ -33,6 +33,23 @@ def test_a_rolled_back_run_is_finished_by_resume_once_the_cause_is_fixed(
     assert project.run("runs.verify", run_id).returncode == 0
 
 
+def test_a_service_unreachable_mid_run_says_resume_this_run_and_resume_finishes_it(
+        project: Project) -> None:
+    r = project.markers_run("--yes", "--unreachable", "s2")
+    (run_id,) = project.run_ids()
+    assert r.returncode == 3, r.stdout + r.stderr  # could not verify
+    doc = json.loads(project.run("runs.show", run_id, "--json").stdout)
+    (found,) = [f for f in doc["findings"] if f["code"] == "MARKERS_UNREACHABLE"]
+    # The step's own advice, then this run's resume — not "retry", which would start a new run.
+    assert found["action"] == ("check the marker directory and retry; then finish this run: "
+                               f"`breakglass runs.resume {run_id}`")
+    (project.markers / "fixed").touch()
+
+    assert project.run("runs.resume", run_id, "--yes").returncode == 0
+    assert project.present() == ALL_MARKERS
+    assert project.run_ids() == [run_id]
+
+
 def test_resume_of_a_failed_run_shows_the_new_plan_and_asks_again(project: Project) -> None:
     project.markers_run("--yes", "--fail-verify", "s2")
     (run_id,) = project.run_ids()
@@ -118,6 +135,22 @@ def test_undo_without_confirmation_changes_nothing(project: Project) -> None:
     assert "[s1]" in r.stdout and f"runs.undo {run_id} --yes" in r.stderr
     assert project.present() == ["s1.a", "s1.b"]
     assert project.journal(run_id).read_bytes() == before
+
+
+def test_undo_refuses_when_nothing_applied_has_an_undo(project: Project) -> None:
+    project.kill(project.start_paused("s2.before", "--one-way"))
+    (run_id,) = project.run_ids()
+    before = project.journal(run_id).read_bytes()
+
+    r = project.run("runs.undo", run_id, "--yes")
+
+    # Ending "undone" would tell the owners a change was taken back when none was.
+    assert r.returncode == 2
+    assert "no step run" in r.stderr and f"runs.resume {run_id}" in r.stderr
+    assert project.journal(run_id).read_bytes() == before
+    assert project.present() == ["s1.a", "s1.b"]
+    assert project.run("runs.resume", run_id, "--yes").returncode == 0
+    assert project.present() == ALL_MARKERS
 
 
 def test_a_succeeded_run_cannot_be_undone(project: Project) -> None:

@@ -174,7 +174,9 @@ def start(fake: StripeFake) -> ThreadingHTTPServer:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+    # The fake's own port once it has one: a fault test stops the server (Stripe down) and
+    # starts it again where breakglass's `api_base` points.
+    server = ThreadingHTTPServer((LOOPBACK, fake.port), Handler)
     fake.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

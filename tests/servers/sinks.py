@@ -7,6 +7,8 @@ is what apprise's json:// plugin and sentry-sdk's transport expect. A path begin
 (`http_sink.apprise_url_status(500)`) without touching shared state other tests rely on.
 `down_url` points at a port with nothing listening: the sink holds it bound (never listening) for
 its lifetime, so a connection is refused and no server started later can take the port.
+`hang_apprise_url` (and `hang_mailto_url`) point at a port that accepts every connection and
+never answers a byte: a notice channel that hangs (a stuck proxy, a firewall that drops replies).
 
 Tests run with xdist keep one sink per worker (session scope is per worker); tests that assert on
 recorded requests call `clear()` first or filter by a unique path/marker.
@@ -14,6 +16,7 @@ recorded requests call `clear()` first or filter by a unique path/marker.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
@@ -67,6 +70,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]  # header names lower-cased
     body: bytes  # raw, as received
+    at: float = field(default_factory=time.time)  # when it arrived (UTC epoch seconds)
 
     @property
     def decoded(self) -> bytes:
@@ -136,6 +140,19 @@ class HttpSink:
         self.down_apprise_url = f"json://{LOOPBACK}:{self.down_port}/"
         self._thread = threading.Thread(target=self._server.serve_forever, name="http-sink",
                                         daemon=True)
+        self._hang = _Hanging()
+        self.hang_port = self._hang.port
+        self.hang_apprise_url = f"json://{LOOPBACK}:{self.hang_port}/"
+
+    def hang_mailto_url(self, to: str) -> str:
+        """An SMTP channel to the hanging port: connected, and never greeted."""
+        return (f"mailto://{LOOPBACK}:{self.hang_port}?mode=insecure&smtp={LOOPBACK}"
+                f"&from=breakglass%40example.test&to={quote(to)}")
+
+    @property
+    def hung_connections(self) -> int:
+        """Connections the hanging port has accepted so far (each one a notice held up)."""
+        return self._hang.accepted
 
     def apprise_url_status(self, status: int) -> str:
         """An apprise json:// URL this sink answers with `status` (e.g. 500)."""
@@ -178,6 +195,7 @@ class HttpSink:
 
     def stop(self) -> None:
         self._down.close()
+        self._hang.stop()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -212,6 +230,44 @@ class HttpSink:
             chunks.append(r.body)
             chunks.append(r.decoded)
         return b"\n".join(chunks)
+
+
+class _Hanging:
+    """Accepts connections on a loopback port and holds them open without answering."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind((LOOPBACK, 0))
+        self._sock.listen(64)
+        self.port = int(self._sock.getsockname()[1])
+        self._held: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name="hang-sink", daemon=True)
+        self._thread.start()
+
+    @property
+    def accepted(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # closed by stop()
+                return
+            with self._lock:
+                self._held.append(conn)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the blocked accept() (Linux)
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        with self._lock:
+            for conn in self._held:
+                conn.close()
+            self._held.clear()
+        self._thread.join(timeout=5)
 
 
 class SmtpSink:

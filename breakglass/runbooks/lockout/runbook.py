@@ -554,6 +554,10 @@ class Lockout(Runbook):
     def target(self) -> str:
         return f"user {_user(self.params)}"
 
+    @property
+    def containment(self) -> str | None:
+        return DisableStep.name
+
     def steps(self) -> Sequence[Step]:
         user = _user(self.params)
         refs = [(k, str(self.params[f"probe_{k}"])) for k in ("cookie", "token")

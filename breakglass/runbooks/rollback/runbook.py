@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from breakglass.engine.hooks import Figure
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Precondition, Runbook, Step
 from breakglass.runbooks.rollback.fleet import Fleet
@@ -13,6 +14,7 @@ from breakglass.runbooks.rollback.steps import ChooseStep, HostStep, MigrationSt
 
 if TYPE_CHECKING:
     from breakglass.config import Config
+    from breakglass.engine.runs import RunSummary
 
 
 @register
@@ -36,6 +38,18 @@ class Rollback(Runbook):
     @property
     def also_notify(self) -> tuple[str, ...]:
         return ("incident_response",)  # a bad release in production is an incident
+
+    def headline(self, summary: RunSummary) -> Sequence[Figure]:
+        """Which hosts were switched, from which release to which, and how many were not."""
+        hosts = list(self.fleet.settings.hosts)
+        moved = {}
+        for name in hosts:
+            rec = summary.steps.get(f"host.{name}")
+            if rec is not None and rec.applied and rec.status != "undone" and rec.result:
+                moved[name] = f"{rec.result.get('from')} -> {rec.result.get('to')}"
+        text = "; ".join(f"{h} ({how})" for h, how in moved.items()) or "none"
+        return [Figure("hosts changed", f"{len(moved)} of {len(hosts)}: {text}",
+                       {"hosts_changed": sorted(moved), "hosts_total": len(hosts)})]
 
     def steps(self) -> Sequence[Step]:
         return [ChooseStep(self.fleet), MigrationStep(self.fleet),

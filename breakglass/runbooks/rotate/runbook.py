@@ -18,6 +18,7 @@ from breakglass.errors import UsageError
 from breakglass.runbooks.rotate.base import (
     Kind,
     Mode,
+    RevokeStep,
     RotationStep,
     carried,
     leaked_status,
@@ -76,6 +77,11 @@ class Rotate(Runbook):
     def also_notify(self) -> tuple[str, ...]:
         # A leak is an incident: its owners hear about it as well as the key owners.
         return ("incident_response",) if self.mode.leaked else ()
+
+    @property
+    def containment(self) -> str | None:
+        # A leak is contained when the leaked value is revoked (right after the new one exists).
+        return RevokeStep.name if self.mode.leaked else None
 
     def steps(self) -> Sequence[Step]:
         before: list[Step] = []
