@@ -112,6 +112,7 @@ def run_parallel(wanted: list[str], args: argparse.Namespace) -> tuple[list[Tria
     base = [sys.executable, str(Path(__file__).resolve()), "--json", "--budget",
             str(args.budget), *(["--quick"] if args.quick else []),
             *(["--kind", args.kind] if args.kind else [])]
+    # Their stderr is ours: each trial's line appears as it ends.
     children = [subprocess.Popen([*base, "--only", ",".join(g)], stdout=subprocess.PIPE,
                                  text=True) for g in groups]
     trials: list[Trial] = []
@@ -126,9 +127,6 @@ def run_parallel(wanted: list[str], args: argparse.Namespace) -> tuple[list[Tria
         for t in doc["trials"]:
             fault = Fault(t["fault"], t["point"], then=t["then"], extra=tuple(t["extra"]))
             trials.append(Trial(t["runbook"], fault, t["outcome"], t["detail"], t["leaks"]))
-            if not args.json:
-                mark = "LEAK " if t["leaks"] else ""
-                print(f"  {t['runbook']:{WIDTH}} {fault.label:48} {mark}{t['outcome']}")
     return trials, skipped
 
 
@@ -147,11 +145,13 @@ def run(wanted: list[str], lab: Lab, work: Path, args: argparse.Namespace,
                 continue
             t = scenario.trial(fault, work / f"{name}-{i}")
             trials.append(t)
-            if not args.json:
-                mark = "LEAK " if t.leaks else ""
-                print(f"  {name:{WIDTH}} {fault.label:48} {mark}{t.outcome}", flush=True)
-                if args.verbose and t.detail:
-                    print("    " + t.detail.strip().replace("\n", "\n    "), flush=True)
+            # A line per trial as it ends (to stderr under --json, whose stdout is the
+            # document): a CI log shows progress, and --jobs children stream through it.
+            out = sys.stderr if args.json else sys.stdout
+            mark = "LEAK " if t.leaks else ""
+            print(f"  {name:{WIDTH}} {fault.label:48} {mark}{t.outcome}", file=out, flush=True)
+            if args.verbose and t.detail:
+                print("    " + t.detail.strip().replace("\n", "\n    "), file=out, flush=True)
     return trials, skipped
 
 

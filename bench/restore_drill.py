@@ -292,8 +292,11 @@ sql = "select count(*) from TABLE"
 equals = ROWS"""
 
 
-def write_config(work: Path, endpoint_url: str, rows: Mapping[str, int]) -> Path:
+def write_config(work: Path, endpoint_url: str, rows: Mapping[str, int],
+                 state: str | None = None) -> Path:
+    """The drill's config in `work`; `state`: `[project] state` (bench/state_s3.py)."""
     path = work / "breakglass.toml"
+    shared = f'state = "{state}"\n' if state else ""
     # the drill's `expect` checks: exact row counts (table names are ours, not input)
     expects = "\n".join(_EXPECT.replace("TABLE", t).replace("ROWS", str(n))
                         for t, n in rows.items())
@@ -302,7 +305,7 @@ def write_config(work: Path, endpoint_url: str, rows: Mapping[str, int]) -> Path
 name = "bench"
 environment = "production"
 state_dir = "state"
-
+{shared}
 [owners]
 backup_restore = ["bench"]
 

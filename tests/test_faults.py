@@ -78,3 +78,14 @@ def test_a_family_name_runs_every_member() -> None:
     assert sorted(json.loads(r.stdout)["figures"]) == [
         "rotate.aws_iam_key", "rotate.aws_secretsmanager", "rotate.env_file",
         "rotate.postgres_role", "rotate.ssm_parameter", "rotate.stripe_webhook"]
+
+
+def test_jobs_split_the_runbooks_and_merge_their_figures() -> None:
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "faults.py"), "--quick",
+                        "--only", "attest,unlock", "--jobs", "2", "--json"],
+                       capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    figures = json.loads(r.stdout)["figures"]
+    assert {n: f["boundaries tried"] for n, f in figures.items()} == {"attest": 2, "unlock": 1}
+    # each child streams a line per trial as it ends (a CI log shows progress)
+    assert sum(" consistent" in line for line in r.stderr.splitlines()) == 3

@@ -135,12 +135,14 @@ class Bucket:
                 raise
             return Obj(key, str(resp["ETag"]), resp["Body"].read())
 
-    def listing(self, sub: str = "") -> list[Listed]:
-        """Every object whose key starts with `sub`, in key order (one request per 1,000)."""
+    def listing(self, sub: str = "", after: str = "") -> list[Listed]:
+        """Every object whose key starts with `sub` (and, with `after`, sorts after that key),
+        in key order (one request per 1,000)."""
         out: list[Listed] = []
+        extra = {"StartAfter": self.full(after)} if after else {}
         with self.errors(f"cannot list {sub or 'the state'}"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.full(sub))
+                Bucket=self.bucket, Prefix=self.full(sub), **extra)
             for page in pages:
                 for item in page.get("Contents", ()):
                     out.append(Listed(str(item["Key"])[len(self.prefix):], str(item["ETag"]),

@@ -238,6 +238,7 @@ table{border-collapse:collapse;width:100%;margin-top:.5em}
 td,th{border-bottom:1px solid #d0d7de;padding:5px 8px;font-size:13px;text-align:left;
 vertical-align:top;overflow-wrap:break-word}
 th,td.nw{white-space:nowrap}
+@media (min-width:641px){td.id{white-space:nowrap}td.brk{word-break:break-all}}
 .scroll{overflow-x:auto}
 th{background:#f6f8fa}
 tr.failed td{background:#ffebe9}
@@ -284,7 +285,7 @@ def _value(r: Mapping[str, Any], key: str, target_key: str) -> str:
 
 #: short cells kept on one line on a wide screen (a time or a value split in two is misread)
 _CELL_CLASS = {"finished (UTC)": "nw", "verdict": "nw verdict", "RTO / target": "nw",
-               "RPO / max_age": "nw"}
+               "RPO / max_age": "nw", "backup": "brk", "run": "id"}
 
 
 def _table(records: Sequence[Mapping[str, Any]]) -> str:

@@ -52,6 +52,15 @@ if TYPE_CHECKING:
     from breakglass.state.base import RemoteJournal
 
 GENESIS = "0" * 64
+#: A step's progress that the engine always follows with another event before anything outside
+#: changes (`step_apply_started` before an apply, `step_done`/`step_failed` at its end): a
+#: shared journal sends them to S3 with that next event — one S3 write instead of up to five
+#: per step (bench/state_s3.py). The local file has them at once; when that next write is
+#: refused they are cut from it again, so the local copy never holds an event the bucket lacks
+#: past a refusal. A kill in between loses them in the bucket only (the local copy is replaced
+#: by the bucket's when next read), and a resumed step re-observes anyway.
+SHARED_WITH_NEXT = frozenset({"step_started", "step_planned", "step_noop", "step_applied",
+                              "step_verified"})
 _KEYS = {"seq", "ts", "type", "data", "prev", "hash"}
 
 
@@ -90,8 +99,10 @@ class Journal:
         self.redactor = redactor
         self.seq = seq
         self.last_hash = last_hash
-        #: the shared copy (state on S3), written before the local file on every append
+        #: the shared copy (state on S3), written before the local file
         self.remote = remote
+        #: (size, seq, hash) of the local file as last written to the shared copy
+        self._shared = (path.stat().st_size if path.exists() else 0, seq, last_hash)
 
     @classmethod
     def create(cls, state_dir: Path, run_id: str, redactor: Redactor,
@@ -122,10 +133,15 @@ class Journal:
         digest = event_hash(seq, ts, type_, clean, prev)
         event = {"seq": seq, "ts": ts, "type": type_, "data": clean, "prev": prev, "hash": digest}
         line = (canonical(event) + "\n").encode("utf-8")
-        if self.remote is not None:
+        remote = self.remote if type_ not in SHARED_WITH_NEXT else None
+        if remote is not None:
             # Shared first: an event only this machine holds could announce a change the
             # team's journal never records (and a refused write must leave no local trace).
-            self.remote.write(self.path.read_bytes() + line)
+            try:
+                remote.write(self.path.read_bytes() + line)
+            except BaseException:
+                self._cut_to_shared()
+                raise
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
             os.write(fd, line)
@@ -134,7 +150,18 @@ class Journal:
             os.close(fd)
         self.seq, self.last_hash = seq, digest
         write_private(head_path(self.path), canonical({"seq": seq, "hash": digest}).encode())
+        if remote is not None:
+            self._shared = (self.path.stat().st_size, seq, digest)
         return event
+
+    def _cut_to_shared(self) -> None:
+        """Drop the SHARED_WITH_NEXT events that the refused write was to share."""
+        size, seq, digest = self._shared
+        if self.path.stat().st_size == size:
+            return
+        os.truncate(self.path, size)
+        self.seq, self.last_hash = seq, digest
+        write_private(head_path(self.path), canonical({"seq": seq, "hash": digest}).encode())
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
