@@ -14,6 +14,7 @@ from breakglass.connectors import pgbin
 from breakglass.connectors.pgcluster import EmbeddedCluster
 from breakglass.demo import sandbox
 from breakglass.drills.restore import RestoreDrill, human_seconds
+from breakglass.engine import render
 from breakglass.engine.executor import RunResult, execute
 from breakglass.engine.runbook import Runbook
 from breakglass.recovery.take import BackupTake
@@ -86,7 +87,8 @@ def run(root: Path, console: Console) -> int:
                   "into a throw-away PostgreSQL, structure, exact row counts, sequences and "
                   "2 expect checks proven, then torn down", soft_wrap=True)
     truncated = "ARCHIVE_TRUNCATED" in caught
-    console.print(f"act 3: backup.verify {verify.status}, drill.restore {drill_bad.status} — "
+    console.print(f"act 3: backup.verify {verify.status}, drill.restore "
+                  f"{render.status_words(drill_bad.status)} — "
                   + ("ARCHIVE_TRUNCATED caught before anything trusted the backup"
                      if truncated else "the truncated backup was NOT caught"), soft_wrap=True)
     console.print(f"owners' notices received by the local chat: {len(chat.titles)}")

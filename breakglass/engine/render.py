@@ -165,12 +165,21 @@ def deliveries(console: Console, items: Iterable[dict[str, Any]]) -> None:
                 indent=2)
 
 
+def status_words(status: str | None) -> str:
+    """A recorded status as a person reads it at the end of a run: "rolled back" is the
+    engine's word for a run that failed and undid its own changes, and read after a drill or a
+    rollback it sounds like production was rolled back."""
+    if status == "rolled back":
+        return "failed (what it had changed was undone)"
+    return status or "unfinished"
+
+
 def summary_line(console: Console, s: RunSummary, reports: Iterable[str]) -> None:
     code = s.computed_exit_code()
     style = "green" if code == 0 else ("yellow" if code == 3 else "red")
     # The run id is what people paste into runs.resume: say() never breaks it.
-    say(console, Text(f"{s.runbook} on {s.target}: {s.status} (exit {code}), run {s.run_id}",
-                      style=f"bold {style}"), indent=2)
+    say(console, Text(f"{s.runbook} on {s.target}: {status_words(s.status)} (exit {code}), "
+                      f"run {s.run_id}", style=f"bold {style}"), indent=2)
     _reports(console, reports)
 
 
