@@ -206,6 +206,16 @@ class S3State(State):
 
         private_dir(self.runs_dir())
         path = jr.journal_path(self.local_dir, run_id)
+        try:
+            local = path.read_bytes()
+        except FileNotFoundError:
+            local = b""
+        if len(local) > len(body) and local.startswith(body):
+            # This machine's copy extends the bucket's: events a run going on here holds back
+            # for its next write (journal.SHARED_WITH_NEXT), or that a killed run wrote last.
+            # They are chained events of the same run; replacing the file would cut them out
+            # from under the writer and fork its chain. Its next write shares them.
+            return
         write_private(path, body)
         # S3 replaces the whole object at once, so its last event is its head.
         events = jr.read_events(path)
