@@ -251,7 +251,7 @@ def test_a_restart_failing_in_the_swap_and_the_undo_names_each_hosts_state_and_r
     web2.fix_restart()
     r = project.resume(run_id)
     assert r.returncode == 1, r.stdout + r.stderr  # the rollback itself did not happen
-    assert "rolled back" in r.stdout and "FLEET_NOT_RESTORED" not in r.stdout
+    assert "what it had changed was undone" in r.stdout and "FLEET_NOT_RESTORED" not in r.stdout
     assert project.currents() == ["r3"] * 3
     assert [h.restart_owed() for h in project.hosts] == [False, False, False]
     assert project.serving() == ["r3"] * 3
@@ -308,7 +308,7 @@ def test_a_restart_failing_once_is_undone_and_the_fleet_ends_whole(
     r = project.run("rollback", "--yes")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "RESTART_FAILED" in r.stdout and "FLEET_NOT_RESTORED" not in r.stdout
-    assert "rolled back" in r.stdout
+    assert "what it had changed was undone" in r.stdout
     assert project.currents() == ["r3"] * 3
     assert [h.restart_owed() for h in project.hosts] == [False, False, False]
     assert project.serving() == ["r3"] * 3
