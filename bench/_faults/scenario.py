@@ -151,8 +151,10 @@ class Scenario(ABC):
             said = r.stdout + r.stderr
             if r.returncode == 0:
                 return STRANDED, f"resume without the service claimed success:\n{said[-800:]}"
-            # A way forward: told to resume, or put back to where it started (rolled back).
-            if "Traceback" in said or not ("resume" in said or "rolled back" in said):
+            # A way forward: told to resume, or put back to where it started ("failed (what it
+            # had changed was undone)"; the journal's status word is "rolled back").
+            if "Traceback" in said or not ("resume" in said or "was undone" in said
+                                           or "rolled back" in said):
                 return STRANDED, f"resume without the service gave no way forward:\n{said[-800:]}"
         if fault.then == "undo":
             r = proj.run("runs.undo", run_id, "--yes")
