@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from breakglass.connectors.files import NotAFile, read_regular
 from breakglass.errors import CouldNotVerify, SecretRefError
@@ -131,9 +131,18 @@ def ref_problem(text: str) -> str | None:
             "(aws-sm:NAME and ssm:NAME work too)")
 
 
+class SecretResolver(Protocol):
+    """What a step, a check or a notifier is given to read secrets with (StepContext.secrets)."""
+
+    def resolve(self, ref: str) -> str:
+        """Resolve an `env:`/`file:`/`aws-sm:`/`ssm:` reference; the value is registered with
+        the run's redactor before it is returned."""
+        ...
+
+
 class Secrets:
-    """Resolves references for one process (one CLI invocation). Implements the engine's
-    SecretResolver protocol. `environ` is injectable for tests; the default is os.environ."""
+    """Resolves references for one process (one CLI invocation). Implements SecretResolver.
+    `environ` is injectable for tests; the default is os.environ."""
 
     def __init__(self, config: Config, redactor: Redactor,
                  environ: Mapping[str, str] | None = None) -> None:

@@ -23,10 +23,7 @@ if TYPE_CHECKING:
 
 
 def build_services(app: App, json_output: bool) -> Services:
-    from breakglass.engine.executor import Services
-    from breakglass.notify import build_error_reporter, build_notifier
-
-    console = None if json_output else app.console
+    from breakglass.runner import services
 
     def confirm(prompt: str) -> bool:
         try:
@@ -35,11 +32,9 @@ def build_services(app: App, json_output: bool) -> Services:
             return False
         return answer.strip().lower() == "yes"
 
-    return Services(redactor=app.redactor, secrets=app.secrets,
-                    notifier=build_notifier(app.config, app.secrets, app.redactor),
-                    reporter=build_error_reporter(app.config, app.secrets, app.redactor),
-                    console=console, confirm=confirm,
-                    progress_console=app.err_console if json_output else None)
+    return services(app.config, app.secrets, app.redactor,
+                    console=None if json_output else app.console,
+                    progress_console=app.err_console if json_output else None, confirm=confirm)
 
 
 #: the help text of the two options every mutating runbook task takes (docs/preconditions.md)

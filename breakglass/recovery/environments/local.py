@@ -41,7 +41,7 @@ from breakglass.recovery.environments.base import Environment, Leftover, Target,
 
 if TYPE_CHECKING:
     from breakglass.config import Config
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 DBNAME = "drill"
 SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")

@@ -37,7 +37,7 @@ from breakglass.recovery.environments.base import Environment, Leftover, Target
 if TYPE_CHECKING:
     from breakglass.config import Config
     from breakglass.config.models import RdsDrillConfig
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 TAG_DRILL = "breakglass:drill"
 TAG_PROJECT = "breakglass:project"
