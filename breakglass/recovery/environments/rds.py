@@ -215,8 +215,6 @@ class RdsEnvironment(Environment):
             client.restore_db_instance_from_db_snapshot(**args)
 
     def _wait(self, client: Any, waiter_name: str) -> None:
-        import botocore.exceptions
-
         timeout = self.settings.timeout.total_seconds()
         attempts = max(1, math.ceil(timeout / POLL_SECONDS))
         try:
@@ -224,11 +222,10 @@ class RdsEnvironment(Environment):
                 client.get_waiter(waiter_name).wait(
                     DBInstanceIdentifier=self.identifier,
                     WaiterConfig={"Delay": POLL_SECONDS, "MaxAttempts": attempts})
-        except botocore.exceptions.WaiterError as exc:
-            reason = (exc.last_response or {}).get("Error", {}).get("Message") or "timed out"
+        except aws.WaitTimedOut as exc:
             raise CouldNotVerify(
                 f"RDS instance {self.identifier}: {waiter_name} not reached within "
-                f"{self.settings.timeout} ({reason})",
+                f"{self.settings.timeout} ({exc.reason})",
                 code="RDS_TIMEOUT",
                 action="raise [drills.restore.rds] timeout or look at the instance's RDS "
                        "events") from None

@@ -282,15 +282,8 @@ class IamKeyKind(Kind):
                 patience: float = PROPAGATION) -> str | None:
         """STS GetCallerIdentity signed with `doc`'s key: the ARN, or None when refused.
         Retried until the wanted answer or `patience` runs out (IAM propagates in seconds)."""
-        import boto3
-        from botocore.config import Config as BotoConfig
-
-        sts = boto3.client("sts", aws_access_key_id=doc["AccessKeyId"],
-                           aws_secret_access_key=doc["SecretAccessKey"],
-                           region_name=self.config.aws.region or "us-east-1",
-                           endpoint_url=self.config.aws.endpoint_url,
-                           config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=5,
-                                             read_timeout=10))
+        sts = aws.client(self.config.aws, "sts", attempts=1, read_timeout=10,
+                         key=(doc["AccessKeyId"], doc["SecretAccessKey"]))
         deadline = time.monotonic() + patience
         while True:
             arn = self._ask(sts)
@@ -300,19 +293,15 @@ class IamKeyKind(Kind):
 
     @staticmethod
     def _ask(sts: Any) -> str | None:
-        import botocore.exceptions
-
-        with aws.translated("STS GetCallerIdentity", code="STS_UNREACHABLE"):
-            try:
+        try:
+            with aws.translated("STS GetCallerIdentity", code="STS_UNREACHABLE",
+                                known=REFUSED):
                 return str(sts.get_caller_identity()["Arn"])
-            except botocore.exceptions.ClientError as exc:
-                code = aws.error_code(exc)
-                if code in REFUSED:
-                    return None
-                if code in ("AccessDenied", "AccessDeniedException"):
-                    # Authorisation is checked after authentication: the key itself is valid.
-                    return "(valid key, denied by policy)"
-                raise
+        except aws.Answer:  # one of REFUSED
+            return None
+        except aws.AccessDenied:
+            # Authorisation is checked after authentication: the key itself is valid.
+            return "(valid key, denied by policy)"
 
     def delete(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
         with aws.translated(f"IAM user {self.user}"):
