@@ -284,33 +284,30 @@ class _RoleKind(Kind):
         return int(row[0]) if row else 0
 
     def _alter(self, conn: psycopg.Connection[Any], statement: Any, role: str) -> None:
-        import psycopg
+        from breakglass.connectors.postgres import StatementFailed, statements
 
         try:
-            conn.execute(statement)
-        except psycopg.Error as exc:
+            with statements():
+                conn.execute(statement)
+        except StatementFailed as exc:
             # The server's message names the role and the reason, never the statement text.
-            reason = exc.diag.message_primary or type(exc).__name__
-            raise CouldNotVerify(f"ALTER ROLE {role} failed: {reason}", code="ALTER_ROLE_FAILED",
+            raise CouldNotVerify(f"ALTER ROLE {role} failed: {exc.reason}",
+                                 code="ALTER_ROLE_FAILED",
                                  action=f"the DSN of databases.{self.cfg.database} must be "
                                         "allowed to ALTER ROLE (superuser or CREATEROLE with "
                                         "ADMIN on the role); then resume the run") from None
 
     def _login(self, ctx: StepContext, role: str, password: str) -> bool:
         """Whether the server accepts `role` with `password` over SCRAM-SHA-256."""
-        import psycopg
-
-        from breakglass.connectors.postgres import CONNECT_TIMEOUT, DATABASE_UNREACHABLE
+        from breakglass.connectors.postgres import DATABASE_UNREACHABLE, ConnectFailed, connect
 
         try:
-            with psycopg.connect(self._admin_dsn(ctx), user=role, password=password,
-                                 require_auth="scram-sha-256",
-                                 connect_timeout=CONNECT_TIMEOUT) as conn:
+            with connect(self._admin_dsn(ctx), key=f"databases.{self.cfg.database}.dsn",
+                         user=role, password=password, require_auth="scram-sha-256") as conn:
                 row = conn.execute("select current_user").fetchone()
             return row is not None and row[0] == role
-        except psycopg.OperationalError as exc:
-            lines = str(exc).strip().splitlines()
-            line = (lines[-1] if lines else type(exc).__name__).replace(password, "***")
+        except ConnectFailed as exc:
+            line = exc.reason
             if any(r in line for r in REFUSALS):
                 return False
             if "require_auth" in line or "authentication method requirement" in line:
