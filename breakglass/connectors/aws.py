@@ -154,6 +154,38 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
+class Absent:
+    """Whether the call inside `absent(…)` was answered "no such thing" (true) or not."""
+
+    def __init__(self) -> None:
+        self.missing = False
+
+    def __bool__(self) -> bool:
+        return self.missing
+
+
+@contextmanager
+def absent(*codes: str) -> Iterator[Absent]:
+    """A "no such thing" answer (`codes`: ResourceNotFoundException, NoSuchEntity,
+    DBInstanceNotFound, …) ends the block quietly and makes the yielded Absent true; any other
+    error goes on (to `translated` around it). The caller says what absence means, without
+    knowing botocore's exception classes:
+
+        with aws.translated(what), aws.absent("ParameterNotFound") as missing:
+            got = client.get_parameter(Name=name)
+        if missing: ...
+    """
+    import botocore.exceptions as bx
+
+    found = Absent()
+    try:
+        yield found
+    except bx.ClientError as exc:
+        if _error(exc)[0] not in codes:
+            raise
+        found.missing = True
+
+
 @contextmanager
 def translated(what: str, code: str = "AWS_UNREACHABLE", action: str = "",
                known: frozenset[str] = frozenset()) -> Iterator[None]:

@@ -89,11 +89,11 @@ class RdsEnvironment(Environment):
         return aws.client(self.config.aws, "rds")
 
     def _describe(self, client: Any) -> dict[str, Any] | None:
-        with aws.translated("RDS DescribeDBInstances", UNREACHABLE):
-            try:
-                found = client.describe_db_instances(DBInstanceIdentifier=self.identifier)
-            except client.exceptions.DBInstanceNotFoundFault:
-                return None
+        with aws.translated("RDS DescribeDBInstances", UNREACHABLE), \
+                aws.absent("DBInstanceNotFound") as missing:
+            found = client.describe_db_instances(DBInstanceIdentifier=self.identifier)
+        if missing:
+            return None
         instances = found.get("DBInstances", [])
         return dict(instances[0]) if instances else None
 
@@ -132,12 +132,12 @@ class RdsEnvironment(Environment):
         s = self.settings
         with aws.translated("RDS DescribeDBSnapshots", UNREACHABLE):
             if s.snapshot:
-                try:
+                with aws.absent("DBSnapshotNotFound") as missing:
                     snaps = client.describe_db_snapshots(DBSnapshotIdentifier=s.snapshot)
-                except client.exceptions.DBSnapshotNotFoundFault:
+                if missing:
                     raise CouldNotVerify(f"RDS snapshot {s.snapshot} does not exist",
                                          code="RDS_SNAPSHOT_MISSING",
-                                         action="fix [drills.restore.rds] snapshot") from None
+                                         action="fix [drills.restore.rds] snapshot")
             else:
                 snaps = client.describe_db_snapshots(DBInstanceIdentifier=s.source_instance)
         ready = [x for x in snaps.get("DBSnapshots", []) if x.get("Status") == "available"]
@@ -240,14 +240,13 @@ class RdsEnvironment(Environment):
             raise UsageError(f"the RDS instance {self.identifier} lacks the tag "
                              f"{TAG_DRILL}={self.run_id}; not deleting it")
         if inst.get("DBInstanceStatus") != "deleting":
-            with aws.translated("RDS DeleteDBInstance", UNREACHABLE):
-                try:
-                    client.delete_db_instance(DBInstanceIdentifier=self.identifier,
-                                              SkipFinalSnapshot=True,
-                                              DeleteAutomatedBackups=True)
-                except client.exceptions.DBInstanceNotFoundFault:
-                    self.drop_record()
-                    return False
+            with aws.translated("RDS DeleteDBInstance", UNREACHABLE), \
+                    aws.absent("DBInstanceNotFound") as missing:
+                client.delete_db_instance(DBInstanceIdentifier=self.identifier,
+                                          SkipFinalSnapshot=True, DeleteAutomatedBackups=True)
+            if missing:
+                self.drop_record()
+                return False
         self._wait(client, "db_instance_deleted")
         self.drop_record()
         return True

@@ -21,7 +21,6 @@ the key is absent from ListAccessKeys AND STS GetCallerIdentity signed with it i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -113,12 +112,10 @@ class IamKeyKind(Kind):
         return self._key_store
 
     def _keys(self) -> dict[str, str]:
-        with aws.translated(f"IAM user {self.user}"):
-            try:
-                got = self._iam().list_access_keys(UserName=self.user)["AccessKeyMetadata"]
-            except self._iam().exceptions.NoSuchEntityException:
-                raise UsageError(f"secrets.{self.secret}.iam_user: no IAM user {self.user}"
-                                 ) from None
+        with aws.translated(f"IAM user {self.user}"), aws.absent("NoSuchEntity") as missing:
+            got = self._iam().list_access_keys(UserName=self.user)["AccessKeyMetadata"]
+        if missing:
+            raise UsageError(f"secrets.{self.secret}.iam_user: no IAM user {self.user}")
         return {k["AccessKeyId"]: k["Status"] for k in got}
 
     def _stored(self, ctx: StepContext) -> dict[str, str] | None:
@@ -155,8 +152,7 @@ class IamKeyKind(Kind):
         refused: dict[str, str] = {}
         for action, (verb, call) in probes.items():
             try:
-                with aws.translated(f"IAM user {self.user}"), \
-                        contextlib.suppress(iam.exceptions.NoSuchEntityException):
+                with aws.translated(f"IAM user {self.user}"), aws.absent("NoSuchEntity"):
                     call()  # NoSuchEntity: authorised, and no such key: nothing changed
             except aws.AccessDenied:
                 refused[action] = verb

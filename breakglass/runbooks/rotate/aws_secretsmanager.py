@@ -25,6 +25,7 @@ from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, generate_value
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 _NS = uuid.UUID("5b0c7c1e-6f1d-4c55-9b8e-0b5a1e2f7a11")
+NOT_FOUND = "ResourceNotFoundException"  # the AWS error code of a secret that does not exist
 
 
 def run_token(run_id: str, what: str) -> str:
@@ -46,9 +47,9 @@ class SmValue:
             out: dict[str, list[str]] = {}
             args: dict[str, Any] = {"SecretId": self.secret_id, "IncludeDeprecated": True}
             while True:  # boto3 has no paginator for this call
-                try:
+                with aws.absent(NOT_FOUND) as missing:
                     page = self.client.list_secret_version_ids(**args)
-                except self.client.exceptions.ResourceNotFoundException:
+                if missing:
                     return {}
                 out.update({v["VersionId"]: list(v.get("VersionStages") or [])
                             for v in page["Versions"]})
@@ -58,19 +59,18 @@ class SmValue:
 
     def read(self, *, stage: str | None = None, version: str | None = None) -> str | None:
         args = {"VersionStage": stage} if stage else {"VersionId": version}
-        with aws.translated(f"aws-sm:{self.secret_id}"):
-            try:
-                got = self.client.get_secret_value(SecretId=self.secret_id, **args)
-            except self.client.exceptions.ResourceNotFoundException:
-                return None
+        with aws.translated(f"aws-sm:{self.secret_id}"), aws.absent(NOT_FOUND) as missing:
+            got = self.client.get_secret_value(SecretId=self.secret_id, **args)
+        if missing:
+            return None
         return str(got["SecretString"])
 
     def put(self, value: str, token: str, stages: list[str]) -> None:
         with aws.translated(f"aws-sm:{self.secret_id}"):
-            try:
+            with aws.absent(NOT_FOUND) as missing:
                 self.client.put_secret_value(SecretId=self.secret_id, SecretString=value,
                                              ClientRequestToken=token, VersionStages=stages)
-            except self.client.exceptions.ResourceNotFoundException:
+            if missing:
                 self.client.create_secret(Name=self.secret_id, SecretString=value,
                                           ClientRequestToken=token)
 

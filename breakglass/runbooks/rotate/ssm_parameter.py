@@ -31,23 +31,20 @@ class SsmValue:
 
     def history(self, decrypt: bool = False) -> list[dict[str, Any]]:
         """Every version, oldest first ([] when the parameter does not exist)."""
-        with aws.translated(f"ssm:{self.name}"):
-            try:
-                pages = self.client.get_paginator("get_parameter_history").paginate(
-                    Name=self.name, WithDecryption=decrypt)
-                return sorted((p for page in pages for p in page["Parameters"]),
-                              key=lambda p: int(p["Version"]))
-            except self.client.exceptions.ParameterNotFound:
-                return []
+        with aws.translated(f"ssm:{self.name}"), aws.absent("ParameterNotFound"):
+            pages = self.client.get_paginator("get_parameter_history").paginate(
+                Name=self.name, WithDecryption=decrypt)
+            return sorted((p for page in pages for p in page["Parameters"]),
+                          key=lambda p: int(p["Version"]))
+        return []
 
     def read(self, version: int | None = None) -> tuple[int, str] | None:
         name = self.name if version is None else f"{self.name}:{version}"
-        with aws.translated(f"ssm:{self.name}"):
-            try:
-                got = self.client.get_parameter(Name=name, WithDecryption=True)["Parameter"]
-            except (self.client.exceptions.ParameterNotFound,
-                    self.client.exceptions.ParameterVersionNotFound):
-                return None
+        with aws.translated(f"ssm:{self.name}"), \
+                aws.absent("ParameterNotFound", "ParameterVersionNotFound") as missing:
+            got = self.client.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+        if missing:
+            return None
         return int(got["Version"]), str(got["Value"])
 
     def put(self, value: str, description: str) -> int:
