@@ -201,10 +201,11 @@ def preconditions_of(runbook: Runbook, services: Services) -> list[Precondition]
 
 def check_overrides(runbook: Runbook, overrides: Mapping[str, str], services: Services) -> None:
     """UsageError (exit 2) unless each override names a blocking precondition of this run and
-    says why; the message lists what can be overridden."""
+    says why; the message lists what can be overridden. Builds the run's preconditions first,
+    so Services without the checklist fail here, before the run takes a lease or a journal."""
+    items = [p.item for p in preconditions_of(runbook, services) if p.blocking]
     if not overrides:
         return
-    items = [p.item for p in preconditions_of(runbook, services) if p.blocking]
     listed = ", ".join(items) if items else "none"
     for item, because in overrides.items():
         if not runbook.mutating:
