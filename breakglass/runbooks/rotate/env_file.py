@@ -36,14 +36,18 @@ import re
 import string
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import Field
+
+from breakglass.config.base import NonEmpty
 from breakglass.connectors.ssh import Connection, host_from_config
 from breakglass.engine.findings import Finding
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.runbooks.rotate import dotenv_format as fmt
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, generate_value
+from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot, generate_value
+from breakglass.runbooks.rotate.settings import EnvLine, Generated
 from breakglass.runbooks.rotate.stores import value_digest
 from breakglass.runbooks.rotate.stores.dotenv_hosts import (
     DotenvHosts,
@@ -53,7 +57,7 @@ from breakglass.runbooks.rotate.stores.dotenv_hosts import (
 )
 
 if TYPE_CHECKING:
-    from breakglass.config import Config, SecretConfig
+    from breakglass.config import Config
 
 FALLBACKS = "SECRET_KEY_FALLBACKS"  # the name dotenv_format writes the previous key under
 # django.core.management.utils.get_random_secret_key: 50 characters of this alphabet.
@@ -82,14 +86,29 @@ class HostView:
                    tuple(d["earlier"]))
 
 
-class EnvFileKind(Kind):
-    kind = "env_file"
+class Settings(EnvLine, Generated):
+    """`[secrets.NAME]` with `kind = "env_file"`."""
+
+    kind: Literal["env_file"]
+    hosts: list[NonEmpty] | None = Field(
+        None, description="the [hosts.NAME] whose env file holds the value (default: the "
+                          "consumers' hosts)")
+    django: bool | None = Field(
+        None, description="a Django SECRET_KEY: the old key moves to SECRET_KEY_FALLBACKS "
+                          '(default: true when key = "SECRET_KEY")')
+    generator: Literal["random", "django"] | None = Field(
+        None, description='how the value is made: "django" (50 characters of Django\'s '
+                          'alphabet; the default for Django keys) or "random"')
+    required = ("path", "key")
+
+
+class EnvFileKind(Kind[Settings]):
     noun = "value"
     revoked_by_promotion = True
 
-    def __init__(self, secret: str, cfg: SecretConfig, config: Config) -> None:
+    def __init__(self, secret: str, cfg: Settings, config: Config) -> None:
         where = f"secrets.{secret}"
-        assert cfg.path is not None and cfg.key is not None  # SecretConfig requires them
+        assert cfg.path is not None and cfg.key is not None  # Settings.required
         check_path(secret, cfg.path)
         if not _KEY.fullmatch(cfg.key):
             raise UsageError(f'{where}.key: "{cfg.key}" is not a variable name '
@@ -425,3 +444,8 @@ def _by_value(views: list[HostView]) -> str:
         groups.setdefault(v.digest or "unset", []).append(v.host)
     return "; ".join(f"{', '.join(hosts)}: sha256 {d[:8]}…" if d != "unset" else
                      f"{', '.join(hosts)}: unset" for d, hosts in groups.items())
+
+
+SPEC = KindSpec(Settings, EnvFileKind, docs="rotate.md#env_file",
+                summary="a KEY=value line of an env file on your hosts, over SSH (Django's "
+                        "SECRET_KEY keeps a fallback)")

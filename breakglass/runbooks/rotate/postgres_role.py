@@ -53,19 +53,23 @@ anything else â€” down, timeout, an unknown message (lc_messages not English) â€
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from pydantic import Field
+
+from breakglass.config.base import NonEmpty
 from breakglass.engine.findings import Finding, Outcome, Severity, as_ok
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, generate_value
+from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot, generate_value
+from breakglass.runbooks.rotate.settings import EnvLine, Generated, StoredRef
 from breakglass.runbooks.rotate.stores import Store, store_for, value_digest
 
 if TYPE_CHECKING:
     import psycopg
 
-    from breakglass.config import Config, SecretConfig
+    from breakglass.config import Config
 
 FORMATS = ("dsn", "password")
 #: the server's words for "this password / login is refused" (PostgreSQL auth.c, English)
@@ -93,20 +97,34 @@ def with_login(dsn: str, user: str, password: str) -> str:
     return make_conninfo(dsn, user=user, password=password)
 
 
+class Settings(StoredRef, EnvLine, Generated):
+    """`[secrets.NAME]` with `kind = "postgres_role"`: one `role` or two alternating `roles`;
+    consumers read the value from `store`, or from `path`/`key` on their hosts."""
+
+    kind: Literal["postgres_role"]
+    database: NonEmpty | None = Field(
+        None, description="the [databases.NAME] whose DSN may ALTER ROLE", examples=["admin"])
+    role: NonEmpty | None = Field(None, description="the one role whose password rotates")
+    roles: list[NonEmpty] | None = Field(
+        None, description="two roles that take turns (no downtime), e.g. [\"app_a\", \"app_b\"]")
+    format: Literal["dsn", "password"] | None = Field(
+        None, description='what consumers read: "dsn" (default) or "password"')
+    required = ("database",)
+
+
 # -- the kinds ----------------------------------------------------------------------------------
 
-def postgres_role_kind(secret: str, cfg: SecretConfig, config: Config) -> Kind:
-    """The kind for `[secrets.NAME]` (runbook.KINDS): alternating when `roles` is set."""
+def postgres_role_kind(secret: str, cfg: Settings, config: Config) -> Kind[Settings]:
+    """The kind for `[secrets.NAME]` (its SPEC): alternating when `roles` is set."""
     cls = AlternatingRoles if cfg.roles else SingleRole
     return cls(secret, cfg, config)
 
 
-class _RoleKind(Kind):
-    kind = "postgres_role"
+class _RoleKind(Kind[Settings]):
     noun = "password"
     still_valid_code = "OLD_PASSWORD_STILL_VALID"
 
-    def __init__(self, secret: str, cfg: SecretConfig, config: Config) -> None:
+    def __init__(self, secret: str, cfg: Settings, config: Config) -> None:
         super().__init__(secret, cfg, config)
         self._check_config()
 
@@ -586,3 +604,8 @@ class AlternatingRoles(_RoleKind):
 
     def recovery(self, snap: Snapshot) -> list[str]:
         return list(snap.facts.get("recovery") or [])
+
+
+SPEC = KindSpec(Settings, postgres_role_kind, docs="rotate.md#postgres_role",
+                summary="a PostgreSQL role's password on the server, and the DSN or password "
+                        "consumers read")
