@@ -36,7 +36,7 @@ import re
 import string
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, assert_never
 
 from pydantic import Field
 
@@ -86,6 +86,10 @@ class HostView:
                    tuple(d["earlier"]))
 
 
+#: how a new value is made: Django's get_random_secret_key alphabet, or `alphabet`/`length`
+Generator = Literal["random", "django"]
+
+
 class Settings(EnvLine, Generated):
     """`[secrets.NAME]` with `kind = "env_file"`."""
 
@@ -96,7 +100,7 @@ class Settings(EnvLine, Generated):
     django: bool | None = Field(
         None, description="a Django SECRET_KEY: the old key moves to SECRET_KEY_FALLBACKS "
                           '(default: true when key = "SECRET_KEY")')
-    generator: Literal["random", "django"] | None = Field(
+    generator: Generator | None = Field(
         None, description='how the value is made: "django" (50 characters of Django\'s '
                           'alphabet; the default for Django keys) or "random"')
     required = ("path", "key")
@@ -115,7 +119,7 @@ class EnvFileKind(Kind[Settings]):
                              "([A-Za-z_][A-Za-z0-9_]*)")
         self.path, self.key = cfg.path, cfg.key
         self.django = cfg.django if cfg.django is not None else cfg.key == "SECRET_KEY"
-        self.generator = cfg.generator or ("django" if self.django else "random")
+        self.generator: Generator = cfg.generator or ("django" if self.django else "random")
         if self.django and cfg.grace is None:
             cfg = cfg.model_copy(update={"grace": DJANGO_GRACE})
         super().__init__(secret, cfg, config)
@@ -278,11 +282,16 @@ class EnvFileKind(Kind[Settings]):
         return value
 
     def _generate(self) -> str:
-        if self.generator == "django":
-            length = self.cfg.length if "length" in self.cfg.model_fields_set else DJANGO_LENGTH
-            return generate_value(self.cfg.model_copy(update={
-                "alphabet": DJANGO_ALPHABET, "exclude_characters": None, "length": length}))
-        return generate_value(self.cfg)
+        match self.generator:
+            case "django":
+                length = (self.cfg.length if "length" in self.cfg.model_fields_set
+                          else DJANGO_LENGTH)
+                return generate_value(self.cfg.model_copy(update={
+                    "alphabet": DJANGO_ALPHABET, "exclude_characters": None, "length": length}))
+            case "random":
+                return generate_value(self.cfg)
+            case unknown:
+                assert_never(unknown)
 
     def create(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
         for orphan in snap.orphans:  # never more than two live values, backups included

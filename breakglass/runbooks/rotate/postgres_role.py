@@ -53,7 +53,7 @@ anything else â€” down, timeout, an unknown message (lc_messages not English) â€
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, assert_never
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field
@@ -71,7 +71,8 @@ if TYPE_CHECKING:
 
     from breakglass.config import Config
 
-FORMATS = ("dsn", "password")
+#: what consumers read: a whole DSN (user and password in it) or only the password
+Format = Literal["dsn", "password"]
 #: the server's words for "this password / login is refused" (PostgreSQL auth.c, English)
 REFUSALS = ("password authentication failed", "is not permitted to log in")
 NOT_SCRAM = "LOGIN_NOT_SCRAM"
@@ -107,7 +108,7 @@ class Settings(StoredRef, EnvLine, Generated):
     role: NonEmpty | None = Field(None, description="the one role whose password rotates")
     roles: list[NonEmpty] | None = Field(
         None, description="two roles that take turns (no downtime), e.g. [\"app_a\", \"app_b\"]")
-    format: Literal["dsn", "password"] | None = Field(
+    format: Format | None = Field(
         None, description='what consumers read: "dsn" (default) or "password"')
     required = ("database",)
 
@@ -151,8 +152,6 @@ class _RoleKind(Kind[Settings]):
             from breakglass.runbooks.rotate.stores.dotenv_hosts import check_path
 
             check_path(self.secret, cfg.path)
-        if self.format not in FORMATS:
-            raise UsageError(f'{key}.format: "{self.format}" is not one of {", ".join(FORMATS)}')
         if cfg.roles and self.format != "dsn":
             raise UsageError(f'{key}.format: alternating roles need format = "dsn" (the user '
                              "changes with the password)")
@@ -162,7 +161,7 @@ class _RoleKind(Kind[Settings]):
         return list(self.cfg.roles or ([self.cfg.role] if self.cfg.role else []))
 
     @property
-    def format(self) -> str:
+    def format(self) -> Format:
         return self.cfg.format or "dsn"
 
     @cached_property
@@ -187,12 +186,16 @@ class _RoleKind(Kind[Settings]):
     # -- reading the store ---------------------------------------------------------------------
     def _split(self, value: str) -> tuple[str | None, str]:
         """(user, password) in a stored value."""
-        if self.format == "password":
-            return None, value
-        from breakglass.connectors.postgres import parse_dsn
+        match self.format:
+            case "password":
+                return None, value
+            case "dsn":
+                from breakglass.connectors.postgres import parse_dsn
 
-        params = parse_dsn(value)
-        return params.get("user"), params.get("password", "")
+                params = parse_dsn(value)
+                return params.get("user"), params.get("password", "")
+            case unknown:
+                assert_never(unknown)
 
     def _stored(self, ctx: StepContext) -> tuple[str | None, str, str] | None:
         """(user, password, whole value) when every place holds the same value, else None."""
