@@ -195,3 +195,12 @@ def test_the_extending_example_rotates_a_token_through_the_cli(tmp_path: Path) -
     written = [p.read_text(errors="replace") for p in (tmp_path / "state").rglob("*")
                if p.is_file()]
     assert not any(old in t or new in t for t in [r.stdout, r.stderr, *written])
+
+
+@pytest.mark.parametrize("starter", ["incident.toml", "full.toml"])
+def test_the_starter_configs_list_the_registered_kinds(starter: str) -> None:
+    text = (REPO / "breakglass" / "config" / "starters" / starter).read_text()
+    comment = re.search(r"^# Secrets .*?kind[ =:]+((?:\w+ \|\s*#?\s*)+\w+)", text, re.M | re.S)
+    assert comment, f"{starter}: the comment above [secrets] lists the kinds"
+    listed = [name.strip(" #\n") for name in comment.group(1).split("|")]
+    assert listed == [spec.name for spec in kinds.BUILTIN]
