@@ -162,6 +162,14 @@ def test_a_plugin_that_fails_to_import_is_named_in_one_line(plugin_site: Path) -
         kinds.registry()
 
 
+def test_a_plugin_whose_spec_names_no_kind_is_named_in_one_line(plugin_site: Path) -> None:
+    install_plugin(plugin_site, "broken_kind", "SPEC = object()\n", "vault = broken_kind:SPEC")
+    from breakglass.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"failed to load: TypeError: not a KindSpec"):
+        kinds.registry()
+
+
 def test_a_plugin_may_not_take_the_name_of_a_built_in_kind(plugin_site: Path) -> None:
     code = textwrap.dedent("""
         from breakglass.runbooks.rotate.aws_iam import SPEC

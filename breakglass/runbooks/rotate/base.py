@@ -247,8 +247,11 @@ class KindSpec(Generic[S]):
 
     @property
     def name(self) -> str:
-        (name,) = get_args(self.settings.model_fields["kind"].annotation)
-        return str(name)
+        field = self.settings.model_fields.get("kind")
+        names = get_args(field.annotation) if field else ()
+        if len(names) != 1 or not isinstance(names[0], str):
+            raise TypeError(f'{self.settings.__name__} must declare kind: Literal["<name>"]')
+        return names[0]
 
 
 def generate_value(cfg: Generated) -> str:

@@ -59,10 +59,11 @@ def registry() -> Mapping[str, KindSpec[Any]]:
         where = f"secret kind plugin {ep.name} ({ep.value})"
         try:
             spec = ep.load()
+            if not isinstance(spec, KindSpec):
+                raise TypeError("not a KindSpec (see docs/extending.md)")
+            spec.name  # noqa: B018 -- its settings must declare kind: Literal["<name>"]
         except Exception as exc:  # a broken plugin is the installer's to fix, said in one line
             raise UsageError(f"{where} failed to load: {type(exc).__name__}: {exc}") from None
-        if not isinstance(spec, KindSpec):
-            raise UsageError(f"{where} is not a KindSpec (see docs/extending.md)")
         if spec.name in found:
             raise UsageError(f"{where} declares kind {spec.name!r}, which is already taken")
         found[spec.name] = spec
