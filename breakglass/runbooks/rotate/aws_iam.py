@@ -25,14 +25,18 @@ import json
 import time
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from breakglass.config.base import NonEmpty
 from breakglass.connectors import aws
 from breakglass.engine.findings import Finding, as_ok
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import UsageError
 from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT, SmValue, run_token
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot
+from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot
+from breakglass.runbooks.rotate.settings import StoredRef
 from breakglass.runbooks.rotate.ssm_parameter import SsmValue, marker
 
 # STS answers for a key it does not accept (unknown, deleted, inactive, wrong secret).
@@ -81,15 +85,23 @@ def _doc(raw: str | None) -> dict[str, str] | None:
     return doc if isinstance(doc, dict) and "AccessKeyId" in doc else None
 
 
-class IamKeyKind(Kind):
-    kind = "aws_iam_key"
+class Settings(StoredRef):
+    """`[secrets.NAME]` with `kind = "aws_iam_key"`."""
+
+    kind: Literal["aws_iam_key"]
+    iam_user: NonEmpty | None = Field(None, description="the IAM user whose access key rotates",
+                                      examples=["ci-deploy"])
+    required = ("iam_user", "store")
+
+
+class IamKeyKind(Kind[Settings]):
     noun = "access key"
     still_valid_code = "OLD_KEY_STILL_VALID"
     revoke_first_ok = True
 
     @property
     def user(self) -> str:
-        assert self.cfg.iam_user is not None  # SecretConfig requires it for this kind
+        assert self.cfg.iam_user is not None  # Settings.required: kinds.spec_for checked it
         return self.cfg.iam_user
 
     @property
@@ -323,3 +335,8 @@ class IamKeyKind(Kind):
                     f"--query \"{q.format('AWSCURRENT')}\" --output text)\""]
         return [f"aws ssm get-parameter-history --name {name} --with-decryption: put the value "
                 f"holding {snap.old.id} back with `aws ssm put-parameter --overwrite`"]
+
+
+SPEC = KindSpec(Settings, IamKeyKind, docs="rotate.md#aws_iam_key",
+                summary="an IAM user's access key, stored in Secrets Manager or SSM for its "
+                        "consumers")

@@ -16,12 +16,16 @@ from __future__ import annotations
 import json
 import uuid
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from breakglass.config.base import NonEmpty
 from breakglass.connectors import aws
 from breakglass.engine.findings import Finding
 from breakglass.engine.runbook import StepContext
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, generate_value
+from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot, generate_value
+from breakglass.runbooks.rotate.settings import Generated
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 _NS = uuid.UUID("5b0c7c1e-6f1d-4c55-9b8e-0b5a1e2f7a11")
@@ -85,8 +89,19 @@ class SmValue:
                                                     VersionStage=stage, **args)
 
 
-class SecretsManagerKind(Kind):
-    kind = "aws_secretsmanager"
+class Settings(Generated):
+    """`[secrets.NAME]` with `kind = "aws_secretsmanager"`."""
+
+    kind: Literal["aws_secretsmanager"]
+    secret_id: NonEmpty | None = Field(None, description="the Secrets Manager secret name or ARN",
+                                       examples=["prod/api-key"])
+    json_key: NonEmpty | None = Field(
+        None, description="rotate this one key of a JSON secret, keep the others",
+        examples=["password"])
+    required = ("secret_id",)
+
+
+class SecretsManagerKind(Kind[Settings]):
     noun = "secret version"
     separate_deploy = True
     revoked_by_promotion = True
@@ -98,7 +113,7 @@ class SecretsManagerKind(Kind):
 
     @cached_property
     def _client(self) -> SmValue:  # one boto3 client per run: making one costs ~0.3 s
-        assert self.cfg.secret_id is not None  # SecretConfig requires it for this kind
+        assert self.cfg.secret_id is not None  # Settings.required: kinds.spec_for checked it
         return SmValue(self.config, self.cfg.secret_id)
 
     def _sm(self) -> SmValue:
@@ -207,3 +222,8 @@ class SecretsManagerKind(Kind):
 
 def _holder(stages: dict[str, list[str]], stage: str) -> str | None:
     return next((v for v, labels in stages.items() if stage in labels), None)
+
+
+SPEC = KindSpec(Settings, SecretsManagerKind, docs="rotate.md#aws_secretsmanager",
+                summary="a generated value in an AWS Secrets Manager secret (or one key of a "
+                        "JSON secret)")

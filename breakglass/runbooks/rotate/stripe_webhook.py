@@ -39,15 +39,22 @@ import re
 import secrets as _random
 import time
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from pydantic import AfterValidator, Field
+
+from breakglass.config.base import NonEmpty, SecretRef, http_url
 from breakglass.connectors import stripe
 from breakglass.engine.findings import Finding, Severity, as_ok
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, run_ids
+from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot, run_ids
+from breakglass.runbooks.rotate.settings import EnvLine
 from breakglass.runbooks.rotate.stores import value_digest
 from breakglass.runbooks.rotate.stores.dotenv_hosts import DotenvHosts
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
 
 DEFAULT_API = "https://api.stripe.com"
 PROBE_TYPE = "breakglass.rotation_probe"
@@ -57,12 +64,31 @@ REFUSED = (400, 401, 403)  # what an app answers to a bad signature (Stripe's ex
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class StripeWebhookKind(Kind):
-    kind = "stripe_webhook"
+HttpUrl = Annotated[str, AfterValidator(http_url)]
+
+
+class Settings(EnvLine):
+    """`[secrets.NAME]` with `kind = "stripe_webhook"`: the signing secret goes to `key` (default:
+    the secret's NAME) in the env file at `path` on the consumers' hosts."""
+
+    kind: Literal["stripe_webhook"]
+    endpoint_id: NonEmpty | None = Field(
+        None, description="the Stripe webhook endpoint in use now", examples=["we_1Nx…"])
+    api_key: SecretRef | None = Field(
+        None, description="a secret ref to a Stripe key that may write webhook endpoints",
+        examples=["env:STRIPE_SECRET_KEY"])
+    webhook_url: HttpUrl | None = Field(
+        None, description="the URL probed with signed events (default: the endpoint's url)")
+    api_base: HttpUrl | None = Field(
+        None, description="Stripe's API address: only for a proxy or a test server")
+    required = ("endpoint_id", "api_key", "path")
+
+
+class StripeWebhookKind(Kind[Settings]):
     noun = "webhook endpoint"
     separate_deploy = True  # deploy finishes an env-file write a stop interrupted
 
-    def __init__(self, secret: str, cfg: Any, config: Any) -> None:
+    def __init__(self, secret: str, cfg: Settings, config: Config) -> None:
         super().__init__(secret, cfg, config)
         from breakglass.runbooks.rotate.consumers import consumers_of
 
@@ -345,3 +371,8 @@ def _orphan_note(ep: dict[str, Any]) -> str:
     return (f"created by rotation {md.get(RUN, '?')}; its signing secret never reached the env "
             "files")
 
+
+
+SPEC = KindSpec(Settings, StripeWebhookKind, docs="rotate.md#stripe_webhook",
+                summary="the signing secret of a Stripe webhook endpoint (a second endpoint, "
+                        "then the old one is disabled)")
