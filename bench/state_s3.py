@@ -360,9 +360,12 @@ def bench_drill(moto: Moto, work: Path, size_gb: float, repeat: int, stack: cont
     # The backup's download is in both sides' requests; the difference is the state's.
     extra = statistics.median(a.requests - b.requests
                               for a, b in zip(runs["s3"], runs["local"], strict=True))
+    served = statistics.median(a.server - b.server
+                               for a, b in zip(runs["s3"], runs["local"], strict=True))
     return [f"drill.restore           S3 vs local state  {med(runs['s3']):7.2f} s  vs "
             f"{med(runs['local']):5.2f} s  {ratio:5.2f}x  (goal <= {GOAL_DRILL:g}; per round "
-            + " ".join(f"{r:.2f}" for r in per_round) + f")  state requests {extra:.0f}",
+            + " ".join(f"{r:.2f}" for r in per_round) + f")  state requests {extra:.0f} "
+            f"(moto's own time for them {served * 1e3:.0f} ms)",
             "  the state's requests in the last round on S3, by kind:",
             *(f"    {n:3d}  {k}" for k, n in sorted(runs["s3"][-1].kinds.items(),
                                                key=lambda kv: (-kv[1], kv[0]))
