@@ -749,6 +749,8 @@ class _Run:
         return found
 
     def _report(self) -> dict[str, Path]:
+        # The report is built from the journal: the bucket holds every event of it first.
+        self.journal.flush()
         try:
             return write_reports(open_state(self.runbook.config), self.run_id, self.journal.path)
         except CouldNotVerify as exc:
@@ -853,6 +855,7 @@ class _Run:
             # hide the error that ended the run.
             with contextlib.suppress(BreakglassError, OSError):
                 self._collect_notices(block=True)
+                self.journal.flush()  # the run's last events were held for a next write
 
     def _notice(self, event: NoticeEvent, status: str, message: str, anchor: str,
                 exit_code: int | None) -> Notice:

@@ -56,8 +56,9 @@ def write_reports(state: State, run_id: str, journal_path: Path) -> dict[str, Pa
     data = build(summarize(journal_path, run_id))
     bodies = {"json": (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode(),
               "md": to_markdown(data).encode("utf-8"), "html": to_html(data).encode("utf-8")}
-    return {fmt: state.put_blob(name, bodies[fmt], evidence=True)
-            for fmt, name in report_names(run_id).items()}
+    names = report_names(run_id)
+    stored = state.put_blobs({names[fmt]: body for fmt, body in bodies.items()}, evidence=True)
+    return {fmt: stored[name] for fmt, name in names.items()}
 
 
 def _plan_lines(plan: dict[str, Any]) -> list[str]:

@@ -125,6 +125,9 @@ class RemoteJournal(ABC):
     """Where a journal's appends go besides the local file: written before the local file, so
     nothing is applied that the shared journal does not record."""
 
+    #: bytes of the journal the store holds (None: unknown, the local file counts as shared)
+    size: int | None = None
+
     @abstractmethod
     def write(self, content: bytes) -> None:
         """Store `content`, the whole journal after one more append. Raises JournalForked when
@@ -188,6 +191,13 @@ class State(ABC):
     def put_blob(self, name: str, data: bytes, *, evidence: bool = False) -> Path:
         """Store `data` as `name` (e.g. "reports/RUN/report.html"); returns the local copy.
         `evidence`: retained by Object Lock where the bucket has it."""
+
+    def put_blobs(self, blobs: Mapping[str, bytes], *, evidence: bool = False
+                  ) -> dict[str, Path]:
+        """`put_blob` each of `blobs` (name -> data), at once where the store allows (a run's
+        three reports); returns the local copies by name."""
+        return {name: self.put_blob(name, data, evidence=evidence)
+                for name, data in blobs.items()}
 
     @abstractmethod
     def get_blob(self, name: str) -> bytes | None:
