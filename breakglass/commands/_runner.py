@@ -75,7 +75,22 @@ def options(app: App, *, dry_run: bool, yes: bool,
                       json_output=app.json_output, pause_at=pause_at,
                       pause_file=Path(pause_file) if pause_file else None,
                       overrides=dict(overrides or {}), take_over=take_over,
-                      heartbeat=_heartbeat())
+                      heartbeat=_heartbeat(), incident=_open_incident(app))
+
+
+def _open_incident(app: App) -> str | None:
+    """The id of the open incident, which the run is tagged with (docs/incidents.md). A state
+    that cannot be read for it never stops the run: it goes on untagged, and says so."""
+    from breakglass.errors import CouldNotVerify
+    from breakglass.incidents.record import tag_for
+    from breakglass.state import open_state
+
+    try:
+        return tag_for(open_state(app.config))
+    except CouldNotVerify as exc:
+        app.err_console.print(f"breakglass: could not look up the open incident ({exc}); this "
+                              "run is not tagged with it")
+        return None
 
 
 def _heartbeat() -> float:

@@ -120,11 +120,21 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}code{font-size:90%}
 .destructive{color:#b00020;font-weight:600}.muted{color:#777}"""
 
 
+def html_rows(cells: list[list[str]]) -> str:
+    """Table rows of cells that are already HTML (escape every value first)."""
+    return "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in cells)
+
+
+def html_page(title: str, body: str) -> str:
+    """One self-contained page (inline CSS, no script, nothing fetched): a run's report, an
+    incident's postmortem (breakglass/incidents/postmortem.py). `body` is HTML already."""
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+            f"{body}\n</body></html>\n")
+
+
 def to_html(r: dict[str, Any]) -> str:
     e = html.escape
-
-    def rows(cells: list[list[str]]) -> str:
-        return "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in cells)
 
     def plan_html(plan: dict[str, Any]) -> str:
         if not plan.get("actions"):
@@ -137,15 +147,15 @@ def to_html(r: dict[str, Any]) -> str:
             items.append(f"<li>{mark}{e(str(a.get('description', '')))}{tgt}</li>")
         return "<ul>" + "".join(items) + "</ul>"
 
-    steps = rows([[e(s["step"]), f'<span class="{e(s["status"])}">{e(s["status"])}</span>',
+    steps = html_rows([[e(s["step"]), f'<span class="{e(s["status"])}">{e(s["status"])}</span>',
                    "" if s["seconds"] is None else f"{s['seconds']:.2f}", plan_html(s["plan"]),
                    e(s["error"])] for s in r["steps"]])
-    findings = rows([[f"<code>{e(f['code'])}</code>",
+    findings = html_rows([[f"<code>{e(f['code'])}</code>",
                       f'<span class="{e(f["outcome"])}">{e(_says(f))}</span>',
                       e(f["subject"]), e(f["message"]), e(f["action"]),
                       f"<code>{e(json.dumps(f['evidence'], ensure_ascii=False))}</code>"]
                      for f in r["findings"]])
-    deliveries = rows([[e(str(d.get("event"))), e(str(d.get("person"))),
+    deliveries = html_rows([[e(str(d.get("event"))), e(str(d.get("person"))),
                         e(str(d.get("channel"))),
                         '<span class="ok">delivered</span>' if d.get("ok")
                         else f'<span class="failed">failed</span> {e(str(d.get("error", "")))}']
@@ -153,10 +163,10 @@ def to_html(r: dict[str, Any]) -> str:
     status = e(str(r["status"] or "unfinished"))
     measured = "".join(
         f"<h2>Measured: {e(m['subject'])}</h2><table>"
-        + rows([[e(k), f"<code>{e(str(v))}</code>"] for k, v in m.items()
+        + html_rows([[e(k), f"<code>{e(str(v))}</code>"] for k, v in m.items()
                 if k != "subject" and v is not None]) + "</table>"
         for m in r["measures"])
-    facts = rows([[k, v] for k, v in [
+    facts = html_rows([[k, v] for k, v in [
         ("run", f"<code>{e(r['run_id'])}</code>"),
         ("verdict", f'<span class="{e(r["verdict"])}">{e(r["verdict"])}</span> '
                     f"(exit {e(str(r['exit_code']))})"),
@@ -165,9 +175,7 @@ def to_html(r: dict[str, Any]) -> str:
         ("journal", f"<code>{e(r['journal']['path'])}</code> ({r['journal']['events']} events)"),
         ("journal head", f"<code>{e(r['journal']['head_hash'])}</code>"),
     ]] + [["lock", e(t)] for t in r["lock_takeovers"]])
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>breakglass {e(r['runbook'])} {e(r['run_id'])}</title><style>{_CSS}</style></head><body>
+    return html_page(f"breakglass {r['runbook']} {r['run_id']}", f"""\
 <h1>{e(r['runbook'])} on {e(r['target'])} — <span class="{status}">{status}</span></h1>
 <table>{facts}</table>
 <h2>Steps</h2><table><tr><th>step</th><th>status</th><th>seconds</th><th>plan</th><th>error</th>
@@ -176,6 +184,4 @@ def to_html(r: dict[str, Any]) -> str:
 '<th>message</th><th>next action</th><th>evidence</th></tr>' + findings + '</table>'
 if r['findings'] else '<p class="muted">none</p>'}{measured}
 <h2>Notifications</h2>{'<table><tr><th>event</th><th>person</th><th>channel</th><th>result</th>'
-'</tr>' + deliveries + '</table>' if r['deliveries'] else '<p class="muted">none</p>'}
-</body></html>
-"""
+'</tr>' + deliveries + '</table>' if r['deliveries'] else '<p class="muted">none</p>'}""")
