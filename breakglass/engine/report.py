@@ -117,7 +117,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;p
 text-align:left;vertical-align:top}th{background:#f3f3f3}code{font-size:90%}
 .failed,.FAILED{color:#b00020;font-weight:600}.passed,.succeeded,.ok{color:#0a7d28;font-weight:600}
 .unverified{color:#a15c00;font-weight:600}.note{color:#555}
-.destructive{color:#b00020;font-weight:600}.muted{color:#777}"""
+.destructive{color:#b00020;font-weight:600}.muted{color:#777}.nowrap{white-space:nowrap}"""
 
 
 def html_rows(cells: list[list[str]]) -> str:

@@ -125,12 +125,17 @@ def to_markdown(doc: dict[str, Any]) -> str:
         or ["none"]
     out += ["", "## Timeline", "", "| UTC | local | who | what | result | run |",
             "|---|---|---|---|---|---|"]
-    out += [f"| {t['at']} | {t['local']} | {_md(t['who'])} | {_md(t['what'])} | "
+    out += [f"| {t['utc']} | {t['local']} | {_md(t['who'])} | {_md(t['what'])} | "
             f"{_md(t['result'])} | {t['run_id'] or ''} |" for t in doc["timeline"]]
     if doc["record"]["problems"]:
         out += ["", "## TAMPERED records", ""] + [f"- {_md(p)}" for p in
                                                   doc["record"]["problems"]]
     return "\n".join(out) + "\n"
+
+
+def _nowrap(cell: str) -> str:
+    """A time or a run id kept on one line (people copy them)."""
+    return f'<span class="nowrap">{cell}</span>'
 
 
 def _style(result: str) -> str:
@@ -148,7 +153,7 @@ def to_html(doc: dict[str, Any]) -> str:
                    f"<code>{e(str(doc['record']['head_hash']))}</code>"),
     ]])
     changes = html_rows([[
-        f"<code>{e(c['run_id'])}</code>", e(f"{c['runbook']} on {c['target']}"),
+        _nowrap(f"<code>{e(c['run_id'])}</code>"), e(f"{c['runbook']} on {c['target']}"),
         f'<span class="{_style(c["status"])}">{e(c["status"])}</span>',
         e("; ".join(c["applied"]) or "nothing")
         + (f"<br><span class=\"muted\">undone: {e('; '.join(c['undone']))}</span>"
@@ -161,8 +166,9 @@ def to_html(doc: dict[str, Any]) -> str:
     checklist = html_rows([[f"<code>{e(c['item'])}</code>", e(c["title"]),
                             f'<span class="{_style(c["result"])}">{e(c["result"])}</span>']
                            for c in doc["checklist"]])
-    timeline = html_rows([[e(t["at"]), e(t["local"]), e(t["who"]), e(t["what"]),
-                           e(t["result"]), f"<code>{e(t['run_id'] or '')}</code>"]
+    timeline = html_rows([[_nowrap(e(t["utc"])), _nowrap(e(t["local"])), e(t["who"]),
+                           e(t["what"]), e(t["result"]),
+                           _nowrap(f"<code>{e(t['run_id'] or '')}</code>")]
                           for t in doc["timeline"]])
     tampered = "".join(f"<li>{e(p)}</li>" for p in doc["record"]["problems"])
 

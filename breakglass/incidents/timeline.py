@@ -40,7 +40,8 @@ class Entry:
         return _parse(self.at).strftime("%Y-%m-%d %H:%M:%S")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at, "local": self.local(), "who": self.who, "what": self.what,
+        return {"at": self.at, "utc": self.utc(), "local": self.local(), "who": self.who,
+                "what": self.what,
                 "result": self.result, "run_id": self.run_id or None}
 
 
