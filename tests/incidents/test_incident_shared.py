@@ -44,3 +44,25 @@ def test_an_incident_opened_on_one_machine_tags_the_runs_of_another(
     r = b.run("incident.note", "too late")
     assert r.returncode == 2 and "no open incident" in r.stderr, r.stderr
     assert objects(aws, name)[f"incidents/{inc}.jsonl"] == bucket[f"incidents/{inc}.jsonl"]
+
+
+def test_an_incident_opened_with_local_state_is_shared_by_state_push(
+        tmp_path: Path, aws: MotoServer, http_sink: HttpSink) -> None:
+    name = f"incidents-{secrets.token_hex(3)}"
+    url = make_bucket(aws, name)
+    a, b = (IncidentProject(tmp_path / m, sink=http_sink).write() for m in ("a", "b"))
+    for m in (a, b):
+        share(m.config, aws.endpoint_url, url)
+    r = a.run("incident.open", "S3 is down too", "--severity", "sev2", "--local-state", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    inc = json.loads(r.stdout)["incident"]["id"]
+    assert a.run("incident.note", "working from the laptop", "--local-state").returncode == 0
+    assert not [k for k in objects(aws, name) if k.startswith("incidents/")]
+    r = a.run("state.push")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 incident record(s)" in r.stdout
+    assert objects(aws, name)[f"incidents/{inc}.jsonl"] == a.record(inc).read_bytes()
+    # B sees it open and adds to it through the bucket
+    assert b.run("incident.note", "S3 is back").returncode == 0
+    notes = [n["text"] for n in a.json("incident.timeline")["incident"]["notes"]]
+    assert notes == ["working from the laptop", "S3 is back"]
