@@ -50,3 +50,21 @@ def test_an_override_during_the_incident_is_a_follow_up_and_a_touched_item(
     assert codes == {("OVERRIDE_REVIEW", ITEM), ("ITEM_FAILING", ITEM)}
     md = (project.state / "incidents" / inc / "postmortem.md").read_text()
     assert f"**OVERRIDE_REVIEW** {ITEM} was failing and was overridden" in md
+
+
+def test_a_run_left_half_done_is_a_run_unfinished_follow_up(project: IncidentProject) -> None:
+    project.open()
+    markers = project.root / "markers"
+    markers.mkdir()
+    # the test runbook (tests/engine/markers.py): s2's verify fails and s1's undo fails too
+    r = subprocess.run([sys.executable, str(DRIVER.with_name("driver.py")), "markers", "--dir",
+                        str(markers), "--yes", "--fail-verify", "s2", "--fail-undo", "s1",
+                        "--config", str(project.config)],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r.stdout + r.stderr
+    (run_id,) = project.run_ids()
+    doc = project.json("incident.close", "--summary", "half done")["postmortem"]
+    (follow,) = [f for f in doc["followups"] if f["code"] == "RUN_UNFINISHED"]
+    assert follow["subject"] == run_id
+    assert f"`breakglass runs.resume {run_id}`" in follow["action"]
+    assert doc["containment"] is None
