@@ -79,8 +79,7 @@ def options(app: App, *, dry_run: bool, yes: bool,
 
 
 def _open_incident(app: App) -> str | None:
-    """The id of the open incident, which the run is tagged with (docs/incidents.md). A state
-    that cannot be read for it never stops the run: it goes on untagged, and says so."""
+    """The id of the open incident, which the run is tagged with (docs/incidents.md)."""
     from breakglass.errors import CouldNotVerify
     from breakglass.incidents.record import tag_for
     from breakglass.state import open_state
@@ -88,9 +87,10 @@ def _open_incident(app: App) -> str | None:
     try:
         return tag_for(open_state(app.config))
     except CouldNotVerify as exc:
-        app.err_console.print(f"breakglass: could not look up the open incident ({exc}); this "
-                              "run is not tagged with it")
-        return None
+        # The state the run's lease needs did not answer: the run stops here as the lease
+        # would (exit 3), and the way on (--local-state) is in the message.
+        raise type(exc)(f"{exc}; nothing was changed. {exc.action}", code=exc.code,
+                        action=exc.action) from exc
 
 
 def _heartbeat() -> float:
