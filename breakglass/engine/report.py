@@ -136,6 +136,8 @@ def html_page(title: str, body: str) -> str:
 def to_html(r: dict[str, Any]) -> str:
     e = html.escape
 
+    rows = html_rows
+
     def plan_html(plan: dict[str, Any]) -> str:
         if not plan.get("actions"):
             reason = plan.get("noop_reason") or "nothing to do"
@@ -147,15 +149,15 @@ def to_html(r: dict[str, Any]) -> str:
             items.append(f"<li>{mark}{e(str(a.get('description', '')))}{tgt}</li>")
         return "<ul>" + "".join(items) + "</ul>"
 
-    steps = html_rows([[e(s["step"]), f'<span class="{e(s["status"])}">{e(s["status"])}</span>',
+    steps = rows([[e(s["step"]), f'<span class="{e(s["status"])}">{e(s["status"])}</span>',
                    "" if s["seconds"] is None else f"{s['seconds']:.2f}", plan_html(s["plan"]),
                    e(s["error"])] for s in r["steps"]])
-    findings = html_rows([[f"<code>{e(f['code'])}</code>",
+    findings = rows([[f"<code>{e(f['code'])}</code>",
                       f'<span class="{e(f["outcome"])}">{e(_says(f))}</span>',
                       e(f["subject"]), e(f["message"]), e(f["action"]),
                       f"<code>{e(json.dumps(f['evidence'], ensure_ascii=False))}</code>"]
                      for f in r["findings"]])
-    deliveries = html_rows([[e(str(d.get("event"))), e(str(d.get("person"))),
+    deliveries = rows([[e(str(d.get("event"))), e(str(d.get("person"))),
                         e(str(d.get("channel"))),
                         '<span class="ok">delivered</span>' if d.get("ok")
                         else f'<span class="failed">failed</span> {e(str(d.get("error", "")))}']
@@ -163,10 +165,10 @@ def to_html(r: dict[str, Any]) -> str:
     status = e(str(r["status"] or "unfinished"))
     measured = "".join(
         f"<h2>Measured: {e(m['subject'])}</h2><table>"
-        + html_rows([[e(k), f"<code>{e(str(v))}</code>"] for k, v in m.items()
+        + rows([[e(k), f"<code>{e(str(v))}</code>"] for k, v in m.items()
                 if k != "subject" and v is not None]) + "</table>"
         for m in r["measures"])
-    facts = html_rows([[k, v] for k, v in [
+    facts = rows([[k, v] for k, v in [
         ("run", f"<code>{e(r['run_id'])}</code>"),
         ("verdict", f'<span class="{e(r["verdict"])}">{e(r["verdict"])}</span> '
                     f"(exit {e(str(r['exit_code']))})"),
