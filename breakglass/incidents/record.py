@@ -21,6 +21,7 @@ import re
 import secrets
 import socket
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,8 @@ FOLDER = "incidents/"
 MAX_TITLE = 200
 MAX_NOTE = 2000
 _ID = re.compile(r"^INC-[0-9]{8}-[0-9]{4}-[0-9a-f]{4}$")
+#: parallel fetches of incident records a machine has not seen closed
+_FETCHERS = 8
 #: tries of an append that another machine's append beat (S3 If-Match): notes do not conflict
 _APPEND_TRIES = 5
 
@@ -157,11 +160,17 @@ def ids(state: State) -> list[str]:
 def open_incidents(state: State) -> list[Incident]:
     """The incidents still open, oldest first. A record whose local copy says closed is not
     fetched again: a closed incident never reopens (its record only grows)."""
+    maybe_open = [i for i in ids(state) if not _says_closed(_local(state, i))]
+    if len(maybe_open) > 1:
+        # A machine new to the state knows none closed yet: fetch them side by side (the
+        # state's client is shared by threads, as in S3State.sync_runs).
+        with ThreadPoolExecutor(min(_FETCHERS, len(maybe_open))) as pool:
+            list(pool.map(lambda i: state.sync_chain(chain_name(i)), maybe_open))
+    elif maybe_open:
+        state.sync_chain(chain_name(maybe_open[0]))
     found = []
-    for incident_id in ids(state):
+    for incident_id in maybe_open:
         path = _local(state, incident_id)
-        if not _says_closed(path):
-            state.sync_chain(chain_name(incident_id))
         if path.is_file() and not _says_closed(path):
             found.append(_fold(incident_id, path, jr.read_events(path), []))
     return found
