@@ -110,6 +110,9 @@ class RunOptions:
     # seconds between progress heartbeat lines when the output is not a terminal (a cron or CI
     # log); 0 prints one line per progress report (tests). The CLI reads BREAKGLASS_HEARTBEAT.
     heartbeat: float = DEFAULT_HEARTBEAT
+    # the open incident (breakglass/incidents/): its id goes into the run's start event, with
+    # who started it from where, and into every notice the run sends
+    incident: str | None = None
 
 
 def _no_checklist(items: Sequence[str]) -> list[Precondition]:
@@ -230,7 +233,9 @@ def execute(runbook: Runbook, options: RunOptions, services: Services) -> RunRes
             "runbook": runbook.name, "title": (runbook.__doc__ or "").strip().split("\n")[0],
             "params": runbook.params, "target": runbook.target, "dry_run": options.dry_run,
             "mutating": runbook.mutating, "responsibility": runbook.responsibility,
-            "pid": os.getpid(), "overrides": dict(options.overrides)})
+            "pid": os.getpid(), "overrides": dict(options.overrides),
+            **({"incident": options.incident, "by": whoami(), "host": socket.gethostname()}
+               if options.incident else {})})
         run = _Run(runbook, options, services, journal, run_id, state.local_dir, lease)
         with run.notices_settled():
             run.note_takeover(stale)
@@ -874,7 +879,8 @@ class _Run:
             applied=applied, not_applied=not_applied, undone=undone,
             show=f"breakglass runs.show {self.run_id}",
             report=self._report_link() if ending else "",
-            host=socket.gethostname(), anchor=anchor, wanted=frozenset(wanted))
+            host=socket.gethostname(), anchor=anchor, wanted=frozenset(wanted),
+            incident=self.options.incident or "")
 
     def _report_link(self) -> str:
         """The HTML report as a notice's reader can open it: a presigned URL when the state

@@ -352,4 +352,5 @@ _NOTIFY_TYPE = {
     "unverified": "failure",
     "approval": "warning",
     "test": "info",
+    "incident": "warning",
 }
