@@ -259,7 +259,7 @@ class S3State(State):
             raise UsageError(f"{name} is not in {self.label}; if it was written with "
                              "--local-state, it stays on this machine")
         self._cache_chain(self.local_dir / name, current.body)
-        return S3Journal(self, name, current.etag)
+        return S3Journal(self, name, current)
 
     def names(self, folder: str) -> list[str]:
         self.check()
