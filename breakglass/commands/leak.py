@@ -45,9 +45,9 @@ def purge(c: Context, secret: str = "", repo: str = "", value: str = "", push: s
     cfg = kind_for(app.config, secret).cfg
     if not repo and cfg.repository is None:
         raise UsageError(f"leak.purge needs --repo PATH (secrets.{secret} has no repository)")
-    where = Path(repo) if repo else Path(str(cfg.repository))
+    where = (Path(repo) if repo else Path(str(cfg.repository))).resolve()
     url = p.check_inputs(where, push, yes)
-    code = run_runbook(app, p.LeakPurge, {"secret": secret, "repo": str(where.resolve()),
+    code = run_runbook(app, p.LeakPurge, {"secret": secret, "repo": str(where),
                                           "value_ref": value, "push": push,
                                           "push_url": url or ""},
                        dry_run=dry_run, yes=yes)

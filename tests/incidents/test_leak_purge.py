@@ -8,11 +8,16 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.incidents.project import IncidentProject
+from tests.rotate.aws_project import RotateProject, rotate_project
+from tests.servers.moto import MotoServer
 from tests.servers.sinks import HttpSink
+
+__all__ = ["rotate_project"]  # the fixture, imported for pytest
 
 LEAKED = "sk_live_51Hpurge0123456789abcdefXYZ"
 OTHER = "sk_live_51Hnever9876543210zyxwvuTSR"
@@ -168,6 +173,21 @@ def test_bad_input_rewrites_nothing(project: IncidentProject, repos: tuple[Path,
     assert not mirror(project).exists() and (snapshot(repo), snapshot(remote)) == before
 
 
+def test_the_value_is_read_from_the_secrets_store_as_rotate_leaked_reads_it(
+        aws: MotoServer, rotate_project: Any, http_sink: HttpSink,
+        repos: tuple[Path, Path]) -> None:
+    """No --value: the value [secrets.NAME] holds now (here AWSCURRENT in Secrets Manager)."""
+    repo, _ = repos
+    aws.client("secretsmanager").create_secret(Name="stripe/purge", SecretString=LEAKED)
+    proj: RotateProject = rotate_project(aws, notify_url=http_sink.apprise_url)
+    proj.write('[secrets.STRIPE_KEY]\nkind = "aws_secretsmanager"\n'
+               'secret_id = "stripe/purge"\n')
+    r = proj.run("leak.purge", "--repo", str(repo), "--secret", "STRIPE_KEY", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not holds_value(proj.state / "purge" / "STRIPE_KEY.git")
+    assert LEAKED not in r.stdout + r.stderr
+
+
 def test_uncommitted_changes_are_refused(project: IncidentProject,
                                          repos: tuple[Path, Path]) -> None:
     repo, _ = repos
@@ -183,3 +203,20 @@ def test_an_unknown_secret_is_refused(project: IncidentProject,
     r = project.run("leak.purge", "--repo", str(repo), "--secret", "NOPE", "--yes")
     assert r.returncode == 2 and "no [secrets.NOPE]" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_without_git_filter_repo_nothing_runs(monkeypatch: pytest.MonkeyPatch,
+                                              repos: tuple[Path, Path]) -> None:
+    """Checked before any run starts: exit 3 (a tool missing), with the install line."""
+    import importlib.util
+
+    from breakglass.errors import CouldNotVerify
+    from breakglass.runbooks.rotate import purge
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "git_filter_repo" else real(name, *a))
+    with pytest.raises(CouldNotVerify) as exc:
+        purge.check_inputs(repos[0], "", False)
+    assert exc.value.exit_code == 3 and exc.value.code == "FILTER_REPO_MISSING"
+    assert "pip install 'git-filter-repo" in exc.value.action
