@@ -46,6 +46,8 @@ def purge(c: Context, secret: str = "", repo: str = "", value: str = "", push: s
     if not repo and cfg.repository is None:
         raise UsageError(f"leak.purge needs --repo PATH (secrets.{secret} has no repository)")
     where = (Path(repo) if repo else Path(str(cfg.repository))).resolve()
+    remotes = p.remotes_of(where) if where.is_dir() else {}
+    app.redactor.register_many(p.url_secret(u) for u in remotes.values())
     url = p.check_inputs(where, push, yes)
     code = run_runbook(app, p.LeakPurge, {"secret": secret, "repo": str(where),
                                           "value_ref": value, "push": push,
@@ -54,7 +56,7 @@ def purge(c: Context, secret: str = "", repo: str = "", value: str = "", push: s
     if code == 0 and not dry_run and not app.json_output:
         mirror = p.mirror_path(app.config.project.state_dir, secret)
         print("\nnext, paste (each line is one command):")
-        for line in p.paste_commands(mirror, where, p.remotes_of(where), pushed=bool(push)):
+        for line in p.paste_commands(mirror, where, remotes, pushed=bool(push)):
             print(line)
     if code:
         raise Exit(code=code)

@@ -96,6 +96,11 @@ def read_value(ctx: StepContext, secret: str, ref: str) -> str:
         raise UsageError(f"the value of secrets.{secret} could not be read: give it with "
                          "--value REF (e.g. --value file:/dev/shm/leaked)")
     ctx.register_secret(value)
+    if "\n" in value or "==>" in value:
+        # filter-repo reads one `OLD==>NEW` rule per line: such a value cannot be one rule.
+        raise UsageError(f"the value of secrets.{secret} spans lines (or holds '==>'): "
+                         "git filter-repo cannot replace it; remove the files that hold it "
+                         "with `git filter-repo --invert-paths --path FILE` in a mirror clone")
     return value
 
 
@@ -291,6 +296,14 @@ def paste_commands(mirror: Path, repo: Path, remotes: Mapping[str, str], pushed:
         lines += [f"mv {repo} {repo}.leaked && git clone {url} {repo}  # everyone, every clone",
                   f"rm -rf {repo}.leaked  # once nothing unpushed is left in it"]
     return lines
+
+
+def url_secret(url: str) -> str | None:
+    """The password or token in a remote URL (https://user:TOKEN@host/…), which the redactor
+    must know before the URL reaches the journal or the screen."""
+    import urllib.parse
+
+    return urllib.parse.urlsplit(url).password if "://" in url else None
 
 
 def remotes_of(repo: Path) -> dict[str, str]:
