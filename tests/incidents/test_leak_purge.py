@@ -4,6 +4,7 @@ remote untouched unless `--push REMOTE --yes`; the value never in output, journa
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -84,9 +85,11 @@ def project(tmp_path: Path, http_sink: HttpSink) -> IncidentProject:
 
 def purge(project: IncidentProject, repo: Path, *more: str, value: str = LEAKED
           ) -> subprocess.CompletedProcess[str]:
+    tmp = project.root / "tmp"  # this test's own: the private folder must be gone after
+    tmp.mkdir(exist_ok=True)
     return project.run("leak.purge", "--repo", str(repo), "--secret", "STRIPE_KEY",
                        "--value", "env:LEAKED_VALUE", *more,
-                       env=project.env(LEAKED_VALUE=value))
+                       env=project.env(LEAKED_VALUE=value, TMPDIR=str(tmp)))
 
 
 def mirror(project: IncidentProject) -> Path:
@@ -147,10 +150,15 @@ def test_the_value_is_never_in_output_journal_or_report(project: IncidentProject
                                                         repos: tuple[Path, Path]) -> None:
     repo, _ = repos
     assert purge(project, repo, "--push", "origin", "--yes").returncode == 0
+    r = purge(project, repo, "--yes", "--json")  # the machine's output: the same facts
+    assert r.returncode == 0, r.stdout + r.stderr
+    found = {f["code"]: f for f in json.loads(r.stdout)["findings"]}
+    assert any(c.startswith("git -C ") for c in found["PURGE_COPIES_REMAIN"]["evidence"]
+               ["commands"])
     assert all(LEAKED not in out for out in project.outputs.values())
     written = [p for p in project.state.rglob("*") if p.is_file() and "purge" not in p.parts]
     assert written and all(LEAKED.encode() not in p.read_bytes() for p in written)
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("bg-purge-*"))
+    assert list((project.root / "tmp").iterdir()) == []  # the 0600 replacements file, gone
 
 
 BAD = [

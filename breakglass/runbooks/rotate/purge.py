@@ -226,7 +226,10 @@ class RewriteStep(Step):
                         "the rotation is what makes the value harmless (`breakglass rotate "
                         f"{self.rb.secret} --leaked`); the purge only stops it spreading: "
                         "force-push, then everyone re-clones", Severity.INFO,
-                        subject=self.rb.target)]
+                        subject=self.rb.target,
+                        evidence={"commands": paste_commands(mirror, self.rb.repo,
+                                                             remotes_of(self.rb.repo),
+                                                             pushed=bool(self.rb.push))})]
 
 
 class PushStep(Step):
