@@ -228,3 +228,14 @@ def test_without_git_filter_repo_nothing_runs(monkeypatch: pytest.MonkeyPatch,
         purge.check_inputs(repos[0], "", False)
     assert exc.value.exit_code == 3 and exc.value.code == "FILTER_REPO_MISSING"
     assert "pip install 'git-filter-repo" in exc.value.action
+
+
+def test_dry_run_shows_the_plan_and_clones_nothing(project: IncidentProject,
+                                                   repos: tuple[Path, Path]) -> None:
+    repo, remote = repos
+    before = (snapshot(repo), snapshot(remote))
+    r = purge(project, repo, "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "remove config/.env from every commit" in r.stdout
+    assert "--replace-text" in r.stdout and "app/settings.py" in r.stdout
+    assert not mirror(project).exists() and (snapshot(repo), snapshot(remote)) == before
