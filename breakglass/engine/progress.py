@@ -22,21 +22,9 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
-
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Task
+    from rich.progress import Progress, TaskID
 
 Unit = Literal["items", "bytes", "phase"]
 
@@ -109,19 +97,36 @@ class _Live:
         return f"{count} {e.label}" if e.unit == "items" else f"{e.label} {count}"
 
 
-class _Bar(BarColumn):
-    """No bar for a phase: its spinner and name say all there is."""
+def _bars(console: Console) -> Progress:
+    """The terminal's progress lines. rich.progress is imported here, not at the top: every
+    runbook imports this module (engine/runbook.py), and a check that never shows a bar should
+    not pay for it (bench/check_observatory.py)."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
 
-    def render(self, task: Task) -> Text:  # type: ignore[override]
-        if task.fields.get("unit") == "phase":
-            return Text("")
-        return super().render(task)  # type: ignore[return-value]
+    class Bar(BarColumn):
+        """No bar for a phase: its spinner and name say all there is."""
 
+        def render(self, task: Task) -> Text:  # type: ignore[override]
+            if task.fields.get("unit") == "phase":
+                return Text("")
+            return super().render(task)  # type: ignore[return-value]
 
-class _Amount(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        unit: Unit = task.fields.get("unit", "items")
-        return Text(amount(unit, task.completed, task.total, task.speed), style="cyan")
+    class Amount(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            unit: Unit = task.fields.get("unit", "items")
+            return Text(amount(unit, task.completed, task.total, task.speed), style="cyan")
+
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), Bar(), Amount(),
+                    TimeElapsedColumn(), console=console, transient=True)
 
 
 class ProgressView:
@@ -173,10 +178,10 @@ class ProgressView:
 
     # -- a terminal ---------------------------------------------------------------------------
     def _draw(self, event: ProgressEvent) -> None:
+        from rich.markup import escape
+
         if self._bars is None:
-            self._bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), _Bar(),
-                                  _Amount(), TimeElapsedColumn(), console=self.console,
-                                  transient=True)
+            self._bars = _bars(self.console)
             self._bars.start()
         task = self._tasks.get(event.label)
         if event.ended:
@@ -203,4 +208,6 @@ class ProgressView:
         now = time.monotonic()
         parts = [live.part() for live in self._live.values()]
         line = f"{self.runbook}: {self._step} {', '.join(parts)}, {clock(now - self._since)}"
+        from rich.text import Text
+
         self.console.print(Text(line), soft_wrap=True, highlight=False)
