@@ -9,8 +9,9 @@ to a `ProgressView`:
   build is visibly alive), the label, then a bar and "12/40" for items, "1.2 MiB of 40.0 MiB,
   5.1 MiB/s" for bytes, nothing more for a phase. The lines go when the step's status line is
   printed; a phase's line goes as soon as the phase ends.
-- in a log (cron, CI, a pipe): no redrawn bar, no carriage return; one heartbeat line every
-  `heartbeat` seconds while a step works (0: one per event, for tests), e.g.
+- in a log (cron, CI, a pipe; also with NO_COLOR or TERM=dumb: `animated`): no redrawn bar, no
+  carriage return; one heartbeat line every `heartbeat` seconds while a step works (0: one per
+  event, for tests), e.g.
 
       drill.restore: restore 12/40 data items, 3/18 indexes and constraints, 1m20s
 """
@@ -46,6 +47,14 @@ class ProgressEvent:
 
     def stamped(self, step: str) -> ProgressEvent:
         return replace(self, step=step)
+
+
+def animated(console: Console) -> bool:
+    """May `console` redraw a line (a bar, a spinner)? Only on a terminal that takes escape
+    codes: not in a pipe or a log, not with TERM=dumb, not with NO_COLOR (its console has no
+    colour system: commands/_common.py `make_console`) — there, progress is heartbeat lines."""
+    return (console.is_terminal and not console.is_dumb_terminal
+            and console.color_system is not None)
 
 
 def human_bytes(n: float) -> str:
@@ -155,7 +164,7 @@ class ProgressView:
                 live.event, live.updated = event, time.monotonic()
             else:
                 self._live[event.label] = _Live(event)
-            if self.console.is_terminal:
+            if animated(self.console):
                 self._draw(event)
             elif self.heartbeat <= 0:
                 self._beat()
