@@ -456,18 +456,30 @@ def test_renamed_backup_is_not_RETENTION_SHORT(file_store: FileTestStore, tmp_pa
 
 
 # -- CLI ------------------------------------------------------------------------------------
-def test_unknown_only_name_exits_2(file_store: FileTestStore, tmp_path: Path) -> None:
-    r = run_verify(write_config(tmp_path, file_store), "--only", "nope")
+def test_unknown_backup_name_exits_2(file_store: FileTestStore, tmp_path: Path) -> None:
+    r = run_verify(write_config(tmp_path, file_store), "--backup", "nope")
     assert r.rc == 2, r
-    assert "no [backups.nope]" in r.stderr
+    assert "--backup 'nope': no [backups.nope]" in r.stderr
     assert "Traceback" not in r.stderr
 
 
-def test_only_names_the_target(file_store: FileTestStore, tmp_path: Path, dump: bytes) -> None:
+def test_backup_names_the_target(file_store: FileTestStore, tmp_path: Path, dump: bytes) -> None:
+    file_store.put(KEY, dump)
+    r = run_verify(write_config(tmp_path, file_store), "--backup", "shop")
+    assert r.rc == 0, r
+    assert r.doc["target"] == "shop"
+
+
+def test_the_old_only_spelling_still_works_with_a_one_line_note(
+        file_store: FileTestStore, tmp_path: Path, dump: bytes) -> None:
     file_store.put(KEY, dump)
     r = run_verify(write_config(tmp_path, file_store), "--only", "shop")
     assert r.rc == 0, r
     assert r.doc["target"] == "shop"
+    notes = [ln for ln in r.stderr.splitlines() if "--only" in ln]
+    assert len(notes) == 1 and "--only is now --backup" in notes[0], r.stderr
+    both = run_verify(write_config(tmp_path, file_store), "--only", "shop", "--backup", "shop")
+    assert both.rc == 2 and "give --backup only" in both.stderr, both
 
 
 def test_people_get_a_table_with_the_code_and_verdict(
@@ -538,7 +550,7 @@ def test_a_truncated_encrypted_backup_names_the_newest_backup_that_still_verifie
     assert newest in damaged["message"]
     assert "recipients" not in damaged["action"] and "pg_dump -Fc" not in damaged["action"]
     assert f"the newest backup that still verifies is {good}" in damaged["action"]
-    assert f"`breakglass drill.restore --backup {good}`" in damaged["action"]
+    assert f"`breakglass drill.restore --archive {good}`" in damaged["action"]
     assert damaged["evidence"]["last_good_backup"] == good
     (measured,) = r.doc["measures"]
     assert measured["subject"] == "backups.shop" and measured["key"] is None

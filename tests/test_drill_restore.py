@@ -198,7 +198,7 @@ def test_a_damaged_backup_names_the_newest_backup_that_still_verifies(
     assert res.rc == 1, res
     (found,) = [f for f in res.findings if f["code"] == "ARCHIVE_TRUNCATED"]
     assert f"the newest backup that still verifies is {good}" in found["action"]
-    assert f"`breakglass drill.restore --backup {good}`" in found["action"]
+    assert f"`breakglass drill.restore --archive {good}`" in found["action"]
     assert found["evidence"]["last_good_backup"] == good
     # Stopped at the fetch: no RTO (null, not 0), the RPO of the backup it selected
     (m,) = res.doc["measures"]

@@ -140,6 +140,20 @@ def make_console(file: IO[str]) -> Console:
                    color_system=None if plain else "auto")
 
 
+def renamed(old: str, new: str, old_value: str | None, value: str | None,
+            then: str = "") -> str | None:
+    """The value of option `new`, or of `old`, its spelling before the rename: kept working for
+    one release, with a one-line note on stderr (`then`: what `old` will mean afterwards).
+    Both at once is a usage error."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise UsageError(f"{old} is the old spelling of {new}: give {new} only")
+    sys.stderr.write(f"breakglass: note: {old} is now {new}"
+                     f"{'; ' + then if then else ''} ({old} goes in the next release)\n")
+    return old_value
+
+
 def write_json(app: App, doc: Any) -> None:
     """A breakglass.result/1 document (engine/results.py) on stdout, through the redactor like
     everything else printed."""

@@ -57,7 +57,7 @@ class BackupVerify(Runbook):
         if not config.backups:
             raise UsageError("no [backups.NAME] section in the configuration: nothing to verify")
         if only is not None and only not in config.backups:
-            raise UsageError(f"--only {only!r}: no [backups.{only}] in the configuration "
+            raise UsageError(f"--backup {only!r}: no [backups.{only}] in the configuration "
                              f"(configured: {', '.join(sorted(config.backups))})")
 
     @property
@@ -442,7 +442,7 @@ def with_last_good(found: Sequence[Finding], good: BackupObject | None, tried: i
     does; `last_good_backup` in their evidence for scripts."""
     if good is not None:
         tail = (f"; the newest backup that still verifies is {good.key} "
-                f"({_human(now - good.modified)} old): `breakglass drill.restore --backup "
+                f"({_human(now - good.modified)} old): `breakglass drill.restore --archive "
                 f"{good.key}` proves it restores")
     elif tried:
         tail = f"; none of the {tried} backup(s) before it verifies either: take one now"
