@@ -15,7 +15,6 @@ manifest's start time when the manifest is plausible, else the object's modifica
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from breakglass.config.durations import format_duration
 from breakglass.connectors import age
+from breakglass.connectors.files import write_private
 from breakglass.engine.findings import Finding, Outcome, Severity, as_ok, unverified
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
@@ -302,8 +302,8 @@ class VerifyBackupSet(Step):
                     Severity.WARNING, key=seen["key"], age_seconds=int(age.total_seconds()),
                     retention_days=self.cfg.retention_days))
         # Remember the oldest backup present now; the next run judges its disappearance.
-        _write_private(path, json.dumps({"store": store_url, "key": oldest.key,
-                                         "modified": oldest.modified.isoformat()}))
+        write_private(path, json.dumps({"store": store_url, "key": oldest.key,
+                                        "modified": oldest.modified.isoformat()}).encode())
         return found
 
     def _deep(self, ctx: StepContext, store: BackupStore, obj: BackupObject,
@@ -455,15 +455,6 @@ def with_last_good(found: Sequence[Finding], good: BackupObject | None, tried: i
 
 def _obj(d: Mapping[str, Any]) -> BackupObject:
     return BackupObject(**{**d, "modified": datetime.fromisoformat(d["modified"])})
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def _human(age: timedelta) -> str:
