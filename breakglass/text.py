@@ -1,9 +1,12 @@
-"""Text for one line of output: a log line, a table cell, a journal field, a notice.
+"""Text for one line of output: a log line, a table cell, a journal field, a notice; and how
+a measured time reads.
 
 Every layer uses these (connectors included), so this module imports nothing of breakglass.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 
 def one_line(text: str, limit: int = 0) -> str:
@@ -21,3 +24,21 @@ def error_line(exc: BaseException, *, named: bool = True, limit: int = 0) -> str
         return type(exc).__name__
     first = one_line(lines[0], limit)
     return f"{type(exc).__name__}: {first}" if named else first
+
+
+def human_duration(seconds: float | timedelta) -> str:
+    """A measured time for people: '4.2s' (under two minutes, to a tenth), '4m 12s', '3h 5m',
+    '2d 4h' — the two largest units, enough to compare with a target. Every elapsed time, age,
+    RTO and RPO breakglass shows goes through here (a config value is shown by
+    config/durations.py `format_duration`, the inverse of its parser)."""
+    if isinstance(seconds, timedelta):
+        seconds = seconds.total_seconds()
+    s = max(0.0, seconds)
+    if s < 120:
+        return f"{s:.1f}s"
+    m, sec = divmod(int(s), 60)
+    h, m = divmod(m, 60)
+    d, h = divmod(h, 24)
+    if d:
+        return f"{d}d {h}h"
+    return f"{h}h {m}m" if h else f"{m}m {sec}s"

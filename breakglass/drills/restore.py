@@ -35,18 +35,19 @@ from breakglass.drills.steps.report import Report
 from breakglass.drills.steps.select import SelectBackup
 from breakglass.drills.steps.snapshot import CreateInstance, SelectSnapshot
 from breakglass.drills.steps.validate import Validate
-from breakglass.drills.timing import STAGES, human_seconds
+from breakglass.drills.timing import STAGES
 from breakglass.engine.hooks import Figure
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Precondition, Runbook, Step, StepContext
 from breakglass.errors import UsageError
+from breakglass.text import human_duration
 
 if TYPE_CHECKING:
     from breakglass.config import Config
     from breakglass.engine.findings import Finding
     from breakglass.engine.runs import RunSummary
 
-__all__ = ["STAGES", "SUPPORTED_ENVIRONMENTS", "RestoreDrill", "human_seconds", "monitor_slug"]
+__all__ = ["STAGES", "SUPPORTED_ENVIRONMENTS", "RestoreDrill", "monitor_slug"]
 
 SUPPORTED_ENVIRONMENTS = ("local", "server", "rds")
 
@@ -155,19 +156,19 @@ class RestoreDrill(Runbook):
         rto, max_age = self.drill.drill.rto, self.drill.backup.max_age
         figures = []
         if "rto_seconds" in judged:
-            figures.append(Figure("RTO", f"{human_seconds(judged['rto_seconds'])} (target "
+            figures.append(Figure("RTO", f"{human_duration(judged['rto_seconds'])} (target "
                                   f"{format_duration(rto)})",
                                   {"rto_seconds": judged["rto_seconds"],
                                    "rto_target_seconds": rto.total_seconds()}))
         rpo = judged.get("rpo_seconds", picked.get("rpo_seconds"))
         if rpo is not None:
-            figures.append(Figure("RPO", f"{human_seconds(rpo)} (target "
+            figures.append(Figure("RPO", f"{human_duration(rpo)} (target "
                                   f"{format_duration(max_age)})",
                                   {"rpo_seconds": rpo,
                                    "rpo_target_seconds": max_age.total_seconds()}))
         key = picked.get("key") or picked.get("snapshot")
         if key:
-            figures.append(Figure("backup", f"{key}, {human_seconds(float(rpo or 0))} old",
+            figures.append(Figure("backup", f"{key}, {human_duration(float(rpo or 0))} old",
                                   {"backup": key}))
         return figures
 

@@ -32,6 +32,7 @@ from breakglass.errors import CouldNotVerify, SecretRefError, UsageError
 from breakglass.recovery import archive, shape
 from breakglass.recovery.manifest import Manifest, ManifestInvalid, backup_time
 from breakglass.recovery.stores import BackupObject, BackupStore, open_store
+from breakglass.text import human_duration
 
 if TYPE_CHECKING:
     from breakglass.config import BackupConfig
@@ -210,8 +211,8 @@ class VerifyBackupSet(Step):
             return age, []
         by = "its manifest's start time" if clock == "manifest" else "its modification time"
         return age, [self._finding(
-            "BACKUP_STALE", f"newest backup {newest.key} is {_human(age)} old (by {by}); the "
-            f"RPO target (max_age) is {format_duration(self.cfg.max_age)}",
+            "BACKUP_STALE", f"newest backup {newest.key} is {human_duration(age)} old (by {by}); "
+            f"the RPO target (max_age) is {format_duration(self.cfg.max_age)}",
             "find out why backups stopped (job logs, disk space, credentials) and take one now",
             key=newest.key, age_seconds=int(age.total_seconds()),
             max_age_seconds=int(self.cfg.max_age.total_seconds()),
@@ -295,8 +296,8 @@ class VerifyBackupSet(Step):
             if (seen["key"] not in present and oldest.modified > seen_at
                     and age < timedelta(days=self.cfg.retention_days)):
                 found.append(self._finding(
-                    "RETENTION_SHORT", f"backup {seen['key']} ({_human(age)} old) was present "
-                    f"at an earlier verify and is gone; retention_days is "
+                    "RETENTION_SHORT", f"backup {seen['key']} ({human_duration(age)} old) was "
+                    f"present at an earlier verify and is gone; retention_days is "
                     f"{self.cfg.retention_days}", "find what deletes backups early (lifecycle "
                     "rule, cleanup script, quota) and keep them retention_days",
                     Severity.WARNING, key=seen["key"], age_seconds=int(age.total_seconds()),
@@ -442,7 +443,7 @@ def with_last_good(found: Sequence[Finding], good: BackupObject | None, tried: i
     does; `last_good_backup` in their evidence for scripts."""
     if good is not None:
         tail = (f"; the newest backup that still verifies is {good.key} "
-                f"({_human(now - good.modified)} old): `breakglass drill.restore --backup "
+                f"({human_duration(now - good.modified)} old): `breakglass drill.restore --backup "
                 f"{good.key}` proves it restores")
     elif tried:
         tail = f"; none of the {tried} backup(s) before it verifies either: take one now"
@@ -457,14 +458,3 @@ def _obj(d: Mapping[str, Any]) -> BackupObject:
     return BackupObject(**{**d, "modified": datetime.fromisoformat(d["modified"])})
 
 
-def _human(age: timedelta) -> str:
-    """'3d 4h', '26h 5m', '12m', '40s': enough precision to compare with an RPO target."""
-    s = max(0, int(age.total_seconds()))
-    d, s = divmod(s, 86400)
-    h, s = divmod(s, 3600)
-    m, s = divmod(s, 60)
-    if d:
-        return f"{d}d {h}h"
-    if h:
-        return f"{h}h {m}m"
-    return f"{m}m" if m else f"{s}s"
