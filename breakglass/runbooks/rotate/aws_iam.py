@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
@@ -283,6 +282,7 @@ class IamKeyKind(Kind):
         """STS GetCallerIdentity signed with `doc`'s key: the ARN, or None when refused.
         Retried until the wanted answer or `patience` runs out (IAM propagates in seconds)."""
         import boto3
+        import tenacity
         from botocore.config import Config as BotoConfig
 
         sts = boto3.client("sts", aws_access_key_id=doc["AccessKeyId"],
@@ -291,12 +291,13 @@ class IamKeyKind(Kind):
                            endpoint_url=self.config.aws.endpoint_url,
                            config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=5,
                                              read_timeout=10))
-        deadline = time.monotonic() + patience
-        while True:
-            arn = self._ask(sts)
-            if (arn is None) == want_refused or time.monotonic() >= deadline:
-                return arn
-            time.sleep(1.0)
+        # Until the wanted answer, once a second; out of patience, the last answer.
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_delay(patience), wait=tenacity.wait_fixed(1.0),
+            retry=tenacity.retry_if_result(lambda arn: (arn is None) != want_refused),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None)
+        answer: str | None = retrying(self._ask, sts)
+        return answer
 
     @staticmethod
     def _ask(sts: Any) -> str | None:
