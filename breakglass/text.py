@@ -29,8 +29,7 @@ def error_line(exc: BaseException, *, named: bool = True, limit: int = 0) -> str
 def human_duration(seconds: float | timedelta) -> str:
     """A measured time for people: '4.2s' (under two minutes, to a tenth), '4m 12s', '3h 5m',
     '2d 4h' — the two largest units, enough to compare with a target. Every elapsed time, age,
-    RTO and RPO breakglass shows goes through here (a config value is shown by
-    config/durations.py `format_duration`, the inverse of its parser)."""
+    RTO and RPO breakglass shows goes through here (a target or a config value: exact_duration)."""
     if isinstance(seconds, timedelta):
         seconds = seconds.total_seconds()
     s = max(0.0, seconds)
@@ -42,3 +41,19 @@ def human_duration(seconds: float | timedelta) -> str:
     if d:
         return f"{d}d {h}h"
     return f"{h}h {m}m" if h else f"{m}m {sec}s"
+
+
+#: the units of breakglass.toml's durations (config/durations.py parses them), largest first
+_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def exact_duration(seconds: float | timedelta) -> str:
+    """A duration as breakglass.toml writes it: the largest unit that divides it exactly
+    ('26h', '30m', '90s'); how a target or a config value is shown."""
+    if isinstance(seconds, timedelta):
+        seconds = seconds.total_seconds()
+    s = int(seconds)
+    for unit, size in _UNITS:
+        if s and s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"

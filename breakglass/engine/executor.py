@@ -37,6 +37,7 @@ from breakglass.engine import render as out
 from breakglass.engine.findings import Finding, FindingError, Outcome, Severity, unverified
 from breakglass.engine.gate import PreconditionGate, check_overrides
 from breakglass.engine.hooks import NoticeEvent
+from breakglass.engine.measures import gauges
 from breakglass.engine.monitoring import Monitoring
 from breakglass.engine.notices import Notices
 from breakglass.engine.readonly import ReadOnlyRun
@@ -550,10 +551,9 @@ class _Run:
         if textfile is None or summary.finished is None:
             return
         try:
-            measures = self.runbook.measures(summary)
             metrics.record(self.state_dir, Path(textfile), self.runbook.config.project.name,
                            self.runbook.name, self.runbook.target, summary.finished, exit_code,
-                           measures)
+                           gauges(self.runbook.measured(summary)))
         except Exception as exc:  # never let monitoring change the run's outcome
             self.monitoring.capture(exc)
             message = f"metrics not written to {textfile}: {error_line(exc)}"

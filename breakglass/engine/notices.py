@@ -18,6 +18,7 @@ from breakglass.engine.hooks import (
     NoticeEvent,
     PendingNotice,
 )
+from breakglass.engine.measures import figures
 from breakglass.engine.monitoring import Monitoring
 from breakglass.engine.runs import RunSummary, report_names
 from breakglass.engine.scope import RunScope
@@ -150,7 +151,7 @@ class Notices:
 
     def _figures(self, summary: RunSummary) -> tuple[Figure, ...]:
         try:
-            return tuple(self.scope.runbook.headline(summary))
+            return figures(self.scope.runbook.measured(summary))
         except Exception as exc:  # a notice goes out without its numbers rather than not at all
             self.monitoring.capture(exc)
             return ()

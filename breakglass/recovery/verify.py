@@ -26,6 +26,7 @@ from breakglass.config.durations import format_duration
 from breakglass.connectors import age
 from breakglass.connectors.files import write_private
 from breakglass.engine.findings import Finding, Outcome, Severity, as_ok, unverified
+from breakglass.engine.measures import Measured, Quantity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, SecretRefError, UsageError
@@ -66,7 +67,7 @@ class BackupVerify(Runbook):
         return str(self.params.get("only") or "all")
 
     @classmethod
-    def measured(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
+    def measured(cls, summary: RunSummary) -> Sequence[Measured]:
         """Per backup set: the newest backup's age (the RPO a restore now gives) against
         max_age, and the bytes and TOC entries of the one read whole (null when it did not
         read back)."""
@@ -76,10 +77,12 @@ class BackupVerify(Runbook):
                            and "age_seconds" in f.evidence), {})
             stale = next((f.evidence for f in rec.findings if f.code == "BACKUP_STALE"), {})
             ev = newest or stale
-            out.append({"subject": name, "key": ev.get("key"), "bytes": newest.get("size"),
-                        "toc_entries": newest.get("toc_entries"),
-                        "rpo_seconds": ev.get("age_seconds"),
-                        "rpo_target_seconds": ev.get("max_age_seconds")})
+            out.append(Measured(name, (
+                Quantity("rpo_seconds", ev.get("age_seconds"), "seconds",
+                         ev.get("max_age_seconds"), label="newest backup's age"),
+                Quantity("bytes", newest.get("size"), "bytes"),
+                Quantity("toc_entries", newest.get("toc_entries"), "count")),
+                key=ev.get("key")))
         return out
 
     def steps(self) -> Sequence[Step]:

@@ -75,7 +75,9 @@ class SelectBackup(DrillStep):
                                  code="STORE_UNREACHABLE", action="run the drill again")
         now = datetime.now(UTC)
         rpo = (now - datetime.fromisoformat(cand["made"])).total_seconds()
-        return {**cand, "selected_at": now.isoformat(), "rpo_seconds": round(rpo, 3)}
+        # The target in force rides with the RPO: the journal alone tells what it was held to.
+        return {**cand, "selected_at": now.isoformat(), "rpo_seconds": round(rpo, 3),
+                "rpo_target_seconds": self.d.backup.max_age.total_seconds()}
 
     def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
         if observed.get("selected") or observed.get("candidate"):
