@@ -14,6 +14,12 @@ steps in reverse order -> notify owners -> report -> release the lock.
 Read-only runbooks (`mutating = False`) observe and verify every step and keep going after a
 step's findings; their exit code is `findings.exit_code()`, and a dry run of one is a run.
 
+The parts of a run, one concern each, sharing a `RunScope` (scope.py): the preconditions gate
+(gate.py), the owners' notices (notices.py), Sentry (monitoring.py), the current step and how
+each step ends (tracker.py), the read-only path (readonly.py); `_Run` below is the plan /
+confirm / apply / undo core. Crash tests hold a run at a step boundary through
+`Services.checkpoint` (checkpoints.py).
+
 Resume is safe because steps observe: a step killed half-way sees its own partial work on the next
 observation and plans only what is missing. Everything resume needs (params, steps done, steps
 applied and their outputs, an undo in progress) comes from the verified journal.
@@ -125,7 +131,7 @@ def _leased(state: State, runbook: Runbook, run_id: str, options: RunOptions
 
 
 def execute(runbook: Runbook, options: RunOptions, services: Services) -> RunResult:
-    check_overrides(runbook, options.overrides)
+    check_overrides(runbook, options.overrides, services)
     state = open_state(runbook.config)
     run_id = new_run_id()
     with _leased(state, runbook, run_id, options) as (lease, stale):
@@ -135,7 +141,9 @@ def execute(runbook: Runbook, options: RunOptions, services: Services) -> RunRes
             "runbook": runbook.name, "title": (runbook.__doc__ or "").strip().split("\n")[0],
             "params": runbook.params, "target": runbook.target, "dry_run": options.dry_run,
             "mutating": runbook.mutating, "responsibility": runbook.responsibility,
-            "pid": os.getpid(), "overrides": dict(options.overrides)})
+            "pid": os.getpid(), "overrides": dict(options.overrides),
+            **({"incident": options.incident, "by": whoami(), "host": socket.gethostname()}
+               if options.incident else {})})
         run = _Run(runbook, options, services, journal, run_id, state.local_dir, lease)
         with run.notices.settled():
             run.note_takeover(stale)
@@ -159,7 +167,7 @@ def resume(run_id: str, config: Config, options: RunOptions, services: Services)
     # The overrides given when the run started still hold: the person who resumes finishes the
     # decision recorded then (and may add their own).
     options = replace(options, overrides={**summary.overrides, **options.overrides})
-    check_overrides(runbook, options.overrides)
+    check_overrides(runbook, options.overrides, services)
     with _reopened(runbook, summary, path, options, services, mode) as run:
         if mode == "replan":
             return run.replan(summary)
@@ -578,6 +586,8 @@ class _Run:
         return found
 
     def _report(self) -> dict[str, Path]:
+        # The report is built from the journal: the bucket holds every event of it first.
+        self.journal.flush()
         try:
             return write_reports(open_state(self.runbook.config), self.run_id, self.journal.path)
         except CouldNotVerify as exc:

@@ -9,26 +9,27 @@ from collections.abc import Mapping
 from breakglass.engine import render as out
 from breakglass.engine.findings import Finding, Outcome, Severity, as_note, unverified
 from breakglass.engine.notices import Notices
-from breakglass.engine.preconditions import checklist_preconditions, owner_precondition
+from breakglass.engine.preconditions import owner_precondition
 from breakglass.engine.runbook import Precondition, Runbook
-from breakglass.engine.scope import RunScope
+from breakglass.engine.scope import RunScope, Services
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.state.base import whoami
 
 
-def preconditions_of(runbook: Runbook) -> list[Precondition]:
+def preconditions_of(runbook: Runbook, services: Services) -> list[Precondition]:
     """Every precondition a run of `runbook` checks: the engine's owner check, the runbook's
     own, then its checklist items."""
     return [owner_precondition(runbook.responsibility), *runbook.preconditions(),
-            *checklist_preconditions(runbook.checklist)]
+            *services.checklist(runbook.checklist)]
 
 
-def check_overrides(runbook: Runbook, overrides: Mapping[str, str]) -> None:
+def check_overrides(runbook: Runbook, overrides: Mapping[str, str], services: Services) -> None:
     """UsageError (exit 2) unless each override names a blocking precondition of this run and
-    says why; the message lists what can be overridden."""
+    says why; the message lists what can be overridden. Builds the run's preconditions first,
+    so Services without the checklist fail here, before the run takes a lease or a journal."""
+    items = [p.item for p in preconditions_of(runbook, services) if p.blocking]
     if not overrides:
         return
-    items = [p.item for p in preconditions_of(runbook) if p.blocking]
     listed = ", ".join(items) if items else "none"
     for item, because in overrides.items():
         if not runbook.mutating:
@@ -51,7 +52,7 @@ class PreconditionGate:
         applying (failing, blocking, in a mutating runbook)."""
         rb, options, console = self.scope.runbook, self.scope.options, self.scope.console
         blocked: list[str] = []
-        for pre in preconditions_of(rb):
+        for pre in preconditions_of(rb, self.scope.services):
             try:
                 found = list(pre.check(self.scope.ctx))
             except CouldNotVerify as exc:

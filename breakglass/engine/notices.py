@@ -101,6 +101,7 @@ class Notices:
             # hide the error that ended the run.
             with contextlib.suppress(BreakglassError, OSError):
                 self.collect(block=True)
+                self.scope.journal.flush()  # the run's last events were held for a next write
 
     def _dispatch(self, responsibility: str, notice: Notice) -> None:
         notifier = self.scope.services.notifier
@@ -137,7 +138,8 @@ class Notices:
             applied=applied, not_applied=not_applied, undone=undone,
             show=f"breakglass runs.show {run_id}",
             report=self._report_link() if ending else "",
-            host=socket.gethostname(), anchor=anchor, wanted=frozenset(wanted))
+            host=socket.gethostname(), anchor=anchor, wanted=frozenset(wanted),
+            incident=self.scope.options.incident or "")
 
     def _report_link(self) -> str:
         """The HTML report as a notice's reader can open it: a presigned URL when the state

@@ -4,7 +4,7 @@ the preconditions gate, the notices, the monitoring and the apply/undo core each
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,8 +13,9 @@ from breakglass.engine.checkpoints import STEP_BOUNDARIES, Checkpoint
 from breakglass.engine.hooks import ErrorReporter, Notifier
 from breakglass.engine.progress import DEFAULT_HEARTBEAT
 from breakglass.engine.redaction import Redactor
-from breakglass.engine.runbook import Runbook, SecretResolver, StepContext
+from breakglass.engine.runbook import Precondition, Runbook, StepContext
 from breakglass.engine.runs import RunSummary, summarize
+from breakglass.secrets import SecretResolver
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,6 +39,18 @@ class RunOptions:
     # seconds between progress heartbeat lines when the output is not a terminal (a cron or CI
     # log); 0 prints one line per progress report (tests). The CLI reads BREAKGLASS_HEARTBEAT.
     heartbeat: float = DEFAULT_HEARTBEAT
+    # the open incident (breakglass/incidents/): its id goes into the run's start event, with
+    # who started it from where, and into every notice the run sends
+    incident: str | None = None
+
+
+def _no_checklist(items: Sequence[str]) -> list[Precondition]:
+    """Services built without the checklist: fine for a runbook that declares no items; for one
+    that does, skipping them silently would let a blocked change through."""
+    if items:
+        raise RuntimeError(f"the run's Services have no checklist to check {', '.join(items)}: "
+                           "build them with breakglass.runner.services")
+    return []
 
 
 @dataclass
@@ -51,6 +64,10 @@ class Services:
     progress_console: Console | None = None
     # asks the person at the terminal; only called when options.interactive
     confirm: Callable[[str], bool] | None = None
+    # the preconditions of a runbook's checklist items (Runbook.checklist): the checklist runs
+    # its own checks (checklist/preconditions.py); the engine only knows them as Preconditions
+    checklist: Callable[[Sequence[str]], list[Precondition]] = field(
+        default=_no_checklist)
     # called at each step's boundaries (engine/checkpoints.py); crash tests hold a run there
     checkpoint: Checkpoint = STEP_BOUNDARIES
 
