@@ -1,6 +1,6 @@
 """A project folder driven through the real `breakglass` CLI in a subprocess — what the runbook
 tests share: the config path, every output seen (for canary searches), and SIGKILL at an engine
-pause point (BREAKGLASS_TEST_PAUSE_AT, see tests/engine/test_pause_hook.py) followed by
+pause point (tests/crash_at.py, see tests/engine/test_pause_hook.py) followed by
 `runs.resume`. Subclasses add their servers, `write()` their config, and may extend `env()`."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from tests.crash_at import crash_argv
 from tests.result_schema import check_output
 
 
@@ -57,9 +58,9 @@ class CliProject:
     def kill_at(self, point: str, *args: str) -> None:
         """Run `COMMAND ARGS --yes` until the engine pauses at `point`, then SIGKILL it."""
         self.pause_file.unlink(missing_ok=True)
-        env = self.env(BREAKGLASS_TEST_PAUSE_AT=point,
-                       BREAKGLASS_TEST_PAUSE_FILE=str(self.pause_file))
-        proc = subprocess.Popen(self.argv(*self.command, *args, "--yes"), env=env, text=True,
+        proc = subprocess.Popen(crash_argv(point, self.pause_file,
+                                           self.argv(*self.command, *args, "--yes")),
+                                env=self.env(), text=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         self.started.append(proc)
@@ -75,9 +76,7 @@ class CliProject:
         self.outputs[f"killed at {point}"] = out + err
 
     def resume(self, run_id: str) -> subprocess.CompletedProcess[str]:
-        # The pause file still exists: the resumed run is not paused again.
-        return self.run("runs.resume", run_id, "--yes",
-                        env=self.env(BREAKGLASS_TEST_PAUSE_FILE=str(self.pause_file)))
+        return self.run("runs.resume", run_id, "--yes")
 
     def stop_started(self) -> None:
         for proc in self.started:

@@ -34,6 +34,7 @@ from breakglass.recovery import archive, fingerprint
 from breakglass.recovery.stores import open_store
 from breakglass.recovery.stores import s3 as s3_store_mod
 from tests.backups.stores import FileTestStore, S3TestStore
+from tests.crash_at import crash_argv
 from tests.result_schema import check_output
 
 DB = "bt_shop"
@@ -162,10 +163,9 @@ class Project:
     def start_paused(self, point: str) -> subprocess.Popen[str]:
         self.pause_file.unlink(missing_ok=True)
         proc = subprocess.Popen(
-            self.argv("backup.take", "--yes"), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=self.full_env({"BREAKGLASS_TEST_PAUSE_AT": point,
-                               "BREAKGLASS_TEST_PAUSE_FILE": str(self.pause_file)}))
+            crash_argv(point, self.pause_file, self.argv("backup.take", "--yes")),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=self.full_env())
         self.started.append(proc)
         deadline = time.monotonic() + 120
         while not self.pause_file.exists():

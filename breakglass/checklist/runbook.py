@@ -21,6 +21,7 @@ from breakglass.checklist import items as catalog
 from breakglass.checklist.attest import suggest
 from breakglass.checklist.model import Gate, Item, SharedCheckContext
 from breakglass.engine.findings import Finding, Outcome, as_note
+from breakglass.engine.measures import Measured, Quantity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
 from breakglass.engine.runs import RunSummary
@@ -89,17 +90,20 @@ class Check(Runbook):
     def steps(self) -> Sequence[Step]:
         return [ItemStep(item, self._shared, item.id in self.allowed) for item in self.items]
 
-    def measures(self, summary: RunSummary) -> Mapping[str, float]:
-        """Items failing and items that could not be verified (one step per item)."""
+    @classmethod
+    def measured(cls, summary: RunSummary) -> Sequence[Measured]:
+        """Items run, failing and could not be verified (one step per item)."""
         failing = unverified = 0
         for step in summary.steps.values():
             counted = [f for f in step.findings if f.counts]
             failing += any(f.outcome == Outcome.FAILED for f in counted)
             unverified += bool(counted) and all(f.outcome == Outcome.UNVERIFIED
                                                 for f in counted)
-        return {"check_items": float(len(summary.steps)),
-                "check_items_failing": float(failing),
-                "check_items_unverified": float(unverified)}
+        return [Measured(summary.target, (
+            Quantity("items", len(summary.steps), "count", gauge=True),
+            Quantity("items_failing", failing, "count", label="items failing", gauge=True),
+            Quantity("items_unverified", unverified, "count", label="items not verified",
+                     gauge=True)), metric="check")]
 
 
 class ItemStep(Step):

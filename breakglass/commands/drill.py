@@ -98,13 +98,13 @@ def restore(c: Context, config: str | None = None, archive: str | None = None,
     elif result.summary is not None and "report" in result.summary.steps:
         rep = result.summary.steps["report"].result
         if rep:
-            from breakglass.drills.restore import human_seconds
+            from breakglass.text import human_duration
 
             app.console.print(
-                f"RTO {human_seconds(rep['rto_seconds'])} (target "
-                f"{human_seconds(rep['rto_target_seconds'])}) · RPO "
-                f"{human_seconds(rep['rpo_seconds'])} (max_age "
-                f"{human_seconds(rep['rpo_target_seconds'])}) · trend: {rep['trend']}",
+                f"RTO {human_duration(rep['rto_seconds'])} (target "
+                f"{human_duration(rep['rto_target_seconds'])}) · RPO "
+                f"{human_duration(rep['rpo_seconds'])} (max_age "
+                f"{human_duration(rep['rpo_target_seconds'])}) · trend: {rep['trend']}",
                 soft_wrap=True)
     if result.exit_code:
         raise Exit(code=result.exit_code)

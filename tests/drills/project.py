@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from breakglass.connectors.pgcluster import find_roots
+from tests.crash_at import crash_argv
 from tests.result_schema import check_output
 
 KEY = "shop-20260101T030000Z.dump"
@@ -134,10 +135,9 @@ class DrillProject:
         token = self.root / "paused"
         token.unlink(missing_ok=True)
         proc = subprocess.Popen(
-            self.argv("drill.restore", "--yes", *args), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-            env={**os.environ, **self.env, "BREAKGLASS_TEST_PAUSE_AT": point,
-                 "BREAKGLASS_TEST_PAUSE_FILE": str(token)})
+            crash_argv(point, token, self.argv("drill.restore", "--yes", *args)),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            text=True, env={**os.environ, **self.env})
         self.started.append(proc)
         deadline = time.monotonic() + 120
         while not token.exists():
