@@ -15,7 +15,7 @@ import pytest
 from breakglass.connectors.ssh import Connection, SSHHost, run_on_hosts
 from breakglass.errors import CouldNotVerify, UsageError
 from tests.rotate.hosts import ssh_host
-from tests.servers._util import free_port, is_root
+from tests.servers._util import free_port
 from tests.servers.sshd import SshdFactory, SshdServer
 
 
@@ -187,7 +187,7 @@ def test_atomic_write_replaces_the_inode_never_the_content_in_place(
     assert path.read_bytes() == b"new\n"
 
 
-@pytest.mark.skipif(not is_root(), reason="needs a file owned by another user than the login")
+@pytest.mark.needs(root="the test chowns a file to another user than the login")
 def test_an_owner_the_login_user_cannot_keep_is_a_note(sshd_server: SshdServer) -> None:
     path = sshd_server.home / "root-owned.env"
     path.write_bytes(b"A=1\n")
