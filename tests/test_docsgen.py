@@ -57,9 +57,10 @@ class _Entry(Section):
 
 
 class _Root(Section):
-    secrets: dict[str, Annotated[_Aws | _Stripe, Field(discriminator="kind")]] = {}
+    secrets: dict[str, Annotated[_Aws | _Stripe, Field(discriminator="kind")]] = Field(
+        default_factory=dict)
     #: proofs
-    expect: list[_Entry] = []
+    expect: list[_Entry] = Field(default_factory=list)
 
 
 def test_a_discriminated_union_lists_shared_keys_once_and_names_the_arm_of_the_others() -> None:
