@@ -26,7 +26,7 @@ import json
 import time
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breakglass.connectors import aws
 from breakglass.engine.findings import Finding, as_ok
@@ -35,6 +35,9 @@ from breakglass.errors import UsageError
 from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT, SmValue, run_token
 from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot
 from breakglass.runbooks.rotate.ssm_parameter import SsmValue, marker
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
 
 # STS answers for a key it does not accept (unknown, deleted, inactive, wrong secret).
 REFUSED = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch",
@@ -48,7 +51,7 @@ PROBE_KEY_ID = "AKIA_BREAKGLASS_PROBE"
 class KeyStore:
     """Where consumers read the key: a Secrets Manager secret or an SSM parameter."""
 
-    def __init__(self, config: Any, ref: str) -> None:
+    def __init__(self, config: Config, ref: str) -> None:
         self.ref = ref
         scheme, _, name = ref.partition(":")
         self.sm = SmValue(config, name) if scheme == "aws-sm" else None

@@ -26,6 +26,7 @@ from breakglass.runbooks.rotate.base import (
 )
 
 if TYPE_CHECKING:
+    from breakglass.config import Config
     from breakglass.engine.runs import RunSummary
 
 #: kind -> "module:Class" (or a factory); covers every kind the config accepts (tested)
@@ -39,7 +40,7 @@ KINDS: dict[str, str] = {
 }
 
 
-def kind_for(config: Any, secret: str) -> Kind:
+def kind_for(config: Config, secret: str) -> Kind:
     if secret not in config.secrets:
         known = ", ".join(sorted(config.secrets)) or "none"
         raise UsageError(f"no [secrets.{secret}] in the configuration (configured: {known})")
@@ -59,7 +60,7 @@ class Rotate(Runbook):
     name = "rotate"
     responsibility = "key_rotation"
 
-    def __init__(self, config: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         super().__init__(config, params)
         self.secret = str(self.params.get("secret") or "")
         self.kind = kind_for(config, self.secret)

@@ -41,7 +41,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breakglass.engine.findings import Finding, Severity, as_ok
 from breakglass.engine.runbook import StepContext
@@ -49,6 +49,9 @@ from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, run_ids
 from breakglass.runbooks.rotate.stores import value_digest
 from breakglass.runbooks.rotate.stores.dotenv_hosts import DotenvHosts
+
+if TYPE_CHECKING:
+    from breakglass.config import Config, SecretConfig
 
 DEFAULT_API = "https://api.stripe.com"
 PROBE_TYPE = "breakglass.rotation_probe"
@@ -138,7 +141,7 @@ class StripeWebhookKind(Kind):
     noun = "webhook endpoint"
     separate_deploy = True  # deploy finishes an env-file write a stop interrupted
 
-    def __init__(self, secret: str, cfg: Any, config: Any) -> None:
+    def __init__(self, secret: str, cfg: SecretConfig, config: Config) -> None:
         super().__init__(secret, cfg, config)
         from breakglass.runbooks.rotate.consumers import consumers_of
 
