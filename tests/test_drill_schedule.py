@@ -161,7 +161,7 @@ def s3_drill(request: pytest.FixtureRequest, tmp_path: Path, pg_server: Any, aws
     if not on_s3:
         proj.config.write_text(proj.config.read_text().replace(
             'state_dir = "state"\n', 'state_dir = "state"\nstate = "s3://acme-state/bg/"\n'))
-    proj.env.update(aws.env(), AGE_ID=str(ident), BOB_NOTIFY_URL=http_sink.apprise_url)
+    proj.environ.update(aws.env(), AGE_ID=str(ident), BOB_NOTIFY_URL=http_sink.apprise_url)
     proj.take()
     return proj
 
