@@ -178,7 +178,7 @@ def test_cron_line_runs_under_env_i_with_only_the_variables_it_lists(
     shutil.rmtree(s3_drill.state, ignore_errors=True)
     home = tmp_path / "home"
     home.mkdir()
-    values = {**os.environ, **s3_drill.env}
+    values = {**os.environ, **s3_drill.environ}
     # What cron itself sets (crontab(5)), plus what the crontab lists; nothing else.
     env = {"HOME": str(home), "LOGNAME": "root", "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin",
            **{name: values[name] for name in names}}
