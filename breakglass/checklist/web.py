@@ -9,7 +9,6 @@ transport failure is CouldNotVerify (SITE_UNREACHABLE), never a pass.
 from __future__ import annotations
 
 import ssl
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -87,32 +86,25 @@ def fetch(ctx: CheckContext, path_or_url: str, *, method: str = "GET",
 
 def _request(ctx: CheckContext, method: str, url: str, headers: dict[str, str],
              content: bytes | None) -> Page:
-    import httpx
+    from breakglass.connectors import http
 
     web = ctx.config.checklist.web
-    host = urllib.parse.urlsplit(url).hostname or url
     try:
-        with (httpx.Client(verify=ssl_context(ctx), timeout=web.timeout.total_seconds(),
-                           follow_redirects=False) as client,
-              client.stream(method, url, headers=headers, content=content) as resp):
-            body = b""
-            for chunk in resp.iter_bytes():
-                body += chunk
-                if len(body) >= BODY_LIMIT:
-                    break
-            return Page(url, resp.status_code,
-                        tuple((k.lower(), v) for k, v in resp.headers.multi_items()),
-                        body[:BODY_LIMIT].decode(resp.encoding or "utf-8", "replace"))
-    except httpx.ConnectError as exc:
-        if isinstance(exc.__context__, ssl.SSLCertVerificationError) or "CERTIFICATE" in str(exc):
-            # A certificate that does not verify is a finding of tls.certificate; for the other
-            # checks it means "could not look safely".
-            raise CouldNotVerify(f"{host}: TLS certificate does not verify ({exc})",
-                                 code="TLS_UNVERIFIED",
-                                 action="fix the certificate (see tls.certificate) or set "
-                                        "[checklist.web] ca_bundle for a private CA") from exc
-        raise CouldNotVerify(f"{host}: cannot connect ({exc})", code="SITE_UNREACHABLE",
-                             action=f"check that {url} is up and reachable from here") from exc
-    except httpx.HTTPError as exc:
-        raise CouldNotVerify(f"{host}: {type(exc).__name__}: {exc}", code="SITE_UNREACHABLE",
-                             action=f"check that {url} is up and reachable from here") from exc
+        # the standard library's client: a check of one site is ~0.4 s faster (http.py)
+        answer = http.light_request(method, url, timeout=web.timeout.total_seconds(),
+                                    verify=ssl_context(ctx), headers=headers, content=content,
+                                    limit=BODY_LIMIT, code="SITE_UNREACHABLE",
+                                    action=f"check that {url} is up and reachable from here")
+        try:
+            text = answer.body.decode(answer.charset or "utf-8", "replace")
+        except LookupError:  # a charset Python does not know
+            text = answer.body.decode("utf-8", "replace")
+        return Page(url, answer.status, answer.headers, text)
+    except http.Unreachable as exc:
+        if exc.kind != "certificate":
+            raise
+        # A certificate that does not verify is a finding of tls.certificate; for the other
+        # checks it means "could not look safely".
+        raise CouldNotVerify(str(exc), code="TLS_UNVERIFIED",
+                             action="fix the certificate (see tls.certificate) or set "
+                                    "[checklist.web] ca_bundle for a private CA") from None

@@ -32,7 +32,12 @@ What the chain and the head can prove, and what they cannot:
 
 Every event's data passes through the run's redactor before it is hashed or written: a journal
 never holds a secret. Directories are created 0700 and files 0600 whatever the umask, and every
-append is fsync'd (a journal is evidence and the source of truth for `runs.resume`).
+append is fsync'd (a journal is evidence and the source of truth for `runs.resume`) — except in
+the journal of a read-only run (its `run_started` says `"mutating": false`), which is fsync'd
+once, at its `run_finished`: such a run changes nothing, so there is nothing to resume, and three
+fsyncs per event made `breakglass check` of eleven web items spend ~0.8 s on fsync
+(bench/check_observatory.py). Its head is still replaced atomically after every event, so a
+killed process leaves the same consistent journal; only a power loss mid-run can lose its tail.
 """
 
 from __future__ import annotations
@@ -53,15 +58,19 @@ if TYPE_CHECKING:
     from breakglass.state.base import RemoteJournal
 
 GENESIS = "0" * 64
-#: A step's progress that the engine always follows with another event before anything outside
-#: changes (`step_apply_started` before an apply, `step_done`/`step_failed` at its end): a
-#: shared journal sends them to S3 with that next event — one S3 write instead of up to five
-#: per step (bench/state_s3.py). The local file has them at once; when that next write is
-#: refused they are cut from it again, so the local copy never holds an event the bucket lacks
-#: past a refusal. A kill in between loses them in the bucket only (the local copy is replaced
-#: by the bucket's when next read), and a resumed step re-observes anyway.
+#: Events that announce no change of their own: a shared journal sends them to S3 with the next
+#: event that does (the commit points: a run's start or resume, `step_apply_started` before each
+#: apply, a failure, an undo, a takeover, the run's end) or with `flush()`, which the engine
+#: calls before the run's report and when the run lets go. A step's progress, its end, a
+#: precondition's result, the confirmation, delivery and monitoring records: one S3 write per
+#: change instead of up to eight per step (bench/state_s3.py counts them). The local file has
+#: them at once; when the write that was to carry them is refused they are cut from it again, so
+#: the local copy never holds an event the bucket lacks past a refusal. A kill in between loses
+#: them in the bucket only (a resumed step re-observes: a step whose end was lost is observed
+#: done and not applied twice). Any type not named here is a commit point.
 SHARED_WITH_NEXT = frozenset({"step_started", "step_planned", "step_noop", "step_applied",
-                              "step_verified"})
+                              "step_verified", "step_done", "precondition", "confirmed",
+                              "run_closing", "delivery", "anchor", "checkin", "log"})
 _KEYS = {"seq", "ts", "type", "data", "prev", "hash"}
 
 
@@ -103,13 +112,21 @@ class Journal:
         #: the shared copy (state on S3), written before the local file
         self.remote = remote
         #: (size, seq, hash) of the local file as last written to the shared copy
-        self._shared = (path.stat().st_size if path.exists() else 0, seq, last_hash)
+        self._shared = _shared_part(path, remote)
+        #: fsync every event (False for a read-only run: see the module docstring)
+        self.durable = True
 
     @classmethod
     def create(cls, state_dir: Path, run_id: str, redactor: Redactor,
                remote: RemoteJournal | None = None) -> Journal:
-        private_dir(runs_dir(state_dir))
-        path = journal_path(state_dir, run_id)
+        return cls.create_at(journal_path(state_dir, run_id), redactor, remote)
+
+    @classmethod
+    def create_at(cls, path: Path, redactor: Redactor,
+                  remote: RemoteJournal | None = None) -> Journal:
+        """A new, empty chain at `path` (a run's, or another record kept the same way: an
+        incident's, breakglass/incidents/record.py). Refuses an existing file."""
+        private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.fchmod(fd, 0o600)
         os.close(fd)
@@ -124,7 +141,9 @@ class Journal:
         if not events:
             return cls(path, redactor, remote=remote)
         last = events[-1]
-        return cls(path, redactor, int(last["seq"]), str(last["hash"]), remote)
+        journal = cls(path, redactor, int(last["seq"]), str(last["hash"]), remote)
+        journal.durable = _durable(events[0])
+        return journal
 
     def append(self, type_: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
         check_event(type_, data)  # docs/runs.md lists them: a new one goes in engine/events.py
@@ -135,26 +154,46 @@ class Journal:
         digest = event_hash(seq, ts, type_, clean, prev)
         event = {"seq": seq, "ts": ts, "type": type_, "data": clean, "prev": prev, "hash": digest}
         line = (canonical(event) + "\n").encode("utf-8")
-        remote = self.remote if type_ not in SHARED_WITH_NEXT else None
-        if remote is not None:
+        if type_ not in SHARED_WITH_NEXT:
             # Shared first: an event only this machine holds could announce a change the
             # team's journal never records (and a refused write must leave no local trace).
-            try:
-                remote.write(self.path.read_bytes() + line)
-            except BaseException:
-                self._cut_to_shared()
-                raise
+            self._share(line)
+        if type_ == "run_started":
+            self.durable = _durable(event)
+        sync = self.durable or type_ == "run_finished"
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
             os.write(fd, line)
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         self.seq, self.last_hash = seq, digest
-        write_private(head_path(self.path), canonical({"seq": seq, "hash": digest}).encode())
-        if remote is not None:
+        write_private(head_path(self.path), canonical({"seq": seq, "hash": digest}).encode(),
+                      durable=sync)
+        if self.remote is not None and type_ not in SHARED_WITH_NEXT:
             self._shared = (self.path.stat().st_size, seq, digest)
         return event
+
+    def flush(self) -> None:
+        """Send the events held back for the next commit point (SHARED_WITH_NEXT) to the
+        shared copy now: before the run's report is built from the journal, and when the run
+        lets go (its last events are delivery records). Raises as `append` does."""
+        if self.remote is None or self.path.stat().st_size == self._shared[0]:
+            return
+        self._share(b"")
+        self._shared = (self.path.stat().st_size, self.seq, self.last_hash)
+
+    def _share(self, line: bytes) -> None:
+        """Write the local file plus `line` to the shared copy; on refusal, cut the held
+        events from the local file (nothing stays here that the bucket refused)."""
+        if self.remote is None:
+            return
+        try:
+            self.remote.write(self.path.read_bytes() + line)
+        except BaseException:
+            self._cut_to_shared()
+            raise
 
     def _cut_to_shared(self) -> None:
         """Drop the SHARED_WITH_NEXT events that the refused write was to share."""
@@ -166,17 +205,43 @@ class Journal:
         write_private(head_path(self.path), canonical({"seq": seq, "hash": digest}).encode())
 
 
+def _durable(first: Mapping[str, Any]) -> bool:
+    """Whether a journal whose first event is `first` fsyncs every event: all but a read-only
+    run's (a journal that does not start with `run_started` keeps the safe default)."""
+    data = first.get("data")
+    return not (first.get("type") == "run_started" and isinstance(data, Mapping)
+                and data.get("mutating") is False)
+
+
+def _shared_part(path: Path, remote: RemoteJournal | None) -> tuple[int, int, str]:
+    """(size, seq, hash) of the part of the local file that the shared copy holds: all of it,
+    unless the shared copy is shorter (a run killed here held events back; resumed here, those
+    are sent with its next write, and cut again if that write is refused)."""
+    size = path.stat().st_size if path.exists() else 0
+    shared = size if remote is None or remote.size is None else min(size, remote.size)
+    events = read_events_of(path.read_bytes()[:shared]) if shared else []
+    if not events:
+        return shared, 0, GENESIS
+    return shared, int(events[-1]["seq"]), str(events[-1]["hash"])
+
+
 def read_events(path: Path) -> list[dict[str, Any]]:
     """Parse a journal without checking it (`verify` does that). Unparseable lines are skipped."""
+    return read_events_of(path.read_bytes())
+
+
+def read_events_of(raw: bytes) -> list[dict[str, Any]]:
+    """The events of a journal's bytes, as `read_events`."""
     events: list[dict[str, Any]] = []
-    with open(path, "rb") as fh:
-        for raw in fh:
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
-                continue
-            if isinstance(obj, dict):
-                events.append(obj)
+    for line in raw.split(b"\n"):
+        if not line:
+            continue
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(obj, dict):
+            events.append(obj)
     return events
 
 

@@ -170,3 +170,39 @@ def test_an_event_type_or_end_status_missing_from_the_engine_list_is_refused(
         j.append("run_finished", {"status": "half done", "exit_code": 1})
     j.append("run_finished", {"status": "blocked by precondition backups.fresh", "exit_code": 1})
     assert j.seq == 1
+
+
+def _fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every fsync the journal and its head make from now on (the real call still runs)."""
+    import os
+
+    from breakglass.connectors import files
+
+    calls: list[int] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(journal.os, "fsync", spy)
+    monkeypatch.setattr(files.os, "fsync", spy)
+    return calls
+
+
+@pytest.mark.parametrize("mutating", [True, False])
+def test_a_read_only_run_is_made_durable_at_its_end_a_mutating_one_at_every_event(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mutating: bool) -> None:
+    j = journal.Journal.create(tmp_path, "20261207T130501-7f3a", Redactor())
+    calls = _fsyncs(monkeypatch)
+    j.append("run_started", {"runbook": "check", "mutating": mutating})
+    for i in range(5):
+        j.append("step_done", {"step": f"s{i}"})
+    during = len(calls)
+    j.append("run_finished", {"status": "passed", "exit_code": 0})
+    # journal + head file + its folder, per durable event
+    assert during == (3 * 6 if mutating else 0)
+    assert len(calls) - during == 3
+    assert journal.verify(j.path) == []
+    reopened = journal.Journal.reopen(j.path, Redactor())
+    assert reopened.durable is mutating
