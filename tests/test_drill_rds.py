@@ -41,7 +41,7 @@ def source(aws: Any) -> Any:
 def project(tmp_path: Path, source: Any, http_sink: Any) -> Iterator[DrillProject]:
     # No source database is reached in an rds drill: [databases.shop] is never resolved.
     proj = DrillProject(tmp_path, source_dsn="postgresql://unused@127.0.0.1:9/none")
-    proj.env.update(BOB_NOTIFY_URL=http_sink.apprise_url, RDS_PASSWORD="drill-pw-1234")
+    proj.environ.update(BOB_NOTIFY_URL=http_sink.apprise_url, RDS_PASSWORD="drill-pw-1234")
     proj.write_config(drill=RDS + EXPECT, extra=_aws(source))
     yield proj
     proj.stop_started()

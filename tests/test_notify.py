@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import typing
 import urllib.parse
 import uuid
@@ -141,11 +140,12 @@ def test_down_channel_is_a_failed_delivery_quickly_and_does_not_raise(
         tmp_path: Path, http_sink: HttpSink) -> None:
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]},
                       {"alice": [http_sink.down_apprise_url]})
-    started = time.monotonic()
     (d,) = n.notify("key_rotation", notice("failure"))
-    assert time.monotonic() - started < 5
     assert not d.ok
     assert d.error and "\n" not in d.error
+    # Quickly: the refusal itself ended the send, the deadline did not (the notifier's own
+    # measure; a wall clock would fail on a loaded machine).
+    assert "timed out" not in d.error
 
 
 def test_refusing_channel_is_a_failed_delivery_with_the_status(tmp_path: Path,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breakglass.checklist import items as catalog
 from breakglass.checklist.attest import suggest
@@ -26,6 +26,9 @@ from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
 from breakglass.engine.runs import RunSummary
 from breakglass.errors import UsageError
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
 
 #: the evidence key that marks a finding turned into a note by --allow-unverified
 ALLOWED = "allowed_unverified"
@@ -76,7 +79,7 @@ class Check(Runbook):
     responsibility = "release_signoff"
     mutating = False
 
-    def __init__(self, config: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         super().__init__(config, params)
         self.gate = parse_gate(self.params.get("gate"))
         self.items = select(self.gate, self.params.get("only"))

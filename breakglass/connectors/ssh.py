@@ -50,6 +50,7 @@ from breakglass.text import error_line
 if TYPE_CHECKING:
     import paramiko
 
+    from breakglass.config import Config
     from breakglass.config.models import HostConfig
 
 CONNECT_TIMEOUT = 10.0
@@ -143,7 +144,7 @@ class SSHHost:
         return Connection(self, _open_client(self, timeout))
 
 
-def host_from_config(config: Any, name: str, secrets: _Resolver | None) -> SSHHost:
+def host_from_config(config: Config, name: str, secrets: _Resolver | None) -> SSHHost:
     """`[hosts.NAME]` as an SSHHost; an unknown name is a usage error naming the known ones."""
     hosts = config.hosts
     if name not in hosts:

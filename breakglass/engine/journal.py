@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breakglass.connectors.files import fsync_dir, private_dir, write_private
+from breakglass.engine.events import check_event
 from breakglass.engine.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -145,6 +146,7 @@ class Journal:
         return journal
 
     def append(self, type_: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        check_event(type_, data)  # docs/runs.md lists them: a new one goes in engine/events.py
         # Redact, then round-trip through JSON so what is hashed is exactly what a reader parses
         # back (tuples become lists, enums their values via default=str).
         clean = json.loads(json.dumps(self.redactor.redact_obj(dict(data or {})), default=str))

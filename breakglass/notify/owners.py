@@ -329,16 +329,15 @@ def _send(url: str, rendered: Rendered, deadline: float,
     ap = apprise.Apprise()
     ap.add(plugin)
     begin()
-    result: Any = ap.notify(title=rendered.title, body=body,
-                            notify_type=_NOTIFY_TYPE[rendered.event], body_format=body_format)
+    # apprise >= 2 (pyproject's floor) returns an AppriseResult: true on success, else its
+    # status and the plugin's log lines say why.
+    result = ap.notify(title=rendered.title, body=body,
+                       notify_type=_NOTIFY_TYPE[rendered.event], body_format=body_format)
     if result:
         return None
-    status = getattr(result, "status", None)
-    reasons = [entry.message for entry in getattr(result, "logs", list)()
-               if getattr(entry, "level", "") in ("WARNING", "ERROR", "CRITICAL")]
-    if not reasons and status is not None:
-        reasons = [f"delivery {getattr(status, 'name', status).lower()}"]
-    return "; ".join(reasons) or "delivery failed"
+    reasons = [entry.message for entry in result.logs()
+               if entry.level in ("WARNING", "ERROR", "CRITICAL")]
+    return "; ".join(reasons) or f"delivery {result.status.name.lower()}"
 
 
 _NOTIFY_TYPE = {

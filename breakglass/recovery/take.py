@@ -42,7 +42,7 @@ from breakglass.recovery.manifest import Manifest, ManifestInvalid
 from breakglass.recovery.stores import BackupStore, open_store
 
 if TYPE_CHECKING:
-    from breakglass.config import BackupConfig
+    from breakglass.config import BackupConfig, Config
     from breakglass.engine.runs import RunSummary
 
 CHUNK = 1 << 20
@@ -71,7 +71,7 @@ class BackupTake(Runbook):
     responsibility = "backup_restore"
     mutating = True
 
-    def __init__(self, config: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         super().__init__(config, params)
         only = self.params.get("backup")
         sets = config.backups

@@ -36,7 +36,7 @@ from breakglass.recovery.stores import BackupObject, BackupStore, open_store
 from breakglass.text import human_duration
 
 if TYPE_CHECKING:
-    from breakglass.config import BackupConfig
+    from breakglass.config import BackupConfig, Config
     from breakglass.engine.runs import RunSummary
 
 # S3 ServerSideEncryption values that satisfy each declared encryption
@@ -53,7 +53,7 @@ class BackupVerify(Runbook):
     responsibility = "backup_restore"
     mutating = False
 
-    def __init__(self, config: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         super().__init__(config, params)
         only = self.params.get("only")
         if not config.backups:
