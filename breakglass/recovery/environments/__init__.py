@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from breakglass.engine.redaction import Redactor
     from breakglass.engine.runbook import SecretResolver
 
-__all__ = ["ENVIRONMENTS", "GROUP", "Environment", "Leftover", "SnapshotEnvironment", "Target",
-           "configured_kind", "environment_for", "leftovers", "remove_leftover", "safe_run_id"]
+__all__ = ["DEFAULT", "ENVIRONMENTS", "GROUP", "Environment", "Leftover", "SnapshotEnvironment", "Target",
+           "environment_for", "leftovers", "remove_leftover", "safe_run_id"]
 
 GROUP = "breakglass.drill_environments"
 DEFAULT = LocalEnvironment.kind
@@ -51,7 +51,7 @@ ENVIRONMENTS: Registry[Environment] = Registry("drill environment", GROUP, _buil
                                                lambda cls: cls.kind, Environment)
 
 
-def configured_kind(config: Config) -> str:
+def _configured_kind(config: Config) -> str:
     restore = config.drills.restore
     return restore.environment if restore is not None else DEFAULT
 
@@ -59,7 +59,7 @@ def configured_kind(config: Config) -> str:
 def environment_for(config: Config, run_id: str, secrets: SecretResolver, state_dir: Path,
                     redactor: Redactor, kind: str | None = None) -> Environment:
     """The environment of `kind` (default: [drills.restore] environment, else local)."""
-    return ENVIRONMENTS.get(kind or configured_kind(config))(config, run_id, secrets,
+    return ENVIRONMENTS.get(kind or _configured_kind(config))(config, run_id, secrets,
                                                            Path(state_dir), redactor)
 
 
