@@ -29,6 +29,7 @@ import psycopg
 import pyrage
 import pytest
 
+from breakglass.connectors import pgbin
 from breakglass.recovery import archive, fingerprint
 from breakglass.recovery.stores import open_store
 from breakglass.recovery.stores import s3 as s3_store_mod
@@ -296,6 +297,21 @@ def test_manifest_fingerprint_lists_the_schema(file_project: Project) -> None:
     assert fp.sequences["public.users_id_seq"].owned_by == "public.users.id"  # identity
     if file_project.shop.extension:
         assert file_project.shop.extension in fp.extensions
+
+
+def test_exclude_data_leaves_those_rows_out_of_the_dump(file_project: Project) -> None:
+    # "invoices" names billing.invoices (any schema); "public.tenants" one table exactly
+    assert file_project.write(exclude_data=["invoices", "public.tenants"]).take().rc == 0
+    (key,) = file_project.backups()
+    listing = subprocess.run([str(pgbin.find("pg_restore")), "--list",
+                              str(file_project.store.root / key)],
+                             capture_output=True, text=True, check=True).stdout
+    data = {" ".join(line.split()[-3:-1]) for line in listing.splitlines()
+            if " TABLE DATA " in line}
+    assert data == {"public users"}  # the schema of every table is still there:
+    assert "TABLE billing invoices" in listing and "TABLE public tenants" in listing
+    v = file_project.run("backup.verify", "--json")
+    assert v.rc == 0, v
 
 
 def test_pg18_server_is_dumped_with_a_pg18_pg_dump(tmp_path: Path, pg_server_factory: Any,

@@ -230,7 +230,8 @@ class TakeBackup(Step):
             # The exporting transaction stays open until pg_dump has finished: the snapshot
             # is valid only while it is.
             dumped = _dump(ctx, store, key, self.cfg.encryption, exe, dsn, snapshot,
-                           recipients, label=f"dump {self.database}")
+                           recipients, label=f"dump {self.database}",
+                           exclude_data=self.cfg.exclude_data)
             conn.rollback()
         finished = datetime.now(UTC)
         manifest = Manifest(
@@ -438,13 +439,15 @@ class _Sink:
 
 
 def _dump(ctx: StepContext, store: BackupStore, key: str, encryption: str, exe: Path,
-          dsn: str, snapshot: str, recipients: list[Any], label: str) -> _Dumped:
+          dsn: str, snapshot: str, recipients: list[Any], label: str,
+          exclude_data: list[str]) -> _Dumped:
     acc = _Dumped()
     with (postgres.libpq_env(dsn) as env, tempfile.TemporaryFile() as errors,
           store.begin(key, encryption) as upload):
         # No password, DSN or snapshot secret in argv: libpq_env carries the connection.
+        skip = [f"--exclude-table-data={_table_pattern(name)}" for name in exclude_data]
         proc = process.popen([str(exe), "--format=custom", "--no-password",
-                              f"--snapshot={snapshot}"], stdout=subprocess.PIPE,
+                              f"--snapshot={snapshot}", *skip], stdout=subprocess.PIPE,
                              stderr=errors, stdin=subprocess.DEVNULL, env_extra=env)
         assert proc.stdout is not None
         source = _Source(proc.stdout, acc)
@@ -485,6 +488,15 @@ def _first_error(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     errs = [ln for ln in lines if "error" in ln.lower()]
     return (errs or lines or ["no message"])[0].removeprefix("pg_dump: ")
+
+
+def _table_pattern(name: str) -> str:
+    """An `exclude_data` entry as a pg_dump pattern that means exactly that table: "sessions"
+    names it in any schema (a bare pattern would match only the search path's), and quoting
+    each part keeps `*`, `?` and capitals in a name literal."""
+    schema, _, table = name.rpartition(".")
+    quoted = '"' + table.replace('"', '""') + '"'
+    return f'"{schema.replace(chr(34), chr(34) * 2)}".{quoted}' if schema else f"*.{quoted}"
 
 
 def _pg_dump(major: int) -> Path:

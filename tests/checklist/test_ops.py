@@ -295,6 +295,18 @@ def test_deliveries_older_than_35_days_do_not_count(tmp_path: Path) -> None:
     assert codes(run(ctx, "ops.owners")) == ["NOTICE_UNPROVEN", "NOTICE_UNPROVEN"]
 
 
+def test_a_delivery_in_a_journal_that_does_not_verify_does_not_count(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, OWNERS)
+    deliveries(ctx.state_dir, ("alice", True))
+    deliveries(ctx.state_dir, ("bob", False))
+    (path,) = [p for p in jr.runs_dir(ctx.state_dir).glob("*.jsonl") if '"bob"' in p.read_text()]
+    text = path.read_text()
+    assert '"ok":false' in text
+    path.write_text(text.replace('"ok":false', '"ok":true'))  # edited to pass
+    r = run(ctx, "ops.owners")
+    assert [(f.code, f.subject) for f in r.findings] == [("NOTICE_UNPROVEN", "people.bob")]
+
+
 def test_owner_whose_last_notice_failed_is_NOTICE_FAILED(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path, OWNERS)
     deliveries(ctx.state_dir, ("alice", True), ("bob", True), ("bob", False))

@@ -256,11 +256,14 @@ def _journals_since(state_dir: Path, since: datetime) -> Iterator[Path]:
 
 def deliveries_since(state_dir: Path, since: datetime) -> dict[str, dict[str, Any]]:
     """person -> their newest journaled notice delivery since `since` {ts, ok, channel, run_id,
-    event}. Every run journals its deliveries (engine/executor.py `_notify`)."""
-    from breakglass.engine.journal import read_events
+    event}. Every run journals its deliveries (engine/executor.py `_notify`). A journal whose
+    chain does not verify proves no delivery: an edited or appended line could claim any."""
+    from breakglass.engine.journal import read_events, verify
 
     newest: dict[str, dict[str, Any]] = {}
     for path in _journals_since(state_dir, since):
+        if verify(path):
+            continue
         for ev in read_events(path):
             d = ev.get("data") or {}
             if ev.get("type") != "delivery" or not isinstance(d, dict):
