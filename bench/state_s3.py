@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -82,11 +83,14 @@ class Moto:
 
         app = DomainDispatcherApplication(create_backend_app)
         self.requests = 0
+        #: requests by kind (`kind`): what a shared-state run spends its round trips on
+        self.kinds: Counter[str] = Counter()
         #: seconds moto spent answering (its listing scans every key; S3's reads an index)
         self.busy = 0.0
 
         def counted(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
             self.requests += 1
+            self.kinds[kind(environ)] += 1
             start = time.perf_counter()
             try:
                 return app(environ, start_response)  # type: ignore[no-any-return]
@@ -110,6 +114,33 @@ class Moto:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(timeout=5)
+
+
+def kind(environ: dict[str, Any]) -> str:
+    """A request, as "METHOD what" (the state's folder, or the S3 sub-resource asked for), and
+    its condition: "PUT runs/ If-Match", "GET ?list-type", "GET locks/"."""
+    method = str(environ.get("REQUEST_METHOD"))
+    bucket, _, key = str(environ.get("PATH_INFO", "")).lstrip("/").partition("/")
+    query = str(environ.get("QUERY_STRING", ""))
+    if key:
+        parts = key.split("/")
+        # the state's keys are PREFIX/FOLDER/…; the marker and the backups have no folder
+        what = parts[1] + "/" if bucket == STATE_BUCKET and len(parts) > 2 else parts[-1]
+        if bucket != STATE_BUCKET:
+            what = f"{bucket} (backups)"
+    else:
+        import urllib.parse
+
+        args = urllib.parse.parse_qs(query, keep_blank_values=True)
+        what = f"{bucket} ?" + ("&".join(args) or "(bucket)")
+        if "prefix" in args:  # the folder listed, without the state's own prefix
+            what += " " + "/".join(args["prefix"][0].split("/")[1:3])
+        if bucket != STATE_BUCKET:
+            what = f"{bucket} (backups)"
+    for header, label in (("HTTP_IF_NONE_MATCH", "If-None-Match"), ("HTTP_IF_MATCH", "If-Match")):
+        if environ.get(header):
+            what += " " + label
+    return f"{method} {what}"
 
 
 def isolate_aws(work: Path) -> None:
@@ -137,14 +168,16 @@ class Sample:
     requests: int
     #: of `seconds`, moto's own time answering
     server: float
+    #: `requests` by kind
+    kinds: Counter[str]
 
 
 def timed(moto: Moto, fn: Callable[..., T], *args: Any) -> tuple[Sample, T]:
-    requests, busy = moto.requests, moto.busy
+    requests, busy, kinds = moto.requests, moto.busy, moto.kinds.copy()
     start = time.perf_counter()
     got = fn(*args)
-    return (Sample(time.perf_counter() - start, moto.requests - requests, moto.busy - busy),
-            got)
+    return (Sample(time.perf_counter() - start, moto.requests - requests, moto.busy - busy,
+                   moto.kinds - kinds), got)
 
 
 def med(samples: list[Sample], *, client_only: bool = False) -> float:
@@ -327,10 +360,16 @@ def bench_drill(moto: Moto, work: Path, size_gb: float, repeat: int, stack: cont
     # The backup's download is in both sides' requests; the difference is the state's.
     extra = statistics.median(a.requests - b.requests
                               for a, b in zip(runs["s3"], runs["local"], strict=True))
+    served = statistics.median(a.server - b.server
+                               for a, b in zip(runs["s3"], runs["local"], strict=True))
     return [f"drill.restore           S3 vs local state  {med(runs['s3']):7.2f} s  vs "
             f"{med(runs['local']):5.2f} s  {ratio:5.2f}x  (goal <= {GOAL_DRILL:g}; per round "
-            + " ".join(f"{r:.2f}" for r in per_round) + f")  state requests {extra:.0f}"
-            ], int(ratio > GOAL_DRILL)
+            + " ".join(f"{r:.2f}" for r in per_round) + f")  state requests {extra:.0f} "
+            f"(moto's own time for them {served * 1e3:.0f} ms)",
+            "  the state's requests in the last round on S3, by kind:",
+            *(f"    {n:3d}  {k}" for k, n in sorted(runs["s3"][-1].kinds.items(),
+                                               key=lambda kv: (-kv[1], kv[0]))
+              if "(backups)" not in k)], int(ratio > GOAL_DRILL)
 
 
 def _mkdir(path: Path) -> Path:

@@ -91,7 +91,7 @@ class Bucket:
         return self.prefix + key
 
     @contextlib.contextmanager
-    def errors(self, what: str) -> Iterator[None]:
+    def errors(self, what: str, *, conditional: bool = False) -> Iterator[None]:
         import botocore.exceptions as bx
 
         action = (f"check that {self.url} is reachable with the AWS credentials breakglass runs "
@@ -108,7 +108,10 @@ class Bucket:
             raise
         except bx.ClientError as exc:
             code = aws.error_code(exc) or ""
-            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409") or (
+                    # If-Match on a key that is gone: S3 answers 404, not 412; the object is
+                    # not what the writer expected either
+                    conditional and code == "NoSuchKey"):
                 attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts")
                 raise Conflict(f"{what}: {code}", retried=attempts != 0) from None
             raise CouldNotVerify(f"{what} ({self.url}): {code}: {exc}", code=STATE_UNREACHABLE,
@@ -238,7 +241,7 @@ class Bucket:
             # a bucket's default retention in COMPLIANCE mode is the stronger choice (docs).
             kwargs.update(ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=retain_until)
         try:
-            with self.errors(f"cannot write {key}"):
+            with self.errors(f"cannot write {key}", conditional=if_match is not None):
                 resp = self.client.put_object(**kwargs)
         except Conflict as exc:
             if not (create_only or if_match) or not exc.retried:

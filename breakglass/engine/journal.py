@@ -52,15 +52,19 @@ if TYPE_CHECKING:
     from breakglass.state.base import RemoteJournal
 
 GENESIS = "0" * 64
-#: A step's progress that the engine always follows with another event before anything outside
-#: changes (`step_apply_started` before an apply, `step_done`/`step_failed` at its end): a
-#: shared journal sends them to S3 with that next event — one S3 write instead of up to five
-#: per step (bench/state_s3.py). The local file has them at once; when that next write is
-#: refused they are cut from it again, so the local copy never holds an event the bucket lacks
-#: past a refusal. A kill in between loses them in the bucket only (the local copy is replaced
-#: by the bucket's when next read), and a resumed step re-observes anyway.
+#: Events that announce no change of their own: a shared journal sends them to S3 with the next
+#: event that does (the commit points: a run's start or resume, `step_apply_started` before each
+#: apply, a failure, an undo, a takeover, the run's end) or with `flush()`, which the engine
+#: calls before the run's report and when the run lets go. A step's progress, its end, a
+#: precondition's result, the confirmation, delivery and monitoring records: one S3 write per
+#: change instead of up to eight per step (bench/state_s3.py counts them). The local file has
+#: them at once; when the write that was to carry them is refused they are cut from it again, so
+#: the local copy never holds an event the bucket lacks past a refusal. A kill in between loses
+#: them in the bucket only (a resumed step re-observes: a step whose end was lost is observed
+#: done and not applied twice). Any type not named here is a commit point.
 SHARED_WITH_NEXT = frozenset({"step_started", "step_planned", "step_noop", "step_applied",
-                              "step_verified"})
+                              "step_verified", "step_done", "precondition", "confirmed",
+                              "run_closing", "delivery", "anchor", "checkin", "log"})
 _KEYS = {"seq", "ts", "type", "data", "prev", "hash"}
 
 
@@ -102,13 +106,19 @@ class Journal:
         #: the shared copy (state on S3), written before the local file
         self.remote = remote
         #: (size, seq, hash) of the local file as last written to the shared copy
-        self._shared = (path.stat().st_size if path.exists() else 0, seq, last_hash)
+        self._shared = _shared_part(path, remote)
 
     @classmethod
     def create(cls, state_dir: Path, run_id: str, redactor: Redactor,
                remote: RemoteJournal | None = None) -> Journal:
-        private_dir(runs_dir(state_dir))
-        path = journal_path(state_dir, run_id)
+        return cls.create_at(journal_path(state_dir, run_id), redactor, remote)
+
+    @classmethod
+    def create_at(cls, path: Path, redactor: Redactor,
+                  remote: RemoteJournal | None = None) -> Journal:
+        """A new, empty chain at `path` (a run's, or another record kept the same way: an
+        incident's, breakglass/incidents/record.py). Refuses an existing file."""
+        private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.fchmod(fd, 0o600)
         os.close(fd)
@@ -133,15 +143,10 @@ class Journal:
         digest = event_hash(seq, ts, type_, clean, prev)
         event = {"seq": seq, "ts": ts, "type": type_, "data": clean, "prev": prev, "hash": digest}
         line = (canonical(event) + "\n").encode("utf-8")
-        remote = self.remote if type_ not in SHARED_WITH_NEXT else None
-        if remote is not None:
+        if type_ not in SHARED_WITH_NEXT:
             # Shared first: an event only this machine holds could announce a change the
             # team's journal never records (and a refused write must leave no local trace).
-            try:
-                remote.write(self.path.read_bytes() + line)
-            except BaseException:
-                self._cut_to_shared()
-                raise
+            self._share(line)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
             os.write(fd, line)
@@ -150,9 +155,29 @@ class Journal:
             os.close(fd)
         self.seq, self.last_hash = seq, digest
         write_private(head_path(self.path), canonical({"seq": seq, "hash": digest}).encode())
-        if remote is not None:
+        if self.remote is not None and type_ not in SHARED_WITH_NEXT:
             self._shared = (self.path.stat().st_size, seq, digest)
         return event
+
+    def flush(self) -> None:
+        """Send the events held back for the next commit point (SHARED_WITH_NEXT) to the
+        shared copy now: before the run's report is built from the journal, and when the run
+        lets go (its last events are delivery records). Raises as `append` does."""
+        if self.remote is None or self.path.stat().st_size == self._shared[0]:
+            return
+        self._share(b"")
+        self._shared = (self.path.stat().st_size, self.seq, self.last_hash)
+
+    def _share(self, line: bytes) -> None:
+        """Write the local file plus `line` to the shared copy; on refusal, cut the held
+        events from the local file (nothing stays here that the bucket refused)."""
+        if self.remote is None:
+            return
+        try:
+            self.remote.write(self.path.read_bytes() + line)
+        except BaseException:
+            self._cut_to_shared()
+            raise
 
     def _cut_to_shared(self) -> None:
         """Drop the SHARED_WITH_NEXT events that the refused write was to share."""
@@ -164,17 +189,35 @@ class Journal:
         write_private(head_path(self.path), canonical({"seq": seq, "hash": digest}).encode())
 
 
+def _shared_part(path: Path, remote: RemoteJournal | None) -> tuple[int, int, str]:
+    """(size, seq, hash) of the part of the local file that the shared copy holds: all of it,
+    unless the shared copy is shorter (a run killed here held events back; resumed here, those
+    are sent with its next write, and cut again if that write is refused)."""
+    size = path.stat().st_size if path.exists() else 0
+    shared = size if remote is None or remote.size is None else min(size, remote.size)
+    events = read_events_of(path.read_bytes()[:shared]) if shared else []
+    if not events:
+        return shared, 0, GENESIS
+    return shared, int(events[-1]["seq"]), str(events[-1]["hash"])
+
+
 def read_events(path: Path) -> list[dict[str, Any]]:
     """Parse a journal without checking it (`verify` does that). Unparseable lines are skipped."""
+    return read_events_of(path.read_bytes())
+
+
+def read_events_of(raw: bytes) -> list[dict[str, Any]]:
+    """The events of a journal's bytes, as `read_events`."""
     events: list[dict[str, Any]] = []
-    with open(path, "rb") as fh:
-        for raw in fh:
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
-                continue
-            if isinstance(obj, dict):
-                events.append(obj)
+    for line in raw.split(b"\n"):
+        if not line:
+            continue
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(obj, dict):
+            events.append(obj)
     return events
 
 

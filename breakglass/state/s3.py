@@ -43,7 +43,7 @@ from typing import Any
 
 from breakglass.connectors import age, aws
 from breakglass.connectors.files import private_dir, write_private
-from breakglass.connectors.s3objects import Bucket, Conflict, Obj
+from breakglass.connectors.s3objects import Bucket, Conflict, Listed, Obj
 from breakglass.errors import CouldNotVerify, LockHeld, StateLost, UsageError
 from breakglass.state import jsonl
 from breakglass.state.base import (
@@ -55,6 +55,7 @@ from breakglass.state.base import (
     RemoteJournal,
     State,
     lease_name,
+    safe_name,
     whoami,
 )
 from breakglass.state.local import private_files
@@ -91,6 +92,12 @@ class S3State(State):
         self.recipients = tuple(recipients)
         self._checked = False
         self._object_lock: bool | None = None
+        #: leases this process holds: while a run goes on, what it lists is listed once
+        self._runs_held = 0
+        #: records folder -> its listing, kept while a run goes on (`records`): a run reads
+        #: the same history several times (each observe of a step); its own append, or the
+        #: run's end, drops it
+        self._run_listings: dict[str, list[Listed]] = {}
 
     # -- the prefix itself -------------------------------------------------------------------
     def check(self) -> None:
@@ -129,7 +136,13 @@ class S3State(State):
     # -- leases ------------------------------------------------------------------------------
     def lease(self, runbook: str, target: str) -> Lease:
         self.check()
-        return S3Lease(self.bucket, runbook, target, self.lease_ttl)
+        return S3Lease(self.bucket, runbook, target, self.lease_ttl,
+                       memo_dir=self.local_dir / "locks", on_hold=self._held)
+
+    def _held(self, holding: bool) -> None:
+        self._runs_held += 1 if holding else -1
+        if not self._runs_held:
+            self._run_listings.clear()
 
     def holder(self, runbook: str, target: str) -> Holder | None:
         obj = self.bucket.get(f"locks/{lease_name(runbook, target)}.json")
@@ -147,7 +160,7 @@ class S3State(State):
                              "--local-state, share it first with `breakglass state.push`")
         # The local copy becomes exactly the version the next append extends.
         self._cache_journal(run_id, current.body)
-        return S3Journal(self, key, current.etag)
+        return S3Journal(self, key, current)
 
     def sync_runs(self, run_ids: Collection[str] | None = None, newest: int | None = None,
                   since: str | None = None) -> None:
@@ -204,8 +217,15 @@ class S3State(State):
     def _cache_journal(self, run_id: str, body: bytes) -> None:
         from breakglass.engine import journal as jr
 
-        private_dir(self.runs_dir())
-        path = jr.journal_path(self.local_dir, run_id)
+        if self._cache_chain(jr.journal_path(self.local_dir, run_id), body):
+            (self.runs_dir() / f"{run_id}.unshared").unlink(missing_ok=True)
+
+    def _cache_chain(self, path: Path, body: bytes) -> bool:
+        """Make the local copy of a chain the bucket's `body`; False when it was kept (see
+        below)."""
+        from breakglass.engine import journal as jr
+
+        private_dir(path.parent)
         try:
             local = path.read_bytes()
         except FileNotFoundError:
@@ -215,14 +235,35 @@ class S3State(State):
             # for its next write (journal.SHARED_WITH_NEXT), or that a killed run wrote last.
             # They are chained events of the same run; replacing the file would cut them out
             # from under the writer and fork its chain. Its next write shares them.
-            return
+            return False
         write_private(path, body)
         # S3 replaces the whole object at once, so its last event is its head.
         events = jr.read_events(path)
         head = {"seq": events[-1]["seq"], "hash": events[-1]["hash"]} if events else None
         if head is not None:
             write_private(jr.head_path(path), jr.canonical(head).encode())
-        (self.runs_dir() / f"{run_id}.unshared").unlink(missing_ok=True)
+        return True
+
+    def sync_chain(self, name: str) -> None:
+        self.check()
+        current = self.bucket.get(name)
+        if current is not None:
+            self._cache_chain(self.local_dir / name, current.body)
+
+    def chain_writer(self, name: str, *, create: bool) -> RemoteJournal | None:
+        self.check()
+        if create:
+            return S3Journal(self, name, None)
+        current = self.bucket.get(name)
+        if current is None:
+            raise UsageError(f"{name} is not in {self.label}; if it was written with "
+                             "--local-state, it stays on this machine")
+        self._cache_chain(self.local_dir / name, current.body)
+        return S3Journal(self, name, current)
+
+    def names(self, folder: str) -> list[str]:
+        self.check()
+        return sorted(item.key for item in self.bucket.listing(folder))
 
     def journal_problems(self, run_id: str) -> list[str]:
         """What the bucket's versions of a journal say, one line each: every version must extend
@@ -264,8 +305,12 @@ class S3State(State):
     def records(self, name: str) -> list[dict[str, Any]]:
         self.check()
         folder = private_dir(self._records_dir(name))
-        missing = [item.key for item in self.bucket.listing(f"records/{name}/")
-                   if not (folder / Path(item.key).name).exists()]
+        listed = self._run_listings.get(name) if self._runs_held else None
+        if listed is None:
+            listed = self.bucket.listing(f"records/{name}/")
+            if self._runs_held:
+                self._run_listings[name] = listed
+        missing = [item.key for item in listed if not (folder / Path(item.key).name).exists()]
         if missing:
             with ThreadPoolExecutor(min(FETCHERS, len(missing))) as pool:
                 got = list(pool.map(self.bucket.get, missing))
@@ -273,22 +318,35 @@ class S3State(State):
                 if obj is not None:
                     write_private(folder / Path(obj.key).name, obj.body)
         out: list[dict[str, Any]] = []
+        seen: set[str] = set()
         for path in sorted(folder.glob("*.json")):
-            out.extend(jsonl.read_records(path))
+            for record in jsonl.read_records(path):
+                # one record per run: an older breakglass keyed records by time and run id,
+                # so a run resumed across an upgrade may have one of each
+                run_id = str(record.get("run_id") or "")
+                if run_id and run_id in seen:
+                    continue
+                seen.add(run_id)
+                out.append(record)
         return out
 
     def append_record(self, name: str, record: Mapping[str, Any]) -> bool:
         self.check()
-        run_id = str(record.get("run_id") or secrets.token_hex(8))
-        if any(item.key.endswith(f"-{run_id}.json")
-               for item in self.bucket.listing(f"records/{name}/")):
-            return False
+        run_id = record.get("run_id")
+        # Keyed by run id and created with If-None-Match: a resumed run's second write is
+        # refused by S3 itself, no listing first. Run ids start with their start time, so the
+        # keys sort oldest first; a record without a run id gets the time and a random tail.
+        stem = (str(run_id) if run_id
+                else f"{_now().strftime('%Y%m%dT%H%M%S%f')}-{secrets.token_hex(8)}")
+        key = f"records/{name}/{safe_name(stem)}.json"
         body = json.dumps(dict(record), sort_keys=True, default=str).encode() + b"\n"
-        key = f"records/{name}/{_now().strftime('%Y%m%dT%H%M%S%f')}-{run_id}.json"
         try:
             self.bucket.put(key, body, create_only=True)
         except Conflict:
             return False
+        finally:
+            # the next read lists afresh: it sees this record and every other machine's since
+            self._run_listings.pop(name, None)
         folder = private_dir(self._records_dir(name))
         write_private(folder / Path(key).name, body)
         return True
@@ -300,6 +358,16 @@ class S3State(State):
         private_dir(path.parent)
         write_private(path, data)
         return path
+
+    def put_blobs(self, blobs: Mapping[str, bytes], *, evidence: bool = False
+                  ) -> dict[str, Path]:
+        # A run's reports go up at once: one round trip's wait instead of three.
+        self.check()
+        self.retain_until()  # read the bucket's settings once, not from each thread
+        with ThreadPoolExecutor(min(FETCHERS, len(blobs) or 1)) as pool:
+            paths = pool.map(lambda item: self.put_blob(*item, evidence=evidence),
+                             blobs.items())
+            return dict(zip(blobs, paths, strict=True))
 
     def blob_link(self, name: str) -> str | None:
         # Presigned for SigV4's longest, 7 days (shorter with temporary credentials): the
@@ -372,14 +440,17 @@ class S3State(State):
 
 
 class S3Journal(RemoteJournal):
-    def __init__(self, state: S3State, key: str, etag: str | None) -> None:
-        self.state, self.key, self.etag = state, key, etag
+    def __init__(self, state: S3State, key: str, current: Obj | None) -> None:
+        self.state, self.key = state, key
+        self.etag = current.etag if current is not None else None
+        self.size = len(current.body) if current is not None else 0
 
     def write(self, content: bytes) -> None:
         try:
             self.etag = self.state.bucket.put(
                 self.key, content, create_only=self.etag is None, if_match=self.etag,
                 retain_until=self.state.retain_until())
+            self.size = len(content)
         except Conflict:
             raise StateLost(f"the shared journal {self.state.label}{self.key} was appended by "
                             "another writer; this run stops here so the chain cannot fork",
@@ -428,11 +499,17 @@ def live_holder(obj: Obj) -> Holder | None:
 
 
 class S3Lease(Lease):
-    def __init__(self, bucket: Bucket, runbook: str, target: str, ttl: timedelta) -> None:
+    def __init__(self, bucket: Bucket, runbook: str, target: str, ttl: timedelta, *,
+                 memo_dir: Path | None = None,
+                 on_hold: Callable[[bool], None] | None = None) -> None:
         super().__init__(runbook, target)
         self.bucket = bucket
         self.key = f"locks/{lease_name(runbook, target)}.json"
         self.ttl = ttl
+        #: where this machine notes the ETag of the released lease it left (`release`)
+        self._memo = memo_dir / f"{lease_name(runbook, target)}.released" if memo_dir else None
+        #: told True when the lease is taken, False when it is given up
+        self._on_hold = on_hold
         self._etag: str | None = None
         self._valid_until = _now()
         self._info: Holder | None = None
@@ -466,14 +543,22 @@ class S3Lease(Lease):
     def acquire(self, run_id: str, *, take_over: bool = False) -> Holder | None:
         self._info = Holder(os.getpid(), run_id, socket.gethostname(),
                             _now().isoformat(timespec="seconds"), whoami())
+        # When this machine released the lease last, the object is most likely still that
+        # released one: If-Match on its ETag takes it in one request (a released lease is
+        # nobody's). Anyone's write since changed the ETag, and then we read what is there.
+        expected = self._recall_released()
         for _ in range(5):
             try:
-                self._write(create_only=True)
+                if expected is None:
+                    self._write(create_only=True)
+                else:
+                    self._write(if_match=expected)
             except Conflict:
-                pass  # there is a lease object: whose, and is it live?
+                pass  # there is another lease object (or none): whose, and is it live?
             else:
                 self._start()
                 return None
+            expected = None
             current = self.bucket.get(self.key)
             if current is None:
                 continue  # released and deleted by hand in between: try to create again
@@ -493,7 +578,21 @@ class S3Lease(Lease):
         raise LockHeld(f"{self.runbook} on {self.target}: the lease keeps changing hands; "
                        "wait a minute and try again")
 
+    def _recall_released(self) -> str | None:
+        """The ETag of the released lease this machine wrote last (see `release`), forgotten
+        as it is read: it serves one acquire."""
+        if self._memo is None:
+            return None
+        try:
+            etag = self._memo.read_text("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        self._memo.unlink(missing_ok=True)
+        return etag or None
+
     def _start(self) -> None:
+        if self._on_hold is not None:
+            self._on_hold(True)
         if self._renew_in() <= 0:
             # The write took most of the TTL (S3 slow, retries): its expiry is close for the
             # others already. Renew once before the run relies on it.
@@ -538,4 +637,16 @@ class S3Lease(Lease):
                 # and an unconditional delete could remove a lease someone took meanwhile.
                 with contextlib.suppress(Conflict, CouldNotVerify, UsageError):
                     self._write(released=True, if_match=self._etag)
+                    self._remember_released()
         thread.join(timeout=5)
+        if self._on_hold is not None:
+            self._on_hold(False)
+
+    def _remember_released(self) -> None:
+        """Note the released lease's ETag for this machine's next acquire. Only a released
+        one: a live lease's ETag must never let a later run skip reading who holds it."""
+        if self._memo is None or self._etag is None:
+            return
+        with contextlib.suppress(OSError):
+            private_dir(self._memo.parent)
+            write_private(self._memo, self._etag.encode("ascii"))

@@ -10,6 +10,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from breakglass.config.models import AwsConfig
+from breakglass.connectors.s3objects import Obj
 from breakglass.engine import journal as jr
 from breakglass.engine.redaction import Redactor
 from breakglass.errors import StateLost
@@ -28,8 +29,9 @@ def _writer(state: S3State, bucket: StateBucket, folder: Path) -> jr.Journal:
     got = bucket.client.get_object(Bucket=bucket.name, Key=PREFIX + KEY)
     path = folder / "runs" / Path(KEY).name
     path.parent.mkdir(parents=True)
-    path.write_bytes(got["Body"].read())
-    return jr.Journal.reopen(path, Redactor(), S3Journal(state, KEY, got["ETag"]))
+    body = got["Body"].read()
+    path.write_bytes(body)
+    return jr.Journal.reopen(path, Redactor(), S3Journal(state, KEY, Obj(KEY, got["ETag"], body)))
 
 
 def _append_at_once(writers: dict[str, jr.Journal], round_: int) -> dict[str, StateLost]:
@@ -40,7 +42,8 @@ def _append_at_once(writers: dict[str, jr.Journal], round_: int) -> dict[str, St
     def append(w: str) -> None:
         barrier.wait()
         try:
-            writers[w].append("log", {"writer": w, "round": round_})
+            # a commit point: written to the bucket at once (a step's progress would wait)
+            writers[w].append("step_apply_started", {"writer": w, "round": round_})
         except StateLost as exc:
             lost[w] = exc
 

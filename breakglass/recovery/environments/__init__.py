@@ -34,10 +34,10 @@ from breakglass.recovery.environments.server import ServerEnvironment
 if TYPE_CHECKING:
     from breakglass.config import Config
     from breakglass.engine.redaction import Redactor
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
-__all__ = ["DEFAULT", "ENVIRONMENTS", "GROUP", "Environment", "Leftover", "SnapshotEnvironment", "Target",
-           "environment_for", "leftovers", "remove_leftover", "safe_run_id"]
+__all__ = ["DEFAULT", "ENVIRONMENTS", "GROUP", "Environment", "Leftover", "SnapshotEnvironment",
+           "Target", "environment_for", "leftovers", "remove_leftover", "safe_run_id"]
 
 GROUP = "breakglass.drill_environments"
 DEFAULT = LocalEnvironment.kind

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from breakglass.config import Config, RestoreDrillConfig
     from breakglass.engine.findings import Finding
     from breakglass.engine.redaction import Redactor
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 RECORD = "env.json"
 

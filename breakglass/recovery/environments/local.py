@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from breakglass.connectors import pgbin, process
+from breakglass.connectors import postgres as pg
 from breakglass.connectors.pgcluster import (
     EmbeddedCluster,
     cluster_parent,
@@ -38,7 +39,7 @@ from breakglass.recovery.environments.base import Environment, Leftover, Target,
 if TYPE_CHECKING:
     from breakglass.config import Config
     from breakglass.engine.redaction import Redactor
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 DBNAME = "drill"
 SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
@@ -149,13 +150,11 @@ class LocalEnvironment(Environment):
 
     @staticmethod
     def _has_database(cluster: EmbeddedCluster) -> bool:
-        import psycopg
-
         try:
-            with psycopg.connect(cluster.dsn(), connect_timeout=5) as conn:
+            with pg.connect(cluster.dsn(), connect_timeout=5) as conn, pg.statements():
                 row = conn.execute("select 1 from pg_database where datname = %s",
                                    (DBNAME,)).fetchone()
-        except psycopg.Error:
+        except (pg.ConnectFailed, pg.StatementFailed):
             return False
         return row is not None
 
@@ -169,7 +168,6 @@ class LocalEnvironment(Environment):
 
     # -- apply -------------------------------------------------------------------------------
     def create(self, major: int) -> Target:
-        import psycopg
         from psycopg import sql
 
         existing = self.find()
@@ -184,7 +182,7 @@ class LocalEnvironment(Environment):
         try:
             self.write_record({"root": str(cluster.root), "major": inst.major})
             cluster.start()
-            with psycopg.connect(cluster.dsn(), autocommit=True, connect_timeout=10) as conn:
+            with pg.connect(cluster.dsn(), autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DBNAME)))
         except BaseException:
             cluster.stop()

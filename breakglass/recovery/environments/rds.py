@@ -39,7 +39,7 @@ from breakglass.recovery.environments.base import Leftover, SnapshotEnvironment,
 if TYPE_CHECKING:
     from breakglass.config import Config
     from breakglass.engine.redaction import Redactor
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 TAG_DRILL = "breakglass:drill"
 TAG_PROJECT = "breakglass:project"
@@ -138,11 +138,11 @@ class RdsEnvironment(SnapshotEnvironment):
         return aws.client(self.config.aws, "rds")
 
     def _describe(self, client: Any) -> dict[str, Any] | None:
-        with aws.translated("RDS DescribeDBInstances", UNREACHABLE):
-            try:
-                found = client.describe_db_instances(DBInstanceIdentifier=self.identifier)
-            except client.exceptions.DBInstanceNotFoundFault:
-                return None
+        with aws.translated("RDS DescribeDBInstances", UNREACHABLE), \
+                aws.absent("DBInstanceNotFound") as missing:
+            found = client.describe_db_instances(DBInstanceIdentifier=self.identifier)
+        if missing:
+            return None
         instances = found.get("DBInstances", [])
         return dict(instances[0]) if instances else None
 
@@ -182,12 +182,12 @@ class RdsEnvironment(SnapshotEnvironment):
         s = self.settings
         with aws.translated("RDS DescribeDBSnapshots", UNREACHABLE):
             if s.snapshot:
-                try:
+                with aws.absent("DBSnapshotNotFound") as missing:
                     snaps = client.describe_db_snapshots(DBSnapshotIdentifier=s.snapshot)
-                except client.exceptions.DBSnapshotNotFoundFault:
+                if missing:
                     raise CouldNotVerify(f"RDS snapshot {s.snapshot} does not exist",
                                          code=self.snapshot_missing,
-                                         action="fix [drills.restore.rds] snapshot") from None
+                                         action="fix [drills.restore.rds] snapshot")
             else:
                 snaps = client.describe_db_snapshots(DBInstanceIdentifier=s.source_instance)
         ready = [x for x in snaps.get("DBSnapshots", []) if x.get("Status") == "available"]
@@ -267,8 +267,6 @@ class RdsEnvironment(SnapshotEnvironment):
             client.restore_db_instance_from_db_snapshot(**args)
 
     def _wait(self, client: Any, waiter_name: str) -> None:
-        import botocore.exceptions
-
         timeout = self.settings.timeout.total_seconds()
         attempts = max(1, math.ceil(timeout / POLL_SECONDS))
         try:
@@ -276,11 +274,10 @@ class RdsEnvironment(SnapshotEnvironment):
                 client.get_waiter(waiter_name).wait(
                     DBInstanceIdentifier=self.identifier,
                     WaiterConfig={"Delay": POLL_SECONDS, "MaxAttempts": attempts})
-        except botocore.exceptions.WaiterError as exc:
-            reason = (exc.last_response or {}).get("Error", {}).get("Message") or "timed out"
+        except aws.WaitTimedOut as exc:
             raise CouldNotVerify(
                 f"RDS instance {self.identifier}: {waiter_name} not reached within "
-                f"{self.settings.timeout} ({reason})",
+                f"{self.settings.timeout} ({exc.reason})",
                 code="RDS_TIMEOUT",
                 action="raise [drills.restore.rds] timeout or look at the instance's RDS "
                        "events") from None
@@ -295,14 +292,13 @@ class RdsEnvironment(SnapshotEnvironment):
             raise UsageError(f"the RDS instance {self.identifier} lacks the tag "
                              f"{TAG_DRILL}={self.run_id}; not deleting it")
         if inst.get("DBInstanceStatus") != "deleting":
-            with aws.translated("RDS DeleteDBInstance", UNREACHABLE):
-                try:
-                    client.delete_db_instance(DBInstanceIdentifier=self.identifier,
-                                              SkipFinalSnapshot=True,
-                                              DeleteAutomatedBackups=True)
-                except client.exceptions.DBInstanceNotFoundFault:
-                    self.drop_record()
-                    return False
+            with aws.translated("RDS DeleteDBInstance", UNREACHABLE), \
+                    aws.absent("DBInstanceNotFound") as missing:
+                client.delete_db_instance(DBInstanceIdentifier=self.identifier,
+                                          SkipFinalSnapshot=True, DeleteAutomatedBackups=True)
+            if missing:
+                self.drop_record()
+                return False
         self._wait(client, "db_instance_deleted")
         self.drop_record()
         return True
