@@ -20,6 +20,9 @@ from breakglass.recovery.environments.rds import TAG_DRILL, TAG_PROJECT, instanc
 from tests.drills.project import DrillProject
 
 # `environment` must come before the tables that follow [drills.restore] (TOML)
+#: the drill environments this module tests (tests/drills/test_registry.py)
+ENVIRONMENTS_TESTED = ("rds",)
+
 RDS = ('environment = "rds"\n\n[drills.restore.rds]\nsource_instance = "prod-db"\n'
        'instance_class = "db.t3.small"\npassword = "env:RDS_PASSWORD"\ntimeout = "5m"\n')
 EXPECT = '[[drills.restore.expect]]\nsql = "select count(*) from users"\nmin = 1\n'

@@ -9,6 +9,7 @@ other section fails to validate.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import re
@@ -24,6 +25,7 @@ from pydantic import (
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -252,18 +254,12 @@ class BackupConfig(Section):
     @field_validator("store")
     @classmethod
     def _store_url(cls, value: str) -> str:
-        parsed = urllib.parse.urlsplit(value)
-        if parsed.scheme == "file":
-            if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
-                raise PydanticCustomError(
-                    "store", "a file:// store needs an absolute path (file:///var/backups/pg/)")
-        elif parsed.scheme == "s3":
-            if not parsed.netloc:
-                raise PydanticCustomError("store", "an s3:// store needs a bucket "
-                                                   "(s3://bucket/prefix/)")
-        else:
-            raise PydanticCustomError("store", "expected file:///absolute/path/ or "
-                                               "s3://bucket/prefix/")
+        # Each store declares the URLs it takes (breakglass/recovery/stores/).
+        from breakglass.recovery.stores import store_problem
+
+        problem = store_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("store", problem)
         return value
 
     @field_validator("recipients")
@@ -311,54 +307,63 @@ def _cron(value: str) -> str:
     return value
 
 
-class RdsDrillConfig(Section):
-    """Restore an RDS snapshot into a new, tagged instance; deleted after the drill."""
+def _environment_name(value: str) -> str:
+    from breakglass.recovery.environments import ENVIRONMENTS
 
-    #: the instance whose newest automated/manual snapshot is restored …
-    source_instance: NonEmpty | None = None
-    #: … or one named snapshot
-    snapshot: NonEmpty | None = None
-    instance_class: NonEmpty = "db.t3.micro"
-    subnet_group: NonEmpty | None = None
-    security_groups: list[NonEmpty] = []
-    #: login of the restored instance (the source's master user and password)
-    user: NonEmpty = "postgres"
-    password: SecretRef | None = None
-    dbname: NonEmpty = "postgres"
-    #: how long to wait for the instance to become available
-    timeout: Timeout = timedelta(minutes=40)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> RdsDrillConfig:
-        if (self.source_instance is None) == (self.snapshot is None):
-            raise PydanticCustomError("rds", "set exactly one of source_instance, snapshot")
-        return self
+    if value not in ENVIRONMENTS.plugins:
+        raise PydanticCustomError("environment", ENVIRONMENTS.unknown(value))
+    return value
 
 
 class RestoreDrillConfig(Section):
+    """[drills.restore]. The settings of each drill environment (`server = …`, the
+    [drills.restore.rds] table) are keys of this table declared by the environment itself
+    (settings_key, settings_model in breakglass/recovery/environments/): `complete_model()` is
+    this model with them, built from the registry when the first config is validated — not at
+    import, since the environment modules build their settings on breakglass.config.base."""
+
     backup: NonEmpty
-    environment: Literal["local", "server", "rds"] = "local"
+    #: the drill environment (docs/environments.md): a name from its registry
+    environment: Annotated[str, AfterValidator(_environment_name)] = "local"
     rto: Duration = timedelta(minutes=30)
     expect: list[ExpectConfig] = []
     #: when the drill is meant to run (drill.schedule, Sentry monitor); monthly by default
     schedule: Annotated[str, AfterValidator(_cron)] = "0 3 1 * *"
     #: pg_restore --jobs; unset: breakglass chooses
     jobs: int | None = Field(default=None, ge=1, le=64)
-    #: environment = "server": a secret ref to the DSN of a maintenance database on the drill
-    #: server (a role allowed to CREATE DATABASE); never a production server
-    server: SecretRef | None = None
-    #: environment = "rds"
-    rds: RdsDrillConfig | None = None
+
+    @classmethod
+    def complete_model(cls) -> type[RestoreDrillConfig]:
+        return _complete_restore_model()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_environment_settings(cls, data: Any, handler: Any) -> Any:
+        if cls is RestoreDrillConfig and isinstance(data, dict):
+            return cls.complete_model().model_validate(data)
+        return handler(data)
 
     @model_validator(mode="after")
     def _environment_settings(self) -> RestoreDrillConfig:
-        if self.environment == "server" and self.server is None:
-            raise PydanticCustomError("server", 'environment = "server" needs server = '
-                                                '"env:DRILL_SERVER_DSN" (a secret ref)')
-        if self.environment == "rds" and self.rds is None:
-            raise PydanticCustomError("rds", 'environment = "rds" needs a [drills.restore.rds] '
-                                             "table")
+        from breakglass.recovery.environments import ENVIRONMENTS
+
+        env = ENVIRONMENTS.plugins.get(self.environment)
+        if env is not None and env.settings_key is not None and env.settings_of(self) is None:
+            raise PydanticCustomError("environment", env.settings_hint)
         return self
+
+
+@functools.cache
+def _complete_restore_model() -> type[RestoreDrillConfig]:
+    from breakglass.recovery.environments import ENVIRONMENTS
+
+    fields: dict[str, Any] = {
+        env.settings_key: (env.settings_model | None, None)
+        for env in ENVIRONMENTS.plugins.values()
+        if env.settings_key is not None and env.settings_model is not None}
+    model: type[RestoreDrillConfig] = create_model(
+        "RestoreDrillConfig", __base__=RestoreDrillConfig, __module__=__name__, **fields)
+    return model
 
 
 def _role_arn(value: str) -> str:

@@ -12,12 +12,13 @@ Steps (each observes first, so `runs.resume` after a SIGKILL neither repeats nor
     teardown      destroy the environment, delete the files
     report        RTO/RPO against rto/max_age, history + trend HTML; the verdict
 
-With `environment = "rds"` the backup is an RDS snapshot and restoring it is creating the
-environment: leftovers, select (the snapshot), environment (the instance), validate, teardown,
-report — no fetch, no pg_restore (drills/steps/snapshot.py).
+With an environment restored from a snapshot (`rds`) the backup is the snapshot and restoring it
+is creating the environment: leftovers, select (the snapshot), environment (the instance),
+validate, teardown, report — no fetch, no pg_restore (drills/steps/snapshot.py).
 
-This module is the runbook: its parameters, its preconditions and which steps run for which
-environment. The steps are in drills/steps/, RTO/RPO in drills/timing.py.
+This module is the runbook: its parameters, its preconditions and which steps run. What differs
+per environment is declared by the environment (breakglass/recovery/environments/): nothing here
+names one. The steps are in drills/steps/, RTO/RPO in drills/timing.py.
 """
 
 from __future__ import annotations
@@ -46,9 +47,7 @@ if TYPE_CHECKING:
     from breakglass.engine.findings import Finding
     from breakglass.engine.runs import RunSummary
 
-__all__ = ["STAGES", "SUPPORTED_ENVIRONMENTS", "RestoreDrill", "monitor_slug"]
-
-SUPPORTED_ENVIRONMENTS = ("local", "server", "rds")
+__all__ = ["STAGES", "RestoreDrill", "monitor_slug"]
 
 
 def monitor_slug(project: str, backup: str) -> str:
@@ -78,20 +77,20 @@ class RestoreDrill(Runbook):
                              "docs/drill-restore.md)")
         if drill.backup not in config.backups:
             raise UsageError(f"drills.restore.backup: no [backups.{drill.backup}]")
-        kind = str(self.params.get("env") or drill.environment)
-        if kind not in SUPPORTED_ENVIRONMENTS:
-            raise UsageError(f"--env {kind!r}: use one of {', '.join(SUPPORTED_ENVIRONMENTS)}")
-        if kind == "server" and drill.server is None:
-            raise UsageError('--env server needs drills.restore.server = "env:DRILL_SERVER_DSN"')
-        if kind == "rds" and drill.rds is None:
-            raise UsageError("--env rds needs a [drills.restore.rds] table (source_instance or "
-                             "snapshot; see docs/drill-restore.md)")
-        if kind == "rds" and self.params.get("backup"):
-            raise UsageError("--archive names a dump in the store; an rds drill restores "
-                             "[drills.restore.rds] snapshot (or the newest of source_instance)")
+        from breakglass.recovery.environments import ENVIRONMENTS
+
+        asked = self.params.get("env")
+        if asked and str(asked) not in ENVIRONMENTS.plugins:
+            raise UsageError(f"--env: {ENVIRONMENTS.unknown(str(asked))}")
+        environment = ENVIRONMENTS.get(str(asked or drill.environment))
+        if not environment.configured(config):
+            raise UsageError(f"--env {environment.kind}: {environment.settings_hint}")
         jobs = self.params.get("jobs")
-        self.drill = Drill(config, drill, config.backups[drill.backup], kind,
+        self.drill = Drill(config, drill, config.backups[drill.backup], environment,
                            self.params.get("backup") or None, int(jobs) if jobs else None)
+        if self.drill.from_snapshot and self.drill.key:
+            raise UsageError(f"--archive names a dump in the store; a {environment.kind} drill "
+                             "restores a snapshot (docs/environments.md)")
 
     @property
     def target(self) -> str:
@@ -136,21 +135,23 @@ class RestoreDrill(Runbook):
             key=sel.get("key") or sel.get("snapshot") or rep.get("backup_key"), metric="drill")]
 
     def preconditions(self) -> Sequence[Precondition]:
-        if self.drill.kind != "server":
+        environment = self.drill.environment
+        if not environment.guards_production:
             return ()
 
         def guard(ctx: StepContext) -> Sequence[Finding]:
-            from breakglass.recovery.environments.server import guard_findings
+            return environment.refusals(ctx.config, ctx.secrets)
 
-            return guard_findings(ctx.config, ctx.secrets)
-
-        return [Precondition("drill.production_guard", "the drill server is not a production "
-                             "database of this config", guard, blocking=True)]
+        return [Precondition("drill.production_guard", "the drill server is not a "
+                             "production database of this config", guard,
+                             blocking=True)]
 
     def steps(self) -> Sequence[Step]:
+        from breakglass.recovery.environments import SnapshotEnvironment
+
         d = self.drill
-        if d.from_snapshot:
-            return [CleanLeftovers(d), SelectSnapshot(d), CreateInstance(d), Validate(d),
-                    Teardown(d), Report(d)]
+        if issubclass(d.environment, SnapshotEnvironment):
+            return [CleanLeftovers(d), SelectSnapshot(d, d.environment),
+                    CreateInstance(d, d.environment), Validate(d), Teardown(d), Report(d)]
         return [CleanLeftovers(d), SelectBackup(d), Fetch(d), CreateEnvironment(d), Restore(d),
                 Validate(d), Teardown(d), Report(d)]

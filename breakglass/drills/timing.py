@@ -5,8 +5,8 @@ result), not the wall clock: a resumed drill keeps the times of the attempts tha
 stage, so RTO is the work a real recovery would take, not the hours a killed run sat waiting.
 
 Which stages a drill has depends on its environment: a dump is fetched, verified and restored
-into `local` or `server`; for `rds` the snapshot restore *is* the environment's creation, so
-only environment, validate and teardown are timed.
+into `local` or `server`; for an environment restored from a snapshot (SnapshotEnvironment:
+`rds`) creating it *is* the restore, so only environment, validate and teardown are timed.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ _WHERE = {"fetch": ("fetch", "seconds_fetch"), "verify": ("fetch", "seconds_veri
           "teardown": ("teardown", "seconds_teardown")}
 
 
-def stages_of(kind: str) -> tuple[str, ...]:
-    return SNAPSHOT_STAGES if kind == "rds" else STAGES
+def stages_of(from_snapshot: bool) -> tuple[str, ...]:
+    return SNAPSHOT_STAGES if from_snapshot else STAGES
 
 
-def stage_seconds(outputs: Mapping[str, Any], kind: str) -> dict[str, float]:
+def stage_seconds(outputs: Mapping[str, Any], from_snapshot: bool) -> dict[str, float]:
     """Seconds per stage from the steps' journaled results (0 for a stage that did not run)."""
     out = {}
-    for stage in stages_of(kind):
+    for stage in stages_of(from_snapshot):
         step, key = _WHERE[stage]
         out[stage] = float((outputs.get(step) or {}).get(key) or 0.0)
     return out

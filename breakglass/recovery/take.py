@@ -39,7 +39,7 @@ from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.recovery import archive, fingerprint
 from breakglass.recovery.manifest import Manifest, ManifestInvalid
-from breakglass.recovery.stores import BackupStore, open_store
+from breakglass.recovery.stores import BackupStore, open_store, store_class
 
 if TYPE_CHECKING:
     from breakglass.config import BackupConfig, Config
@@ -93,7 +93,9 @@ class BackupTake(Runbook):
             if b.database not in config.databases:
                 raise UsageError(f"backups.{n}.database: no [databases.{b.database}] in the "
                                  "configuration")
-            if b.encryption in ("sse-s3", "sse-kms") and not b.store.startswith("s3://"):
+            store = store_class(b.store)
+            if b.encryption in ("sse-s3", "sse-kms") and not (store and
+                                                             store.server_side_encryption):
                 raise UsageError(f'backups.{n}.encryption = "{b.encryption}" needs an s3:// '
                                  'store; use encryption = "age" for file stores')
 

@@ -32,7 +32,7 @@ from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, SecretRefError, UsageError
 from breakglass.recovery import archive, shape
 from breakglass.recovery.manifest import Manifest, ManifestInvalid, backup_time
-from breakglass.recovery.stores import BackupObject, BackupStore, open_store
+from breakglass.recovery.stores import BackupObject, BackupStore, open_store, store_class
 from breakglass.text import human_duration
 
 if TYPE_CHECKING:
@@ -245,7 +245,8 @@ class VerifyBackupSet(Step):
         if enc not in SSE_ACCEPTED:
             return []
         accepted = SSE_ACCEPTED[enc]
-        if not observed["store"].startswith("s3://"):
+        store = store_class(observed["store"])
+        if store is None or not store.server_side_encryption:
             return [self._finding(
                 "ENCRYPTION_MISSING", f'encryption = "{enc}" but {observed["store"]} is not '
                 "an S3 store: it has no server-side encryption",

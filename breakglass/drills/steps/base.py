@@ -23,20 +23,23 @@ if TYPE_CHECKING:
 
 
 class Drill:
-    """One drill's settings. `kind` is the environment (local, server, rds); `key` the backup
-    asked for with --archive; `jobs` pg_restore --jobs asked for with --jobs."""
+    """One drill's settings. `environment` is the class of its environment (`kind` its name);
+    `key` the backup asked for with --archive; `jobs` pg_restore --jobs asked for with --jobs."""
 
     def __init__(self, config: Config, drill: RestoreDrillConfig, backup: BackupConfig,
-                 kind: str, key: str | None, jobs: int | None) -> None:
-        self.config, self.drill, self.backup, self.kind = config, drill, backup, kind
+                 environment: type[Environment], key: str | None, jobs: int | None) -> None:
+        self.config, self.drill, self.backup = config, drill, backup
+        self.environment, self.kind = environment, environment.kind
         self.key, self.jobs = key, jobs
         self.candidate: dict[str, Any] | None = None
 
     @property
     def from_snapshot(self) -> bool:
-        """rds: the backup is an RDS snapshot, restored by creating the environment; there is
-        no dump to fetch or pg_restore."""
-        return self.kind == "rds"
+        """The backup is a snapshot, restored by creating the environment (RDS); there is no
+        dump to fetch or pg_restore."""
+        from breakglass.recovery.environments import SnapshotEnvironment
+
+        return issubclass(self.environment, SnapshotEnvironment)
 
     def store(self) -> BackupStore:
         return open_store(self.backup.store, self.config.aws,
@@ -49,10 +52,8 @@ class Drill:
         return fetching.drill_dir(ctx.state_dir, ctx.run_id)
 
     def env(self, ctx: StepContext) -> Environment:
-        from breakglass.recovery.environments import environment_for
-
-        return environment_for(ctx.config, ctx.run_id, ctx.secrets, ctx.state_dir,
-                               ctx.redactor, self.kind)
+        return self.environment(ctx.config, ctx.run_id, ctx.secrets, ctx.state_dir,
+                                ctx.redactor)
 
     def major(self, ctx: StepContext) -> int | None:
         """The server major to restore into: a snapshot's engine version; for a dump the

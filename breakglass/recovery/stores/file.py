@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+from urllib.parse import SplitResult, unquote
 
 from breakglass.connectors.files import fsync_dir, write_private
 from breakglass.errors import CouldNotVerify
@@ -19,6 +20,9 @@ from breakglass.recovery.stores.base import (
     is_backup_name,
     unreachable,
 )
+
+if TYPE_CHECKING:
+    from breakglass.connectors.aws import AwsSettings
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -83,9 +87,24 @@ class FileUpload(Upload):
 
 
 class FileStore(BackupStore):
+    scheme = "file"
+    example = "file:///absolute/path/"
+    summary = "a directory (searched recursively) on this machine or a mount"
+
     def __init__(self, url: str, root: Path) -> None:
         self.url = url
         self.root = root
+
+    @classmethod
+    def url_problem(cls, parsed: SplitResult) -> str | None:
+        if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
+            return "a file:// store needs an absolute path (file:///var/backups/pg/)"
+        return None
+
+    @classmethod
+    def from_url(cls, url: str, parsed: SplitResult,
+                 aws_settings: AwsSettings | None) -> FileStore:
+        return cls(url, Path(unquote(parsed.path)))
 
     def _check_root(self) -> None:
         # A missing or unreadable directory is "could not look" (exit 3), not "no backups":
