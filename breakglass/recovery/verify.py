@@ -15,7 +15,6 @@ manifest's start time when the manifest is plausible, else the object's modifica
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,16 +24,19 @@ from typing import TYPE_CHECKING, Any
 
 from breakglass.config.durations import format_duration
 from breakglass.connectors import age
+from breakglass.connectors.files import write_private
 from breakglass.engine.findings import Finding, Outcome, Severity, as_ok, unverified
+from breakglass.engine.measures import Measured, Quantity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, SecretRefError, UsageError
 from breakglass.recovery import archive, shape
 from breakglass.recovery.manifest import Manifest, ManifestInvalid, backup_time
 from breakglass.recovery.stores import BackupObject, BackupStore, open_store
+from breakglass.text import human_duration
 
 if TYPE_CHECKING:
-    from breakglass.config import BackupConfig
+    from breakglass.config import BackupConfig, Config
     from breakglass.engine.runs import RunSummary
 
 # S3 ServerSideEncryption values that satisfy each declared encryption
@@ -51,13 +53,13 @@ class BackupVerify(Runbook):
     responsibility = "backup_restore"
     mutating = False
 
-    def __init__(self, config: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         super().__init__(config, params)
         only = self.params.get("only")
         if not config.backups:
             raise UsageError("no [backups.NAME] section in the configuration: nothing to verify")
         if only is not None and only not in config.backups:
-            raise UsageError(f"--only {only!r}: no [backups.{only}] in the configuration "
+            raise UsageError(f"--backup {only!r}: no [backups.{only}] in the configuration "
                              f"(configured: {', '.join(sorted(config.backups))})")
 
     @property
@@ -65,7 +67,7 @@ class BackupVerify(Runbook):
         return str(self.params.get("only") or "all")
 
     @classmethod
-    def measured(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
+    def measured(cls, summary: RunSummary) -> Sequence[Measured]:
         """Per backup set: the newest backup's age (the RPO a restore now gives) against
         max_age, and the bytes and TOC entries of the one read whole (null when it did not
         read back)."""
@@ -75,10 +77,12 @@ class BackupVerify(Runbook):
                            and "age_seconds" in f.evidence), {})
             stale = next((f.evidence for f in rec.findings if f.code == "BACKUP_STALE"), {})
             ev = newest or stale
-            out.append({"subject": name, "key": ev.get("key"), "bytes": newest.get("size"),
-                        "toc_entries": newest.get("toc_entries"),
-                        "rpo_seconds": ev.get("age_seconds"),
-                        "rpo_target_seconds": ev.get("max_age_seconds")})
+            out.append(Measured(name, (
+                Quantity("rpo_seconds", ev.get("age_seconds"), "seconds",
+                         ev.get("max_age_seconds"), label="newest backup's age"),
+                Quantity("bytes", newest.get("size"), "bytes"),
+                Quantity("toc_entries", newest.get("toc_entries"), "count")),
+                key=ev.get("key")))
         return out
 
     def steps(self) -> Sequence[Step]:
@@ -110,17 +114,23 @@ class VerifyBackupSet(Step):
     # -- observe: read-only facts, shown in the plan and journaled --------------------------
     def observe(self, ctx: StepContext) -> Mapping[str, Any]:
         store = self._store(ctx)
-        objs = store.list_backups()  # CouldNotVerify(STORE_UNREACHABLE) -> engine, exit 3
+        # Every phase below is shown while it lasts (a spinner on a terminal, heartbeat lines
+        # in a log): a store with thousands of backups or a slow S3 takes seconds per phase.
+        with ctx.activity(f"list {store.url}"):
+            objs = store.list_backups()  # CouldNotVerify(STORE_UNREACHABLE) -> engine, exit 3
         enc = self.cfg.encryption
         if objs:
             # S3 listings carry no encryption/checksum: HEAD the ones we judge on those.
             wanted = range(len(objs)) if enc in SSE_ACCEPTED or self.deep_all else [-1]
-            for i in wanted:
+            for n, i in enumerate(wanted, start=1):
                 objs[i] = store.stat(objs[i].key)
+                ctx.progress("backups' metadata read", n, len(wanted))
         # the first bytes say whether a backup is age-encrypted, whatever its name says
         peek = objs if enc == "age" or self.deep_all else objs[-1:]
-        age_header = {o.key: archive.is_age(store.read_head(o.key, len(archive.AGE_MAGIC)))
-                      for o in peek}
+        age_header = {}
+        for n, o in enumerate(peek, start=1):
+            age_header[o.key] = archive.is_age(store.read_head(o.key, len(archive.AGE_MAGIC)))
+            ctx.progress("backups' first bytes read (age or not)", n, len(peek))
         return {
             "store": store.url,
             "backups": [o.to_dict() for o in objs],
@@ -184,11 +194,14 @@ class VerifyBackupSet(Step):
         many were read to find it: at most LAST_GOOD_TRIES, newest first (each is downloaded
         and read whole, as `--all` would)."""
         tried = 0
+        most = min(len(earlier), LAST_GOOD_TRIES)
         for i in range(len(earlier) - 1, max(-1, len(earlier) - 1 - LAST_GOOD_TRIES), -1):
             obj, tried = earlier[i], tried + 1
-            head = archive.is_age(store.read_head(obj.key, len(archive.AGE_MAGIC)))
-            if self._deep(ctx, store, obj, head, earlier[:i], now).ok_evidence is not None:
-                return obj, tried
+            with ctx.activity(f"look for the newest backup that still verifies: {obj.key} "
+                              f"({tried} of at most {most})"):
+                head = archive.is_age(store.read_head(obj.key, len(archive.AGE_MAGIC)))
+                if self._deep(ctx, store, obj, head, earlier[:i], now).ok_evidence is not None:
+                    return obj, tried
         return None, tried
 
     def _finding(self, code: str, message: str, action: str,
@@ -210,8 +223,8 @@ class VerifyBackupSet(Step):
             return age, []
         by = "its manifest's start time" if clock == "manifest" else "its modification time"
         return age, [self._finding(
-            "BACKUP_STALE", f"newest backup {newest.key} is {_human(age)} old (by {by}); the "
-            f"RPO target (max_age) is {format_duration(self.cfg.max_age)}",
+            "BACKUP_STALE", f"newest backup {newest.key} is {human_duration(age)} old (by {by}); "
+            f"the RPO target (max_age) is {format_duration(self.cfg.max_age)}",
             "find out why backups stopped (job logs, disk space, credentials) and take one now",
             key=newest.key, age_seconds=int(age.total_seconds()),
             max_age_seconds=int(self.cfg.max_age.total_seconds()),
@@ -295,15 +308,15 @@ class VerifyBackupSet(Step):
             if (seen["key"] not in present and oldest.modified > seen_at
                     and age < timedelta(days=self.cfg.retention_days)):
                 found.append(self._finding(
-                    "RETENTION_SHORT", f"backup {seen['key']} ({_human(age)} old) was present "
-                    f"at an earlier verify and is gone; retention_days is "
+                    "RETENTION_SHORT", f"backup {seen['key']} ({human_duration(age)} old) was "
+                    f"present at an earlier verify and is gone; retention_days is "
                     f"{self.cfg.retention_days}", "find what deletes backups early (lifecycle "
                     "rule, cleanup script, quota) and keep them retention_days",
                     Severity.WARNING, key=seen["key"], age_seconds=int(age.total_seconds()),
                     retention_days=self.cfg.retention_days))
         # Remember the oldest backup present now; the next run judges its disappearance.
-        _write_private(path, json.dumps({"store": store_url, "key": oldest.key,
-                                         "modified": oldest.modified.isoformat()}))
+        write_private(path, json.dumps({"store": store_url, "key": oldest.key,
+                                        "modified": oldest.modified.isoformat()}).encode())
         return found
 
     def _deep(self, ctx: StepContext, store: BackupStore, obj: BackupObject,
@@ -320,7 +333,8 @@ class VerifyBackupSet(Step):
         found: list[Finding] = []
         manifest: Manifest | None = None
         try:
-            manifest = store.read_manifest(obj.key)
+            with ctx.activity(f"read the manifest of {obj.key}"):
+                manifest = store.read_manifest(obj.key)
         except ManifestInvalid as exc:
             found.append(self._finding("MANIFEST_INVALID", str(exc),
                                        "rewrite the manifest (backup.take writes it)",
@@ -329,7 +343,11 @@ class VerifyBackupSet(Step):
         # because pg_restore needs a file and a dump must never be held in memory.
         with tempfile.TemporaryDirectory(prefix="breakglass-verify-") as tmp:
             stored = Path(tmp) / "object"
-            sha, size = store.download(obj.key, stored)
+            label = f"download {obj.key}"
+            total = obj.size or None
+            ctx.progress(label, 0, total, "bytes")
+            sha, size = store.download(
+                obj.key, stored, lambda done: ctx.progress(label, done, total, "bytes"))
             evidence: dict[str, Any] = {"key": obj.key, "size": size, "sha256": sha}
             found.extend(self._checksums(obj, manifest, sha, size))
             if manifest is None and not any(f.code == "MANIFEST_INVALID" for f in found):
@@ -341,7 +359,9 @@ class VerifyBackupSet(Step):
         evidence.update(check.facts)
         if not check.ok and check.problem not in {f.code for f in found}:
             found.append(self._archive_finding(obj, check))
-        found.extend(self._shape(ctx, store, obj, manifest, check.toc, earlier, now))
+        with ctx.activity(f"compare {obj.key} with its manifest, earlier backups and the "
+                          "database"):
+            found.extend(self._shape(ctx, store, obj, manifest, check.toc, earlier, now))
         sources = [s for s, ok in (("manifest", manifest is not None),
                                    ("S3 ChecksumSHA256", obj.checksum_sha256 is not None)) if ok]
         evidence["checked_against"] = " + ".join(sources)
@@ -391,8 +411,10 @@ class VerifyBackupSet(Step):
 
     def _archive(self, ctx: StepContext, stored: Path, tmp: Path,
                  encrypted: bool) -> archive.ArchiveCheck:
+        reading = "read the archive to the end (pg_restore --list)"
         if not encrypted:
-            return archive.check_archive(stored)
+            with ctx.activity(reading):
+                return archive.check_archive(stored)
         if self.cfg.identity is None:
             return archive.ArchiveCheck(archive.ARCHIVE_NOT_CHECKED, "it is age-encrypted and "
                                         f"{self.name}.identity is not configured")
@@ -404,11 +426,13 @@ class VerifyBackupSet(Step):
             return archive.ArchiveCheck(archive.ARCHIVE_NOT_CHECKED,
                                         f"{self.name}.identity: {exc}")
         plain = tmp / "plain"
-        problem = archive.decrypt_age(stored, plain, identities)
+        with ctx.activity("decrypt the backup (age)"):
+            problem = archive.decrypt_age(stored, plain, identities)
         if problem is not None:
             return problem
         stored.unlink()  # keep one copy on disk at a time
-        return archive.check_archive(plain)
+        with ctx.activity(reading):
+            return archive.check_archive(plain)
 
     def _archive_finding(self, obj: BackupObject, check: archive.ArchiveCheck) -> Finding:
         code = check.problem or archive.ARCHIVE_UNREADABLE
@@ -442,7 +466,7 @@ def with_last_good(found: Sequence[Finding], good: BackupObject | None, tried: i
     does; `last_good_backup` in their evidence for scripts."""
     if good is not None:
         tail = (f"; the newest backup that still verifies is {good.key} "
-                f"({_human(now - good.modified)} old): `breakglass drill.restore --backup "
+                f"({human_duration(now - good.modified)} old): `breakglass drill.restore --archive "
                 f"{good.key}` proves it restores")
     elif tried:
         tail = f"; none of the {tried} backup(s) before it verifies either: take one now"
@@ -457,23 +481,3 @@ def _obj(d: Mapping[str, Any]) -> BackupObject:
     return BackupObject(**{**d, "modified": datetime.fromisoformat(d["modified"])})
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
-def _human(age: timedelta) -> str:
-    """'3d 4h', '26h 5m', '12m', '40s': enough precision to compare with an RPO target."""
-    s = max(0, int(age.total_seconds()))
-    d, s = divmod(s, 86400)
-    h, s = divmod(s, 3600)
-    m, s = divmod(s, 60)
-    if d:
-        return f"{d}d {h}h"
-    if h:
-        return f"{h}h {m}m"
-    return f"{m}m" if m else f"{s}s"

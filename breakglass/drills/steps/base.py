@@ -4,12 +4,12 @@ planning (before `select` applies, later steps plan against the candidate it obs
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from breakglass.connectors.files import write_private
 from breakglass.drills import fetch as fetching
 from breakglass.drills import pgrestore
 from breakglass.engine.findings import Finding, Outcome, Severity
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 class Drill:
     """One drill's settings. `kind` is the environment (local, server, rds); `key` the backup
-    asked for with --backup; `jobs` pg_restore --jobs asked for with --jobs."""
+    asked for with --archive; `jobs` pg_restore --jobs asked for with --jobs."""
 
     def __init__(self, config: Config, drill: RestoreDrillConfig, backup: BackupConfig,
                  kind: str, key: str | None, jobs: int | None) -> None:
@@ -119,9 +119,5 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Atomically (temp file, rename) and 0600, like everything under state_dir."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(dict(data), fh, sort_keys=True)
-    tmp.replace(path)
+    """Atomically, durably and 0600, like everything under state_dir."""
+    write_private(path, json.dumps(dict(data), sort_keys=True).encode())

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from breakglass.drills.steps.base import DrillStep
 from breakglass.drills.steps.environment import CreateEnvironment
-from breakglass.drills.timing import human_seconds
 from breakglass.engine.findings import Finding
 from breakglass.engine.runbook import Action, Plan, StepContext
 from breakglass.errors import CouldNotVerify
+from breakglass.text import human_duration
 
 if TYPE_CHECKING:
     from breakglass.recovery.environments import Environment, Target
@@ -79,7 +79,7 @@ class SelectSnapshot(DrillStep):
         return Plan.of(Action(
             f"restore RDS snapshot {cand['key']}{of} (PostgreSQL {cand['engine_version']}), "
             f"made {cand['made'][:19].replace('T', ' ')} UTC: RPO "
-            f"{human_seconds(age.total_seconds())}", target=cand["key"]))
+            f"{human_duration(age.total_seconds())}", target=cand["key"]))
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
         cand = self.d.candidate
@@ -88,7 +88,9 @@ class SelectSnapshot(DrillStep):
                                  action="run the drill again")
         now = datetime.now(UTC)
         rpo = (now - datetime.fromisoformat(cand["made"])).total_seconds()
-        return {**cand, "selected_at": now.isoformat(), "rpo_seconds": round(rpo, 3)}
+        # The target in force rides with the RPO (as in select.py).
+        return {**cand, "selected_at": now.isoformat(), "rpo_seconds": round(rpo, 3),
+                "rpo_target_seconds": self.d.backup.max_age.total_seconds()}
 
     def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
         if observed.get("selected") or observed.get("candidate"):

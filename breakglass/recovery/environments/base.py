@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from breakglass.connectors.files import write_private
 from breakglass.engine.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -123,12 +123,9 @@ class Environment(ABC):
         what may exist. 0700 dir, 0600 file like the rest of state_dir."""
         folder = self.record_path.parent
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = folder / f".{RECORD}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"kind": self.kind, "run_id": self.run_id, "handle": handle}, fh,
-                      sort_keys=True)
-        tmp.replace(self.record_path)
+        write_private(self.record_path, json.dumps(
+            {"kind": self.kind, "run_id": self.run_id, "handle": handle},
+            sort_keys=True).encode())
 
     def read_record(self) -> dict[str, Any] | None:
         record = read_record(self.record_path)
