@@ -21,6 +21,7 @@ from breakglass.commands import (
     config,
     doctor,
     drill,
+    incident,
     lockout,
     notify,
     rollback,
@@ -57,6 +58,12 @@ def build_namespace() -> Collection:
     runs_ns.add_task(runs.verify)
     ns.add_collection(runs_ns)
     ns.add_collection(Collection("state", state.push))
+    incident_ns = Collection("incident")
+    incident_ns.add_task(incident.open_, name="open")
+    incident_ns.add_task(incident.note)
+    incident_ns.add_task(incident.timeline)
+    incident_ns.add_task(incident.close)
+    ns.add_collection(incident_ns)
     return ns
 
 

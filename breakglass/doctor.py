@@ -35,7 +35,7 @@ from breakglass.errors import (
 
 if TYPE_CHECKING:
     from breakglass.config import Config
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 Status = Literal["ok", "note", "failed", "unverified"]
 

@@ -2,14 +2,15 @@
 `ssm:NAME`, never a value (DESIGN principle 5). `Secrets.resolve(ref)` fetches the value lazily,
 registers it with the run's redactor *before* returning it, and caches it for the process.
 
-Errors are one line naming the reference and what to do; they never contain the value. AWS errors
-are translated here, at the boundary:
+Errors are one line naming the reference and what to do; they never contain the value. AWS is
+reached through connectors/aws.py (the client every command builds, the errors it translates):
 
-    not set / not found / not JSON / no such key / no credentials   SecretRefError   exit 2
-    endpoint unreachable, access denied, throttled                   CouldNotVerify   exit 3
+    not set / not found / not JSON / no such key / unknown [aws] profile   exit 2
+    no AWS credentials, refused, access denied, unreachable, throttled      CouldNotVerify  exit 3
 
-(a refused credential or a service that is down is "could not verify", DESIGN principle 1).
-boto3 is imported inside the functions that use it: the CLI imports this module at start-up.
+(a missing or refused credential and a service that is down are "could not verify": the
+reference may be right; the same answer as every other AWS call). boto3 is imported by the
+connector when a reference needs it: the CLI imports this module at start-up.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from breakglass.connectors import aws
 from breakglass.connectors.files import NotAFile, read_regular
 from breakglass.errors import CouldNotVerify, SecretRefError
 
@@ -131,9 +133,18 @@ def ref_problem(text: str) -> str | None:
             "(aws-sm:NAME and ssm:NAME work too)")
 
 
+class SecretResolver(Protocol):
+    """What a step, a check or a notifier is given to read secrets with (StepContext.secrets)."""
+
+    def resolve(self, ref: str) -> str:
+        """Resolve an `env:`/`file:`/`aws-sm:`/`ssm:` reference; the value is registered with
+        the run's redactor before it is returned."""
+        ...
+
+
 class Secrets:
-    """Resolves references for one process (one CLI invocation). Implements the engine's
-    SecretResolver protocol. `environ` is injectable for tests; the default is os.environ."""
+    """Resolves references for one process (one CLI invocation). Implements SecretResolver.
+    `environ` is injectable for tests; the default is os.environ."""
 
     def __init__(self, config: Config, redactor: Redactor,
                  environ: Mapping[str, str] | None = None) -> None:
@@ -233,31 +244,13 @@ class Secrets:
         return str(resp["Parameter"]["Value"])
 
     def _aws_client(self, service: str, ref: SecretRef) -> Any:
-        aws = self._config.aws
-        region = aws.region or _region_from_arn(ref.target)
+        region = self._config.aws.region or _region_from_arn(ref.target)
         cache_key = f"{service}@{region}"
-        if cache_key in self._clients:
-            return self._clients[cache_key]
-        import boto3
-        import botocore.exceptions as bexc
-        from botocore.config import Config as BotoConfig
-
-        try:
-            session = boto3.session.Session(profile_name=aws.profile, region_name=region)
-            # boto3-stubs types client() per literal service name; ours is one of two.
-            client = session.client(  # type: ignore[call-overload]
-                service, endpoint_url=aws.endpoint_url,
-                # A secret lookup should fail fast when AWS is unreachable, not retry for minutes.
-                config=BotoConfig(connect_timeout=5, read_timeout=10,
-                                  retries={"max_attempts": 2, "mode": "standard"}))
-        except bexc.ProfileNotFound:
-            raise SecretRefError(f"{ref}: AWS profile {aws.profile!r} (aws.profile) is not in "
-                                 "~/.aws/config") from None
-        except bexc.NoRegionError:
-            raise SecretRefError(f"{ref}: no AWS region; set [aws] region in breakglass.toml"
-                                 ) from None
-        self._clients[cache_key] = client
-        return client
+        if cache_key not in self._clients:
+            # A secret lookup should fail fast when AWS is unreachable, not retry for minutes.
+            self._clients[cache_key] = aws.client(self._config.aws, service, region=region,
+                                                  read_timeout=10)
+        return self._clients[cache_key]
 
 
 _FETCHERS = {"env": Secrets._env, "file": Secrets._file, "aws-sm": Secrets._aws_sm,
@@ -272,29 +265,24 @@ def _region_from_arn(target: str) -> str | None:
     return None
 
 
+#: AWS's answers for a reference that names nothing usable: the reference is wrong (exit 2)
+_NOT_FOUND = frozenset({"ResourceNotFoundException", "ParameterNotFound"})
+_NO_VALUE = "InvalidRequestException"  # a secret scheduled for deletion, or without a value
+
+
 @contextlib.contextmanager
 def _aws_errors(ref: SecretRef) -> Iterator[None]:
-    """Translate botocore exceptions into SecretRefError / CouldNotVerify one-liners."""
-    import botocore.exceptions as bexc
-
+    """AWS errors as one line naming the reference: a name that does not exist is a
+    SecretRefError; unreachable, refused or no credentials is CouldNotVerify
+    (connectors/aws.py)."""
     try:
-        yield
-    except bexc.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("ResourceNotFoundException", "ParameterNotFound"):
-            raise SecretRefError(f"{ref} does not exist (check the name and [aws] region)"
+        with aws.translated(str(ref), code="SECRET_UNREACHABLE", known=_NOT_FOUND | {_NO_VALUE},
+                            action="check the AWS credentials breakglass runs with, [aws] "
+                                   "and the network"):
+            yield
+    except aws.Answer as exc:
+        if exc.aws_code == _NO_VALUE:
+            raise SecretRefError(f"{ref}: the secret has no current value ({_NO_VALUE})"
                                  ) from None
-        if code == "InvalidRequestException":
-            raise SecretRefError(f"{ref}: the secret has no current value ({code})") from None
-        if code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException",
-                    "InvalidSignatureException", "ExpiredTokenException"):
-            raise CouldNotVerify(f"{ref}: AWS refused the credentials ({code})") from None
-        raise CouldNotVerify(f"{ref}: AWS error {code or 'unknown'}") from None
-    except (bexc.NoCredentialsError, bexc.PartialCredentialsError):
-        raise SecretRefError(f"{ref}: no AWS credentials (set AWS_PROFILE or [aws] profile, "
-                             "or the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY env vars)") from None
-    except (bexc.EndpointConnectionError, bexc.ConnectTimeoutError, bexc.ReadTimeoutError,
-            bexc.ConnectionClosedError) as exc:
-        raise CouldNotVerify(f"{ref}: cannot reach AWS ({type(exc).__name__})") from None
-    except bexc.BotoCoreError as exc:
-        raise CouldNotVerify(f"{ref}: AWS call failed ({type(exc).__name__})") from None
+        raise SecretRefError(f"{ref} does not exist (check the name and [aws] region)"
+                             ) from None

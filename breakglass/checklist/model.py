@@ -27,7 +27,8 @@ from breakglass.engine.findings import Finding, Severity, unverified
 if TYPE_CHECKING:
     from breakglass.config import Config
     from breakglass.engine.redaction import Redactor
-    from breakglass.engine.runbook import SecretResolver, StepContext
+    from breakglass.engine.runbook import StepContext
+    from breakglass.secrets import SecretResolver
 
 T = TypeVar("T")
 

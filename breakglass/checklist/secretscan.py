@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from breakglass.connectors import process
+from breakglass.connectors import git as gitc
 from breakglass.errors import CouldNotVerify
 
 #: detect-secrets plugins used (class names; detect_secrets/plugins/). High signal only.
@@ -458,12 +458,11 @@ def _scan_history(git: str, top: Path, detector: _Detector, collector: _Collecto
                               .strip() or 0)
     # --reverse: oldest first, so a secret's first location is the commit that added it.
     # -U0: added lines only; renames detected, so a moved file is not read again.
-    cmd = [git, "-C", str(top), "-c", "core.quotepath=off", "log", "--all", "--no-merges",
-           "--reverse", f"--max-count={max_commits}", "-p", "-U0", "--no-color",
-           "--no-ext-diff", "--no-textconv", "--find-renames", "--ignore-submodules",
-           "--src-prefix=a/", "--dst-prefix=b/", "--format=%x01%h"]
-    proc = process.popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         inherit=process.HOME)
+    proc = gitc.popen(git, top, "log", "--all", "--no-merges", "--reverse",
+                      f"--max-count={max_commits}", "-p", "-U0", "--no-color", "--no-ext-diff",
+                      "--no-textconv", "--find-renames", "--ignore-submodules",
+                      "--src-prefix=a/", "--dst-prefix=b/", "--format=%x01%h",
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     commit = ""
     path: str | None = None
@@ -501,7 +500,8 @@ def _scan_history(git: str, top: Path, detector: _Detector, collector: _Collecto
             proc.kill()
         _, err = proc.communicate()
     if stats.history_complete and proc.returncode != 0:
-        raise CouldNotVerify(f"git log on {top} failed: {_last_line(err)}", code="GIT_FAILED",
+        raise CouldNotVerify(f"git log on {top} failed: {gitc.last_line(err)}",
+                             code="GIT_FAILED",
                              action="run `git log --all -p` in the repository to see why")
     if stats.history_complete and stats.commits_total > stats.commits:
         stats.history_complete = False
@@ -523,24 +523,7 @@ def _ls(git: str, top: Path, *args: str) -> list[str]:
 
 
 def _git(git: str, repo: Path, *args: str, check: bool = True) -> str:
-    try:
-        proc = process.run([git, "-C", str(repo), "-c", "core.quotepath=off", *args],
-                           capture_output=True, text=True, errors="replace", timeout=300,
-                           inherit=process.HOME)
-    except subprocess.TimeoutExpired:
-        raise CouldNotVerify(f"git {args[0]} on {repo} took longer than 300s",
-                             code="GIT_FAILED", action="check the repository") from None
-    if proc.returncode != 0:
-        if not check:
-            return ""
-        code = "NOT_A_REPO" if args[:1] == ("rev-parse",) else "GIT_FAILED"
-        raise CouldNotVerify(f"git {args[0]} on {repo} failed: {_last_line(proc.stderr)}",
-                             code=code, action="point [checklist.repo] path at a git clone "
-                             "(for 'dubious ownership', run breakglass as the clone's owner)")
-    return str(proc.stdout)
-
-
-def _last_line(err: str | bytes) -> str:
-    text = err.decode(errors="replace") if isinstance(err, bytes) else err
-    lines = text.strip().splitlines()
-    return lines[-1] if lines else "no message"
+    code = "NOT_A_REPO" if args[:1] == ("rev-parse",) else "GIT_FAILED"
+    return gitc.run(git, repo, *args, timeout=300, code=code, check=check,
+                    action="point [checklist.repo] path at a git clone (for 'dubious "
+                           "ownership', run breakglass as the clone's owner)")

@@ -87,13 +87,14 @@ def fetch(ctx: CheckContext, path_or_url: str, *, method: str = "GET",
 
 def _request(ctx: CheckContext, method: str, url: str, headers: dict[str, str],
              content: bytes | None) -> Page:
-    import httpx
+    from breakglass.connectors import http
 
     web = ctx.config.checklist.web
     host = urllib.parse.urlsplit(url).hostname or url
     try:
-        with (httpx.Client(verify=ssl_context(ctx), timeout=web.timeout.total_seconds(),
-                           follow_redirects=False) as client,
+        with (http.translated(host, code="SITE_UNREACHABLE",
+                              action=f"check that {url} is up and reachable from here"),
+              http.client(verify=ssl_context(ctx), timeout=web.timeout.total_seconds()) as client,
               client.stream(method, url, headers=headers, content=content) as resp):
             body = b""
             for chunk in resp.iter_bytes():
@@ -103,16 +104,11 @@ def _request(ctx: CheckContext, method: str, url: str, headers: dict[str, str],
             return Page(url, resp.status_code,
                         tuple((k.lower(), v) for k, v in resp.headers.multi_items()),
                         body[:BODY_LIMIT].decode(resp.encoding or "utf-8", "replace"))
-    except httpx.ConnectError as exc:
-        if isinstance(exc.__context__, ssl.SSLCertVerificationError) or "CERTIFICATE" in str(exc):
-            # A certificate that does not verify is a finding of tls.certificate; for the other
-            # checks it means "could not look safely".
-            raise CouldNotVerify(f"{host}: TLS certificate does not verify ({exc})",
-                                 code="TLS_UNVERIFIED",
-                                 action="fix the certificate (see tls.certificate) or set "
-                                        "[checklist.web] ca_bundle for a private CA") from exc
-        raise CouldNotVerify(f"{host}: cannot connect ({exc})", code="SITE_UNREACHABLE",
-                             action=f"check that {url} is up and reachable from here") from exc
-    except httpx.HTTPError as exc:
-        raise CouldNotVerify(f"{host}: {type(exc).__name__}: {exc}", code="SITE_UNREACHABLE",
-                             action=f"check that {url} is up and reachable from here") from exc
+    except http.Unreachable as exc:
+        if exc.kind != "certificate":
+            raise
+        # A certificate that does not verify is a finding of tls.certificate; for the other
+        # checks it means "could not look safely".
+        raise CouldNotVerify(str(exc), code="TLS_UNVERIFIED",
+                             action="fix the certificate (see tls.certificate) or set "
+                                    "[checklist.web] ca_bundle for a private CA") from None

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from breakglass.config import Config
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 F = TypeVar("F", bound=Callable[..., Any])
 

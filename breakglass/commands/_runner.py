@@ -23,10 +23,7 @@ if TYPE_CHECKING:
 
 
 def build_services(app: App, json_output: bool) -> Services:
-    from breakglass.engine.executor import Services
-    from breakglass.notify import build_error_reporter, build_notifier
-
-    console = None if json_output else app.console
+    from breakglass.runner import services
 
     def confirm(prompt: str) -> bool:
         try:
@@ -35,11 +32,9 @@ def build_services(app: App, json_output: bool) -> Services:
             return False
         return answer.strip().lower() == "yes"
 
-    return Services(redactor=app.redactor, secrets=app.secrets,
-                    notifier=build_notifier(app.config, app.secrets, app.redactor),
-                    reporter=build_error_reporter(app.config, app.secrets, app.redactor),
-                    console=console, confirm=confirm,
-                    progress_console=app.err_console if json_output else None)
+    return services(app.config, app.secrets, app.redactor,
+                    console=None if json_output else app.console,
+                    progress_console=app.err_console if json_output else None, confirm=confirm)
 
 
 #: the help text of the two options every mutating runbook task takes (docs/preconditions.md)
@@ -75,7 +70,22 @@ def options(app: App, *, dry_run: bool, yes: bool,
                       json_output=app.json_output, pause_at=pause_at,
                       pause_file=Path(pause_file) if pause_file else None,
                       overrides=dict(overrides or {}), take_over=take_over,
-                      heartbeat=_heartbeat())
+                      heartbeat=_heartbeat(), incident=_open_incident(app))
+
+
+def _open_incident(app: App) -> str | None:
+    """The id of the open incident, which the run is tagged with (docs/incidents.md)."""
+    from breakglass.errors import CouldNotVerify
+    from breakglass.incidents.record import tag_for
+    from breakglass.state import open_state
+
+    try:
+        return tag_for(open_state(app.config))
+    except CouldNotVerify as exc:
+        # The state the run's lease needs did not answer: the run stops here as the lease
+        # would (exit 3), and the way on (--local-state) is in the message.
+        raise type(exc)(f"{exc}; nothing was changed. {exc.action}", code=exc.code,
+                        action=exc.action) from exc
 
 
 def _heartbeat() -> float:

@@ -87,6 +87,6 @@ def demo(c: Context, dir: str = "demo-sandbox") -> None:
     from breakglass.demo.run import run
 
     app = App()
-    code = run(Path(dir).resolve(), app.console)
+    code = run(Path(dir).resolve(), app.console, app.redactor)
     if code:
         raise Exit(code=code)

@@ -30,7 +30,8 @@ def push(c: Context, config: str | None = None) -> None:
     result = push_state(state)
     say = app.console.print
     say(f"pushed to {state.label}: {len(result.pushed)} run(s), {result.records} record(s), "
-        f"{result.reports} report file(s), {result.private} lockout snapshot(s) (sealed); "
+        f"{result.reports} report file(s), {result.private} lockout snapshot(s) (sealed), "
+        f"{result.incidents} incident record(s); "
         f"{len(result.already)} run(s) were there already")
     for line in result.refused:
         say(f"REFUSED {line}")

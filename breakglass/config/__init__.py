@@ -14,7 +14,6 @@ from breakglass.config.durations import format_duration, parse_duration
 from breakglass.config.loader import find_config, load_config, validate
 from breakglass.config.models import (
     RESPONSIBILITIES,
-    SECRET_KINDS,
     AppConfig,
     AwsConfig,
     BackupConfig,
@@ -27,12 +26,13 @@ from breakglass.config.models import (
     ProjectConfig,
     RestoreDrillConfig,
     SecretConfig,
+    SecretSettings,
     SentryConfig,
 )
 
 __all__ = [
-    "RESPONSIBILITIES", "SECRET_KINDS", "AppConfig", "AwsConfig", "BackupConfig", "Config",
+    "RESPONSIBILITIES", "AppConfig", "AwsConfig", "BackupConfig", "Config",
     "DatabaseConfig", "DrillsConfig", "ExpectConfig", "HostConfig", "PersonConfig",
-    "ProjectConfig", "RestoreDrillConfig", "SecretConfig", "SentryConfig", "find_config",
-    "format_duration", "load_config", "parse_duration", "validate",
+    "ProjectConfig", "RestoreDrillConfig", "SecretConfig", "SecretSettings", "SentryConfig",
+    "find_config", "format_duration", "load_config", "parse_duration", "validate",
 ]

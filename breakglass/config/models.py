@@ -9,13 +9,23 @@ other section fails to validate.
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.parse
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SerializeAsAny,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from breakglass.config import cron
@@ -27,9 +37,6 @@ from breakglass.secrets import parse_ref_scheme, ref_problem
 
 RESPONSIBILITIES = ("key_rotation", "incident_response", "access_approvals", "release_signoff",
                     "backup_restore", "dependency_patching")
-SecretKind = Literal["aws_iam_key", "aws_secretsmanager", "ssm_parameter", "postgres_role",
-                     "env_file", "stripe_webhook"]
-SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
 
 
 def _age_recipients(value: list[str]) -> list[str]:
@@ -349,105 +356,55 @@ class DrillsConfig(Section):
     scenarios: ScenariosConfig | None = None
 
 
-class SecretConfig(Section):
-    """A managed secret (`breakglass rotate NAME`, docs/rotate.md). `kind` picks the rotation
-    module (breakglass/runbooks/rotate/<kind>.py); each kind names the keys it needs in
-    `KIND_KEYS`, and a key of another kind is an error naming it (a typo or a copy-paste from
-    another secret would otherwise be silently ignored)."""
+class SecretSettings(Section):
+    """A managed secret (`breakglass rotate NAME`, docs/rotate.md): the keys every kind has.
 
-    kind: SecretKind
-    description: str = ""
-    consumers: list[NonEmpty] = []
-    grace: Duration | None = None
-    #: a git work tree whose whole history `rotate --leaked` searches for the leaked value
-    repository: ConfigPath | None = None
-    # aws_iam_key: the IAM user, and where consumers read {"AccessKeyId","SecretAccessKey"}
-    iam_user: NonEmpty | None = None
-    store: NonEmpty | None = None
-    # aws_secretsmanager: the secret (name or ARN), optionally one key of a JSON secret
-    secret_id: NonEmpty | None = None
-    json_key: NonEmpty | None = None
-    # ssm_parameter: the parameter name
-    parameter: NonEmpty | None = None
-    # generated values (aws_secretsmanager, ssm_parameter)
-    length: int = Field(default=32, ge=16, le=4096)
-    alphabet: NonEmpty | None = None
-    exclude_characters: str | None = None
-    # env_file: a KEY=value line of an env file on hosts over SSH (runbooks/rotate/env_file.py)
-    path: NonEmpty | None = None
-    key: NonEmpty | None = None
-    hosts: list[NonEmpty] | None = None
-    django: bool | None = None
-    generator: Literal["random", "django"] | None = None
-    # stripe_webhook (runbooks/rotate/stripe_webhook.py; the signing secret goes to `path`/`key`
-    # on the consumers' hosts): the endpoint, the API key (a ref), the URL probed with signed
-    # events (default: the endpoint's url), and the API's address (tests point it at a fake)
-    endpoint_id: NonEmpty | None = None
-    api_key: SecretRef | None = None
-    webhook_url: Annotated[str, AfterValidator(http_url)] | None = None
-    api_base: Annotated[str, AfterValidator(http_url)] | None = None
-    # postgres_role (runbooks/rotate/postgres_role.py): the admin connection ([databases.NAME]),
-    # one `role` or two alternating `roles`; consumers read the value from `store` or `path`/`key`
-    database: NonEmpty | None = None
-    role: NonEmpty | None = None
-    roles: list[NonEmpty] | None = None
-    format: Literal["dsn", "password"] | None = None
+    Each kind module (breakglass/runbooks/rotate/<kind>.py) subclasses this with its own keys
+    and `kind: Literal["<its name>"]`; `[secrets.NAME]` is validated as the arm its `kind`
+    names (the registry: breakglass/runbooks/rotate/kinds.py), so a key of another kind is an
+    error naming it instead of a setting silently ignored."""
 
-    @model_validator(mode="after")
-    def _keys_of_kind(self) -> SecretConfig:
-        # Keys missing for a rotation are not a load error (DESIGN's contract example declares
-        # a secret by its kind alone); config.check and `rotate` report them: rotation_problems.
-        required, allowed = KIND_KEYS.get(self.kind, ((), ()))
-        for key in KIND_SPECIFIC:
-            if key not in required and key not in allowed and key in self.model_fields_set:
-                raise PydanticCustomError("kind", f'{key} does not apply to kind = '
-                                                  f'"{self.kind}"')
-        if self.alphabet is not None and self.exclude_characters is not None:
-            raise PydanticCustomError("kind", "set alphabet or exclude_characters, not both")
-        if self.alphabet is not None and len(set(self.alphabet)) < 10:
-            raise PydanticCustomError("kind", "alphabet needs at least 10 distinct characters")
-        if self.store is not None and not self.store.startswith(("aws-sm:", "ssm:")):
-            raise PydanticCustomError("kind", 'store must be "aws-sm:SECRET_NAME" or '
-                                              '"ssm:PARAMETER_NAME"')
-        if self.store is not None and (problem := ref_problem(self.store)) is not None:
-            raise PydanticCustomError("secret_ref", f"store: {problem}")
-        return self
+    kind: str
+    description: str = Field("", description="what the secret is for (shown in reports)")
+    consumers: list[NonEmpty] = Field(
+        [], description='"host:service" pairs restarted and health-checked after the change')
+    grace: Duration | None = Field(
+        None, description="how long the old value stays (disabled) before it is deleted; "
+                          "zero with --leaked")
+    repository: ConfigPath | None = Field(
+        None, description="a git work tree whose whole history `rotate --leaked` searches "
+                          "for the leaked value")
+    #: keys a rotation needs. Optional in the file (a secret may be declared by its kind
+    #: alone, as in DESIGN's contract example); `rotation_problems` names the missing ones.
+    required: ClassVar[tuple[str, ...]] = ()
 
     def rotation_problems(self) -> list[str]:
         """What `breakglass rotate` would need that is not configured, one line each."""
-        required, _ = KIND_KEYS.get(self.kind, ((), ()))
-        return [f'{key} is required for kind = "{self.kind}" ({KIND_HINTS.get(key, "")})'
-                for key in required if getattr(self, key) is None]
+        return [f'{key} is required for kind = "{self.kind}" ({hint(type(self), key)})'
+                for key in self.required if getattr(self, key) is None]
 
 
-_GENERATED = ("length", "alphabet", "exclude_characters")
-#: kind -> (required keys, optional keys) among KIND_SPECIFIC
-KIND_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "aws_iam_key": (("iam_user", "store"), ()),
-    "aws_secretsmanager": (("secret_id",), ("json_key", *_GENERATED)),
-    "ssm_parameter": (("parameter",), _GENERATED),
-    "env_file": (("path", "key"), ("hosts", "django", "generator", *_GENERATED)),
-    "stripe_webhook": (("endpoint_id", "api_key", "path"), ("key", "webhook_url", "api_base")),
-    "postgres_role": (("database",), ("role", "roles", "store", "path", "key", "format",
-                                      *_GENERATED)),
-}
-KIND_SPECIFIC: tuple[str, ...] = ("iam_user", "store", "secret_id", "json_key", "parameter",
-                                 *_GENERATED)
-KIND_SPECIFIC += ("path", "key", "hosts", "django", "generator")  # env_file
-KIND_SPECIFIC += ("endpoint_id", "api_key", "webhook_url", "api_base")  # stripe_webhook
-KIND_SPECIFIC += ("database", "role", "roles", "format")  # postgres_role
-KIND_HINTS = {
-    "iam_user": 'the IAM user whose access key rotates, e.g. iam_user = "ci-deploy"',
-    "store": 'where consumers read the key: "aws-sm:NAME" or "ssm:NAME"',
-    "secret_id": 'the Secrets Manager secret name or ARN, e.g. secret_id = "prod/api-key"',
-    "parameter": 'the SSM parameter name, e.g. parameter = "/prod/api-key"',
-    "path": 'the env file on each host, absolute, e.g. path = "/srv/app/.env"',
-    "key": 'the variable in it, e.g. key = "SECRET_KEY"',
-    "endpoint_id": 'the Stripe webhook endpoint in use now, e.g. endpoint_id = "we_1Nx…"',
-    "api_key": 'a secret ref to a Stripe key that may write webhook endpoints, e.g. '
-               'api_key = "env:STRIPE_SECRET_KEY"',
-    "database": 'the [databases.NAME] whose DSN may ALTER ROLE, e.g. database = "admin"',
-}
+def hint(model: type[Section], key: str) -> str:
+    """A key's description and first example: 'the IAM user …, e.g. iam_user = "ci"'."""
+    field = model.model_fields[key]
+    example = (f", e.g. {key} = {json.dumps(field.examples[0], ensure_ascii=False)}"
+               if field.examples else "")
+    return f"{field.description or key}{example}"
+
+
+def _by_kind(value: Any, handler: ValidatorFunctionWrapHandler,
+             info: ValidationInfo) -> SecretSettings:
+    # The arms come from the kinds registry, which sits above config (it imports the kind
+    # modules); imported here, on the first [secrets.NAME], so a config without secrets never
+    # loads the kind modules.
+    from breakglass.runbooks.rotate.kinds import validate_secret
+
+    return validate_secret(value, info.context)
+
+
+#: `[secrets.NAME]`: a discriminated union on `kind`, one arm per registered kind.
+#: SerializeAsAny: a dump (config.check) shows the arm's own keys, not only the shared ones.
+SecretConfig = SerializeAsAny[Annotated[SecretSettings, WrapValidator(_by_kind)]]
 
 
 class AccountsSqlConfig(Section):

@@ -13,9 +13,8 @@ from typing import Any
 
 from breakglass.config.models import Config
 from breakglass.config.problems import key_path
-from breakglass.engine.runbook import SecretResolver
 from breakglass.errors import CouldNotVerify, SecretRefError
-from breakglass.secrets import is_ref
+from breakglass.secrets import SecretResolver, is_ref
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,16 @@
 """boto3 sessions and clients built from `[aws]`, and the one place botocore errors become ours.
+Every AWS client breakglass makes is made by `client` (the state bucket, backup stores, RDS,
+the rotated secrets, `aws-sm:`/`ssm:` references, STS with a key being rotated).
 
 `[aws] endpoint_url` points every client at an S3-compatible store or a local moto server (the
 tests); `region` and `profile` are passed to the boto3 Session. Credentials come from boto3's
 usual chain (env, profile, instance role): breakglass never stores AWS keys in its config.
+
+Credentials, one answer whichever command asks (docs/configuration.md, [aws]):
+
+    [aws] profile names a profile ~/.aws/config lacks    ConfigError      exit 2 (the file is wrong)
+    no credentials found, AWS_PROFILE unknown, partial   CouldNotVerify   exit 3 (AWS_CREDENTIALS)
+    credentials refused, endpoint unreachable            CouldNotVerify   exit 3
 
 Timeouts are short and retries few: a verifier that waits minutes on a dead endpoint is worse
 than one that says "could not verify" quickly (botocore's defaults are 60 s and legacy retries).
@@ -16,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from breakglass.errors import CouldNotVerify
+from breakglass.errors import BreakglassError, ConfigError, CouldNotVerify
 
 if TYPE_CHECKING:
     import boto3
@@ -55,6 +63,25 @@ class AccessDenied(CouldNotVerify):
     """An AWS call refused by policy (code AWS_ACCESS_DENIED); `action` names what to grant."""
 
 
+class Answer(BreakglassError):
+    """An error answer the caller asked for by code (`translated(known=…)`): e.g. "no such
+    secret" is a bad reference to `aws-sm:`, "invalid token" is the answer a rotation wants for
+    a key it deleted. `aws_code` says which."""
+
+    def __init__(self, aws_code: str, message: str) -> None:
+        super().__init__(message)
+        self.aws_code = aws_code
+
+
+class WaitTimedOut(CouldNotVerify):
+    """A boto3 waiter gave up (its attempts ran out, or it saw a failure state); `reason` is
+    what AWS last said, or "timed out"."""
+
+    def __init__(self, message: str, reason: str, *, code: str) -> None:
+        super().__init__(message, code=code)
+        self.reason = reason
+
+
 @functools.cache
 def _loader() -> Any:
     import botocore.loaders
@@ -83,17 +110,25 @@ def session(settings: AwsSettings | None) -> boto3.Session:
         core.get_scoped_config()  # an unknown profile fails here, not in the first client
         return sess
     except botocore.exceptions.ProfileNotFound as exc:
+        if settings is not None and settings.profile:
+            # The file names it: that is the file's mistake, whoever runs it.
+            raise ConfigError(f"aws.profile: {settings.profile!r} is not a profile in "
+                              "~/.aws/config; fix the name or add the profile") from None
         raise CouldNotVerify(f"AWS profile not found: {exc}", code="AWS_CREDENTIALS",
-                             action="fix [aws] profile or ~/.aws/config") from exc
+                             action="fix AWS_PROFILE or ~/.aws/config") from exc
 
 
-def client(settings: AwsSettings | None, service: str, attempts: int = 2) -> Any:
+def client(settings: AwsSettings | None, service: str, attempts: int = 2, *,
+           region: str | None = None, read_timeout: float = 30,
+           key: tuple[str, str] | None = None) -> Any:
     """A boto3 client for `service` honouring [aws] region/endpoint_url/profile. `attempts`:
-    botocore's standard retry mode (transient errors, throttling, dropped connections)."""
+    botocore's standard retry mode (transient errors, throttling, dropped connections).
+    `region` wins over [aws] region (an `aws-sm:` ARN names its own); `key` (id, secret) signs
+    with that key instead of the usual chain (STS asked whether a rotated key still works)."""
     from botocore.config import Config as BotoConfig
 
     endpoint = settings.endpoint_url if settings else None
-    cfg = BotoConfig(connect_timeout=5, read_timeout=30,
+    cfg = BotoConfig(connect_timeout=5, read_timeout=read_timeout,
                      retries={"max_attempts": attempts, "mode": "standard"},
                      # Callers that care hash the bytes themselves and report a mismatch as a
                      # finding with evidence; botocore's own validation would raise mid-stream.
@@ -102,9 +137,10 @@ def client(settings: AwsSettings | None, service: str, attempts: int = 2) -> Any
                      # cannot be a subdomain of 127.0.0.1 or of most self-hosted endpoints.
                      s3={"addressing_style": "path"} if endpoint else None)
     sess = session(settings)
-    region = (settings.region if settings else None) or sess.region_name or "us-east-1"
+    region = region or (settings.region if settings else None) or sess.region_name or "us-east-1"
+    signing = {"aws_access_key_id": key[0], "aws_secret_access_key": key[1]} if key else {}
     return sess.client(service, region_name=region,  # type: ignore[call-overload]
-                       endpoint_url=endpoint, config=cfg)
+                       endpoint_url=endpoint, config=cfg, **signing)
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -113,21 +149,67 @@ def error_code(exc: BaseException) -> str | None:
 
     if isinstance(exc, botocore.exceptions.ClientError):
         return str(exc.response.get("Error", {}).get("Code", "")) or None
+    if isinstance(exc, Answer):
+        return exc.aws_code
     return None
 
 
+class Absent:
+    """Whether the call inside `absent(…)` was answered "no such thing" (true) or not."""
+
+    def __init__(self) -> None:
+        self.missing = False
+
+    def __bool__(self) -> bool:
+        return self.missing
+
+
 @contextmanager
-def translated(what: str, code: str = "AWS_UNREACHABLE", action: str = "") -> Iterator[None]:
+def absent(*codes: str) -> Iterator[Absent]:
+    """A "no such thing" answer (`codes`: ResourceNotFoundException, NoSuchEntity,
+    DBInstanceNotFound, …) ends the block quietly and makes the yielded Absent true; any other
+    error goes on (to `translated` around it). The caller says what absence means, without
+    knowing botocore's exception classes:
+
+        with aws.translated(what), aws.absent("ParameterNotFound") as missing:
+            got = client.get_parameter(Name=name)
+        if missing: ...
+    """
+    import botocore.exceptions as bx
+
+    found = Absent()
+    try:
+        yield found
+    except bx.ClientError as exc:
+        if _error(exc)[0] not in codes:
+            raise
+        found.missing = True
+
+
+@contextmanager
+def translated(what: str, code: str = "AWS_UNREACHABLE", action: str = "",
+               known: frozenset[str] = frozenset()) -> Iterator[None]:
     """Translate botocore errors raised inside the block into CouldNotVerify(code=…).
 
-    Only the errors that mean "could not look" are translated (connection refused, timeouts,
-    missing credentials, missing bucket) and a refusal by policy, which becomes AccessDenied
-    (AWS_ACCESS_DENIED, whatever `code`); any other ClientError is re-raised for the caller,
-    which knows whether e.g. NoSuchKey is a finding or a normal answer."""
+    The error answers whose code is in `known` become Answer(aws_code) first, for the caller to
+    judge. Then the errors that mean "could not look" are translated (connection refused,
+    timeouts, missing credentials, missing bucket, a waiter that gave up: WaitTimedOut) and a
+    refusal by policy, which becomes AccessDenied (AWS_ACCESS_DENIED, whatever `code`); any
+    other ClientError is re-raised for the connector that made the call (s3objects.py), which
+    knows whether e.g. NoSuchKey is a finding or a normal answer."""
     import botocore.exceptions as bx
 
     try:
-        yield
+        try:
+            yield
+        except bx.ClientError as exc:
+            ecode, msg = _error(exc)
+            if ecode in known:
+                raise Answer(ecode, f"{what}: {ecode}: {msg or ecode}") from None
+            raise
+        except bx.WaiterError as exc:  # a BotoCoreError: before the catch-all below
+            reason = (exc.last_response or {}).get("Error", {}).get("Message") or "timed out"
+            raise WaitTimedOut(f"{what}: {reason}", str(reason), code=code) from exc
     except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError,
             bx.ConnectionClosedError) as exc:
         raise CouldNotVerify(f"{what}: cannot connect ({exc})", code=code,

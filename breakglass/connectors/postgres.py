@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from breakglass.connectors import process
-from breakglass.errors import CouldNotVerify, UsageError
+from breakglass.errors import BreakglassError, CouldNotVerify, UsageError
 
 if TYPE_CHECKING:
     import psycopg
@@ -176,10 +176,32 @@ def _first_line(exc: BaseException, secret: str | None) -> str:
     return line
 
 
+class ConnectFailed(CouldNotVerify):
+    """The server could not be reached or refused the login; `reason` is libpq's last line
+    (e.g. 'password authentication failed for user "app"'), never the password."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message, code=DATABASE_UNREACHABLE,
+                         action="check that the server is up and reachable, and the DSN's user "
+                                "and password")
+        self.reason = reason
+
+
+class StatementFailed(BreakglassError):
+    """A statement the server refused (an error in it, a missing table, a timeout, a missing
+    privilege). `reason` is the server's one-line message, which names no statement text."""
+
+    def __init__(self, reason: str, sqlstate: str | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.sqlstate = sqlstate
+
+
 def connect(dsn: str, *, key: str = "a database DSN", **kw: Any) -> psycopg.Connection[Any]:
     """Connect with a timeout. Refused, unreachable and authentication failures become
-    CouldNotVerify(code=DATABASE_UNREACHABLE) with one line that never holds the password; a
-    malformed DSN is a UsageError naming `key` (see parse_dsn)."""
+    ConnectFailed (CouldNotVerify, code DATABASE_UNREACHABLE) with one line that never holds
+    the password (from the DSN or `password=`); a malformed DSN is a UsageError naming `key`
+    (see parse_dsn)."""
     import psycopg
 
     params = parse_dsn(dsn, key)
@@ -187,12 +209,26 @@ def connect(dsn: str, *, key: str = "a database DSN", **kw: Any) -> psycopg.Conn
     try:
         return psycopg.connect(dsn, **kw)
     except psycopg.OperationalError as exc:
-        reason = _first_line(exc, params.get("password"))
-        raise CouldNotVerify(
-            f"cannot connect to PostgreSQL at {_describe(params)}: {reason}",
-            code=DATABASE_UNREACHABLE,
-            action="check that the server is up and reachable, and the DSN's user and password"
-        ) from None
+        reason = _first_line(exc, kw.get("password") or params.get("password"))
+        raise ConnectFailed(f"cannot connect to PostgreSQL at {_describe(params)}: {reason}",
+                            reason) from None
+
+
+@contextmanager
+def statements() -> Iterator[None]:
+    """A statement the server refuses inside the block becomes StatementFailed: the caller
+    judges it (an expect check's SQL that fails is a finding, a refused ALTER ROLE a way
+    forward) without knowing psycopg's exception tree."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        # The server's primary message; a client-side error (the connection dropped) has none:
+        # then the first line of psycopg's text, which is its message.
+        reason = exc.diag.message_primary or (str(exc).strip().splitlines()
+                                              or [type(exc).__name__])[0]
+        raise StatementFailed(reason, exc.sqlstate) from None
 
 
 PERMISSION_REFUSED = "PERMISSION_REFUSED"

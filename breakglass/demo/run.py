@@ -8,24 +8,32 @@ from typing import Any
 
 from rich.console import Console
 
-from breakglass.commands._common import App
-from breakglass.commands._runner import build_services, options
+from breakglass import runner
+from breakglass.config import load_config
 from breakglass.connectors import pgbin
 from breakglass.connectors.pgcluster import EmbeddedCluster
 from breakglass.demo import sandbox
 from breakglass.drills.restore import RestoreDrill, human_seconds
 from breakglass.engine import render
-from breakglass.engine.executor import RunResult, execute
+from breakglass.engine.executor import RunOptions, RunResult, execute
+from breakglass.engine.redaction import Redactor
 from breakglass.engine.runbook import Runbook
 from breakglass.recovery.take import BackupTake
 from breakglass.recovery.verify import BackupVerify
+from breakglass.secrets import Secrets
 
 
-def _run(config: Path, runbook_cls: type[Runbook], params: Mapping[str, Any]) -> RunResult:
-    """One runbook through the engine, as the CLI runs it with --yes."""
-    app = App(str(config))
-    return execute(runbook_cls(app.config, params), options(app, dry_run=False, yes=True),
-                   build_services(app, False))
+class _Runs:
+    """Runs runbooks through the engine as the CLI runs them with --yes, on the sandbox's
+    config, printing to the demo's console."""
+
+    def __init__(self, config: Path, console: Console, redactor: Redactor) -> None:
+        self.config = load_config(str(config))
+        self.services = runner.services(self.config, Secrets(self.config, redactor), redactor,
+                                        console=console)
+
+    def __call__(self, runbook_cls: type[Runbook], params: Mapping[str, Any]) -> RunResult:
+        return execute(runbook_cls(self.config, params), RunOptions(yes=True), self.services)
 
 
 def _drill_line(result: RunResult) -> str:
@@ -38,10 +46,11 @@ def _drill_line(result: RunResult) -> str:
             f"{human_seconds(rep['rpo_target_seconds'])}) · trend: {rep['trend']}")
 
 
-def run(root: Path, console: Console) -> int:
+def run(root: Path, console: Console, redactor: Redactor) -> int:
     """Returns 0 when breakglass behaved as it must: the backup is taken and verified, the
     restore drill proves its rows, and a truncated backup fails the drill. Anything else is
-    that run's exit code (1, or 3 for could not verify)."""
+    that run's exit code (1, or 3 for could not verify). `redactor` is the one over the
+    process's output."""
     console.rule("breakglass demo")
     console.print(f"sandbox: {root} (rebuilt by every demo run)")
     sandbox.fresh_sandbox(root)
@@ -56,26 +65,27 @@ def run(root: Path, console: Console) -> int:
             console.print(f"[green]✓[/] seeded database {sandbox.DATABASE!r}: " + ", ".join(
                 f"{n:,} {t}" for t, n in rows.items()) + f" ({sum(rows.values()):,} rows)")
             config = sandbox.write_config(root, chat.start(), prod.dsn(sandbox.DATABASE))
+            _run = _Runs(config, console, redactor)
             console.print(f"[green]✓[/] wrote {root.name}/breakglass.toml; owner 'dana' "
                           "(backup_restore) gets notices on a local receiver\n")
 
             console.rule("Act 1: take a backup (breakglass backup.take --yes)")
-            took = _run(config, BackupTake, {"backup": None, "prune": False})
+            took = _run(BackupTake, {"backup": None, "prune": False})
         console.print("[green]✓[/] stopped the production PostgreSQL: the drill never needs "
                       "it\n")
         if took.exit_code:
             return took.exit_code
 
         console.rule("Act 2: restore drill (breakglass drill.restore --yes)")
-        drill = _run(config, RestoreDrill, {"backup": None, "env": None, "jobs": None})
+        drill = _run(RestoreDrill, {"backup": None, "env": None, "jobs": None})
         console.print(_drill_line(drill), soft_wrap=True)
 
         console.print()
         console.rule("Act 3: a newer backup that ends early (a killed upload, a full disk)")
         bad = sandbox.truncate_copy(root / "store")
         console.print(f"wrote store/{bad.name}: the first two thirds of the newest dump\n")
-        verify = _run(config, BackupVerify, {"only": None, "all": False})
-        drill_bad = _run(config, RestoreDrill, {"backup": None, "env": None, "jobs": None})
+        verify = _run(BackupVerify, {"only": None, "all": False})
+        drill_bad = _run(RestoreDrill, {"backup": None, "env": None, "jobs": None})
     finally:
         chat.stop()
 

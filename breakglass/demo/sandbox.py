@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 
-import psycopg
 from psycopg import sql
 
+from breakglass.connectors import postgres as pg
 from breakglass.errors import CouldNotVerify
 
 DATABASE = "acme"
@@ -60,10 +60,10 @@ class ChatReceiver:
 
 def seed(dsn: str) -> dict[str, int]:
     """Create the demo database and fill it; returns exact row counts per table."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with pg.connect(dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
     seed_sql = resources.files("breakglass.demo").joinpath("seed.sql").read_text()
-    with psycopg.connect(dsn.replace("dbname=postgres", f"dbname={DATABASE}")) as conn:
+    with pg.connect(dsn.replace("dbname=postgres", f"dbname={DATABASE}")) as conn:
         conn.execute(seed_sql)  # trusted SQL shipped with the package, no parameters
         return {t: conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(t)))
                 .fetchone()[0]  # type: ignore[index]

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from breakglass.connectors import postgres as pg
 from breakglass.engine.findings import Finding, Severity, as_ok
 from breakglass.recovery import fingerprint, shape
 
@@ -146,21 +147,19 @@ def judge(exp: ExpectConfig, value: Any) -> str | None:
 
 def expect(checks: Sequence[ExpectConfig], conn: psycopg.Connection[Any]) -> list[Finding]:
     """Run each `[[drills.restore.expect]]` SQL and compare its one value."""
-    import psycopg
-
     found = []
     passed = 0
     for i, exp in enumerate(checks):
         where = f"drills.restore.expect[{i}]"
         try:
-            with conn.transaction():
+            with pg.statements(), conn.transaction():
                 conn.execute("set transaction read only")
                 conn.execute("select set_config('statement_timeout', %s, true)",
                              (EXPECT_TIMEOUT,))
                 # The user's own SQL from the config file, by design (it is the check).
                 row = conn.execute(exp.sql).fetchone()
-        except psycopg.Error as exc:
-            msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        except pg.StatementFailed as exc:
+            msg = exc.reason
             found.append(_f("EXPECT_ERROR", "expect", f"{where}: the SQL failed: {msg}",
                             "fix the SQL (it runs read-only against the restored copy); a "
                             "table or column it names may be missing from the backup",

@@ -54,7 +54,7 @@ from breakglass.engine.hooks import (
     Notifier,
     PendingNotice,
 )
-from breakglass.engine.preconditions import checklist_preconditions, owner_precondition
+from breakglass.engine.preconditions import owner_precondition
 from breakglass.engine.progress import DEFAULT_HEARTBEAT, ProgressEvent, ProgressView
 from breakglass.engine.redaction import Redactor
 from breakglass.engine.report import write_reports
@@ -62,7 +62,6 @@ from breakglass.engine.runbook import (
     Plan,
     Precondition,
     Runbook,
-    SecretResolver,
     Step,
     StepContext,
 )
@@ -79,6 +78,7 @@ from breakglass.errors import (
     StateLost,
     UsageError,
 )
+from breakglass.secrets import SecretResolver
 from breakglass.state import open_state
 from breakglass.state.base import Holder, Lease, State, whoami
 
@@ -110,6 +110,18 @@ class RunOptions:
     # seconds between progress heartbeat lines when the output is not a terminal (a cron or CI
     # log); 0 prints one line per progress report (tests). The CLI reads BREAKGLASS_HEARTBEAT.
     heartbeat: float = DEFAULT_HEARTBEAT
+    # the open incident (breakglass/incidents/): its id goes into the run's start event, with
+    # who started it from where, and into every notice the run sends
+    incident: str | None = None
+
+
+def _no_checklist(items: Sequence[str]) -> list[Precondition]:
+    """Services built without the checklist: fine for a runbook that declares no items; for one
+    that does, skipping them silently would let a blocked change through."""
+    if items:
+        raise RuntimeError(f"the run's Services have no checklist to check {', '.join(items)}: "
+                           "build them with breakglass.runner.services")
+    return []
 
 
 @dataclass
@@ -123,6 +135,10 @@ class Services:
     progress_console: Console | None = None
     # asks the person at the terminal; only called when options.interactive
     confirm: Callable[[str], bool] | None = None
+    # the preconditions of a runbook's checklist items (Runbook.checklist): the checklist runs
+    # its own checks (checklist/preconditions.py); the engine only knows them as Preconditions
+    checklist: Callable[[Sequence[str]], list[Precondition]] = field(
+        default=_no_checklist)
 
 
 @dataclass
@@ -179,19 +195,20 @@ def _leased(state: State, runbook: Runbook, run_id: str, options: RunOptions
         lease.release()
 
 
-def preconditions_of(runbook: Runbook) -> list[Precondition]:
+def preconditions_of(runbook: Runbook, services: Services) -> list[Precondition]:
     """Every precondition a run of `runbook` checks: the engine's owner check, the runbook's
     own, then its checklist items."""
     return [owner_precondition(runbook.responsibility), *runbook.preconditions(),
-            *checklist_preconditions(runbook.checklist)]
+            *services.checklist(runbook.checklist)]
 
 
-def check_overrides(runbook: Runbook, overrides: Mapping[str, str]) -> None:
+def check_overrides(runbook: Runbook, overrides: Mapping[str, str], services: Services) -> None:
     """UsageError (exit 2) unless each override names a blocking precondition of this run and
-    says why; the message lists what can be overridden."""
+    says why; the message lists what can be overridden. Builds the run's preconditions first,
+    so Services without the checklist fail here, before the run takes a lease or a journal."""
+    items = [p.item for p in preconditions_of(runbook, services) if p.blocking]
     if not overrides:
         return
-    items = [p.item for p in preconditions_of(runbook) if p.blocking]
     listed = ", ".join(items) if items else "none"
     for item, because in overrides.items():
         if not runbook.mutating:
@@ -206,7 +223,7 @@ def check_overrides(runbook: Runbook, overrides: Mapping[str, str]) -> None:
 
 
 def execute(runbook: Runbook, options: RunOptions, services: Services) -> RunResult:
-    check_overrides(runbook, options.overrides)
+    check_overrides(runbook, options.overrides, services)
     state = open_state(runbook.config)
     run_id = new_run_id()
     with _leased(state, runbook, run_id, options) as (lease, stale):
@@ -216,7 +233,9 @@ def execute(runbook: Runbook, options: RunOptions, services: Services) -> RunRes
             "runbook": runbook.name, "title": (runbook.__doc__ or "").strip().split("\n")[0],
             "params": runbook.params, "target": runbook.target, "dry_run": options.dry_run,
             "mutating": runbook.mutating, "responsibility": runbook.responsibility,
-            "pid": os.getpid(), "overrides": dict(options.overrides)})
+            "pid": os.getpid(), "overrides": dict(options.overrides),
+            **({"incident": options.incident, "by": whoami(), "host": socket.gethostname()}
+               if options.incident else {})})
         run = _Run(runbook, options, services, journal, run_id, state.local_dir, lease)
         with run.notices_settled():
             run.note_takeover(stale)
@@ -240,7 +259,7 @@ def resume(run_id: str, config: Config, options: RunOptions, services: Services)
     # The overrides given when the run started still hold: the person who resumes finishes the
     # decision recorded then (and may add their own).
     options = replace(options, overrides={**summary.overrides, **options.overrides})
-    check_overrides(runbook, options.overrides)
+    check_overrides(runbook, options.overrides, services)
     with _reopened(runbook, summary, path, options, services, mode) as run:
         if mode == "replan":
             return run.replan(summary)
@@ -449,7 +468,7 @@ class _Run:
         """Check the engine's and the runbook's preconditions; journal and show each. Returns
         the items that block applying (failing, blocking, in a mutating runbook)."""
         blocked: list[str] = []
-        for pre in preconditions_of(self.runbook):
+        for pre in preconditions_of(self.runbook, self.services):
             try:
                 found = list(pre.check(self.ctx))
             except CouldNotVerify as exc:
@@ -860,7 +879,8 @@ class _Run:
             applied=applied, not_applied=not_applied, undone=undone,
             show=f"breakglass runs.show {self.run_id}",
             report=self._report_link() if ending else "",
-            host=socket.gethostname(), anchor=anchor, wanted=frozenset(wanted))
+            host=socket.gethostname(), anchor=anchor, wanted=frozenset(wanted),
+            incident=self.options.incident or "")
 
     def _report_link(self) -> str:
         """The HTML report as a notice's reader can open it: a presigned URL when the state

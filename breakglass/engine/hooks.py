@@ -14,10 +14,14 @@ from typing import Any, Literal, Protocol, get_args
 from breakglass.engine.findings import Finding
 
 #: what a notice is about: a run that starts (or resumes), ends passing, ends with a problem,
-#: could not verify, or went past a check (an override); "test" is `notify.test` only
-NoticeEvent = Literal["start", "success", "failure", "unverified", "approval", "test"]
+#: could not verify, or went past a check (an override); "test" is `notify.test` only;
+#: "incident": an incident opened or closed (breakglass/incidents/), told to every owner of
+#: incident_response whatever they chose
+NoticeEvent = Literal["start", "success", "failure", "unverified", "approval", "test",
+                      "incident"]
 #: the events `notify_on` may choose from (config: [people.NAME] and [notify_on])
-CHOOSABLE: tuple[str, ...] = tuple(e for e in get_args(NoticeEvent) if e != "test")
+CHOOSABLE: tuple[str, ...] = tuple(e for e in get_args(NoticeEvent)
+                                   if e not in ("test", "incident"))
 #: the events that end a run: their notice says what changed and carries the journal hash
 ENDINGS: tuple[NoticeEvent, ...] = ("success", "failure", "unverified")
 #: what a run tells people who chose nothing: a read-only run speaks only when something is
@@ -67,6 +71,8 @@ class Notice:
     anchor: str = ""
     #: the events this run tells people who chose none of their own ([notify_on] or default)
     wanted: frozenset[str] = frozenset(CHOOSABLE)
+    #: the id of the incident open when the run started ("" for none): in title and payload
+    incident: str = ""
 
 
 @dataclass(frozen=True)

@@ -111,8 +111,14 @@ class Journal:
     @classmethod
     def create(cls, state_dir: Path, run_id: str, redactor: Redactor,
                remote: RemoteJournal | None = None) -> Journal:
-        private_dir(runs_dir(state_dir))
-        path = journal_path(state_dir, run_id)
+        return cls.create_at(journal_path(state_dir, run_id), redactor, remote)
+
+    @classmethod
+    def create_at(cls, path: Path, redactor: Redactor,
+                  remote: RemoteJournal | None = None) -> Journal:
+        """A new, empty chain at `path` (a run's, or another record kept the same way: an
+        incident's, breakglass/incidents/record.py). Refuses an existing file."""
+        private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.fchmod(fd, 0o600)
         os.close(fd)

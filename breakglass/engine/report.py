@@ -118,14 +118,26 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;p
 text-align:left;vertical-align:top}th{background:#f3f3f3}code{font-size:90%}
 .failed,.FAILED{color:#b00020;font-weight:600}.passed,.succeeded,.ok{color:#0a7d28;font-weight:600}
 .unverified{color:#a15c00;font-weight:600}.note{color:#555}
-.destructive{color:#b00020;font-weight:600}.muted{color:#777}"""
+.destructive{color:#b00020;font-weight:600}.muted{color:#777}.nowrap{white-space:nowrap}"""
+
+
+def html_rows(cells: list[list[str]]) -> str:
+    """Table rows of cells that are already HTML (escape every value first)."""
+    return "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in cells)
+
+
+def html_page(title: str, body: str) -> str:
+    """One self-contained page (inline CSS, no script, nothing fetched): a run's report, an
+    incident's postmortem (breakglass/incidents/postmortem.py). `body` is HTML already."""
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+            f"{body}\n</body></html>\n")
 
 
 def to_html(r: dict[str, Any]) -> str:
     e = html.escape
 
-    def rows(cells: list[list[str]]) -> str:
-        return "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in cells)
+    rows = html_rows
 
     def plan_html(plan: dict[str, Any]) -> str:
         if not plan.get("actions"):
@@ -166,9 +178,7 @@ def to_html(r: dict[str, Any]) -> str:
         ("journal", f"<code>{e(r['journal']['path'])}</code> ({r['journal']['events']} events)"),
         ("journal head", f"<code>{e(r['journal']['head_hash'])}</code>"),
     ]] + [["lock", e(t)] for t in r["lock_takeovers"]])
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>breakglass {e(r['runbook'])} {e(r['run_id'])}</title><style>{_CSS}</style></head><body>
+    return html_page(f"breakglass {r['runbook']} {r['run_id']}", f"""\
 <h1>{e(r['runbook'])} on {e(r['target'])} — <span class="{status}">{status}</span></h1>
 <table>{facts}</table>
 <h2>Steps</h2><table><tr><th>step</th><th>status</th><th>seconds</th><th>plan</th><th>error</th>
@@ -177,6 +187,4 @@ def to_html(r: dict[str, Any]) -> str:
 '<th>message</th><th>next action</th><th>evidence</th></tr>' + findings + '</table>'
 if r['findings'] else '<p class="muted">none</p>'}{measured}
 <h2>Notifications</h2>{'<table><tr><th>event</th><th>person</th><th>channel</th><th>result</th>'
-'</tr>' + deliveries + '</table>' if r['deliveries'] else '<p class="muted">none</p>'}
-</body></html>
-"""
+'</tr>' + deliveries + '</table>' if r['deliveries'] else '<p class="muted">none</p>'}""")

@@ -3,7 +3,8 @@ described by the JSON Schema shipped in the package (breakglass/schema/result-v1
 "Output"), like `pgbackrest info --output=json`.
 
     {"schema": "breakglass.result/1",
-     "kind": "run" | "runs" | "journal" | "notices" | "config" | "doctor", ...the kind's fields}
+     "kind": "run" | "runs" | "journal" | "notices" | "config" | "doctor" | "incident",
+     ...the kind's fields}
 
 A `run` (every runbook task, runs.show, runs.resume, runs.undo) carries its findings (outcome ok,
 note, failed or unverified), its steps and `measures`: what the run measured, as numbers, one
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from breakglass.engine.runs import RunSummary
 
 SCHEMA = "breakglass.result/1"
-Kind = Literal["run", "runs", "journal", "notices", "config", "doctor"]
+Kind = Literal["run", "runs", "journal", "notices", "config", "doctor", "incident"]
 
 
 def document(kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:

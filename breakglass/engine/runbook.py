@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from breakglass.engine.findings import Finding
 from breakglass.engine.hooks import Figure
@@ -31,6 +31,7 @@ from breakglass.engine.redaction import Redactor
 if TYPE_CHECKING:
     from breakglass.config import Config
     from breakglass.engine.runs import RunSummary
+    from breakglass.secrets import SecretResolver
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,6 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"actions": [a.to_dict() for a in self.actions], "noop_reason": self.noop_reason}
-
-
-class SecretResolver(Protocol):
-    def resolve(self, ref: str) -> str:
-        """Resolve an `env:`/`file:`/`aws-sm:`/`ssm:` reference; the value is registered with
-        the run's redactor before it is returned."""
-        ...
 
 
 @dataclass

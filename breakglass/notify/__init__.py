@@ -14,7 +14,7 @@ from breakglass.notify.sentry import SentryReporter
 
 if TYPE_CHECKING:
     from breakglass.config import Config
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 __all__ = ["AppriseNotifier", "SentryReporter", "build_error_reporter", "build_notifier"]
 

@@ -53,6 +53,8 @@ def verdict_of(n: Notice) -> Verdict:
                        f"{status[1:]}: the run goes on without it.")
     if n.event == "test":
         return Verdict("test", "Test notice", "No action is needed.")
+    if n.event == "incident":  # status: "opened (sev1)", "closed"
+        return Verdict(status, f"Incident {status}")
     if n.event == "unverified":
         return Verdict("could not verify", "Could not verify", "Something it needed did not "
                        "answer, so this is NOT a pass: fix what is named below and run it again.")
@@ -78,7 +80,12 @@ def verdict_of(n: Notice) -> Verdict:
 def title(n: Notice) -> str:
     if n.event == "test":
         return f"breakglass test notice ({n.project}, {n.environment})"
-    return f"{verdict_of(n).title}: {n.runbook} on {n.target} ({n.project}, {n.environment})"
+    # An incident's id leads, so that a channel's notices of one incident read as one thread.
+    tag = f"[{n.incident}] " if n.incident else ""
+    if n.event == "incident":
+        return f"{tag}{verdict_of(n).title}: {n.target} ({n.project}, {n.environment})"
+    return (f"{tag}{verdict_of(n).title}: {n.runbook} on {n.target} ({n.project}, "
+            f"{n.environment})")
 
 
 def _failing(n: Notice) -> list[Finding]:
@@ -99,6 +106,8 @@ def _unique(findings: Iterable[Finding]) -> list[Finding]:
 def _lead(n: Notice) -> str:
     if n.event == "test":
         return f"A test notice for {n.project} ({n.environment})."
+    if n.event == "incident":
+        return f"Incident {n.incident} {n.status}: {n.target}."
     v = verdict_of(n)
     code = f" (exit {n.exit_code})" if n.exit_code is not None else ""
     return f"{n.runbook} on {n.target} {v.word}{code}." + (f" {v.more}" if v.more else "")
@@ -165,7 +174,7 @@ def _changes(n: Notice) -> list[Row]:
 def text(n: Notice) -> str:
     """Plain text, every line within 80 columns except a command to paste."""
     lines = _wrap(_lead(n), "")
-    if n.event != "test":
+    if n.event not in ("test", "incident"):
         lines.append(f"run {n.run_id}")
     for heading, rows in _sections(n):
         lines += ["", heading]
@@ -189,7 +198,8 @@ def _wrap(value: str, indent: str, rest: str | None = None) -> list[str]:
 
 def markdown(n: Notice) -> str:
     """Markdown for chat channels: codes and commands as code, one bullet per fact."""
-    lines = [_md(_lead(n))] + ([f"run `{n.run_id}`"] if n.event != "test" else [])
+    lines = [_md(_lead(n))] + ([f"run `{n.run_id}`"] if n.event not in ("test", "incident")
+                               else [])
     for heading, rows in _sections(n):
         lines += ["", f"**{heading}**"]
         for kind, label, value in rows:
@@ -232,6 +242,7 @@ def payload(n: Notice) -> dict[str, Any]:
         "links": {"runs_show": n.show or None, "report": n.report or None,
                   "host": n.host or None},
         "journal_hash": n.anchor or None,
+        "incident": n.incident or None,
     }
 
 

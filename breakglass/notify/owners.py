@@ -40,7 +40,7 @@ from breakglass.errors import BreakglassError
 from breakglass.secrets import is_ref
 
 if TYPE_CHECKING:
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 # The deadline of one notice to one channel, and the socket timeouts forced onto every channel
 # (apprise's defaults are 4 s for HTTP but 15 s to connect for SMTP): a chat webhook answers in
@@ -352,4 +352,5 @@ _NOTIFY_TYPE = {
     "unverified": "failure",
     "approval": "warning",
     "test": "info",
+    "incident": "warning",
 }

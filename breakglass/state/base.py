@@ -12,6 +12,8 @@ Layout, the same in a folder and under an S3 prefix:
     records/NAME/...             append-only records: checklist/attestations, drills/history,
                                  drills/scenarios (locally NAME.jsonl, one line each)
     reports/RUN_ID.{json,md,html}  run reports; reports/drill-restore-trend.html
+    incidents/ID.jsonl           an incident's hash-chained record (breakglass/incidents/);
+                                 incidents/ID/postmortem.{md,html} its postmortem draft
     lockout/RUN_ID.json          lockout prior-state snapshots: private (on S3 only sealed with
                                  age, as lockout/RUN_ID.json.age; the local file is the cache)
 """
@@ -163,6 +165,25 @@ class State(ABC):
         """Bring the journals of `run_ids` (None: every run; `newest`: only that many of the
         newest; `since`: only runs started then or later, a UTC "YYYYmmddTHHMMSS" — run ids
         start with it) into runs_dir. Local: nothing to do."""
+
+    def sync_chain(self, name: str) -> None:  # noqa: B027 (local: nothing to do)
+        """Bring the shared copy of `name`, a hash-chained journal that is not a run's (an
+        incident's record, "incidents/ID.jsonl"), into local_dir/name. Local: nothing to do."""
+
+    def chain_writer(self, name: str, *, create: bool) -> RemoteJournal | None:
+        """The shared copy of chain `name` to write through, its local copy first brought to
+        the version the next append extends (None: local only). `create`: a new chain, which
+        must not exist yet."""
+        return None
+
+    def names(self, folder: str) -> list[str]:
+        """The names of everything stored under `folder` (e.g. "incidents/"), sorted (temp
+        files of an interrupted write excepted)."""
+        where = self.local_dir / folder
+        if not where.is_dir():
+            return []
+        return sorted(p.relative_to(self.local_dir).as_posix() for p in where.rglob("*")
+                      if p.is_file() and not p.name.startswith("."))
 
     def journal_problems(self, run_id: str) -> list[str]:
         """What the store itself shows about a journal beyond its chain (S3 with versioning:

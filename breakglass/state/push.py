@@ -5,9 +5,10 @@ yet"), and a whole local state_dir from before the team moved its state to S3. E
 verified before it goes (a chain that does not verify is left where it is, named, never
 uploaded as evidence), and created with `If-None-Match: *`: what the bucket already holds is
 never overwritten; the same bytes there count as pushed, different ones are a conflict to look
-at. Records go one object each, reports as evidence (Object Lock retention where set up), and
-lockout snapshots only sealed with age to `[project] state_recipients` (refused, and named,
-without recipients: they hold password hashes and session ids).
+at. Records go one object each, reports as evidence (Object Lock retention where set up),
+incident records like journals (breakglass/incidents/), and lockout snapshots only sealed with
+age to `[project] state_recipients` (refused, and named, without recipients: they hold password
+hashes and session ids).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class PushResult:
     records: int = 0
     reports: int = 0
     private: int = 0
+    incidents: int = 0
 
     @property
     def ok(self) -> bool:
@@ -81,7 +83,46 @@ def push(state: S3State) -> PushResult:
             state.put_blob(name, path.read_bytes(), evidence=True)
             result.reports += 1
     _push_private(state, result)
+    _push_incidents(state, result)
     return result
+
+
+def _push_incidents(state: S3State, result: PushResult) -> None:
+    """Incident records (`incidents/ID.jsonl`, breakglass/incidents/record.py) opened or added
+    to with --local-state: verified, then created where the bucket has none, or written over
+    the bucket's copy only when this one extends it (If-Match: notes added here while S3 was
+    down). Their postmortem drafts go like reports."""
+    folder = state.local_dir / "incidents"
+    if not folder.is_dir():
+        return
+    have = {item.key for item in state.bucket.listing("incidents/")}
+    for path in sorted(folder.glob("*.jsonl")):
+        name = f"incidents/{path.name}"
+        problems = jr.verify(path)
+        if problems:
+            result.refused.append(f"{name}: it does not verify ({problems[0]}); not pushed")
+            continue
+        body = path.read_bytes()
+        there = state.bucket.get(name) if name in have else None
+        if there is not None and there.body == body:
+            continue
+        if there is not None and not body.startswith(there.body):
+            result.refused.append(f"{name}: the bucket holds a different record; both kept, "
+                                  "compare them by hand")
+            continue
+        try:
+            state.bucket.put(name, body, create_only=there is None,
+                             if_match=there.etag if there is not None else None)
+        except Conflict:
+            result.refused.append(f"{name}: written by another machine meanwhile; run "
+                                  "`breakglass state.push` again")
+            continue
+        result.incidents += 1
+    for path in sorted(folder.glob("*/postmortem.*")):
+        name = path.relative_to(state.local_dir).as_posix()
+        if name not in have:
+            state.put_blob(name, path.read_bytes(), evidence=True)
+            result.reports += 1
 
 
 def _push_private(state: S3State, result: PushResult) -> None:

@@ -217,8 +217,15 @@ class S3State(State):
     def _cache_journal(self, run_id: str, body: bytes) -> None:
         from breakglass.engine import journal as jr
 
-        private_dir(self.runs_dir())
-        path = jr.journal_path(self.local_dir, run_id)
+        if self._cache_chain(jr.journal_path(self.local_dir, run_id), body):
+            (self.runs_dir() / f"{run_id}.unshared").unlink(missing_ok=True)
+
+    def _cache_chain(self, path: Path, body: bytes) -> bool:
+        """Make the local copy of a chain the bucket's `body`; False when it was kept (see
+        below)."""
+        from breakglass.engine import journal as jr
+
+        private_dir(path.parent)
         try:
             local = path.read_bytes()
         except FileNotFoundError:
@@ -228,14 +235,35 @@ class S3State(State):
             # for its next write (journal.SHARED_WITH_NEXT), or that a killed run wrote last.
             # They are chained events of the same run; replacing the file would cut them out
             # from under the writer and fork its chain. Its next write shares them.
-            return
+            return False
         write_private(path, body)
         # S3 replaces the whole object at once, so its last event is its head.
         events = jr.read_events(path)
         head = {"seq": events[-1]["seq"], "hash": events[-1]["hash"]} if events else None
         if head is not None:
             write_private(jr.head_path(path), jr.canonical(head).encode())
-        (self.runs_dir() / f"{run_id}.unshared").unlink(missing_ok=True)
+        return True
+
+    def sync_chain(self, name: str) -> None:
+        self.check()
+        current = self.bucket.get(name)
+        if current is not None:
+            self._cache_chain(self.local_dir / name, current.body)
+
+    def chain_writer(self, name: str, *, create: bool) -> RemoteJournal | None:
+        self.check()
+        if create:
+            return S3Journal(self, name, None)
+        current = self.bucket.get(name)
+        if current is None:
+            raise UsageError(f"{name} is not in {self.label}; if it was written with "
+                             "--local-state, it stays on this machine")
+        self._cache_chain(self.local_dir / name, current.body)
+        return S3Journal(self, name, current)
+
+    def names(self, folder: str) -> list[str]:
+        self.check()
+        return sorted(item.key for item in self.bucket.listing(folder))
 
     def journal_problems(self, run_id: str) -> list[str]:
         """What the bucket's versions of a journal say, one line each: every version must extend

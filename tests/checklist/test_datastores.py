@@ -21,7 +21,7 @@ from breakglass.checklist.evaluate import evaluate
 from breakglass.checklist.items import BY_ID
 from breakglass.checklist.model import CheckResult
 from breakglass.checklist.pgroles import Privileges, Role
-from breakglass.checklist.redisfacts import RedisFacts, classify
+from breakglass.connectors.redisfacts import RedisFacts, classify
 from breakglass.engine.findings import Outcome, Severity
 from tests.checklist.context import codes, make_ctx
 from tests.servers._util import free_port

@@ -1,6 +1,6 @@
 """Data-store checks (seed §8 "Protect data stores"): db.least_privilege, redis.private.
 
-The facts are read elsewhere (breakglass/checklist/pgroles.py, breakglass/checklist/
+The facts are read elsewhere (breakglass/checklist/pgroles.py, breakglass/connectors/
 redisfacts.py); this module decides what each one means, with the reasons, and is pure apart
 from the two @check functions that fetch them.
 
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from breakglass.checklist.items import BY_ID
 from breakglass.checklist.model import CheckContext, CheckResult, check, not_configured
 from breakglass.checklist.pgroles import Privileges, read_privileges
-from breakglass.checklist.redisfacts import RedisFacts, classify, observe
+from breakglass.connectors.redisfacts import RedisFacts, classify, observe
 from breakglass.engine.findings import Finding, Severity, unverified
 from breakglass.errors import CouldNotVerify, UsageError
 

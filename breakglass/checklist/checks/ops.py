@@ -180,9 +180,8 @@ def _client_report() -> bytes:
 
 @check("monitoring.sentry")
 def monitoring_sentry(ctx: CheckContext) -> CheckResult:
-    import httpx
-
     from breakglass import __version__
+    from breakglass.connectors import http
 
     item = "monitoring.sentry"
     if ctx.config.sentry is None:
@@ -204,15 +203,12 @@ def monitoring_sentry(ctx: CheckContext) -> CheckResult:
     # The auth header of the envelope endpoint (develop.sentry.dev/sdk/overview/#authentication)
     auth = (f"Sentry sentry_version=7, sentry_key={key}, "
             f"sentry_client=breakglass/{__version__}")
-    try:
-        resp = httpx.post(url, content=_client_report(), timeout=10.0,
-                          headers={"X-Sentry-Auth": auth,
-                                   "Content-Type": "application/x-sentry-envelope"})
-    except httpx.HTTPError as exc:
-        raise CouldNotVerify(f"Sentry at {host} could not be reached: {type(exc).__name__}",
-                             code="SENTRY_UNREACHABLE",
-                             action="check the network path from this host to Sentry "
-                                    "(DNS, firewall, proxy), then check again") from None
+    resp = http.request("POST", url, content=_client_report(), timeout=10.0,
+                        headers={"X-Sentry-Auth": auth,
+                                 "Content-Type": "application/x-sentry-envelope"},
+                        code="SENTRY_UNREACHABLE",
+                        action="check the network path from this host to Sentry (DNS, "
+                               "firewall, proxy), then check again")
     evidence["status"] = resp.status_code
     if resp.status_code in (401, 403):
         return CheckResult([_finding(

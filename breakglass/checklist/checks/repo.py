@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from breakglass.checklist.items import BY_ID
 from breakglass.checklist.model import CheckContext, CheckResult, check, not_configured
-from breakglass.connectors import process
+from breakglass.connectors import git as gitc
 from breakglass.engine.findings import Finding, Outcome, Severity, unverified
 from breakglass.errors import CouldNotVerify
 
@@ -39,10 +39,9 @@ NPM_SEVERITY = {"critical": Severity.CRITICAL, "high": Severity.ERROR,
 @check(NOT_COMMITTED)
 def secrets_not_committed(ctx: CheckContext) -> CheckResult:
     from breakglass.checklist import secretscan
-    from breakglass.runbooks.rotate.leaked import git_path
 
     cfg = ctx.config.checklist.repo
-    git = git_path()  # CouldNotVerify GIT_MISSING
+    git = gitc.git_path()  # CouldNotVerify GIT_MISSING
     repo = cfg.path or _config_work_tree(git, ctx.config.path)
     if repo is None:
         return not_configured(NOT_COMMITTED, "breakglass.toml is not inside a git work tree and "
@@ -116,9 +115,9 @@ def _config_work_tree(git: str, config_path: Path | None) -> Path | None:
     app's repository, where the config usually lives)."""
     if config_path is None:
         return None
-    proc = process.run([git, "-C", str(config_path.parent), "rev-parse", "--show-toplevel"],
-                       capture_output=True, text=True, timeout=60, inherit=process.HOME)
-    return Path(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip() else None
+    top = gitc.run(git, config_path.parent, "rev-parse", "--show-toplevel", timeout=60,
+                   code="NOT_A_REPO", action="set [checklist.repo] path", check=False).strip()
+    return Path(top) if top else None
 
 
 # -- deps.audit ------------------------------------------------------------------------------------

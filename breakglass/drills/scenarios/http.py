@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from breakglass.connectors import http
 from breakglass.errors import CouldNotVerify
 
 if TYPE_CHECKING:
@@ -93,10 +94,7 @@ class Http:
 
     def client(self) -> httpx.Client:
         """A new cookie jar (a new browser); closed by close()."""
-        import httpx
-
-        c = httpx.Client(verify=self.ssl_context, follow_redirects=False,
-                         timeout=self.config.timeout.total_seconds())
+        c = http.client(verify=self.ssl_context, timeout=self.config.timeout.total_seconds())
         self._clients.append(c)
         return c
 
@@ -111,8 +109,6 @@ class Http:
              content: str | None = None, note: str = "") -> Answer:
         """One request. `shown` is the path recorded instead of the real one (a reset link's
         path with "{token}"); query strings are never recorded."""
-        import httpx
-
         if len(self.requests) >= self.config.max_requests:
             raise CouldNotVerify(f"the scenario used its {self.config.max_requests} requests",
                                  code="REQUEST_LIMIT", action="raise [drills.scenarios] "
@@ -129,28 +125,24 @@ class Http:
         timeout = min(self.config.timeout.total_seconds(), remaining)
         host = urllib.parse.urlsplit(url).hostname or url
         try:
-            resp = client.request(method, url, headers=dict(headers or {}), data=data, json=json,
-                                  content=content, timeout=timeout)
-        except httpx.TimeoutException as exc:
+            with http.translated(host, code="APP_UNREACHABLE",
+                                 action=f"check that {self.base} is up and reachable"):
+                resp = client.request(method, url, headers=dict(headers or {}), data=data,
+                                      json=json, content=content, timeout=timeout)
+        except http.Unreachable as exc:
             record["status"] = None
-            raise CouldNotVerify(f"{host}: no answer within {timeout:.1f} s ({type(exc).__name__})",
-                                 code="DEADLINE" if timeout < self.config.timeout.total_seconds()
-                                 else "APP_UNREACHABLE",
-                                 action="check that the staging app is up, then run the drill "
-                                 "again") from None
-        except httpx.ConnectError as exc:
-            record["status"] = None
-            if "CERTIFICATE" in str(exc) or isinstance(exc.__context__, ssl.SSLError):
+            if exc.kind == "timeout":
+                raise CouldNotVerify(
+                    f"{host}: no answer within {timeout:.1f} s ({exc.detail})",
+                    code="DEADLINE" if timeout < self.config.timeout.total_seconds()
+                    else "APP_UNREACHABLE",
+                    action="check that the staging app is up, then run the drill again"
+                ) from None
+            if exc.kind in ("certificate", "tls"):
                 raise CouldNotVerify(f"{host}: TLS certificate does not verify",
                                      code="TLS_UNVERIFIED", action="fix the staging certificate "
                                      "or set [drills.scenarios] ca_bundle to its CA") from None
-            raise CouldNotVerify(f"{host}: cannot connect ({type(exc).__name__})",
-                                 code="APP_UNREACHABLE",
-                                 action=f"check that {self.base} is up and reachable") from None
-        except httpx.HTTPError as exc:
-            record["status"] = None
-            raise CouldNotVerify(f"{host}: {type(exc).__name__}", code="APP_UNREACHABLE",
-                                 action=f"check that {self.base} is up and reachable") from None
+            raise
         record["status"] = resp.status_code
         location = resp.headers.get("location", "")
         if location:

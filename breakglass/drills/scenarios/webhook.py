@@ -32,9 +32,8 @@ def webhook_signature(p: Probe) -> Result:
     wh = p.cfg.webhook_signature
     if wh is None:
         raise not_configured("webhook_signature", "no [drills.scenarios.webhook_signature] path")
-    import stripe
+    from breakglass.connectors.stripe import sign
 
-    sign: Callable[..., str] = stripe.WebhookSignature.generate_signature_header
     secret = p.secret(wh.secret) if wh.secret else None
     client = p.http.client()
 

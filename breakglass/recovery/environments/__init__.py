@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from breakglass.config import Config
     from breakglass.engine.findings import Finding
     from breakglass.engine.redaction import Redactor
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 __all__ = ["KINDS", "Environment", "Leftover", "Target", "environment_class", "environment_for",
            "leftovers", "production_guard", "remove_leftover", "safe_run_id"]

@@ -38,7 +38,7 @@ from breakglass.engine.redaction import Redactor
 
 if TYPE_CHECKING:
     from breakglass.config import Config
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 RECORD = "env.json"
 

@@ -24,10 +24,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import psycopg
 from psycopg import sql
 
 from breakglass.connectors import pgbin, process
+from breakglass.connectors import postgres as pg
 from breakglass.connectors.pgcluster import (
     EmbeddedCluster,
     cluster_parent,
@@ -41,7 +41,7 @@ from breakglass.recovery.environments.base import Environment, Leftover, Target,
 
 if TYPE_CHECKING:
     from breakglass.config import Config
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 DBNAME = "drill"
 SERVER_TOOLS = ("initdb", "pg_ctl", "postgres")
@@ -148,10 +148,10 @@ class LocalEnvironment(Environment):
     @staticmethod
     def _has_database(cluster: EmbeddedCluster) -> bool:
         try:
-            with psycopg.connect(cluster.dsn(), connect_timeout=5) as conn:
+            with pg.connect(cluster.dsn(), connect_timeout=5) as conn, pg.statements():
                 row = conn.execute("select 1 from pg_database where datname = %s",
                                    (DBNAME,)).fetchone()
-        except psycopg.Error:
+        except (pg.ConnectFailed, pg.StatementFailed):
             return False
         return row is not None
 
@@ -177,7 +177,7 @@ class LocalEnvironment(Environment):
         try:
             self.write_record({"root": str(cluster.root), "major": inst.major})
             cluster.start()
-            with psycopg.connect(cluster.dsn(), autocommit=True, connect_timeout=10) as conn:
+            with pg.connect(cluster.dsn(), autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DBNAME)))
         except BaseException:
             cluster.stop()

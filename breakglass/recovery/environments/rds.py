@@ -37,7 +37,7 @@ from breakglass.recovery.environments.base import Environment, Leftover, Target
 if TYPE_CHECKING:
     from breakglass.config import Config
     from breakglass.config.models import RdsDrillConfig
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 TAG_DRILL = "breakglass:drill"
 TAG_PROJECT = "breakglass:project"
@@ -89,11 +89,11 @@ class RdsEnvironment(Environment):
         return aws.client(self.config.aws, "rds")
 
     def _describe(self, client: Any) -> dict[str, Any] | None:
-        with aws.translated("RDS DescribeDBInstances", UNREACHABLE):
-            try:
-                found = client.describe_db_instances(DBInstanceIdentifier=self.identifier)
-            except client.exceptions.DBInstanceNotFoundFault:
-                return None
+        with aws.translated("RDS DescribeDBInstances", UNREACHABLE), \
+                aws.absent("DBInstanceNotFound") as missing:
+            found = client.describe_db_instances(DBInstanceIdentifier=self.identifier)
+        if missing:
+            return None
         instances = found.get("DBInstances", [])
         return dict(instances[0]) if instances else None
 
@@ -132,12 +132,12 @@ class RdsEnvironment(Environment):
         s = self.settings
         with aws.translated("RDS DescribeDBSnapshots", UNREACHABLE):
             if s.snapshot:
-                try:
+                with aws.absent("DBSnapshotNotFound") as missing:
                     snaps = client.describe_db_snapshots(DBSnapshotIdentifier=s.snapshot)
-                except client.exceptions.DBSnapshotNotFoundFault:
+                if missing:
                     raise CouldNotVerify(f"RDS snapshot {s.snapshot} does not exist",
                                          code="RDS_SNAPSHOT_MISSING",
-                                         action="fix [drills.restore.rds] snapshot") from None
+                                         action="fix [drills.restore.rds] snapshot")
             else:
                 snaps = client.describe_db_snapshots(DBInstanceIdentifier=s.source_instance)
         ready = [x for x in snaps.get("DBSnapshots", []) if x.get("Status") == "available"]
@@ -215,8 +215,6 @@ class RdsEnvironment(Environment):
             client.restore_db_instance_from_db_snapshot(**args)
 
     def _wait(self, client: Any, waiter_name: str) -> None:
-        import botocore.exceptions
-
         timeout = self.settings.timeout.total_seconds()
         attempts = max(1, math.ceil(timeout / POLL_SECONDS))
         try:
@@ -224,11 +222,10 @@ class RdsEnvironment(Environment):
                 client.get_waiter(waiter_name).wait(
                     DBInstanceIdentifier=self.identifier,
                     WaiterConfig={"Delay": POLL_SECONDS, "MaxAttempts": attempts})
-        except botocore.exceptions.WaiterError as exc:
-            reason = (exc.last_response or {}).get("Error", {}).get("Message") or "timed out"
+        except aws.WaitTimedOut as exc:
             raise CouldNotVerify(
                 f"RDS instance {self.identifier}: {waiter_name} not reached within "
-                f"{self.settings.timeout} ({reason})",
+                f"{self.settings.timeout} ({exc.reason})",
                 code="RDS_TIMEOUT",
                 action="raise [drills.restore.rds] timeout or look at the instance's RDS "
                        "events") from None
@@ -243,14 +240,13 @@ class RdsEnvironment(Environment):
             raise UsageError(f"the RDS instance {self.identifier} lacks the tag "
                              f"{TAG_DRILL}={self.run_id}; not deleting it")
         if inst.get("DBInstanceStatus") != "deleting":
-            with aws.translated("RDS DeleteDBInstance", UNREACHABLE):
-                try:
-                    client.delete_db_instance(DBInstanceIdentifier=self.identifier,
-                                              SkipFinalSnapshot=True,
-                                              DeleteAutomatedBackups=True)
-                except client.exceptions.DBInstanceNotFoundFault:
-                    self.drop_record()
-                    return False
+            with aws.translated("RDS DeleteDBInstance", UNREACHABLE), \
+                    aws.absent("DBInstanceNotFound") as missing:
+                client.delete_db_instance(DBInstanceIdentifier=self.identifier,
+                                          SkipFinalSnapshot=True, DeleteAutomatedBackups=True)
+            if missing:
+                self.drop_record()
+                return False
         self._wait(client, "db_instance_deleted")
         self.drop_record()
         return True

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from breakglass.config import Config
-    from breakglass.engine.runbook import SecretResolver
+    from breakglass.secrets import SecretResolver
 
 IS_PRODUCTION = "DRILL_TARGET_IS_PRODUCTION"
 GUARD_UNVERIFIED = "DRILL_GUARD_UNVERIFIED"

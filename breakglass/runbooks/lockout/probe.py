@@ -99,15 +99,11 @@ def verdict(status: int, location: str, login_path: str) -> Literal["accepted", 
 def send(url: str, cred: Credential, cookie_name: str,
          login_path: str) -> Literal["accepted", "refused"]:
     """Send `cred` to `url`; raises CouldNotVerify when the answer proves nothing."""
-    import httpx
+    from breakglass.connectors import http
 
-    try:
-        with httpx.Client(follow_redirects=False, timeout=TIMEOUT) as client:
-            resp = client.get(url, headers=cred.headers(cookie_name))
-    except httpx.HTTPError as exc:
-        raise CouldNotVerify(f"the probe URL {url} did not answer ({type(exc).__name__})",
-                             code=PROBE_FAILED, action="check that the app is up and "
-                             "the [accounts] probe URLs") from None
+    resp = http.request("GET", url, headers=cred.headers(cookie_name), timeout=TIMEOUT,
+                        code=PROBE_FAILED,
+                        action="check that the app is up and the [accounts] probe URLs")
     got = verdict(resp.status_code, resp.headers.get("location", ""), login_path)
     if got is None:
         raise CouldNotVerify(

@@ -21,19 +21,22 @@ the key is absent from ListAccessKeys AND STS GetCallerIdentity signed with it i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from breakglass.config.base import NonEmpty
 from breakglass.connectors import aws
 from breakglass.engine.findings import Finding, as_ok
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import UsageError
 from breakglass.runbooks.rotate.aws_secretsmanager import CURRENT, SmValue, run_token
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot
+from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot
+from breakglass.runbooks.rotate.settings import StoredRef
 from breakglass.runbooks.rotate.ssm_parameter import SsmValue, marker
 
 # STS answers for a key it does not accept (unknown, deleted, inactive, wrong secret).
@@ -82,15 +85,23 @@ def _doc(raw: str | None) -> dict[str, str] | None:
     return doc if isinstance(doc, dict) and "AccessKeyId" in doc else None
 
 
-class IamKeyKind(Kind):
-    kind = "aws_iam_key"
+class Settings(StoredRef):
+    """`[secrets.NAME]` with `kind = "aws_iam_key"`."""
+
+    kind: Literal["aws_iam_key"]
+    iam_user: NonEmpty | None = Field(None, description="the IAM user whose access key rotates",
+                                      examples=["ci-deploy"])
+    required = ("iam_user", "store")
+
+
+class IamKeyKind(Kind[Settings]):
     noun = "access key"
     still_valid_code = "OLD_KEY_STILL_VALID"
     revoke_first_ok = True
 
     @property
     def user(self) -> str:
-        assert self.cfg.iam_user is not None  # SecretConfig requires it for this kind
+        assert self.cfg.iam_user is not None  # Settings.required: kinds.spec_for checked it
         return self.cfg.iam_user
 
     @property
@@ -113,12 +124,10 @@ class IamKeyKind(Kind):
         return self._key_store
 
     def _keys(self) -> dict[str, str]:
-        with aws.translated(f"IAM user {self.user}"):
-            try:
-                got = self._iam().list_access_keys(UserName=self.user)["AccessKeyMetadata"]
-            except self._iam().exceptions.NoSuchEntityException:
-                raise UsageError(f"secrets.{self.secret}.iam_user: no IAM user {self.user}"
-                                 ) from None
+        with aws.translated(f"IAM user {self.user}"), aws.absent("NoSuchEntity") as missing:
+            got = self._iam().list_access_keys(UserName=self.user)["AccessKeyMetadata"]
+        if missing:
+            raise UsageError(f"secrets.{self.secret}.iam_user: no IAM user {self.user}")
         return {k["AccessKeyId"]: k["Status"] for k in got}
 
     def _stored(self, ctx: StepContext) -> dict[str, str] | None:
@@ -155,8 +164,7 @@ class IamKeyKind(Kind):
         refused: dict[str, str] = {}
         for action, (verb, call) in probes.items():
             try:
-                with aws.translated(f"IAM user {self.user}"), \
-                        contextlib.suppress(iam.exceptions.NoSuchEntityException):
+                with aws.translated(f"IAM user {self.user}"), aws.absent("NoSuchEntity"):
                     call()  # NoSuchEntity: authorised, and no such key: nothing changed
             except aws.AccessDenied:
                 refused[action] = verb
@@ -282,15 +290,8 @@ class IamKeyKind(Kind):
                 patience: float = PROPAGATION) -> str | None:
         """STS GetCallerIdentity signed with `doc`'s key: the ARN, or None when refused.
         Retried until the wanted answer or `patience` runs out (IAM propagates in seconds)."""
-        import boto3
-        from botocore.config import Config as BotoConfig
-
-        sts = boto3.client("sts", aws_access_key_id=doc["AccessKeyId"],
-                           aws_secret_access_key=doc["SecretAccessKey"],
-                           region_name=self.config.aws.region or "us-east-1",
-                           endpoint_url=self.config.aws.endpoint_url,
-                           config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=5,
-                                             read_timeout=10))
+        sts = aws.client(self.config.aws, "sts", attempts=1, read_timeout=10,
+                         key=(doc["AccessKeyId"], doc["SecretAccessKey"]))
         deadline = time.monotonic() + patience
         while True:
             arn = self._ask(sts)
@@ -300,19 +301,15 @@ class IamKeyKind(Kind):
 
     @staticmethod
     def _ask(sts: Any) -> str | None:
-        import botocore.exceptions
-
-        with aws.translated("STS GetCallerIdentity", code="STS_UNREACHABLE"):
-            try:
+        try:
+            with aws.translated("STS GetCallerIdentity", code="STS_UNREACHABLE",
+                                known=REFUSED):
                 return str(sts.get_caller_identity()["Arn"])
-            except botocore.exceptions.ClientError as exc:
-                code = aws.error_code(exc)
-                if code in REFUSED:
-                    return None
-                if code in ("AccessDenied", "AccessDeniedException"):
-                    # Authorisation is checked after authentication: the key itself is valid.
-                    return "(valid key, denied by policy)"
-                raise
+        except aws.Answer:  # one of REFUSED
+            return None
+        except aws.AccessDenied:
+            # Authorisation is checked after authentication: the key itself is valid.
+            return "(valid key, denied by policy)"
 
     def delete(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
         with aws.translated(f"IAM user {self.user}"):
@@ -338,3 +335,8 @@ class IamKeyKind(Kind):
                     f"--query \"{q.format('AWSCURRENT')}\" --output text)\""]
         return [f"aws ssm get-parameter-history --name {name} --with-decryption: put the value "
                 f"holding {snap.old.id} back with `aws ssm put-parameter --overwrite`"]
+
+
+SPEC = KindSpec(Settings, IamKeyKind, docs="rotate.md#aws_iam_key",
+                summary="an IAM user's access key, stored in Secrets Manager or SSM for its "
+                        "consumers")

@@ -16,15 +16,20 @@ from __future__ import annotations
 import json
 import uuid
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from breakglass.config.base import NonEmpty
 from breakglass.connectors import aws
 from breakglass.engine.findings import Finding
 from breakglass.engine.runbook import StepContext
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, generate_value
+from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot, generate_value
+from breakglass.runbooks.rotate.settings import Generated
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 _NS = uuid.UUID("5b0c7c1e-6f1d-4c55-9b8e-0b5a1e2f7a11")
+NOT_FOUND = "ResourceNotFoundException"  # the AWS error code of a secret that does not exist
 
 
 def run_token(run_id: str, what: str) -> str:
@@ -46,9 +51,9 @@ class SmValue:
             out: dict[str, list[str]] = {}
             args: dict[str, Any] = {"SecretId": self.secret_id, "IncludeDeprecated": True}
             while True:  # boto3 has no paginator for this call
-                try:
+                with aws.absent(NOT_FOUND) as missing:
                     page = self.client.list_secret_version_ids(**args)
-                except self.client.exceptions.ResourceNotFoundException:
+                if missing:
                     return {}
                 out.update({v["VersionId"]: list(v.get("VersionStages") or [])
                             for v in page["Versions"]})
@@ -58,19 +63,18 @@ class SmValue:
 
     def read(self, *, stage: str | None = None, version: str | None = None) -> str | None:
         args = {"VersionStage": stage} if stage else {"VersionId": version}
-        with aws.translated(f"aws-sm:{self.secret_id}"):
-            try:
-                got = self.client.get_secret_value(SecretId=self.secret_id, **args)
-            except self.client.exceptions.ResourceNotFoundException:
-                return None
+        with aws.translated(f"aws-sm:{self.secret_id}"), aws.absent(NOT_FOUND) as missing:
+            got = self.client.get_secret_value(SecretId=self.secret_id, **args)
+        if missing:
+            return None
         return str(got["SecretString"])
 
     def put(self, value: str, token: str, stages: list[str]) -> None:
         with aws.translated(f"aws-sm:{self.secret_id}"):
-            try:
+            with aws.absent(NOT_FOUND) as missing:
                 self.client.put_secret_value(SecretId=self.secret_id, SecretString=value,
                                              ClientRequestToken=token, VersionStages=stages)
-            except self.client.exceptions.ResourceNotFoundException:
+            if missing:
                 self.client.create_secret(Name=self.secret_id, SecretString=value,
                                           ClientRequestToken=token)
 
@@ -85,8 +89,19 @@ class SmValue:
                                                     VersionStage=stage, **args)
 
 
-class SecretsManagerKind(Kind):
-    kind = "aws_secretsmanager"
+class Settings(Generated):
+    """`[secrets.NAME]` with `kind = "aws_secretsmanager"`."""
+
+    kind: Literal["aws_secretsmanager"]
+    secret_id: NonEmpty | None = Field(None, description="the Secrets Manager secret name or ARN",
+                                       examples=["prod/api-key"])
+    json_key: NonEmpty | None = Field(
+        None, description="rotate this one key of a JSON secret, keep the others",
+        examples=["password"])
+    required = ("secret_id",)
+
+
+class SecretsManagerKind(Kind[Settings]):
     noun = "secret version"
     separate_deploy = True
     revoked_by_promotion = True
@@ -98,7 +113,7 @@ class SecretsManagerKind(Kind):
 
     @cached_property
     def _client(self) -> SmValue:  # one boto3 client per run: making one costs ~0.3 s
-        assert self.cfg.secret_id is not None  # SecretConfig requires it for this kind
+        assert self.cfg.secret_id is not None  # Settings.required: kinds.spec_for checked it
         return SmValue(self.config, self.cfg.secret_id)
 
     def _sm(self) -> SmValue:
@@ -207,3 +222,8 @@ class SecretsManagerKind(Kind):
 
 def _holder(stages: dict[str, list[str]], stage: str) -> str | None:
     return next((v for v, labels in stages.items() if stage in labels), None)
+
+
+SPEC = KindSpec(Settings, SecretsManagerKind, docs="rotate.md#aws_secretsmanager",
+                summary="a generated value in an AWS Secrets Manager secret (or one key of a "
+                        "JSON secret)")

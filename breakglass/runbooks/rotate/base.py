@@ -39,15 +39,22 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args
 
 from breakglass.engine.findings import Finding, Severity, as_ok, unverified
 from breakglass.engine.runbook import Action, Plan, Step, StepContext
 from breakglass.errors import BreakglassError, CouldNotVerify
 
 if TYPE_CHECKING:
-    from breakglass.config import Config, SecretConfig
+    from collections.abc import Callable
+
+    from breakglass.config import Config
+    from breakglass.config.models import SecretSettings
     from breakglass.engine.runs import RunSummary
+    from breakglass.runbooks.rotate.settings import Generated
+
+#: a kind's own settings model (its arm of the `[secrets.NAME]` union)
+S = TypeVar("S", bound="SecretSettings")
 
 
 @dataclass(frozen=True)
@@ -97,11 +104,11 @@ class Mode:
     revoke_first: bool = False
 
 
-class Kind(ABC):
-    """One secret kind (one module each). Observation methods are read-only; the others change
-    one thing each and return a JSON-able, non-secret result for the journal."""
+class Kind(ABC, Generic[S]):
+    """One secret kind (one module each, declared by its `SPEC`). Observation methods are
+    read-only; the others change one thing each and return a JSON-able, non-secret result for
+    the journal."""
 
-    kind: ClassVar[str]
     noun: ClassVar[str]  # "access key", "secret version"
     still_valid_code: ClassVar[str] = "OLD_SECRET_STILL_VALID"
     #: promotion is its own step (Secrets Manager's AWSCURRENT move)
@@ -111,10 +118,15 @@ class Kind(ABC):
     #: the old value can be disabled while no new one exists (an IAM key can)
     revoke_first_ok: ClassVar[bool] = False
 
-    def __init__(self, secret: str, cfg: SecretConfig, config: Config) -> None:
+    def __init__(self, secret: str, cfg: S, config: Config) -> None:
         self.secret, self.cfg, self.config = secret, cfg, config
         #: run id -> carried(): asked by the checks and every step's plan before `pin`
         self.carry_cache: dict[str, Carry | None] = {}
+
+    @property
+    def kind(self) -> str:
+        """The kind's name (`kind = "…"` in the file)."""
+        return self.cfg.kind
 
     @property
     @abstractmethod
@@ -218,7 +230,31 @@ class Kind(ABC):
                        evidence={"secret": self.secret, "kind": self.kind, **evidence})
 
 
-def generate_value(cfg: SecretConfig) -> str:
+@dataclass(frozen=True)
+class KindSpec(Generic[S]):
+    """What a secret kind module declares about itself (its `SPEC`), all that the rest of
+    breakglass knows of it: the config model (whose `kind: Literal["…"]` is the kind's name),
+    a one-line summary, where its docs are, and how to build it for `[secrets.NAME]`.
+    Registered in breakglass/runbooks/rotate/kinds.py (or through the entry-point group
+    `breakglass.secret_kinds`)."""
+
+    settings: type[S]
+    build: Callable[[str, S, Config], Kind[S]]
+    #: what it rotates, one line (the kind table of docs/rotate.md)
+    summary: str
+    #: its docs page and section, e.g. "rotate.md#aws_iam_key"
+    docs: str
+
+    @property
+    def name(self) -> str:
+        field = self.settings.model_fields.get("kind")
+        names = get_args(field.annotation) if field else ()
+        if len(names) != 1 or not isinstance(names[0], str):
+            raise TypeError(f'{self.settings.__name__} must declare kind: Literal["<name>"]')
+        return names[0]
+
+
+def generate_value(cfg: Generated) -> str:
     """A random value of `length` from `alphabet` (default letters, digits, - and _: safe in
     env files, URLs and shells), minus `exclude_characters`."""
     chars = cfg.alphabet or (string.ascii_letters + string.digits + "-_")
@@ -228,7 +264,7 @@ def generate_value(cfg: SecretConfig) -> str:
 
 # -- the steps ------------------------------------------------------------------------------
 
-def run_ids(kind: Kind, ctx: StepContext) -> tuple[str, ...]:
+def run_ids(kind: Kind[Any], ctx: StepContext) -> tuple[str, ...]:
     """This run's id, then the earlier runs it continues (Carry): a kind that tags what it
     creates with a run id recognises its new credential by any of them (in the plan, before
     `pin` recorded them, too)."""
@@ -239,7 +275,7 @@ def run_ids(kind: Kind, ctx: StepContext) -> tuple[str, ...]:
     return (ctx.run_id, *(carry.runs if carry else ()))
 
 
-def carried(kind: Kind, ctx: StepContext) -> Carry | None:
+def carried(kind: Kind[Any], ctx: StepContext) -> Carry | None:
     """The earlier rotation of this secret this run continues, if any (module docstring).
 
     The newest earlier run that pinned a credential decides: none when it succeeded, when its
@@ -252,7 +288,7 @@ def carried(kind: Kind, ctx: StepContext) -> Carry | None:
     return kind.carry_cache[ctx.run_id]
 
 
-def _carried(kind: Kind, ctx: StepContext) -> Carry | None:
+def _carried(kind: Kind[Any], ctx: StepContext) -> Carry | None:
     from breakglass.engine.runs import journal_paths, summarize
 
     for path in reversed(journal_paths(ctx.state_dir)):
@@ -270,7 +306,7 @@ def _carried(kind: Kind, ctx: StepContext) -> Carry | None:
     return None
 
 
-def leaked_status(kind: Kind, ctx: StepContext, summary: RunSummary) -> Finding:
+def leaked_status(kind: Kind[Any], ctx: StepContext, summary: RunSummary) -> Finding:
     """Whether the leaked credential is still live as a `--leaked` run ends, observed again:
     LEAKED_STILL_LIVE (error), LEAKED_REVOKED_UNPROVEN (warning: disabled, refusal not yet
     proven), LEAKED_DEAD (note: disabled and proven refused), LEAKED_STATUS_UNKNOWN (could not
@@ -312,7 +348,7 @@ def leaked_status(kind: Kind, ctx: StepContext, summary: RunSummary) -> Finding:
 
 
 class RotationStep(Step):
-    def __init__(self, kind: Kind, mode: Mode) -> None:
+    def __init__(self, kind: Kind[Any], mode: Mode) -> None:
         self.kind, self.mode = kind, mode
 
     def old_id(self, ctx: StepContext) -> str:
@@ -518,7 +554,7 @@ class CleanupStep(RotationStep):
         return []
 
 
-def rotation_steps(kind: Kind, mode: Mode, extra_before: Sequence[Step] = (),
+def rotation_steps(kind: Kind[Any], mode: Mode, extra_before: Sequence[Step] = (),
                    consumers: Step | None = None) -> list[Step]:
     """The steps in the order the mode asks for (see the module docstring)."""
     create: list[Step] = [CreateStep(kind, mode)]

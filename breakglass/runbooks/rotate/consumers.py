@@ -25,9 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import tenacity
 
+from breakglass.connectors import http
 from breakglass.connectors.ssh import Connection, SSHHost
 from breakglass.engine.findings import Finding, Outcome, Severity
 from breakglass.errors import BreakglassError, CouldNotVerify, UsageError
@@ -183,11 +183,10 @@ def health(conn: Connection, service: str, app: Any | None = None,
 
 def _http_probe(url: str, policy: HealthPolicy) -> tuple[bool, str]:
     try:
-        # TLS is verified (httpx's default; DESIGN principle 5); redirects are followed so a
-        # /healthz -> /healthz/ redirect is not a failure.
-        resp = httpx.get(url, timeout=policy.request_timeout, follow_redirects=True)
-    except httpx.HTTPError as exc:
-        return False, f"{type(exc).__name__}: {str(exc)[:200] or 'no response'}"
+        # Redirects are followed so a /healthz -> /healthz/ redirect is not a failure.
+        resp = http.request("GET", url, timeout=policy.request_timeout, follow_redirects=True)
+    except http.Unreachable as exc:  # retried by the caller: an app restarting says nothing
+        return False, exc.detail
     return resp.is_success, f"HTTP {resp.status_code}"
 
 

@@ -36,14 +36,18 @@ import re
 import string
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, assert_never
 
+from pydantic import Field
+
+from breakglass.config.base import NonEmpty
 from breakglass.connectors.ssh import Connection, host_from_config
 from breakglass.engine.findings import Finding
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.runbooks.rotate import dotenv_format as fmt
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, generate_value
+from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot, generate_value
+from breakglass.runbooks.rotate.settings import EnvLine, Generated
 from breakglass.runbooks.rotate.stores import value_digest
 from breakglass.runbooks.rotate.stores.dotenv_hosts import (
     DotenvHosts,
@@ -53,7 +57,7 @@ from breakglass.runbooks.rotate.stores.dotenv_hosts import (
 )
 
 if TYPE_CHECKING:
-    from breakglass.config import Config, SecretConfig
+    from breakglass.config import Config
 
 FALLBACKS = "SECRET_KEY_FALLBACKS"  # the name dotenv_format writes the previous key under
 # django.core.management.utils.get_random_secret_key: 50 characters of this alphabet.
@@ -82,21 +86,40 @@ class HostView:
                    tuple(d["earlier"]))
 
 
-class EnvFileKind(Kind):
-    kind = "env_file"
+#: how a new value is made: Django's get_random_secret_key alphabet, or `alphabet`/`length`
+Generator = Literal["random", "django"]
+
+
+class Settings(EnvLine, Generated):
+    """`[secrets.NAME]` with `kind = "env_file"`."""
+
+    kind: Literal["env_file"]
+    hosts: list[NonEmpty] | None = Field(
+        None, description="the [hosts.NAME] whose env file holds the value (default: the "
+                          "consumers' hosts)")
+    django: bool | None = Field(
+        None, description="a Django SECRET_KEY: the old key moves to SECRET_KEY_FALLBACKS "
+                          '(default: true when key = "SECRET_KEY")')
+    generator: Generator | None = Field(
+        None, description='how the value is made: "django" (50 characters of Django\'s '
+                          'alphabet; the default for Django keys) or "random"')
+    required = ("path", "key")
+
+
+class EnvFileKind(Kind[Settings]):
     noun = "value"
     revoked_by_promotion = True
 
-    def __init__(self, secret: str, cfg: SecretConfig, config: Config) -> None:
+    def __init__(self, secret: str, cfg: Settings, config: Config) -> None:
         where = f"secrets.{secret}"
-        assert cfg.path is not None and cfg.key is not None  # SecretConfig requires them
+        assert cfg.path is not None and cfg.key is not None  # Settings.required
         check_path(secret, cfg.path)
         if not _KEY.fullmatch(cfg.key):
             raise UsageError(f'{where}.key: "{cfg.key}" is not a variable name '
                              "([A-Za-z_][A-Za-z0-9_]*)")
         self.path, self.key = cfg.path, cfg.key
         self.django = cfg.django if cfg.django is not None else cfg.key == "SECRET_KEY"
-        self.generator = cfg.generator or ("django" if self.django else "random")
+        self.generator: Generator = cfg.generator or ("django" if self.django else "random")
         if self.django and cfg.grace is None:
             cfg = cfg.model_copy(update={"grace": DJANGO_GRACE})
         super().__init__(secret, cfg, config)
@@ -259,11 +282,16 @@ class EnvFileKind(Kind):
         return value
 
     def _generate(self) -> str:
-        if self.generator == "django":
-            length = self.cfg.length if "length" in self.cfg.model_fields_set else DJANGO_LENGTH
-            return generate_value(self.cfg.model_copy(update={
-                "alphabet": DJANGO_ALPHABET, "exclude_characters": None, "length": length}))
-        return generate_value(self.cfg)
+        match self.generator:
+            case "django":
+                length = (self.cfg.length if "length" in self.cfg.model_fields_set
+                          else DJANGO_LENGTH)
+                return generate_value(self.cfg.model_copy(update={
+                    "alphabet": DJANGO_ALPHABET, "exclude_characters": None, "length": length}))
+            case "random":
+                return generate_value(self.cfg)
+            case unknown:
+                assert_never(unknown)
 
     def create(self, ctx: StepContext, snap: Snapshot) -> dict[str, Any]:
         for orphan in snap.orphans:  # never more than two live values, backups included
@@ -425,3 +453,8 @@ def _by_value(views: list[HostView]) -> str:
         groups.setdefault(v.digest or "unset", []).append(v.host)
     return "; ".join(f"{', '.join(hosts)}: sha256 {d[:8]}…" if d != "unset" else
                      f"{', '.join(hosts)}: unset" for d, hosts in groups.items())
+
+
+SPEC = KindSpec(Settings, EnvFileKind, docs="rotate.md#env_file",
+                summary="a KEY=value line of an env file on your hosts, over SSH (Django's "
+                        "SECRET_KEY keeps a fallback)")

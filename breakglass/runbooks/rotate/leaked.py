@@ -23,7 +23,6 @@ and clones elsewhere — which is why the rotation, not the purge, is what prote
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 import threading
 import urllib.parse
@@ -32,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from breakglass.connectors import process
+from breakglass.connectors import git as gitc
 from breakglass.engine.findings import Finding, Outcome, Severity
 from breakglass.errors import CouldNotVerify, UsageError
 
@@ -100,7 +99,7 @@ def search_history(repository: Path | str, value: str) -> LeakReport:
     if len(value) < 4:
         raise UsageError("the leaked value is shorter than 4 characters: searching for it "
                          "would match everywhere")
-    git = git_path()
+    git = gitc.git_path()
     _check_repo(git, repo)
     patterns = forms(value)
     blobs = _blobs(git, repo)
@@ -170,41 +169,19 @@ def findings(result: Mapping[str, Any], subject: str = "") -> list[Finding]:
 
 # -- git ----------------------------------------------------------------------------------------
 
-def git_path() -> str:
-    git = shutil.which("git")
-    if git is None:
-        raise CouldNotVerify("git is not installed: cannot search the repository's history",
-                             code="GIT_MISSING", action="install git (apt-get install git)")
-    return git
-
-
 def _run(git: str, repo: Path, *args: str, stdin: str | None = None) -> str:
-    try:
-        proc = process.run([git, "-C", str(repo), "-c", "core.quotepath=off", *args],
-                           input=stdin, capture_output=True, text=True, timeout=GIT_TIMEOUT,
-                           errors="replace", inherit=process.HOME)
-    except subprocess.TimeoutExpired:
-        raise CouldNotVerify(f"git {args[0]} on {repo} took longer than {GIT_TIMEOUT:g}s",
-                             code="LEAK_SEARCH_FAILED", action="search by hand") from None
-    if proc.returncode != 0:
-        raise CouldNotVerify(f"git {args[0]} on {repo} failed: "
-                             f"{proc.stderr.strip().splitlines()[-1:] or ['no message']}",
-                             code="LEAK_SEARCH_FAILED", action="check the repository path")
-    return str(proc.stdout)
+    return gitc.run(git, repo, *args, stdin=stdin, timeout=GIT_TIMEOUT,
+                    code="LEAK_SEARCH_FAILED", action="check the repository path, or search by "
+                    "hand (git log --all -S VALUE)")
 
 
 def _check_repo(git: str, repo: Path) -> None:
     if not repo.is_dir():
         raise UsageError(f"repository {repo} does not exist (set [secrets.NAME] repository to "
                          "a local clone)")
-    proc = process.run([git, "-C", str(repo), "rev-parse", "--git-dir"], capture_output=True,
-                       text=True, timeout=60, inherit=process.HOME)
-    if proc.returncode != 0:
-        last = proc.stderr.strip().splitlines()[-1:] or [""]
-        raise CouldNotVerify(f"{repo} is not a git repository git can read: {last[0]}",
-                             code="LEAK_SEARCH_FAILED",
-                             action="point repository at a clone (for 'dubious ownership', "
-                                    "run breakglass as the clone's owner)")
+    gitc.run(git, repo, "rev-parse", "--git-dir", timeout=60, code="LEAK_SEARCH_FAILED",
+             action="point repository at a clone (for 'dubious ownership', run breakglass as "
+                    "the clone's owner)")
 
 
 def _blobs(git: str, repo: Path) -> dict[str, str]:
@@ -222,9 +199,8 @@ def _scan_blobs(git: str, repo: Path, blobs: Mapping[str, str], patterns: Mappin
                 ) -> dict[str, tuple[str, int | None]]:
     """blob -> (form, line) for blobs holding any pattern. One `cat-file --batch` process;
     a thread feeds it ids while this one reads, so neither pipe can fill and stall."""
-    proc = process.popen([git, "-C", str(repo), "cat-file", "--batch"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, inherit=process.HOME)
+    proc = gitc.popen(git, repo, "cat-file", "--batch", stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdin is not None and proc.stdout is not None
     stdin = proc.stdin
 

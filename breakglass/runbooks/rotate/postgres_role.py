@@ -53,21 +53,26 @@ anything else â€” down, timeout, an unknown message (lc_messages not English) â€
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, assert_never
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from pydantic import Field
+
+from breakglass.config.base import NonEmpty
 from breakglass.engine.findings import Finding, Outcome, Severity, as_ok
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, generate_value
+from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot, generate_value
+from breakglass.runbooks.rotate.settings import EnvLine, Generated, StoredRef
 from breakglass.runbooks.rotate.stores import Store, store_for, value_digest
 
 if TYPE_CHECKING:
     import psycopg
 
-    from breakglass.config import Config, SecretConfig
+    from breakglass.config import Config
 
-FORMATS = ("dsn", "password")
+#: what consumers read: a whole DSN (user and password in it) or only the password
+Format = Literal["dsn", "password"]
 #: the server's words for "this password / login is refused" (PostgreSQL auth.c, English)
 REFUSALS = ("password authentication failed", "is not permitted to log in")
 NOT_SCRAM = "LOGIN_NOT_SCRAM"
@@ -93,20 +98,34 @@ def with_login(dsn: str, user: str, password: str) -> str:
     return make_conninfo(dsn, user=user, password=password)
 
 
+class Settings(StoredRef, EnvLine, Generated):
+    """`[secrets.NAME]` with `kind = "postgres_role"`: one `role` or two alternating `roles`;
+    consumers read the value from `store`, or from `path`/`key` on their hosts."""
+
+    kind: Literal["postgres_role"]
+    database: NonEmpty | None = Field(
+        None, description="the [databases.NAME] whose DSN may ALTER ROLE", examples=["admin"])
+    role: NonEmpty | None = Field(None, description="the one role whose password rotates")
+    roles: list[NonEmpty] | None = Field(
+        None, description="two roles that take turns (no downtime), e.g. [\"app_a\", \"app_b\"]")
+    format: Format | None = Field(
+        None, description='what consumers read: "dsn" (default) or "password"')
+    required = ("database",)
+
+
 # -- the kinds ----------------------------------------------------------------------------------
 
-def postgres_role_kind(secret: str, cfg: SecretConfig, config: Config) -> Kind:
-    """The kind for `[secrets.NAME]` (runbook.KINDS): alternating when `roles` is set."""
+def postgres_role_kind(secret: str, cfg: Settings, config: Config) -> Kind[Settings]:
+    """The kind for `[secrets.NAME]` (its SPEC): alternating when `roles` is set."""
     cls = AlternatingRoles if cfg.roles else SingleRole
     return cls(secret, cfg, config)
 
 
-class _RoleKind(Kind):
-    kind = "postgres_role"
+class _RoleKind(Kind[Settings]):
     noun = "password"
     still_valid_code = "OLD_PASSWORD_STILL_VALID"
 
-    def __init__(self, secret: str, cfg: SecretConfig, config: Config) -> None:
+    def __init__(self, secret: str, cfg: Settings, config: Config) -> None:
         super().__init__(secret, cfg, config)
         self._check_config()
 
@@ -133,8 +152,6 @@ class _RoleKind(Kind):
             from breakglass.runbooks.rotate.stores.dotenv_hosts import check_path
 
             check_path(self.secret, cfg.path)
-        if self.format not in FORMATS:
-            raise UsageError(f'{key}.format: "{self.format}" is not one of {", ".join(FORMATS)}')
         if cfg.roles and self.format != "dsn":
             raise UsageError(f'{key}.format: alternating roles need format = "dsn" (the user '
                              "changes with the password)")
@@ -144,7 +161,7 @@ class _RoleKind(Kind):
         return list(self.cfg.roles or ([self.cfg.role] if self.cfg.role else []))
 
     @property
-    def format(self) -> str:
+    def format(self) -> Format:
         return self.cfg.format or "dsn"
 
     @cached_property
@@ -169,12 +186,16 @@ class _RoleKind(Kind):
     # -- reading the store ---------------------------------------------------------------------
     def _split(self, value: str) -> tuple[str | None, str]:
         """(user, password) in a stored value."""
-        if self.format == "password":
-            return None, value
-        from breakglass.connectors.postgres import parse_dsn
+        match self.format:
+            case "password":
+                return None, value
+            case "dsn":
+                from breakglass.connectors.postgres import parse_dsn
 
-        params = parse_dsn(value)
-        return params.get("user"), params.get("password", "")
+                params = parse_dsn(value)
+                return params.get("user"), params.get("password", "")
+            case unknown:
+                assert_never(unknown)
 
     def _stored(self, ctx: StepContext) -> tuple[str | None, str, str] | None:
         """(user, password, whole value) when every place holds the same value, else None."""
@@ -284,33 +305,30 @@ class _RoleKind(Kind):
         return int(row[0]) if row else 0
 
     def _alter(self, conn: psycopg.Connection[Any], statement: Any, role: str) -> None:
-        import psycopg
+        from breakglass.connectors.postgres import StatementFailed, statements
 
         try:
-            conn.execute(statement)
-        except psycopg.Error as exc:
+            with statements():
+                conn.execute(statement)
+        except StatementFailed as exc:
             # The server's message names the role and the reason, never the statement text.
-            reason = exc.diag.message_primary or type(exc).__name__
-            raise CouldNotVerify(f"ALTER ROLE {role} failed: {reason}", code="ALTER_ROLE_FAILED",
+            raise CouldNotVerify(f"ALTER ROLE {role} failed: {exc.reason}",
+                                 code="ALTER_ROLE_FAILED",
                                  action=f"the DSN of databases.{self.cfg.database} must be "
                                         "allowed to ALTER ROLE (superuser or CREATEROLE with "
                                         "ADMIN on the role); then resume the run") from None
 
     def _login(self, ctx: StepContext, role: str, password: str) -> bool:
         """Whether the server accepts `role` with `password` over SCRAM-SHA-256."""
-        import psycopg
-
-        from breakglass.connectors.postgres import CONNECT_TIMEOUT, DATABASE_UNREACHABLE
+        from breakglass.connectors.postgres import DATABASE_UNREACHABLE, ConnectFailed, connect
 
         try:
-            with psycopg.connect(self._admin_dsn(ctx), user=role, password=password,
-                                 require_auth="scram-sha-256",
-                                 connect_timeout=CONNECT_TIMEOUT) as conn:
+            with connect(self._admin_dsn(ctx), key=f"databases.{self.cfg.database}.dsn",
+                         user=role, password=password, require_auth="scram-sha-256") as conn:
                 row = conn.execute("select current_user").fetchone()
             return row is not None and row[0] == role
-        except psycopg.OperationalError as exc:
-            lines = str(exc).strip().splitlines()
-            line = (lines[-1] if lines else type(exc).__name__).replace(password, "***")
+        except ConnectFailed as exc:
+            line = exc.reason
             if any(r in line for r in REFUSALS):
                 return False
             if "require_auth" in line or "authentication method requirement" in line:
@@ -586,3 +604,8 @@ class AlternatingRoles(_RoleKind):
 
     def recovery(self, snap: Snapshot) -> list[str]:
         return list(snap.facts.get("recovery") or [])
+
+
+SPEC = KindSpec(Settings, postgres_role_kind, docs="rotate.md#postgres_role",
+                summary="a PostgreSQL role's password on the server, and the DSN or password "
+                        "consumers read")

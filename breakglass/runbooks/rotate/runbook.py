@@ -1,13 +1,13 @@
 """The `rotate` runbook: `breakglass rotate NAME [--leaked] [--revoke-first]` (docs/rotate.md).
 
-It picks the kind module for `[secrets.NAME]`, asks base.rotation_steps for the steps in the
-order the mode needs, and adds the two steps that are not about a kind: restarting consumers
-(consumers.py) and, with --leaked, searching git history for the old value (leaked.py).
+It builds the kind for `[secrets.NAME]` from its registered spec (kinds.py), asks
+base.rotation_steps for the steps in the order the mode needs, and adds the two steps that are
+not about a kind: restarting consumers (consumers.py) and, with --leaked, searching git
+history for the old value (leaked.py).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,18 +28,9 @@ from breakglass.runbooks.rotate.base import (
 if TYPE_CHECKING:
     from breakglass.engine.runs import RunSummary
 
-#: kind -> "module:Class" (or a factory); covers every kind the config accepts (tested)
-KINDS: dict[str, str] = {
-    "aws_iam_key": "breakglass.runbooks.rotate.aws_iam:IamKeyKind",
-    "aws_secretsmanager": "breakglass.runbooks.rotate.aws_secretsmanager:SecretsManagerKind",
-    "ssm_parameter": "breakglass.runbooks.rotate.ssm_parameter:SsmParameterKind",
-    "env_file": "breakglass.runbooks.rotate.env_file:EnvFileKind",
-    "stripe_webhook": "breakglass.runbooks.rotate.stripe_webhook:StripeWebhookKind",
-    "postgres_role": "breakglass.runbooks.rotate.postgres_role:postgres_role_kind",
-}
+def kind_for(config: Any, secret: str) -> Kind[Any]:
+    from breakglass.runbooks.rotate.kinds import spec_for
 
-
-def kind_for(config: Any, secret: str) -> Kind:
     if secret not in config.secrets:
         known = ", ".join(sorted(config.secrets)) or "none"
         raise UsageError(f"no [secrets.{secret}] in the configuration (configured: {known})")
@@ -47,9 +38,7 @@ def kind_for(config: Any, secret: str) -> Kind:
     problems = cfg.rotation_problems()
     if problems:
         raise UsageError(f"secrets.{secret}: {problems[0]}")
-    module, _, cls = KINDS[cfg.kind].partition(":")
-    kind: Kind = getattr(importlib.import_module(module), cls)(secret, cfg, config)
-    return kind
+    return spec_for(cfg.kind).build(secret, cfg, config)
 
 
 @register

@@ -11,13 +11,17 @@ recognises the version it wrote.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from breakglass.config.base import NonEmpty
 from breakglass.connectors import aws
 from breakglass.engine.findings import Finding
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import UsageError
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, generate_value
+from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot, generate_value
+from breakglass.runbooks.rotate.settings import Generated
 
 LABEL = "breakglass-previous"
 
@@ -31,23 +35,20 @@ class SsmValue:
 
     def history(self, decrypt: bool = False) -> list[dict[str, Any]]:
         """Every version, oldest first ([] when the parameter does not exist)."""
-        with aws.translated(f"ssm:{self.name}"):
-            try:
-                pages = self.client.get_paginator("get_parameter_history").paginate(
-                    Name=self.name, WithDecryption=decrypt)
-                return sorted((p for page in pages for p in page["Parameters"]),
-                              key=lambda p: int(p["Version"]))
-            except self.client.exceptions.ParameterNotFound:
-                return []
+        with aws.translated(f"ssm:{self.name}"), aws.absent("ParameterNotFound"):
+            pages = self.client.get_paginator("get_parameter_history").paginate(
+                Name=self.name, WithDecryption=decrypt)
+            return sorted((p for page in pages for p in page["Parameters"]),
+                          key=lambda p: int(p["Version"]))
+        return []
 
     def read(self, version: int | None = None) -> tuple[int, str] | None:
         name = self.name if version is None else f"{self.name}:{version}"
-        with aws.translated(f"ssm:{self.name}"):
-            try:
-                got = self.client.get_parameter(Name=name, WithDecryption=True)["Parameter"]
-            except (self.client.exceptions.ParameterNotFound,
-                    self.client.exceptions.ParameterVersionNotFound):
-                return None
+        with aws.translated(f"ssm:{self.name}"), \
+                aws.absent("ParameterNotFound", "ParameterVersionNotFound") as missing:
+            got = self.client.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+        if missing:
+            return None
         return int(got["Version"]), str(got["Value"])
 
     def put(self, value: str, description: str) -> int:
@@ -72,8 +73,16 @@ def marker(run_id: str) -> str:
     return f"breakglass rotate run {run_id}"
 
 
-class SsmParameterKind(Kind):
-    kind = "ssm_parameter"
+class Settings(Generated):
+    """`[secrets.NAME]` with `kind = "ssm_parameter"`."""
+
+    kind: Literal["ssm_parameter"]
+    parameter: NonEmpty | None = Field(None, description="the SSM parameter name",
+                                       examples=["/prod/api-key"])
+    required = ("parameter",)
+
+
+class SsmParameterKind(Kind[Settings]):
     noun = "parameter version"
     revoked_by_promotion = True
 
@@ -83,7 +92,7 @@ class SsmParameterKind(Kind):
 
     @cached_property
     def _client(self) -> SsmValue:  # one boto3 client per run: making one costs ~0.3 s
-        assert self.cfg.parameter is not None  # SecretConfig requires it for this kind
+        assert self.cfg.parameter is not None  # Settings.required: kinds.spec_for checked it
         return SsmValue(self.config, self.cfg.parameter)
 
     def _ssm(self) -> SsmValue:
@@ -174,3 +183,7 @@ class SsmParameterKind(Kind):
                 "--query Parameter.Value --output text > /dev/shm/bg-prev && aws ssm "
                 f"put-parameter --name '{self.cfg.parameter}' --type SecureString --overwrite "
                 "--value file:///dev/shm/bg-prev; rm -f /dev/shm/bg-prev"]
+
+
+SPEC = KindSpec(Settings, SsmParameterKind, docs="rotate.md#ssm_parameter",
+                summary="a generated value as a new version of an SSM parameter")

@@ -39,16 +39,22 @@ import re
 import secrets as _random
 import time
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from pydantic import AfterValidator, Field
+
+from breakglass.config.base import NonEmpty, SecretRef, http_url
+from breakglass.connectors import stripe
 from breakglass.engine.findings import Finding, Severity, as_ok
 from breakglass.engine.runbook import StepContext
 from breakglass.errors import CouldNotVerify, UsageError
-from breakglass.runbooks.rotate.base import Cred, Kind, Snapshot, run_ids
+from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot, run_ids
+from breakglass.runbooks.rotate.settings import EnvLine
 from breakglass.runbooks.rotate.stores import value_digest
 from breakglass.runbooks.rotate.stores.dotenv_hosts import DotenvHosts
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
 
 DEFAULT_API = "https://api.stripe.com"
 PROBE_TYPE = "breakglass.rotation_probe"
@@ -58,87 +64,31 @@ REFUSED = (400, 401, 403)  # what an app answers to a bad signature (Stripe's ex
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class StripeApi:
-    """The webhook-endpoint calls, through the official SDK; its errors become one-line
-    CouldNotVerify (exit 3): a refused key or an unreachable API means nothing was proven."""
-
-    def __init__(self, api_key: str, base: str) -> None:
-        import stripe
-
-        # Retries (on connection errors, 409, 5xx) carry an idempotency key the SDK adds to
-        # POSTs, so a retried create never makes a second endpoint.
-        self._client = stripe.StripeClient(api_key, base_addresses={"api": base},
-                                           max_network_retries=2)
-
-    def list(self) -> list[dict[str, Any]]:
-        with _translated("list webhook endpoints"):
-            # An account has at most 16 endpoints: one page of 100 holds them all.
-            page = self._client.v1.webhook_endpoints.list({"limit": 100})
-            return [e.to_dict() for e in page.data]
-
-    def get(self, endpoint_id: str) -> dict[str, Any] | None:
-        with _translated(f"read webhook endpoint {endpoint_id}"), _absent():
-            return self._client.v1.webhook_endpoints.retrieve(endpoint_id).to_dict()
-        return None
-
-    def create(self, params: dict[str, Any]) -> dict[str, Any]:
-        with _translated("create a webhook endpoint"):
-            return self._client.v1.webhook_endpoints.create(params).to_dict()  # type: ignore[arg-type]
-
-    def update(self, endpoint_id: str, params: dict[str, Any]) -> None:
-        with _translated(f"update webhook endpoint {endpoint_id}"):
-            self._client.v1.webhook_endpoints.update(endpoint_id, params)  # type: ignore[arg-type]
-
-    def delete(self, endpoint_id: str) -> bool:
-        with _translated(f"delete webhook endpoint {endpoint_id}"), _absent():
-            self._client.v1.webhook_endpoints.delete(endpoint_id)
-            return True
-        return False  # already gone
+HttpUrl = Annotated[str, AfterValidator(http_url)]
 
 
-@contextmanager
-def _absent() -> Iterator[None]:
-    """Swallow Stripe's 404 (resource_missing): the caller's fall-through means "absent"."""
-    import stripe
+class Settings(EnvLine):
+    """`[secrets.NAME]` with `kind = "stripe_webhook"`: the signing secret goes to `key` (default:
+    the secret's NAME) in the env file at `path` on the consumers' hosts."""
 
-    try:
-        yield
-    except stripe.InvalidRequestError as exc:
-        if exc.http_status != 404:
-            raise
-
-
-@contextmanager
-def _translated(what: str) -> Iterator[None]:
-    import stripe
-
-    try:
-        yield
-    except (stripe.AuthenticationError, stripe.PermissionError) as exc:
-        raise CouldNotVerify(f"Stripe refused the API key ({what}): {_msg(exc)}",
-                             code="STRIPE_AUTH_FAILED",
-                             action="check api_key: a secret key, or a restricted key with "
-                                    "Webhook Endpoints: write") from None
-    except stripe.APIConnectionError as exc:
-        raise CouldNotVerify(f"cannot reach Stripe ({what}): {_msg(exc)}",
-                             code="STRIPE_UNREACHABLE", action="check the network (and "
-                             "api_base, if set), then `breakglass runs.resume ID`") from None
-    except stripe.StripeError as exc:
-        raise CouldNotVerify(f"Stripe answered HTTP {exc.http_status} ({what}): {_msg(exc)}",
-                             code="STRIPE_ERROR", action="see https://status.stripe.com, then "
-                             "`breakglass runs.resume ID`") from None
+    kind: Literal["stripe_webhook"]
+    endpoint_id: NonEmpty | None = Field(
+        None, description="the Stripe webhook endpoint in use now", examples=["we_1Nx…"])
+    api_key: SecretRef | None = Field(
+        None, description="a secret ref to a Stripe key that may write webhook endpoints",
+        examples=["env:STRIPE_SECRET_KEY"])
+    webhook_url: HttpUrl | None = Field(
+        None, description="the URL probed with signed events (default: the endpoint's url)")
+    api_base: HttpUrl | None = Field(
+        None, description="Stripe's API address: only for a proxy or a test server")
+    required = ("endpoint_id", "api_key", "path")
 
 
-def _msg(exc: Any) -> str:
-    return str(getattr(exc, "user_message", None) or exc).splitlines()[0][:200]
-
-
-class StripeWebhookKind(Kind):
-    kind = "stripe_webhook"
+class StripeWebhookKind(Kind[Settings]):
     noun = "webhook endpoint"
     separate_deploy = True  # deploy finishes an env-file write a stop interrupted
 
-    def __init__(self, secret: str, cfg: Any, config: Any) -> None:
+    def __init__(self, secret: str, cfg: Settings, config: Config) -> None:
         super().__init__(secret, cfg, config)
         from breakglass.runbooks.rotate.consumers import consumers_of
 
@@ -157,7 +107,7 @@ class StripeWebhookKind(Kind):
                              "https:// (http:// only for a local test server)")
         self.hosts = list(dict.fromkeys(c.host for c in consumers_of(config, secret)))
         self.store = DotenvHosts(config, secret, self.hosts, str(cfg.path), self.env_key)
-        self._api: StripeApi | None = None
+        self._api: stripe.StripeApi | None = None
 
     @property
     def where(self) -> str:
@@ -165,9 +115,9 @@ class StripeWebhookKind(Kind):
 
     # -- reading ----------------------------------------------------------------------------
 
-    def api(self, ctx: StepContext) -> StripeApi:
+    def api(self, ctx: StepContext) -> stripe.StripeApi:
         if self._api is None:  # one client per run; the key is registered by the resolver
-            self._api = StripeApi(ctx.secret(str(self.cfg.api_key)), self.api_base)
+            self._api = stripe.StripeApi(ctx.secret(str(self.cfg.api_key)), self.api_base)
         return self._api
 
     @property
@@ -289,8 +239,7 @@ class StripeWebhookKind(Kind):
     def probe(self, snap: Snapshot, value: str) -> int:
         """POST a probe event signed with `value` (real HMAC-SHA256, Stripe's v1 scheme) to the
         app; its HTTP status. An unreachable or failing app proves nothing: CouldNotVerify."""
-        import httpx
-        import stripe
+        from breakglass.connectors import http
 
         url = self.probe_url(snap)
         event = {"id": f"evt_breakglass_{_random.token_hex(12)}", "object": "event",
@@ -299,15 +248,12 @@ class StripeWebhookKind(Kind):
                  "request": {"id": None, "idempotency_key": None},
                  "data": {"object": {"object": "breakglass_probe", "secret": self.secret}}}
         payload = json.dumps(event, separators=(",", ":"))
-        header = stripe.WebhookSignature.generate_signature_header(payload, value)
-        try:
-            resp = httpx.post(url, content=payload.encode(), timeout=10.0, headers={
-                "Content-Type": "application/json; charset=utf-8", "Stripe-Signature": header,
-                "User-Agent": "breakglass (rotation probe; Stripe-Signature v1)"})
-        except httpx.HTTPError as exc:
-            raise CouldNotVerify(f"cannot POST a probe event to {url}: {type(exc).__name__}",
-                                 code="WEBHOOK_UNREACHABLE", action="check webhook_url and "
-                                 "that the app is up, then `breakglass runs.resume ID`") from None
+        header = stripe.sign(payload, value)
+        resp = http.request("POST", url, content=payload.encode(), timeout=10.0, headers={
+            "Content-Type": "application/json; charset=utf-8", "Stripe-Signature": header,
+            "User-Agent": "breakglass (rotation probe; Stripe-Signature v1)"},
+            code="WEBHOOK_UNREACHABLE", action="check webhook_url and that the app is up, then "
+                                               "`breakglass runs.resume ID`")
         if resp.status_code >= 500:
             raise CouldNotVerify(f"{url} answered HTTP {resp.status_code} to a probe event: the "
                                  "app failed, so which secret it accepts is unknown",
@@ -425,3 +371,8 @@ def _orphan_note(ep: dict[str, Any]) -> str:
     return (f"created by rotation {md.get(RUN, '?')}; its signing secret never reached the env "
             "files")
 
+
+
+SPEC = KindSpec(Settings, StripeWebhookKind, docs="rotate.md#stripe_webhook",
+                summary="the signing secret of a Stripe webhook endpoint (a second endpoint, "
+                        "then the old one is disabled)")

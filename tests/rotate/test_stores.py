@@ -1,8 +1,8 @@
 """rotate/stores/: where a secret value lives, against moto (Secrets Manager, SSM) — a write is
 made once per run and value, `restore` puts back exactly the value this run replaced and only
 while the store still holds this run's value, and `recovery` prints the same as a command.
-(The env-file store is proven through the kinds: tests/test_rotate_postgres_role.py, all or
-nothing and cleanup listed over SFTP; tests/test_rotate_env_file.py, a host down.)"""
+(The env-file store is proven through the kinds: tests/rotate/test_postgres_role.py, all or
+nothing and cleanup listed over SFTP; tests/rotate/test_env_file.py, a host down.)"""
 
 from __future__ import annotations
 

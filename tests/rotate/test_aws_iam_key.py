@@ -1,7 +1,6 @@
-"""`breakglass rotate` for the three AWS kinds, against moto through the real CLI: the new value
-works, the old one is refused or no longer current, never more than two IAM keys, --leaked
-deletes the old value in the same run, a SIGKILL at any step boundary is finished by
-`runs.resume`, and no value reaches any output."""
+"""`breakglass rotate` of `kind = "aws_iam_key"` against moto enforcing signatures, through the
+real CLI: the new key works, the old one is refused, never more than two keys, --leaked deletes
+the old key in the same run, a SIGKILL anywhere is finished by `runs.resume`."""
 
 from __future__ import annotations
 
@@ -13,175 +12,13 @@ from typing import Any
 import pytest
 
 from tests.rotate.aws_project import RotateProject, iam_keys, rotate_project
-from tests.servers.moto import AuthedMoto, AwsKey, MotoServer
+from tests.servers.moto import AuthedMoto, AwsKey
 from tests.servers.sinks import HttpSink
 
 __all__ = ["rotate_project"]  # the fixture, imported for pytest
 
 USER = "ci-deploy"
-OLD_SM = "old-api-key-Zq81fLw0pQe3"
-OLD_SSM = "old-param-Hc4mVx72Kd0s"
 
-
-# -- Secrets Manager -----------------------------------------------------------------------------
-
-@pytest.fixture
-def sm(aws: MotoServer, rotate_project: Any) -> RotateProject:
-    aws.client("secretsmanager").create_secret(Name="prod/api-key", SecretString=OLD_SM)
-    proj: RotateProject = rotate_project(aws)
-    proj.write('[secrets.API_KEY]\nkind = "aws_secretsmanager"\nsecret_id = "prod/api-key"\n'
-               'length = 40\n')
-    return proj
-
-
-def sm_versions(aws: MotoServer) -> dict[str, list[str]]:
-    got = aws.client("secretsmanager").list_secret_version_ids(SecretId="prod/api-key",
-                                                               IncludeDeprecated=True)
-    return {v["VersionId"]: v.get("VersionStages", []) for v in got["Versions"]}
-
-
-def sm_current(aws: MotoServer) -> str:
-    return str(aws.client("secretsmanager").get_secret_value(
-        SecretId="prod/api-key", VersionStage="AWSCURRENT")["SecretString"])
-
-
-def test_secretsmanager_rotation_promotes_a_new_value_and_retires_the_old(
-        sm: RotateProject, aws: MotoServer) -> None:
-    (old_version,) = sm_versions(aws)
-    r = sm.run("rotate", "API_KEY", "--yes")
-    assert r.returncode == 0, r.stdout + r.stderr
-    new = sm_current(aws)
-    assert new != OLD_SM and len(new) == 40
-    stages = sm_versions(aws)
-    assert "AWSCURRENT" not in stages[old_version]
-    assert not any("AWSPENDING" in s for s in stages.values())
-    assert sm.leaks(OLD_SM, new) == []
-
-
-def test_secretsmanager_with_grace_keeps_the_old_version_as_awsprevious(
-        sm: RotateProject, aws: MotoServer) -> None:
-    sm.write('[secrets.API_KEY]\nkind = "aws_secretsmanager"\nsecret_id = "prod/api-key"\n'
-             'grace = "7d"\n')
-    (old_version,) = sm_versions(aws)
-    r = sm.run("rotate", "API_KEY", "--yes")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert sm_versions(aws)[old_version] == ["AWSPREVIOUS"]
-
-
-def test_secretsmanager_leaked_removes_the_old_version_labels_in_the_same_run(
-        sm: RotateProject, aws: MotoServer) -> None:
-    sm.write('[secrets.API_KEY]\nkind = "aws_secretsmanager"\nsecret_id = "prod/api-key"\n'
-             'grace = "7d"\n')
-    (old_version,) = sm_versions(aws)
-    r = sm.run("rotate", "API_KEY", "--leaked", "--yes")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert sm_versions(aws)[old_version] == []
-
-
-def test_secretsmanager_json_key_rotates_one_key_and_keeps_the_others(
-        aws: MotoServer, rotate_project: Any) -> None:
-    doc = {"user": "app", "password": OLD_SM}
-    aws.client("secretsmanager").create_secret(Name="prod/db", SecretString=json.dumps(doc))
-    proj: RotateProject = rotate_project(aws)
-    proj.write('[secrets.DB]\nkind = "aws_secretsmanager"\nsecret_id = "prod/db"\n'
-               'json_key = "password"\nalphabet = "abcdefghijklmnop"\n')
-    r = proj.run("rotate", "DB", "--yes")
-    assert r.returncode == 0, r.stdout + r.stderr
-    got = json.loads(aws.client("secretsmanager").get_secret_value(
-        SecretId="prod/db", VersionStage="AWSCURRENT")["SecretString"])
-    assert got["user"] == "app" and got["password"] != OLD_SM
-    assert set(got["password"]) <= set("abcdefghijklmnop")
-    assert proj.leaks(OLD_SM, got["password"]) == []
-
-
-SM_POINTS = [f"{step}.{p}" for step in ("pin", "create", "deploy", "verify_new", "verify_old",
-                                        "delete")
-             for p in ("after_apply", "after_verify")
-             if not (step.startswith("verify") and p == "after_apply")]
-
-
-@pytest.mark.parametrize("point", SM_POINTS)
-def test_secretsmanager_killed_at_a_step_boundary_is_finished_by_resume(
-        sm: RotateProject, aws: MotoServer, point: str) -> None:
-    (old_version,) = sm_versions(aws)
-    sm.kill_at(point, "API_KEY")
-    (run_id,) = sm.run_ids()
-    r = sm.resume(run_id)
-    assert r.returncode == 0, r.stdout + r.stderr
-    stages = sm_versions(aws)
-    assert len(stages) == 2, stages  # one new version: nothing created twice
-    assert stages[old_version] == []
-    assert sm_current(aws) != OLD_SM
-    assert sm.leaks(OLD_SM, sm_current(aws)) == []
-
-
-# -- SSM ---------------------------------------------------------------------------------------
-
-@pytest.fixture
-def ssm(aws: MotoServer, rotate_project: Any) -> RotateProject:
-    aws.client("ssm").put_parameter(Name="/prod/token", Value=OLD_SSM, Type="SecureString")
-    proj: RotateProject = rotate_project(aws)
-    proj.write('[secrets.TOKEN]\nkind = "ssm_parameter"\nparameter = "/prod/token"\n')
-    return proj
-
-
-def ssm_now(aws: MotoServer) -> tuple[int, str]:
-    p = aws.client("ssm").get_parameter(Name="/prod/token", WithDecryption=True)["Parameter"]
-    return int(p["Version"]), str(p["Value"])
-
-
-def ssm_labels(aws: MotoServer) -> dict[int, list[str]]:
-    h = aws.client("ssm").get_parameter_history(Name="/prod/token")["Parameters"]
-    return {int(p["Version"]): list(p.get("Labels") or []) for p in h}
-
-
-def test_ssm_rotation_writes_a_new_securestring_version(ssm: RotateProject,
-                                                        aws: MotoServer) -> None:
-    r = ssm.run("rotate", "TOKEN", "--yes")
-    assert r.returncode == 0, r.stdout + r.stderr
-    version, value = ssm_now(aws)
-    assert version == 2 and value != OLD_SSM and len(value) == 32
-    assert ssm_labels(aws) == {1: [], 2: []}  # grace unset: the previous label is gone
-    meta = aws.client("ssm").get_parameter(Name="/prod/token")["Parameter"]
-    assert meta["Type"] == "SecureString"
-    assert ssm.leaks(OLD_SSM, value) == []
-
-
-def test_ssm_with_grace_labels_the_old_version_breakglass_previous(
-        ssm: RotateProject, aws: MotoServer) -> None:
-    ssm.write('[secrets.TOKEN]\nkind = "ssm_parameter"\nparameter = "/prod/token"\n'
-              'grace = "1d"\n')
-    r = ssm.run("rotate", "TOKEN", "--yes")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert ssm_labels(aws) == {1: ["breakglass-previous"], 2: []}
-
-
-def test_ssm_leaked_unlabels_the_old_version_in_the_same_run(ssm: RotateProject,
-                                                             aws: MotoServer) -> None:
-    ssm.write('[secrets.TOKEN]\nkind = "ssm_parameter"\nparameter = "/prod/token"\n'
-              'grace = "1d"\n')
-    r = ssm.run("rotate", "TOKEN", "--leaked", "--yes")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert ssm_labels(aws) == {1: [], 2: []}
-
-
-SSM_POINTS = ["pin.after_apply", "create.after_apply", "create.after_verify",
-              "verify_new.after_verify", "verify_old.after_verify", "delete.after_apply"]
-
-
-@pytest.mark.parametrize("point", SSM_POINTS)
-def test_ssm_killed_at_a_step_boundary_is_finished_by_resume(
-        ssm: RotateProject, aws: MotoServer, point: str) -> None:
-    ssm.kill_at(point, "TOKEN")
-    (run_id,) = ssm.run_ids()
-    r = ssm.resume(run_id)
-    assert r.returncode == 0, r.stdout + r.stderr
-    version, value = ssm_now(aws)
-    assert version == 2, "exactly one new version"
-    assert ssm.leaks(OLD_SSM, value) == []
-
-
-# -- IAM access keys (moto enforcing signatures) -----------------------------------------------
 
 @pytest.fixture
 def iam(aws_auth: AuthedMoto, rotate_project: Any) -> Iterator[tuple[RotateProject, AwsKey]]:

@@ -1,5 +1,6 @@
 """What a Redis server shows a client without credentials (redis.private's facts; the judging is
-in breakglass/checklist/checks/datastores.py).
+in breakglass/checklist/checks/datastores.py). A connector: it speaks the protocol below
+redis-py's commands (the greeting before any command).
 
     observe(url, redactor) -> RedisFacts    knock without credentials; if refused, look at the
                                             ACL with the URL's own; if answered, CONFIG GET
@@ -8,7 +9,7 @@ in breakglass/checklist/checks/datastores.py).
 The knock never sends the URL's password; a `requirepass` value read back from CONFIG is
 registered with the redactor and only its presence is kept. A server that cannot be reached is
 CouldNotVerify(REDIS_UNREACHABLE), raised from here (redis-py errors stop at this module and
-at breakglass/connectors/redis.py).
+at redis.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from breakglass.errors import CouldNotVerify, UsageError
+from breakglass.errors import CouldNotVerify
 
 if TYPE_CHECKING:
     import redis
@@ -146,21 +147,11 @@ def observe(url: str, redactor: Redactor) -> RedisFacts:
 
 
 def _anonymous(url: str) -> redis.Redis:
-    """A client for `url` without its credentials: no retries (redis-py 8 retries a refused
-    AUTH for about 5 s), the connector's timeouts, RESP2 without CLIENT SETINFO (no HELLO:
-    Redis 5 has none, and a plain PING is the knock whose NOAUTH refusal proves auth is on)."""
-    import redis as redis_py
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
+    """A client for `url` without its credentials, bare: a plain PING is the knock whose NOAUTH
+    refusal proves auth is on."""
+    from breakglass.connectors.redis import client
 
-    from breakglass.connectors.redis import TIMEOUT
-
-    try:
-        return redis_py.Redis.from_url(
-            without_credentials(url), socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
-            retry=Retry(NoBackoff(), retries=0), protocol=2, driver_info=None)
-    except ValueError:
-        raise UsageError("a Redis URL is malformed (the value is not shown)") from None
+    return client(without_credentials(url), bare=True)
 
 
 def _greeting(client: redis.Redis) -> str | None:
