@@ -23,9 +23,9 @@ from breakglass.engine.executor import new_run_id
 from breakglass.engine.findings import Outcome
 from breakglass.engine.redaction import Redactor
 from breakglass.state.local import LocalState
-from tests.recovery.stores import FileTestStore, S3TestStore, manifest_bytes
 from tests.checklist import histories
 from tests.checklist.context import codes, make_ctx, run
+from tests.recovery.stores import FileTestStore, S3TestStore, manifest_bytes
 from tests.servers.sinks import HttpSink
 
 KEY = "shop-20240501T0300Z.dump"

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.recovery.corpus import NAMES, SPECS, Case, Databases, Made, build, good
 from tests.drills.project import DrillProject, Result
+from tests.recovery.corpus import NAMES, SPECS, Case, Databases, Made, build, good
 
 EARLIER = "shop-20251231T030000Z.dump"
 MODES = ("production", "store")

@@ -31,8 +31,8 @@ from breakglass.connectors import pgbin
 from breakglass.recovery import archive, fingerprint
 from breakglass.recovery.stores import open_store
 from breakglass.recovery.stores import s3 as s3_store_mod
-from tests.recovery.stores import FileTestStore, S3TestStore
 from tests.cli_project import CliProject
+from tests.recovery.stores import FileTestStore, S3TestStore
 
 DB = "bt_shop"
 SCHEMA = """
