@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import pytest
 
+from breakglass.connectors import process
 from breakglass.engine.findings import Severity
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.runbooks.rotate import leaked
@@ -123,7 +124,6 @@ def test_the_value_never_appears_in_any_git_command_line(repo: Path, tmp_path: P
 
 def test_a_match_across_a_chunk_boundary_is_found(repo: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from breakglass.runbooks.rotate import leaked
 
     monkeypatch.setattr(leaked, "CHUNK", 16)
     report = search_history(repo, LEAKED)
@@ -148,8 +148,8 @@ def test_thousands_of_commits_are_searched_by_a_handful_of_git_processes(
     # for every blob, not one process per commit or file): counted, not timed.
     started: list[str] = []
     for name in ("run", "popen"):
-        real = getattr(leaked.process, name)
-        monkeypatch.setattr(leaked.process, name, _counting(real, started))
+        real = getattr(process, name)  # every git call goes through connectors/process.py
+        monkeypatch.setattr(process, name, _counting(real, started))
     report = search_history(r, LEAKED)
     (occ,) = report.occurrences
     assert report.commits == n and occ.path == "src/file10.txt" and len(occ.removed_in) == 1
