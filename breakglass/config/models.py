@@ -153,6 +153,10 @@ class AwsConfig(Section):
     region: NonEmpty | None = None
     endpoint_url: NonEmpty | None = None
     profile: NonEmpty | None = None
+    #: service -> endpoint, winning over endpoint_url for that service (`cloudtrail = "…"`:
+    #: a service the S3-compatible store or the local emulator does not serve)
+    service_endpoints: dict[str, Annotated[str, AfterValidator(http_url)]] = Field(
+        default_factory=dict)
 
     @field_validator("endpoint_url")
     @classmethod
