@@ -57,6 +57,10 @@ def leaked(aws_auth: AuthedMoto, rotate_project: Any, cloudtrail: CloudTrailFake
     (repo / "deploy.env").write_text(f"AWS_SECRET_ACCESS_KEY={old.secret_access_key}\n")
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "deploy settings", at=LEAKED_AT)
+    remote = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "-q", "origin", "main")
     proj: RotateProject = rotate_project(aws_auth.server, aws_auth.admin)
     proj.aws_more = f'service_endpoints = {{ cloudtrail = "{cloudtrail.url}" }}\n'
     proj.write(f'[secrets.CI_KEY]\nkind = "aws_iam_key"\niam_user = "{USER}"\n'
@@ -103,6 +107,8 @@ def test_a_use_since_the_first_commit_is_an_error_listing_the_events_after_revoc
              if e["type"] == "step_done"]
     assert order.index("revoke") < order.index("exposure") < order.index("delete")
     assert proj.leaks(old.secret_access_key) == []
+    pushed = by_code(result, "LEAKED_COMMITS_PUSHED")
+    assert "origin/main" in pushed["message"] and "as of the last fetch" in pushed["message"]
 
 
 def test_no_use_in_the_window_is_a_note_and_the_rotation_passes(
@@ -191,3 +197,37 @@ def test_a_deleted_key_is_unverified_not_unused(probe_config: Any) -> None:
     found = exposure.findings(result, "s")
     assert [(f.code, f.outcome) for f in found] == [("EXPOSURE_UNVERIFIED", "unverified")]
     assert "IAM" in found[0].message
+
+
+# -- git: were the commits holding the value pushed? (real repositories, a bare remote) --------
+
+def test_pushed_names_the_remote_branches_holding_the_commit_as_of_the_last_fetch(
+        tmp_path: Path) -> None:
+    remote, repo = tmp_path / "origin.git", tmp_path / "work"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(tmp_path, "clone", "-q", str(remote), str(repo))
+    (repo / "a.env").write_text("KEY=leaked-value-1234\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "leak")
+    leak = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "push", "-q", "origin", "HEAD:main", "HEAD:release")
+    (repo / "b.txt").write_text("local only\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "local")
+    local = git(repo, "rev-parse", "HEAD").strip()
+
+    got = exposure.pushed(repo, [leak])
+    assert got["branches"] == ["origin/main", "origin/release"]
+    (f,) = exposure.findings({"git": got}, "s")
+    assert f.code == "LEAKED_COMMITS_PUSHED" and "no fetch was made" in f.message
+
+    only_local = exposure.pushed(repo, [local])
+    assert only_local["branches"] == [] and only_local["remotes"] == ["origin"]
+    (g,) = exposure.findings({"git": only_local}, "s")
+    assert g.code == "LEAKED_COMMITS_NOT_PUSHED" and "git fetch" in g.action
+
+
+def test_pushed_of_a_path_that_is_not_a_repository_is_unverified(tmp_path: Path) -> None:
+    got = exposure.pushed(tmp_path, ["0" * 40])
+    (f,) = exposure.findings({"git": got}, "s")
+    assert (f.code, f.outcome) == ("EXPOSURE_UNVERIFIED", "unverified")

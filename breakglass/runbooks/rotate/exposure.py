@@ -66,10 +66,37 @@ def look(kind: str, config: Any, cred_id: str, since: datetime | None, until: da
     JSON-able, never the value; never raises."""
     window = {"kind": kind, "id": cred_id, "since": since.isoformat() if since else None,
               "until": until.isoformat()}
+    if kind not in PROBES:
+        return window
     try:
         return {**window, **PROBES[kind](config, cred_id, since, until)}
     except BreakglassError as exc:
         return {**window, "error": _why(exc)}
+
+
+def pushed(repository: Path | str, commits: Sequence[str]) -> dict[str, Any]:
+    """Which remote-tracking branches contain any of `commits` (those that put the value in
+    the repository): {"branches": [...], "remotes": [...], "fetched": ISO of the last fetch or
+    None}. No fetch is made: the answer is as of the last one. Never raises."""
+    repo = Path(repository)
+    try:
+        git = gitc.git_path()
+        branches: set[str] = set()
+        for c in commits:
+            out = gitc.run(git, repo, "branch", "-r", "--format=%(refname:short)",
+                           f"--contains={c}", timeout=60, code=UNVERIFIED,
+                           action="check the repository")
+            branches.update(b for b in out.split() if not b.endswith("/HEAD"))
+        remotes = gitc.run(git, repo, "remote", timeout=60, code=UNVERIFIED,
+                           action="check the repository").split()
+        head = Path(gitc.run(git, repo, "rev-parse", "--git-path", "FETCH_HEAD", timeout=60,
+                             code=UNVERIFIED, action="check the repository").strip())
+    except BreakglassError as exc:
+        return {"error": _why(exc)}
+    head = head if head.is_absolute() else repo / head
+    fetched = (datetime.fromtimestamp(head.stat().st_mtime, UTC).isoformat()
+               if head.exists() else None)
+    return {"branches": sorted(branches), "remotes": remotes, "fetched": fetched}
 
 
 def leak_time(repository: Path | str, commits: Sequence[str]) -> datetime | None:
@@ -85,8 +112,37 @@ def leak_time(repository: Path | str, commits: Sequence[str]) -> datetime | None
 
 
 def findings(result: Mapping[str, Any], subject: str) -> list[Finding]:
-    """The findings for what `look` returned (as journaled)."""
+    """The findings for what `look` (and `pushed`, under "git") returned (as journaled)."""
     cred = result.get("id", "?")
+    return [*_git_findings(result.get("git"), subject), *_usage_findings(result, subject, cred)]
+
+
+def _git_findings(git: Mapping[str, Any] | None, subject: str) -> list[Finding]:
+    if not git:
+        return []
+    if git.get("error"):
+        return [_unverified(subject, "value", "which remotes hold the commits", git["error"])]
+    asof = (f"as of the last fetch ({_when(git.get('fetched'))}; no fetch was made)"
+            if git.get("fetched") else "as of the last fetch (never fetched; no fetch was made)")
+    if git.get("branches"):
+        remotes = sorted({b.split("/", 1)[0] for b in git["branches"]})
+        return [Finding("LEAKED_COMMITS_PUSHED", f"the commits holding the leaked value were "
+                        f"pushed: {', '.join(remotes)} ({', '.join(git['branches'])}), {asof}",
+                        "treat the value as public to everyone who can read those remotes "
+                        "(and their forks and CI); purge the history after the rotation",
+                        Severity.INFO, subject=subject, evidence=dict(git))]
+    where = (f"remotes {', '.join(git.get('remotes') or [])}" if git.get("remotes")
+             else "no remote configured")
+    return [Finding("LEAKED_COMMITS_NOT_PUSHED", f"no remote-tracking branch contains the "
+                    f"commits holding the leaked value ({where}), {asof}",
+                    "`git fetch --all` and run `git branch -r --contains COMMIT` to be sure; "
+                    "a push from another clone does not show here", Severity.INFO,
+                    subject=subject, evidence=dict(git))]
+
+
+def _usage_findings(result: Mapping[str, Any], subject: str, cred: str) -> list[Finding]:
+    if "source" not in result and not result.get("error"):
+        return []  # a kind whose provider breakglass cannot ask
     if result.get("error"):
         return [_unverified(subject, cred, "its usage", result["error"])]
     if result.get("source") == "stripe":

@@ -224,7 +224,7 @@ class ExposureStep(RotationStep):
     def applies(kind: Kind[Any]) -> bool:
         from breakglass.runbooks.rotate import exposure
 
-        return kind.kind in exposure.PROBES
+        return kind.kind in exposure.PROBES or kind.cfg.repository is not None
 
     def observe(self, ctx: StepContext) -> Mapping[str, Any]:
         return {}
@@ -238,17 +238,18 @@ class ExposureStep(RotationStep):
 
         revoked = (ctx.outputs.get("revoke") or {}).get("at")
         until = datetime.fromisoformat(revoked) if revoked else datetime.now(UTC)
-        since = self.since
-        if since is None:
-            since = self._leak_time(ctx)
-        return exposure.look(self.kind.kind, ctx.config, self.old_id(ctx), since, until)
-
-    def _leak_time(self, ctx: StepContext) -> datetime | None:
-        from breakglass.runbooks.rotate import exposure
-
         search = ctx.outputs.get(LeakSearchStep.name) or {}
         commits = [c for o in search.get("occurrences") or [] for c in o.get("added_in") or []]
         commits += list(search.get("in_messages") or [])
+        since = self.since or self._leak_time(ctx, commits)
+        result = exposure.look(self.kind.kind, ctx.config, self.old_id(ctx), since, until)
+        if commits and self.kind.cfg.repository is not None:
+            result["git"] = exposure.pushed(self.kind.cfg.repository, commits)
+        return result
+
+    def _leak_time(self, ctx: StepContext, commits: list[str]) -> datetime | None:
+        from breakglass.runbooks.rotate import exposure
+
         if not commits or self.kind.cfg.repository is None:
             return None
         try:
