@@ -22,6 +22,7 @@ from breakglass.commands import (
     doctor,
     drill,
     incident,
+    leak,
     lockout,
     notify,
     rollback,
@@ -64,6 +65,7 @@ def build_namespace() -> Collection:
     incident_ns.add_task(incident.timeline)
     incident_ns.add_task(incident.close)
     ns.add_collection(incident_ns)
+    ns.add_collection(Collection("leak", leak.purge))
     return ns
 
 

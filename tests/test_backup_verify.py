@@ -456,18 +456,30 @@ def test_renamed_backup_is_not_RETENTION_SHORT(file_store: FileTestStore, tmp_pa
 
 
 # -- CLI ------------------------------------------------------------------------------------
-def test_unknown_only_name_exits_2(file_store: FileTestStore, tmp_path: Path) -> None:
-    r = run_verify(write_config(tmp_path, file_store), "--only", "nope")
+def test_unknown_backup_name_exits_2(file_store: FileTestStore, tmp_path: Path) -> None:
+    r = run_verify(write_config(tmp_path, file_store), "--backup", "nope")
     assert r.rc == 2, r
-    assert "no [backups.nope]" in r.stderr
+    assert "--backup 'nope': no [backups.nope]" in r.stderr
     assert "Traceback" not in r.stderr
 
 
-def test_only_names_the_target(file_store: FileTestStore, tmp_path: Path, dump: bytes) -> None:
+def test_backup_names_the_target(file_store: FileTestStore, tmp_path: Path, dump: bytes) -> None:
+    file_store.put(KEY, dump)
+    r = run_verify(write_config(tmp_path, file_store), "--backup", "shop")
+    assert r.rc == 0, r
+    assert r.doc["target"] == "shop"
+
+
+def test_the_old_only_spelling_still_works_with_a_one_line_note(
+        file_store: FileTestStore, tmp_path: Path, dump: bytes) -> None:
     file_store.put(KEY, dump)
     r = run_verify(write_config(tmp_path, file_store), "--only", "shop")
     assert r.rc == 0, r
     assert r.doc["target"] == "shop"
+    notes = [ln for ln in r.stderr.splitlines() if "--only" in ln]
+    assert len(notes) == 1 and "--only is now --backup" in notes[0], r.stderr
+    both = run_verify(write_config(tmp_path, file_store), "--only", "shop", "--backup", "shop")
+    assert both.rc == 2 and "give --backup only" in both.stderr, both
 
 
 def test_people_get_a_table_with_the_code_and_verdict(
@@ -538,7 +550,7 @@ def test_a_truncated_encrypted_backup_names_the_newest_backup_that_still_verifie
     assert newest in damaged["message"]
     assert "recipients" not in damaged["action"] and "pg_dump -Fc" not in damaged["action"]
     assert f"the newest backup that still verifies is {good}" in damaged["action"]
-    assert f"`breakglass drill.restore --backup {good}`" in damaged["action"]
+    assert f"`breakglass drill.restore --archive {good}`" in damaged["action"]
     assert damaged["evidence"]["last_good_backup"] == good
     (measured,) = r.doc["measures"]
     assert measured["subject"] == "backups.shop" and measured["key"] is None
@@ -554,3 +566,29 @@ def test_verify_measures_the_newest_backups_age_and_size_as_numbers(
     (m,) = r.doc["measures"]
     assert m["key"] == KEY and m["bytes"] == len(dump)
     assert 7200 <= m["rpo_seconds"] < 7200 + 120 and m["rpo_target_seconds"] == 26 * 3600
+
+
+# -- progress ---------------------------------------------------------------------------------
+def test_every_phase_of_a_verify_is_shown_in_a_log(
+        file_store: FileTestStore, tmp_path: Path, dump: bytes, identity: Any) -> None:
+    """Piped (a cron log), with a heartbeat line per report: listing the store, the download
+    in bytes, decrypting, reading the archive and comparing it are each named while they run;
+    with --json they go to stderr and stdout stays one JSON document."""
+    import re
+
+    enc = age_encrypt(dump, identity)
+    file_store.put(KEY + ".age", enc, manifest=manifest_bytes(enc, database="bv_shop"))
+    cfg = write_config(tmp_path, file_store, encryption="age", identity="env:BV_AGE_IDENTITY")
+    r = run_verify(cfg, env={"BV_AGE_IDENTITY": str(identity), "BREAKGLASS_HEARTBEAT": "0"})
+    assert r.rc == 0 and r.doc["status"] == "passed", r
+    beats = [ln for ln in r.stderr.splitlines() if ln.startswith("backup.verify: backups.shop ")]
+    log = "\n".join(beats)
+    assert "\r" not in r.stderr and "\x1b" not in r.stderr
+    assert f"list {file_store.url}" in log, log
+    assert "1/1 backups' first bytes read (age or not)" in log, log
+    assert re.search(rf"download {re.escape(KEY)}\.age \d+(\.\d)? KB of \d+(\.\d)? KB", log), log
+    for phase in (f"read the manifest of {KEY}.age", "decrypt the backup (age)",
+                  "read the archive to the end (pg_restore --list)",
+                  f"compare {KEY}.age with its manifest, earlier backups and the database"):
+        assert phase in log, (phase, log)
+    assert log.index("decrypt the backup") < log.index("read the archive to the end"), log

@@ -200,7 +200,15 @@ def test_unreachable_rds_api_could_not_verify(project: DrillProject, http_sink: 
     assert "RDS_UNREACHABLE" in res.failing
 
 
-def test_backup_key_is_refused_for_an_rds_drill(project: DrillProject) -> None:
-    res = project.run("drill.restore", "--backup", "shop-x.dump", "--dry-run")
+def test_archive_key_is_refused_for_an_rds_drill(project: DrillProject) -> None:
+    res = project.run("drill.restore", "--archive", "shop-x.dump", "--dry-run")
     assert res.rc == 2, res
-    assert "--backup" in res.stderr and "Traceback" not in res.stderr
+    assert "--archive names a dump" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_the_old_backup_key_spelling_is_read_as_archive_with_a_note(
+        project: DrillProject) -> None:
+    res = project.run("drill.restore", "--backup", "shop-x.dump", "--dry-run")
+    assert res.rc == 2, res  # the same refusal as --archive: the key reached the runbook
+    assert "--archive names a dump" in res.stderr, res
+    assert "note: --backup is now --archive" in res.stderr, res

@@ -198,11 +198,16 @@ def test_a_damaged_backup_names_the_newest_backup_that_still_verifies(
     assert res.rc == 1, res
     (found,) = [f for f in res.findings if f["code"] == "ARCHIVE_TRUNCATED"]
     assert f"the newest backup that still verifies is {good}" in found["action"]
-    assert f"`breakglass drill.restore --backup {good}`" in found["action"]
+    assert f"`breakglass drill.restore --archive {good}`" in found["action"]
     assert found["evidence"]["last_good_backup"] == good
     # Stopped at the fetch: no RTO (null, not 0), the RPO of the backup it selected
     (m,) = res.doc["measures"]
     assert m["key"] == KEY and m["rto_seconds"] is None and m["rpo_seconds"] >= 0
+    # the advised command restores that archive, not the newest one
+    advised = project.drill("--archive", good)
+    assert advised.rc == 0, advised
+    (m,) = advised.doc["measures"]
+    assert m["key"] == good and m["rto_seconds"] is not None
 
 
 def test_encrypted_backup_without_identity_could_not_be_verified(

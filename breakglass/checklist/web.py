@@ -9,7 +9,6 @@ transport failure is CouldNotVerify (SITE_UNREACHABLE), never a pass.
 from __future__ import annotations
 
 import ssl
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -90,20 +89,17 @@ def _request(ctx: CheckContext, method: str, url: str, headers: dict[str, str],
     from breakglass.connectors import http
 
     web = ctx.config.checklist.web
-    host = urllib.parse.urlsplit(url).hostname or url
     try:
-        with (http.translated(host, code="SITE_UNREACHABLE",
-                              action=f"check that {url} is up and reachable from here"),
-              http.client(verify=ssl_context(ctx), timeout=web.timeout.total_seconds()) as client,
-              client.stream(method, url, headers=headers, content=content) as resp):
-            body = b""
-            for chunk in resp.iter_bytes():
-                body += chunk
-                if len(body) >= BODY_LIMIT:
-                    break
-            return Page(url, resp.status_code,
-                        tuple((k.lower(), v) for k, v in resp.headers.multi_items()),
-                        body[:BODY_LIMIT].decode(resp.encoding or "utf-8", "replace"))
+        # the standard library's client: a check of one site is ~0.4 s faster (http.py)
+        answer = http.light_request(method, url, timeout=web.timeout.total_seconds(),
+                                    verify=ssl_context(ctx), headers=headers, content=content,
+                                    limit=BODY_LIMIT, code="SITE_UNREACHABLE",
+                                    action=f"check that {url} is up and reachable from here")
+        try:
+            text = answer.body.decode(answer.charset or "utf-8", "replace")
+        except LookupError:  # a charset Python does not know
+            text = answer.body.decode("utf-8", "replace")
+        return Page(url, answer.status, answer.headers, text)
     except http.Unreachable as exc:
         if exc.kind != "certificate":
             raise

@@ -9,7 +9,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 from invoke.exceptions import Exit
 
@@ -108,10 +108,8 @@ class App:
     @property
     def console(self) -> Console:
         if self._console is None:
-            from rich.console import Console
-
             # sys.stdout is the redacting stream; rich writes through it.
-            self._console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+            self._console = make_console(sys.stdout)
         return self._console
 
     @property
@@ -126,9 +124,34 @@ class App:
 
     @property
     def err_console(self) -> Console:
-        from rich.console import Console
+        return make_console(sys.stderr)
 
-        return Console(file=sys.stderr, highlight=False, soft_wrap=False)
+
+def make_console(file: IO[str]) -> Console:
+    """A rich Console on `file`. With NO_COLOR set (no-color.org) it writes no escape code at
+    all: rich by itself drops the colours but keeps bold and dim, and whoever sets NO_COLOR (a
+    screen reader, a log viewer that shows escapes as text) wants plain characters. Progress
+    and spinners then print log lines instead of redrawing (engine/progress.py `animated`).
+    Off a terminal rich writes no escape code anyway."""
+    from rich.console import Console
+
+    plain = os.environ.get("NO_COLOR", "") != ""
+    return Console(file=file, highlight=False, soft_wrap=False,
+                   color_system=None if plain else "auto")
+
+
+def renamed(old: str, new: str, old_value: str | None, value: str | None,
+            then: str = "") -> str | None:
+    """The value of option `new`, or of `old`, its spelling before the rename: kept working for
+    one release, with a one-line note on stderr (`then`: what `old` will mean afterwards).
+    Both at once is a usage error."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise UsageError(f"{old} is the old spelling of {new}: give {new} only")
+    sys.stderr.write(f"breakglass: note: {old} is now {new}"
+                     f"{'; ' + then if then else ''} ({old} goes in the next release)\n")
+    return old_value
 
 
 def write_json(app: App, doc: Any) -> None:

@@ -14,27 +14,31 @@ from breakglass.commands._runner import OVERRIDE_HELP
 @task(help={
     "local_state": STATE_HELP["local_state"],
     "config": "path to breakglass.toml",
-    "only": "verify only [backups.NAME]",
+    "backup": "verify only [backups.NAME] (as in backup.take --backup NAME)",
+    "only": "old spelling of --backup NAME (goes in the next release)",
     "all_": "read every backup to the end, not only the newest",
     "json_": "the same as --format json",
     "format_": FORMAT_HELP,
     "dry_run": "show what would be checked (a read-only runbook: the checks still run)",
 })
 @handle_errors
-def verify(c: Context, config: str | None = None, only: str | None = None, all_: bool = False,
-           json_: bool = False,
-           format_: str = "", dry_run: bool = False, local_state: bool = False) -> None:
+def verify(c: Context, config: str | None = None, backup: str | None = None,
+           all_: bool = False, json_: bool = False, format_: str = "", dry_run: bool = False,
+           local_state: bool = False, only: str | None = None) -> None:
     """Verify every [backups.*]: freshness (RPO), encryption, retention, checksums, archive.
 
     Never changes anything. Exit 0 passed, 1 a finding, 2 usage/config error, 3 could not
     verify (store unreachable, archive could not be read)."""
+    from breakglass.commands._common import renamed
     from breakglass.commands._runner import run_runbook
     from breakglass.recovery.verify import BackupVerify
 
-    if only is not None and not only.strip():
-        raise Exit("breakglass: --only needs a backup name", code=2)
+    name = renamed("--only", "--backup", only, backup)
+    if name is not None and not name.strip():
+        raise Exit("breakglass: --backup needs a backup name", code=2)
     app = App(config, json_, fmt=format_, local_state=local_state)
-    code = run_runbook(app, BackupVerify, {"only": only, "all": all_}, dry_run=dry_run)
+    # "only": the runbook's parameter as journaled (runs.resume rebuilds it from the journal)
+    code = run_runbook(app, BackupVerify, {"only": name, "all": all_}, dry_run=dry_run)
     if code:
         raise Exit(code=code)
 

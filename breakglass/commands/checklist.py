@@ -73,12 +73,13 @@ def check(c: Context, gate: str | None = None, only: str | None = None,
 def _run(app: App, runbook: Runbook) -> RunResult:
     from breakglass.commands._runner import build_services, options
     from breakglass.engine.executor import execute
+    from breakglass.engine.progress import animated
 
     # The engine prints nothing here (console=None): the item table replaces its per-step lines,
     # and the findings are printed once, below it.
     services = build_services(app, json_output=True)
     opts = options(app, dry_run=False, yes=False)
-    if app.json_output or not app.console.is_terminal:
+    if app.json_output or not animated(app.console):
         return execute(runbook, opts, services)
     with app.console.status(f"checking {len(runbook.steps())} item(s)…"):
         return execute(runbook, opts, services)

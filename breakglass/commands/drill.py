@@ -42,7 +42,10 @@ def _log_to(path: str) -> None:
 @task(iterable=["override"], help={
     "local_state": STATE_HELP["local_state"],
     "config": "path to breakglass.toml",
-    "backup": "restore this backup (its key in the store) instead of the newest",
+    "archive": "restore this archive (its key in the store, as backup.verify lists it) "
+               "instead of the newest",
+    "backup": "old spelling of --archive KEY (goes in the next release; then --backup NAME "
+              "names a [backups.NAME] set, as in backup.take and backup.verify)",
     "env": "environment: local (embedded PostgreSQL, default), server (scratch database on "
            "[drills.restore] server), rds (an RDS snapshot restored into a new instance)",
     "jobs": "pg_restore --jobs (default: [drills.restore] jobs, else chosen by core count)",
@@ -57,17 +60,19 @@ def _log_to(path: str) -> None:
            "uses)",
 })
 @handle_errors
-def restore(c: Context, config: str | None = None, backup: str | None = None,
+def restore(c: Context, config: str | None = None, archive: str | None = None,
             env: str | None = None, jobs: int = 0, dry_run: bool = False, yes: bool = False,
             json_: bool = False,
             format_: str = "", override: list[str] | None = None, because: str = "",
-            local_state: bool = False, log: str | None = None) -> None:
+            local_state: bool = False, log: str | None = None,
+            backup: str | None = None) -> None:
     """Restore drill: restore the newest backup into a disposable environment and prove it.
 
     Validates structure, exact row counts, sequences and your [[drills.restore.expect]] checks,
     times every stage against rto, judges the backup's age against max_age, records the drill
     in state_dir/drills/history.jsonl and writes a trend report. Exit 0 passed, 1 a finding,
     2 usage/config error, 3 could not verify."""
+    from breakglass.commands._common import renamed
     from breakglass.commands._runner import build_services, options, overrides, print_json
     from breakglass.drills.restore import RestoreDrill
     from breakglass.engine.executor import execute
@@ -76,12 +81,15 @@ def restore(c: Context, config: str | None = None, backup: str | None = None,
         _log_to(log)
     if env is not None and env not in ENVIRONMENTS:
         raise Exit(f"breakglass: --env must be one of {', '.join(ENVIRONMENTS)}", code=2)
-    if backup is not None and not backup.strip():
-        raise Exit("breakglass: --backup needs a backup key", code=2)
+    key = renamed("--backup", "--archive", backup, archive,
+                  then="--backup NAME will name a [backups.NAME] set, as in backup.take")
+    if key is not None and not key.strip():
+        raise Exit("breakglass: --archive needs an archive's key in the store", code=2)
     if jobs < 0 or jobs > 64:
         raise Exit("breakglass: --jobs must be between 1 and 64", code=2)
     app = App(config, json_, fmt=format_, local_state=local_state)
-    runbook = RestoreDrill(app.config, {"backup": backup, "env": env, "jobs": jobs or None})
+    # "backup": the runbook's parameter as journaled (runs.resume rebuilds it from the journal)
+    runbook = RestoreDrill(app.config, {"backup": key, "env": env, "jobs": jobs or None})
     result = execute(runbook, options(app, dry_run=dry_run, yes=yes,
                                       overrides=overrides(override, because)),
                      build_services(app, app.json_output))

@@ -56,19 +56,22 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes, durable: bool = True) -> None:
     """Atomically replace `path` with `data`, 0600: temp file + fsync + rename + fsync(dir), so a
-    crash leaves either the old or the new content, never a torn file."""
+    crash leaves either the old or the new content, never a torn file. `durable=False` leaves
+    out the two fsyncs: still atomic for a process that is killed, not across a power loss."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(fd, 0o600)
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:

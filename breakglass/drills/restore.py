@@ -3,7 +3,7 @@
 Steps (each observes first, so `runs.resume` after a SIGKILL neither repeats nor skips work):
 
     leftovers     remove environments and fetched files of drills that were killed
-    select        pick the newest backup (or --backup KEY) and its manifest; RPO = its age now
+    select        pick the newest backup (or --archive KEY) and its manifest; RPO = its age now
     fetch         download into state_dir/drills/<run_id>/ (0700), sha256 vs the manifest,
                   decrypt age, read the TOC                           undo: delete the files
     environment   create the environment for the dump's major         undo: destroy it
@@ -87,7 +87,7 @@ class RestoreDrill(Runbook):
             raise UsageError("--env rds needs a [drills.restore.rds] table (source_instance or "
                              "snapshot; see docs/drill-restore.md)")
         if kind == "rds" and self.params.get("backup"):
-            raise UsageError("--backup names a dump in the store; an rds drill restores "
+            raise UsageError("--archive names a dump in the store; an rds drill restores "
                              "[drills.restore.rds] snapshot (or the newest of source_instance)")
         jobs = self.params.get("jobs")
         self.drill = Drill(config, drill, config.backups[drill.backup], kind,

@@ -9,8 +9,9 @@ to a `ProgressView`:
   build is visibly alive), the label, then a bar and "12/40" for items, "1.2 MiB of 40.0 MiB,
   5.1 MiB/s" for bytes, nothing more for a phase. The lines go when the step's status line is
   printed; a phase's line goes as soon as the phase ends.
-- in a log (cron, CI, a pipe): no redrawn bar, no carriage return; one heartbeat line every
-  `heartbeat` seconds while a step works (0: one per event, for tests), e.g.
+- in a log (cron, CI, a pipe; also with NO_COLOR or TERM=dumb: `animated`): no redrawn bar, no
+  carriage return; one heartbeat line every `heartbeat` seconds while a step works (0: one per
+  event, for tests), e.g.
 
       drill.restore: restore 12/40 data items, 3/18 indexes and constraints, 1m20s
 """
@@ -22,21 +23,9 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
-
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Task
+    from rich.progress import Progress, TaskID
 
 Unit = Literal["items", "bytes", "phase"]
 
@@ -58,6 +47,14 @@ class ProgressEvent:
 
     def stamped(self, step: str) -> ProgressEvent:
         return replace(self, step=step)
+
+
+def animated(console: Console) -> bool:
+    """May `console` redraw a line (a bar, a spinner)? Only on a terminal that takes escape
+    codes: not in a pipe or a log, not with TERM=dumb, not with NO_COLOR (its console has no
+    colour system: commands/_common.py `make_console`) — there, progress is heartbeat lines."""
+    return (console.is_terminal and not console.is_dumb_terminal
+            and console.color_system is not None)
 
 
 def human_bytes(n: float) -> str:
@@ -109,19 +106,36 @@ class _Live:
         return f"{count} {e.label}" if e.unit == "items" else f"{e.label} {count}"
 
 
-class _Bar(BarColumn):
-    """No bar for a phase: its spinner and name say all there is."""
+def _bars(console: Console) -> Progress:
+    """The terminal's progress lines. rich.progress is imported here, not at the top: every
+    runbook imports this module (engine/runbook.py), and a check that never shows a bar should
+    not pay for it (bench/check_observatory.py)."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
 
-    def render(self, task: Task) -> Text:  # type: ignore[override]
-        if task.fields.get("unit") == "phase":
-            return Text("")
-        return super().render(task)  # type: ignore[return-value]
+    class Bar(BarColumn):
+        """No bar for a phase: its spinner and name say all there is."""
 
+        def render(self, task: Task) -> Text:  # type: ignore[override]
+            if task.fields.get("unit") == "phase":
+                return Text("")
+            return super().render(task)  # type: ignore[return-value]
 
-class _Amount(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        unit: Unit = task.fields.get("unit", "items")
-        return Text(amount(unit, task.completed, task.total, task.speed), style="cyan")
+    class Amount(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            unit: Unit = task.fields.get("unit", "items")
+            return Text(amount(unit, task.completed, task.total, task.speed), style="cyan")
+
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), Bar(), Amount(),
+                    TimeElapsedColumn(), console=console, transient=True)
 
 
 class ProgressView:
@@ -150,7 +164,7 @@ class ProgressView:
                 live.event, live.updated = event, time.monotonic()
             else:
                 self._live[event.label] = _Live(event)
-            if self.console.is_terminal:
+            if animated(self.console):
                 self._draw(event)
             elif self.heartbeat <= 0:
                 self._beat()
@@ -173,10 +187,10 @@ class ProgressView:
 
     # -- a terminal ---------------------------------------------------------------------------
     def _draw(self, event: ProgressEvent) -> None:
+        from rich.markup import escape
+
         if self._bars is None:
-            self._bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), _Bar(),
-                                  _Amount(), TimeElapsedColumn(), console=self.console,
-                                  transient=True)
+            self._bars = _bars(self.console)
             self._bars.start()
         task = self._tasks.get(event.label)
         if event.ended:
@@ -203,4 +217,6 @@ class ProgressView:
         now = time.monotonic()
         parts = [live.part() for live in self._live.values()]
         line = f"{self.runbook}: {self._step} {', '.join(parts)}, {clock(now - self._since)}"
+        from rich.text import Text
+
         self.console.print(Text(line), soft_wrap=True, highlight=False)

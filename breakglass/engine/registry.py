@@ -67,12 +67,17 @@ def _attest() -> type[Runbook]:
     return Attest
 
 
+def _leak_purge() -> type[Runbook]:
+    from breakglass.runbooks.rotate.purge import LeakPurge
+    return LeakPurge
+
+
 #: name -> loader of the built-in runbook of that name (a test checks each loads its own name)
 BUILTIN: dict[str, Callable[[], type[Runbook]]] = {
     "backup.verify": _backup_verify, "backup.take": _backup_take, "rotate": _rotate,
     "drill.restore": _drill_restore, "drill.scenarios": _drill_scenarios,
     "lockout": _lockout, "unlock": _unlock, "rollback": _rollback, "check": _check,
-    "attest": _attest,
+    "attest": _attest, "leak.purge": _leak_purge,
 }
 
 

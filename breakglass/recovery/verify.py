@@ -57,7 +57,7 @@ class BackupVerify(Runbook):
         if not config.backups:
             raise UsageError("no [backups.NAME] section in the configuration: nothing to verify")
         if only is not None and only not in config.backups:
-            raise UsageError(f"--only {only!r}: no [backups.{only}] in the configuration "
+            raise UsageError(f"--backup {only!r}: no [backups.{only}] in the configuration "
                              f"(configured: {', '.join(sorted(config.backups))})")
 
     @property
@@ -110,17 +110,23 @@ class VerifyBackupSet(Step):
     # -- observe: read-only facts, shown in the plan and journaled --------------------------
     def observe(self, ctx: StepContext) -> Mapping[str, Any]:
         store = self._store(ctx)
-        objs = store.list_backups()  # CouldNotVerify(STORE_UNREACHABLE) -> engine, exit 3
+        # Every phase below is shown while it lasts (a spinner on a terminal, heartbeat lines
+        # in a log): a store with thousands of backups or a slow S3 takes seconds per phase.
+        with ctx.activity(f"list {store.url}"):
+            objs = store.list_backups()  # CouldNotVerify(STORE_UNREACHABLE) -> engine, exit 3
         enc = self.cfg.encryption
         if objs:
             # S3 listings carry no encryption/checksum: HEAD the ones we judge on those.
             wanted = range(len(objs)) if enc in SSE_ACCEPTED or self.deep_all else [-1]
-            for i in wanted:
+            for n, i in enumerate(wanted, start=1):
                 objs[i] = store.stat(objs[i].key)
+                ctx.progress("backups' metadata read", n, len(wanted))
         # the first bytes say whether a backup is age-encrypted, whatever its name says
         peek = objs if enc == "age" or self.deep_all else objs[-1:]
-        age_header = {o.key: archive.is_age(store.read_head(o.key, len(archive.AGE_MAGIC)))
-                      for o in peek}
+        age_header = {}
+        for n, o in enumerate(peek, start=1):
+            age_header[o.key] = archive.is_age(store.read_head(o.key, len(archive.AGE_MAGIC)))
+            ctx.progress("backups' first bytes read (age or not)", n, len(peek))
         return {
             "store": store.url,
             "backups": [o.to_dict() for o in objs],
@@ -184,11 +190,14 @@ class VerifyBackupSet(Step):
         many were read to find it: at most LAST_GOOD_TRIES, newest first (each is downloaded
         and read whole, as `--all` would)."""
         tried = 0
+        most = min(len(earlier), LAST_GOOD_TRIES)
         for i in range(len(earlier) - 1, max(-1, len(earlier) - 1 - LAST_GOOD_TRIES), -1):
             obj, tried = earlier[i], tried + 1
-            head = archive.is_age(store.read_head(obj.key, len(archive.AGE_MAGIC)))
-            if self._deep(ctx, store, obj, head, earlier[:i], now).ok_evidence is not None:
-                return obj, tried
+            with ctx.activity(f"look for the newest backup that still verifies: {obj.key} "
+                              f"({tried} of at most {most})"):
+                head = archive.is_age(store.read_head(obj.key, len(archive.AGE_MAGIC)))
+                if self._deep(ctx, store, obj, head, earlier[:i], now).ok_evidence is not None:
+                    return obj, tried
         return None, tried
 
     def _finding(self, code: str, message: str, action: str,
@@ -320,7 +329,8 @@ class VerifyBackupSet(Step):
         found: list[Finding] = []
         manifest: Manifest | None = None
         try:
-            manifest = store.read_manifest(obj.key)
+            with ctx.activity(f"read the manifest of {obj.key}"):
+                manifest = store.read_manifest(obj.key)
         except ManifestInvalid as exc:
             found.append(self._finding("MANIFEST_INVALID", str(exc),
                                        "rewrite the manifest (backup.take writes it)",
@@ -329,7 +339,11 @@ class VerifyBackupSet(Step):
         # because pg_restore needs a file and a dump must never be held in memory.
         with tempfile.TemporaryDirectory(prefix="breakglass-verify-") as tmp:
             stored = Path(tmp) / "object"
-            sha, size = store.download(obj.key, stored)
+            label = f"download {obj.key}"
+            total = obj.size or None
+            ctx.progress(label, 0, total, "bytes")
+            sha, size = store.download(
+                obj.key, stored, lambda done: ctx.progress(label, done, total, "bytes"))
             evidence: dict[str, Any] = {"key": obj.key, "size": size, "sha256": sha}
             found.extend(self._checksums(obj, manifest, sha, size))
             if manifest is None and not any(f.code == "MANIFEST_INVALID" for f in found):
@@ -341,7 +355,9 @@ class VerifyBackupSet(Step):
         evidence.update(check.facts)
         if not check.ok and check.problem not in {f.code for f in found}:
             found.append(self._archive_finding(obj, check))
-        found.extend(self._shape(ctx, store, obj, manifest, check.toc, earlier, now))
+        with ctx.activity(f"compare {obj.key} with its manifest, earlier backups and the "
+                          "database"):
+            found.extend(self._shape(ctx, store, obj, manifest, check.toc, earlier, now))
         sources = [s for s, ok in (("manifest", manifest is not None),
                                    ("S3 ChecksumSHA256", obj.checksum_sha256 is not None)) if ok]
         evidence["checked_against"] = " + ".join(sources)
@@ -391,8 +407,10 @@ class VerifyBackupSet(Step):
 
     def _archive(self, ctx: StepContext, stored: Path, tmp: Path,
                  encrypted: bool) -> archive.ArchiveCheck:
+        reading = "read the archive to the end (pg_restore --list)"
         if not encrypted:
-            return archive.check_archive(stored)
+            with ctx.activity(reading):
+                return archive.check_archive(stored)
         if self.cfg.identity is None:
             return archive.ArchiveCheck(archive.ARCHIVE_NOT_CHECKED, "it is age-encrypted and "
                                         f"{self.name}.identity is not configured")
@@ -404,11 +422,13 @@ class VerifyBackupSet(Step):
             return archive.ArchiveCheck(archive.ARCHIVE_NOT_CHECKED,
                                         f"{self.name}.identity: {exc}")
         plain = tmp / "plain"
-        problem = archive.decrypt_age(stored, plain, identities)
+        with ctx.activity("decrypt the backup (age)"):
+            problem = archive.decrypt_age(stored, plain, identities)
         if problem is not None:
             return problem
         stored.unlink()  # keep one copy on disk at a time
-        return archive.check_archive(plain)
+        with ctx.activity(reading):
+            return archive.check_archive(plain)
 
     def _archive_finding(self, obj: BackupObject, check: archive.ArchiveCheck) -> Finding:
         code = check.problem or archive.ARCHIVE_UNREADABLE
@@ -442,7 +462,7 @@ def with_last_good(found: Sequence[Finding], good: BackupObject | None, tried: i
     does; `last_good_backup` in their evidence for scripts."""
     if good is not None:
         tail = (f"; the newest backup that still verifies is {good.key} "
-                f"({_human(now - good.modified)} old): `breakglass drill.restore --backup "
+                f"({_human(now - good.modified)} old): `breakglass drill.restore --archive "
                 f"{good.key}` proves it restores")
     elif tried:
         tail = f"; none of the {tried} backup(s) before it verifies either: take one now"

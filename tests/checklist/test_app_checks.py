@@ -405,5 +405,5 @@ def test_a_refused_malformed_probe_is_recorded_not_raised(tmp_path: Path) -> Non
         server.shutdown()
         server.server_close()
     assert codes(result) == []
-    assert "RemoteProtocolError" in result.evidence["malformed_probe"]
+    assert "RemoteDisconnected" in result.evidence["malformed_probe"]
     assert len(result.evidence["probes"]) == 3

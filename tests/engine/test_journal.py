@@ -157,3 +157,39 @@ def test_a_run_finished_past_the_head_is_unconfirmed_not_the_runs_status(tmp_pat
     s = summarize(j.path)
     assert (s.status, s.exit_code, s.unconfirmed_end, s.is_finished) == (
         None, None, "succeeded", False)
+
+
+def _fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every fsync the journal and its head make from now on (the real call still runs)."""
+    import os
+
+    from breakglass.connectors import files
+
+    calls: list[int] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(journal.os, "fsync", spy)
+    monkeypatch.setattr(files.os, "fsync", spy)
+    return calls
+
+
+@pytest.mark.parametrize("mutating", [True, False])
+def test_a_read_only_run_is_made_durable_at_its_end_a_mutating_one_at_every_event(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mutating: bool) -> None:
+    j = journal.Journal.create(tmp_path, "20261207T130501-7f3a", Redactor())
+    calls = _fsyncs(monkeypatch)
+    j.append("run_started", {"runbook": "check", "mutating": mutating})
+    for i in range(5):
+        j.append("step_done", {"step": f"s{i}"})
+    during = len(calls)
+    j.append("run_finished", {"status": "passed", "exit_code": 0})
+    # journal + head file + its folder, per durable event
+    assert during == (3 * 6 if mutating else 0)
+    assert len(calls) - during == 3
+    assert journal.verify(j.path) == []
+    reopened = journal.Journal.reopen(j.path, Redactor())
+    assert reopened.durable is mutating

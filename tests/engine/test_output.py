@@ -157,12 +157,14 @@ def test_a_recovery_command_is_printed_whole_in_a_pipe_at_80_columns(project: Pr
 
 
 # -- on a terminal 80 columns wide ------------------------------------------------------------
-def _on_a_terminal(project: Project, *args: str, columns: int = 80) -> str:
-    """Run the CLI with stdout a pseudo-terminal of `columns` columns; its output."""
+def _on_a_terminal(project: Project, *args: str, columns: int = 80,
+                   term: dict[str, str] | None = None) -> str:
+    """Run the CLI with stdout a pseudo-terminal of `columns` columns; its output. `term`: the
+    terminal's variables (default: a dumb one without colour)."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    env = {**os.environ, "TERM": "dumb", "NO_COLOR": "1"}
-    env.pop("COLUMNS", None)
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "NO_COLOR", "TERM")}
+    env.update(term if term is not None else {"TERM": "dumb", "NO_COLOR": "1"})
     proc = subprocess.Popen(project.argv(*args), stdin=subprocess.DEVNULL, stdout=follower,
                             stderr=follower, env=env)
     os.close(follower)
@@ -197,6 +199,18 @@ def test_on_an_80_column_terminal_codes_ids_and_commands_are_never_split(
     rows = [ln for ln in listed if "test.markers" in ln]
     assert len(rows) == 1 and run_id in rows[0], listed
     assert f"  target: {LONG_TARGET}" in listed and all(len(ln) <= 80 for ln in listed)
+
+
+def test_no_color_on_a_colour_terminal_writes_no_escape_code_at_all(project: Project) -> None:
+    # A failed run with an undo that failed: bold headings, coloured codes, dim hints.
+    args = ("markers", "--dir", str(project.markers), "--yes", "--fail-verify", "s2",
+            "--fail-undo", "s1")
+    colour = {"TERM": "xterm-256color", "COLORTERM": "truecolor"}
+    assert "\x1b[" in _on_a_terminal(project, *args, term=colour)  # the terminal shows escapes
+    out = _on_a_terminal(project, *args, term={**colour, "NO_COLOR": "1"})
+    assert "test.markers on markers: failed" in out and "\x1b" not in out, out
+    listed = _on_a_terminal(project, "runs.list", columns=120, term={**colour, "NO_COLOR": "1"})
+    assert "test.markers" in listed and "\x1b" not in listed, listed
 
 
 def test_reports_say_ok_note_or_failed_and_list_failures_first(project: Project) -> None:

@@ -191,7 +191,10 @@ def _accepts(port: int) -> bool:
         return True
 
 
-def start_nginx(ca: TestCA, servers: Mapping[str, Server]) -> Nginx:
+def start_nginx(ca: TestCA, servers: Mapping[str, Server],
+                ports: Mapping[str, int] | None = None) -> Nginx:
+    """``ports``: name -> a fixed port for some servers (a tool that only scans ports 80 and 443,
+    bench/check_observatory.py); the others get free ones."""
     if not Path(NGINX).exists():
         raise ServerStartError("nginx not found: apt-get install nginx-light")
     last: ServerStartError | None = None
@@ -199,7 +202,7 @@ def start_nginx(ca: TestCA, servers: Mapping[str, Server]) -> Nginx:
         base = private_tmpdir("bg-nginx-")
         book = ProcessBook()
         try:
-            return _start_once(ca, servers, base, book)
+            return _start_once(ca, servers, base, book, ports or {})
         except ServerStartError as exc:
             last = exc
             book.stop_all()
@@ -213,8 +216,8 @@ def start_nginx(ca: TestCA, servers: Mapping[str, Server]) -> Nginx:
 
 
 def _start_once(ca: TestCA, servers: Mapping[str, Server], base: Path,
-                book: ProcessBook) -> Nginx:
-    ports = {name: free_port() for name in servers}
+                book: ProcessBook, fixed: Mapping[str, int]) -> Nginx:
+    ports = {name: fixed.get(name) or free_port() for name in servers}
     blocks = []
     for name, server in servers.items():
         body = server.body

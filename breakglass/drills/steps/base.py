@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 class Drill:
     """One drill's settings. `kind` is the environment (local, server, rds); `key` the backup
-    asked for with --backup; `jobs` pg_restore --jobs asked for with --jobs."""
+    asked for with --archive; `jobs` pg_restore --jobs asked for with --jobs."""
 
     def __init__(self, config: Config, drill: RestoreDrillConfig, backup: BackupConfig,
                  kind: str, key: str | None, jobs: int | None) -> None:

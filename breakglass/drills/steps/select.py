@@ -1,4 +1,4 @@
-"""Step `select` of a dump drill: pick the newest backup in the store (or --backup KEY) and its
+"""Step `select` of a dump drill: pick the newest backup in the store (or --archive KEY) and its
 manifest. RPO is the backup's age when it was selected, on the clock backup.verify uses too
 (recovery/manifest.backup_time: a plausible manifest's start time, else the object's
 modification time), judged against the backup set's max_age by `report`."""
@@ -31,7 +31,7 @@ class SelectBackup(DrillStep):
             chosen = [o for o in objs if o.key == self.d.key]
             if not chosen:
                 newest = objs[-1].key if objs else "none"
-                raise UsageError(f"--backup {self.d.key!r}: no such backup in {store.url} "
+                raise UsageError(f"--archive {self.d.key!r}: no such backup in {store.url} "
                                  f"(newest: {newest})")
         else:
             chosen = objs[-1:]
