@@ -1,9 +1,10 @@
 """The `rotate` runbook: `breakglass rotate NAME [--leaked] [--revoke-first]` (docs/rotate.md).
 
 It builds the kind for `[secrets.NAME]` from its registered spec (kinds.py), asks
-base.rotation_steps for the steps in the order the mode needs, and adds the two steps that are
+base.rotation_steps for the steps in the order the mode needs, and adds the steps that are
 not about a kind: restarting consumers (consumers.py) and, with --leaked, searching git
-history for the old value (leaked.py).
+history for the old value (leaked.py) and, once it is revoked, what it was used for
+(exposure.py).
 """
 
 from __future__ import annotations
