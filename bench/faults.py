@@ -8,7 +8,7 @@ clients independent of breakglass.
     .venv/bin/python bench/faults.py --only rotate      # every rotate.KIND (one per kind)
 
 Faults: SIGKILL at STEP.before_apply / mid / after_apply / after_verify (the engine's
-BREAKGLASS_TEST_PAUSE_AT hook), a host, the database, Redis, AWS (moto) or Stripe (its fake)
+crash-test hook point), a host, the database, Redis, AWS (moto) or Stripe (its fake)
 going away after a kill, a restart or a permission refused. Each scenario is one module in
 bench/_faults/ (the registry: bench/_faults/__init__.py); servers are the test fixtures of
 tests/servers/, started on loopback once and stopped at the end (also on Ctrl-C or SIGTERM).
@@ -158,7 +158,7 @@ def run(wanted: list[str], lab: Lab, work: Path, args: argparse.Namespace,
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     p.add_argument("--quick", action="store_true",
-                   help="2 boundaries per runbook (what tests/test_faults.py runs)")
+                   help="2 boundaries per runbook (what tests/bench/test_faults.py runs)")
     p.add_argument("--only", default="", help="comma-separated runbooks, `rotate` for every "
                    "rotate.KIND (default: all)")
     p.add_argument("--kind", default="", help="only faults of this kind (e.g. sigkill)")

@@ -3,6 +3,7 @@ module per server); each picks free loopback ports, records what it started and 
 that. See DESIGN.md "Tests use real servers"."""
 
 pytest_plugins = [
+    "tests.skips",  # @pytest.mark.needs and --fail-on-skip (CI: no skip unless allowed)
     "tests.servers.postgres",
     "tests.servers.redis",
     "tests.servers.sshd",

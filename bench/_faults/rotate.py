@@ -100,7 +100,7 @@ class RotateScenario(Scenario):
     leaked_steps: ClassVar[Steps]
     #: the boundary after which `runs.undo` is tried instead of a resume
     undo_at: ClassVar[str] = "create.after_verify"
-    #: labels of the faults `--quick` tries (tests/test_faults.py)
+    #: labels of the faults `--quick` tries (tests/bench/test_faults.py)
     quick: ClassVar[tuple[str, ...]]
 
     @classmethod

@@ -2,7 +2,7 @@
 
 A trial:
     setup     a fresh project (its own folder, state_dir and data on the lab's servers)
-    inject    SIGKILL at a step boundary (the engine's BREAKGLASS_TEST_PAUSE_AT hook), maybe
+    inject    SIGKILL at a step boundary (the engine's crash-test hook point), maybe
               followed by a server taken away; or a fault that makes the run fail by itself
               (a restart or a permission refused)
     recover   what a person would do: fix the cause, `runs.resume ID` or `runs.undo ID`, or

@@ -46,6 +46,7 @@ from breakglass.errors import UsageError
 from breakglass.state import open_state
 
 if TYPE_CHECKING:
+    from breakglass.config import Config
     from breakglass.state.base import State
 
 #: the state's record of attestations
@@ -209,7 +210,7 @@ class Attest(Runbook):
     responsibility = "release_signoff"  # replaced per item below (the item's owners attest it)
     mutating = True
 
-    def __init__(self, config: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         super().__init__(config, params)
         self.item = known_item(str(self.params.get("item") or ""))
         # The owners of the item's responsibility are told, and only they may attest it.
@@ -229,7 +230,7 @@ def _automated(item: Item) -> str:
             "manual items are attested")
 
 
-def _refuse(config: Any, item: Item, params: Mapping[str, Any]) -> None:
+def _refuse(config: Config, item: Item, params: Mapping[str, Any]) -> None:
     """Every reason an attestation is refused, checked again on resume (the config may have
     changed since)."""
     if item.check:

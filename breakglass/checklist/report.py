@@ -31,6 +31,7 @@ from breakglass.checklist.runbook import ALLOWED, EVIDENCE, parse_gate, select
 from breakglass.engine import journal
 from breakglass.engine.findings import Finding, Outcome, verdict
 from breakglass.errors import UsageError
+from breakglass.text import one_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -67,10 +68,6 @@ class ItemRow:
         if "by" in self.evidence and "expires" in self.evidence:
             return f"attested by {self.evidence['by']} until {str(self.evidence['expires'])[:10]}"
         return ""
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def verdict_of(findings: Sequence[Finding]) -> str:
@@ -214,11 +211,11 @@ def junit_xml(summary: RunSummary, items: Sequence[ItemRow]) -> bytes:
                                                  "time": f"{r.seconds or 0.0:.3f}"})
         counting = [f for f in r.findings if f.counts]
         first = counting[0] if counting else None
-        message = _x(f"{first.code}: {_one_line(first.message)}") if first else ""
+        message = _x(f"{first.code}: {one_line(first.message)}") if first else ""
         if r.verdict == FAILED:
             failed = [f for f in counting if f.outcome is Outcome.FAILED]
             el = ET.SubElement(case, "failure", {
-                "message": _x(f"{failed[0].code}: {_one_line(failed[0].message)}"),
+                "message": _x(f"{failed[0].code}: {one_line(failed[0].message)}"),
                 "type": _x(failed[0].code)})
             el.text = _findings_text(counting)
         elif r.verdict == UNVERIFIED and first is not None:
@@ -230,7 +227,7 @@ def junit_xml(summary: RunSummary, items: Sequence[ItemRow]) -> bytes:
         elif r.verdict == ALLOWED_V:
             allowed = [f for f in r.findings if f.evidence.get(ALLOWED)]
             ET.SubElement(case, "skipped", {"message": _x(
-                "; ".join(f"{f.code}: {_one_line(f.message)}" for f in allowed))})
+                "; ".join(f"{f.code}: {one_line(f.message)}" for f in allowed))})
         if r.evidence:
             import json
 

@@ -15,16 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breakglass.checklist import items as catalog
 from breakglass.checklist.attest import suggest
 from breakglass.checklist.model import Gate, Item, SharedCheckContext
 from breakglass.engine.findings import Finding, Outcome, as_note
+from breakglass.engine.measures import Measured, Quantity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
 from breakglass.engine.runs import RunSummary
 from breakglass.errors import UsageError
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
 
 #: the evidence key that marks a finding turned into a note by --allow-unverified
 ALLOWED = "allowed_unverified"
@@ -75,7 +79,7 @@ class Check(Runbook):
     responsibility = "release_signoff"
     mutating = False
 
-    def __init__(self, config: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         super().__init__(config, params)
         self.gate = parse_gate(self.params.get("gate"))
         self.items = select(self.gate, self.params.get("only"))
@@ -89,17 +93,20 @@ class Check(Runbook):
     def steps(self) -> Sequence[Step]:
         return [ItemStep(item, self._shared, item.id in self.allowed) for item in self.items]
 
-    def measures(self, summary: RunSummary) -> Mapping[str, float]:
-        """Items failing and items that could not be verified (one step per item)."""
+    @classmethod
+    def measured(cls, summary: RunSummary) -> Sequence[Measured]:
+        """Items run, failing and could not be verified (one step per item)."""
         failing = unverified = 0
         for step in summary.steps.values():
             counted = [f for f in step.findings if f.counts]
             failing += any(f.outcome == Outcome.FAILED for f in counted)
             unverified += bool(counted) and all(f.outcome == Outcome.UNVERIFIED
                                                 for f in counted)
-        return {"check_items": float(len(summary.steps)),
-                "check_items_failing": float(failing),
-                "check_items_unverified": float(unverified)}
+        return [Measured(summary.target, (
+            Quantity("items", len(summary.steps), "count", gauge=True),
+            Quantity("items_failing", failing, "count", label="items failing", gauge=True),
+            Quantity("items_unverified", unverified, "count", label="items not verified",
+                     gauge=True)), metric="check")]
 
 
 class ItemStep(Step):

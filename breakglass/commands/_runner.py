@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breakglass.commands._common import App, write_json
@@ -62,13 +61,8 @@ def options(app: App, *, dry_run: bool, yes: bool,
             overrides: Mapping[str, str] | None = None, take_over: bool = False) -> RunOptions:
     from breakglass.engine.executor import RunOptions
 
-    # The crash-test hook (see RunOptions.pause_at) is read here, at the CLI layer, never in
-    # steps; the test suite sets it to SIGKILL a real run at a chosen point.
-    pause_at = os.environ.get("BREAKGLASS_TEST_PAUSE_AT") or None
-    pause_file = os.environ.get("BREAKGLASS_TEST_PAUSE_FILE")
     return RunOptions(dry_run=dry_run, yes=yes, interactive=sys.stdin.isatty(),
-                      json_output=app.json_output, pause_at=pause_at,
-                      pause_file=Path(pause_file) if pause_file else None,
+                      json_output=app.json_output,
                       overrides=dict(overrides or {}), take_over=take_over,
                       heartbeat=_heartbeat(), incident=_open_incident(app))
 

@@ -28,7 +28,7 @@ class WebChecks(Section):
 
     #: default: [app] base_url
     base_url: Annotated[str, AfterValidator(http_url)] | None = None
-    #: the page whose cookies and headers are judged (the seed: `curl -s -D - …/login`)
+    #: the page whose cookies and headers are judged (the checklist's `curl -s -D - …/login`)
     login_path: NonEmpty = "/login"
     #: headers.cors probes these paths (default: login_path and "/"); add your API prefix
     cors_paths: list[NonEmpty] = []
@@ -38,7 +38,7 @@ class WebChecks(Section):
     ca_bundle: ExistingFile | None = None
     #: tls.expiry fails when the certificate expires sooner than this
     cert_margin: Duration = timedelta(days=21)
-    #: tls.hsts: the least acceptable max-age (the seed: 31536000 s, a year)
+    #: tls.hsts: the least acceptable max-age (the checklist: 31536000 s, a year)
     hsts_min_age: Duration = timedelta(days=365)
     timeout: Timeout = timedelta(seconds=10)
 

@@ -20,6 +20,8 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer
 from pydantic_core import PydanticCustomError
 
+from breakglass.text import exact_duration
+
 UNITS: dict[str, timedelta] = {
     "s": timedelta(seconds=1),
     "m": timedelta(minutes=1),
@@ -53,13 +55,8 @@ def parse_duration(text: str) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """The inverse of parse_duration for display: the largest unit that divides exactly."""
-    seconds = int(value.total_seconds())
-    for unit, size in sorted(UNITS.items(), key=lambda kv: kv[1], reverse=True):
-        step = int(size.total_seconds())
-        if seconds and seconds % step == 0:
-            return f"{seconds // step}{unit}"
-    return f"{seconds}s"
+    """The inverse of parse_duration for display (text.py, shared with the engine)."""
+    return exact_duration(value)
 
 
 def _validate(value: Any, shortest: timedelta, longest: timedelta) -> timedelta:

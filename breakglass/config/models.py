@@ -9,6 +9,8 @@ other section fails to validate.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import re
 import urllib.parse
@@ -23,6 +25,7 @@ from pydantic import (
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -57,7 +60,10 @@ def _state_url(value: str) -> str:
 
 
 class ProjectConfig(Section):
+    #: the project's name, in notices and reports
     name: NonEmpty
+    #: a label of what breakglass acts on ("production"), in notices and reports; compared with
+    #: nothing (the drill guard compares database endpoints)
     environment: NonEmpty
     #: the local state folder; with `state` set, the cache of the shared state
     state_dir: ConfigPath = Path(".breakglass")
@@ -122,6 +128,8 @@ NoticeEventName = Literal["start", "success", "failure", "unverified", "approval
 
 
 class PersonConfig(Section):
+    #: where the person's notices go: apprise URLs, or references to them (prefer a reference: a
+    #: webhook URL carries a token)
     notify: list[Annotated[str, AfterValidator(_url_or_ref)]] = []
     #: the events this person hears of, from what each run tells (default: all of those)
     notify_on: list[NoticeEventName] | None = None
@@ -145,13 +153,19 @@ def _runbook_names(value: dict[str, list[NoticeEventName]]) -> dict[str, list[No
 
 
 class SentryConfig(Section):
+    #: a reference to the Sentry DSN: errors, each run's final hash, cron check-ins of scheduled
+    #: runs
     dsn: SecretRef
+    #: Sentry's environment tag
     environment: NonEmpty | None = None
 
 
 class AwsConfig(Section):
+    #: default: the AWS SDK's own (AWS_REGION, ~/.aws/config)
     region: NonEmpty | None = None
+    #: an S3-compatible store or a local test server instead of AWS
     endpoint_url: NonEmpty | None = None
+    #: a profile of ~/.aws/config; default: the usual AWS credential chain
     profile: NonEmpty | None = None
     #: service -> endpoint, winning over endpoint_url for that service (`cloudtrail = "…"`:
     #: a service the S3-compatible store or the local emulator does not serve)
@@ -167,7 +181,9 @@ class AwsConfig(Section):
 
 
 class AppConfig(Section):
+    #: the live app: health checks, lockout proofs, [checklist.web]
     base_url: Annotated[str, AfterValidator(http_url)]
+    #: answers 2xx when the app is healthy (rollback, rotation)
     health_path: str = "/healthz"
 
     @field_validator("health_path")
@@ -182,11 +198,15 @@ class HostConfig(Section):
     """An SSH host (breakglass/connectors/ssh.py). Host keys are checked against `known_hosts`
     (default ~/.ssh/known_hosts) and never auto-added."""
 
+    #: a host name or IP address
     address: NonEmpty
     port: int = Field(default=22, ge=1, le=65535)
+    #: the SSH login
     user: NonEmpty
     #: a secret ref to the private key's text; unset: ssh-agent and ~/.ssh/id_* keys
     key: SecretRef | None = None
+    #: the known_hosts file its host key is checked against (default ~/.ssh/known_hosts); keys are
+    #: never added
     known_hosts: ConfigPath | None = None
     #: prefix privileged commands (restart, chown of a rewritten file) with `sudo -n`
     sudo: bool = False
@@ -212,16 +232,24 @@ class HostConfig(Section):
 
 
 class DatabaseConfig(Section):
+    #: a reference to the PostgreSQL connection URL
     dsn: SecretRef
 
 
 class BackupConfig(Section):
+    #: where the backups are: file:///absolute/path/ or s3://bucket/prefix/
     store: str
+    #: the [databases.NAME] that backup.take dumps
     database: str | None = None
+    #: RPO: the newest backup must be younger than this
     max_age: Duration = timedelta(hours=26)
+    #: the oldest kept backup must be at least this old
     retention_days: int = Field(default=30, ge=1, le=3650)
+    #: "age" needs identity or recipients
     encryption: Literal["age", "sse-s3", "sse-kms", "none"] = "none"
+    #: a reference to the age identity that decrypts the backups
     identity: SecretRef | None = None
+    #: age public keys the backups are encrypted to
     recipients: list[NonEmpty] = []
     #: tables whose rows the dump leaves out on purpose ("sessions" in any schema, or
     #: "schema.table"): backup.verify and the drill do not ask for their data
@@ -230,18 +258,12 @@ class BackupConfig(Section):
     @field_validator("store")
     @classmethod
     def _store_url(cls, value: str) -> str:
-        parsed = urllib.parse.urlsplit(value)
-        if parsed.scheme == "file":
-            if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
-                raise PydanticCustomError(
-                    "store", "a file:// store needs an absolute path (file:///var/backups/pg/)")
-        elif parsed.scheme == "s3":
-            if not parsed.netloc:
-                raise PydanticCustomError("store", "an s3:// store needs a bucket "
-                                                   "(s3://bucket/prefix/)")
-        else:
-            raise PydanticCustomError("store", "expected file:///absolute/path/ or "
-                                               "s3://bucket/prefix/")
+        # Each store declares the URLs it takes (breakglass/recovery/stores/).
+        from breakglass.recovery.stores import store_problem
+
+        problem = store_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("store", problem)
         return value
 
     @field_validator("recipients")
@@ -289,54 +311,63 @@ def _cron(value: str) -> str:
     return value
 
 
-class RdsDrillConfig(Section):
-    """Restore an RDS snapshot into a new, tagged instance; deleted after the drill."""
+def _environment_name(value: str) -> str:
+    from breakglass.recovery.environments import ENVIRONMENTS
 
-    #: the instance whose newest automated/manual snapshot is restored …
-    source_instance: NonEmpty | None = None
-    #: … or one named snapshot
-    snapshot: NonEmpty | None = None
-    instance_class: NonEmpty = "db.t3.micro"
-    subnet_group: NonEmpty | None = None
-    security_groups: list[NonEmpty] = []
-    #: login of the restored instance (the source's master user and password)
-    user: NonEmpty = "postgres"
-    password: SecretRef | None = None
-    dbname: NonEmpty = "postgres"
-    #: how long to wait for the instance to become available
-    timeout: Timeout = timedelta(minutes=40)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> RdsDrillConfig:
-        if (self.source_instance is None) == (self.snapshot is None):
-            raise PydanticCustomError("rds", "set exactly one of source_instance, snapshot")
-        return self
+    if value not in ENVIRONMENTS.plugins:
+        raise PydanticCustomError("environment", ENVIRONMENTS.unknown(value))
+    return value
 
 
 class RestoreDrillConfig(Section):
+    """[drills.restore]. The settings of each drill environment (`server = …`, the
+    [drills.restore.rds] table) are keys of this table declared by the environment itself
+    (settings_key, settings_model in breakglass/recovery/environments/): `complete_model()` is
+    this model with them, built from the registry when the first config is validated — not at
+    import, since the environment modules build their settings on breakglass.config.base."""
+
     backup: NonEmpty
-    environment: Literal["local", "server", "rds"] = "local"
+    #: the drill environment (docs/environments.md): a name from its registry
+    environment: Annotated[str, AfterValidator(_environment_name)] = "local"
     rto: Duration = timedelta(minutes=30)
     expect: list[ExpectConfig] = []
     #: when the drill is meant to run (drill.schedule, Sentry monitor); monthly by default
     schedule: Annotated[str, AfterValidator(_cron)] = "0 3 1 * *"
     #: pg_restore --jobs; unset: breakglass chooses
     jobs: int | None = Field(default=None, ge=1, le=64)
-    #: environment = "server": a secret ref to the DSN of a maintenance database on the drill
-    #: server (a role allowed to CREATE DATABASE); never a production server
-    server: SecretRef | None = None
-    #: environment = "rds"
-    rds: RdsDrillConfig | None = None
+
+    @classmethod
+    def complete_model(cls) -> type[RestoreDrillConfig]:
+        return _complete_restore_model()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_environment_settings(cls, data: Any, handler: Any) -> Any:
+        if cls is RestoreDrillConfig and isinstance(data, dict):
+            return cls.complete_model().model_validate(data)
+        return handler(data)
 
     @model_validator(mode="after")
     def _environment_settings(self) -> RestoreDrillConfig:
-        if self.environment == "server" and self.server is None:
-            raise PydanticCustomError("server", 'environment = "server" needs server = '
-                                                '"env:DRILL_SERVER_DSN" (a secret ref)')
-        if self.environment == "rds" and self.rds is None:
-            raise PydanticCustomError("rds", 'environment = "rds" needs a [drills.restore.rds] '
-                                             "table")
+        from breakglass.recovery.environments import ENVIRONMENTS
+
+        env = ENVIRONMENTS.plugins.get(self.environment)
+        if env is not None and env.settings_key is not None and env.settings_of(self) is None:
+            raise PydanticCustomError("environment", env.settings_hint)
         return self
+
+
+@functools.cache
+def _complete_restore_model() -> type[RestoreDrillConfig]:
+    from breakglass.recovery.environments import ENVIRONMENTS
+
+    fields: dict[str, Any] = {
+        env.settings_key: (env.settings_model | None, None)
+        for env in ENVIRONMENTS.plugins.values()
+        if env.settings_key is not None and env.settings_model is not None}
+    model: type[RestoreDrillConfig] = create_model(
+        "RestoreDrillConfig", __base__=RestoreDrillConfig, __module__=__name__, **fields)
+    return model
 
 
 def _role_arn(value: str) -> str:
@@ -355,8 +386,10 @@ class ScheduleConfig(Section):
 
 
 class DrillsConfig(Section):
+    #: the restore drill (docs/drill-restore.md)
     restore: RestoreDrillConfig | None = None
     schedule: ScheduleConfig = ScheduleConfig()
+    #: the failure-scenario drill against a staging app (docs/drill-scenarios.md)
     scenarios: ScenariosConfig | None = None
 
 
@@ -398,12 +431,13 @@ def hint(model: type[Section], key: str) -> str:
 
 def _by_kind(value: Any, handler: ValidatorFunctionWrapHandler,
              info: ValidationInfo) -> SecretSettings:
-    # The arms come from the kinds registry, which sits above config (it imports the kind
-    # modules); imported here, on the first [secrets.NAME], so a config without secrets never
-    # loads the kind modules.
-    from breakglass.runbooks.rotate.kinds import validate_secret
-
-    return validate_secret(value, info.context)
+    # The arms come from the kinds registry (breakglass/runbooks/rotate/kinds.py), which sits
+    # above config: it imports the kind modules, which import the engine. Reached by name, on
+    # the first [secrets.NAME] (a config without secrets never loads the kind modules), so that
+    # no import goes from config up to the runbooks (the layers in .importlinter).
+    kinds = importlib.import_module("breakglass.runbooks.rotate.kinds")
+    settings: SecretSettings = kinds.validate_secret(value, info.context)
+    return settings
 
 
 #: `[secrets.NAME]`: a discriminated union on `kind`, one arm per registered kind.
@@ -445,7 +479,9 @@ ProbeTarget = Annotated[str, AfterValidator(_probe_target)]
 class AccountsConfig(Section):
     """[accounts]: where user accounts live, for `lockout USER` / `unlock USER`."""
 
+    #: the [databases.NAME] holding the user accounts
     database: NonEmpty
+    #: django: Django's auth tables; generic: your own SQL in [accounts.sql]
     preset: Literal["django", "generic"] = "django"
     #: where the proof replays a session cookie: a page that needs a login (a path under
     #: [app].base_url, or an http(s) URL)
@@ -539,6 +575,8 @@ class Config(Section):
     #: the file this was loaded from (set by the loader; not a key in the file)
     path: Path | None = None
     project: ProjectConfig
+    #: responsibility -> people: key_rotation, incident_response, access_approvals,
+    #: release_signoff, backup_restore, dependency_patching; each person needs a [people.NAME]
     owners: dict[str, list[NonEmpty]] = {}
     people: dict[str, PersonConfig] = {}
     #: runbook -> the events its runs tell owners (default: every event for a runbook that

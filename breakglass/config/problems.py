@@ -149,14 +149,16 @@ def _type_at(root: type[BaseModel], loc: Sequence[str | int]) -> Any:
 
 
 def _unwrap(tp: Any) -> Any:
-    """`X | None` -> X; Annotated[X, ...] -> X."""
+    """`X | None` -> X; Annotated[X, ...] -> X; a model completed by plugins (its
+    `complete_model()`, e.g. [drills.restore] with each drill environment's key) -> that one."""
     if typing.get_origin(tp) is typing.Annotated:
         tp = typing.get_args(tp)[0]
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1:
             return _unwrap(args[0])
-    return tp
+    complete = getattr(tp, "complete_model", None)
+    return complete() if isinstance(tp, type) and callable(complete) else tp
 
 
 def dedupe(lines: Iterable[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""[drills.scenarios]: the seed's §14 failure scenarios against a staging app
+"""[drills.scenarios]: the security checklist's §14 failure scenarios against a staging app
 (`breakglass drill.scenarios`, docs/drill-scenarios.md).
 
 One table per scenario; a scenario without its table (or without what it needs, e.g. the test

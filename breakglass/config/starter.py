@@ -1,6 +1,6 @@
 """`breakglass init --profile NAME`: write one of the commented starter files shipped as package
-data (breakglass/config/starters/NAME.toml). tests/unit/test_config.py proves each loads with
-load_config; tests/test_config_cli.py proves each passes config.check once its references are
+data (breakglass/config/starters/NAME.toml). tests/config/test_config.py proves each loads with
+load_config; tests/config/test_config_cli.py proves each passes config.check once its references are
 set."""
 
 from __future__ import annotations

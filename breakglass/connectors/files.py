@@ -43,7 +43,7 @@ def read_regular(path: Path, limit: int = MAX_BYTES) -> bytes:
     return data
 
 
-# -- writing the state folder: private and durable ----------------------------------------
+# -- writing files: private and durable ----------------------------------------
 def private_dir(path: Path) -> Path:
     """Create `path` and any missing parents 0700: chmod, not mkdir's mode, because the umask
     would otherwise decide. Folders that already exist keep their mode (state_dir may be a
@@ -56,15 +56,23 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: bytes, durable: bool = True) -> None:
-    """Atomically replace `path` with `data`, 0600: temp file + fsync + rename + fsync(dir), so a
-    crash leaves either the old or the new content, never a torn file. `durable=False` leaves
-    out the two fsyncs: still atomic for a process that is killed, not across a power loss."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def write_private(path: Path, data: bytes, *, mode: int = 0o600, tmp: Path | None = None,
+                  durable: bool = True) -> None:
+    """Atomically and durably replace `path` with `data`, 0600 (`mode`): a temp file in the same
+    folder (`tmp`, default `.NAME.PID.tmp`), fsync, rename, fsync of the folder — so a crash or a
+    power cut leaves either the old or the new content, never a torn or empty file (rename(2),
+    fsync(2): the rename is durable only once the folder's entry is on disk). The one way
+    breakglass writes a file whole; a missing folder is made 0700. `durable=False` leaves out the
+    two fsyncs: still atomic for a process that is killed, not across a power loss."""
+    if not path.parent.exists():
+        private_dir(path.parent)
+    tmp = tmp or path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
+        os.fchmod(fd, mode)  # O_CREAT's mode passes through the umask; an old tmp keeps its own
+        view = memoryview(data)
+        while view:  # os.write may write less than asked (a signal, a full pipe-like target)
+            view = view[os.write(fd, view):]
         if durable:
             os.fsync(fd)
     finally:
@@ -75,7 +83,7 @@ def write_private(path: Path, data: bytes, durable: bool = True) -> None:
 
 
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:

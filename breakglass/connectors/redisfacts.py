@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from breakglass.errors import CouldNotVerify
+from breakglass.text import error_line
 
 if TYPE_CHECKING:
     import redis
@@ -137,8 +138,8 @@ def observe(url: str, redactor: Redactor) -> RedisFacts:
     except redis_py.RedisError as exc:
         if "DENIED" in str(exc):
             return RedisFacts("denied", host, protected_mode="yes")
-        raise CouldNotVerify(f"Redis at {describe(url)}: {type(exc).__name__}: "
-                             f"{_first_line(exc)}", code=REDIS_UNREACHABLE,
+        raise CouldNotVerify(f"Redis at {describe(url)}: {error_line(exc, limit=200)}",
+                             code=REDIS_UNREACHABLE,
                              action="check that Redis is up and reachable from here") from None
     finally:
         client.close()
@@ -201,7 +202,7 @@ def _acl_nopass(url: str) -> tuple[tuple[str, ...] | None, str | None]:
                 return tuple(name for name in map(_text, client.acl_users())
                              if {"on", "nopass"} <= _acl_flags(client, name)), None
             except redis_py.ResponseError as exc:  # ACL denied to the app's user, or Redis 5
-                return None, f"not seen: {_first_line(exc)[:80]}"
+                return None, f"not seen: {error_line(exc, named=False, limit=80)}"
     except CouldNotVerify as exc:
         return None, f"not seen: {exc}"
 
@@ -215,8 +216,3 @@ def _acl_flags(client: redis.Redis, user: str) -> set[str]:
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:200] if lines else ""

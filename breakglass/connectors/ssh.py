@@ -40,14 +40,17 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from breakglass.errors import BreakglassError, ConfigError, CouldNotVerify, UsageError
+from breakglass.text import error_line
 
 if TYPE_CHECKING:
     import paramiko
 
+    from breakglass.config import Config
     from breakglass.config.models import HostConfig
 
 CONNECT_TIMEOUT = 10.0
@@ -141,7 +144,7 @@ class SSHHost:
         return Connection(self, _open_client(self, timeout))
 
 
-def host_from_config(config: Any, name: str, secrets: _Resolver | None) -> SSHHost:
+def host_from_config(config: Config, name: str, secrets: _Resolver | None) -> SSHHost:
     """`[hosts.NAME]` as an SSHHost; an unknown name is a usage error naming the known ones."""
     hosts = config.hosts
     if name not in hosts:
@@ -257,18 +260,16 @@ def _translate_connect(host: SSHHost, exc: BaseException) -> BaseException:
                               code="HOST_UNREACHABLE",
                               action="check the address, port and that sshd runs, then retry")
     if isinstance(exc, paramiko.SSHException | EOFError):
-        return CouldNotVerify(f"{host.label}: SSH failed ({_one_line(exc)})", code="SSH_ERROR",
+        return CouldNotVerify(f"{host.label}: SSH failed ({_reason(exc)})", code="SSH_ERROR",
                               action="check the host's sshd log")
     return exc
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+#: why an SSH call failed, in a message: the first line of paramiko's, without its type
+_reason = partial(error_line, named=False, limit=200)
 
 
 # -- a connection -------------------------------------------------------------------------------
-
 class Connection:
     """One authenticated SSH connection. Not shared between threads (open one per host/thread)."""
 
@@ -317,7 +318,7 @@ class Connection:
             finally:
                 chan.close()
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise CouldNotVerify(f"{self.host.label}: command failed to run ({_one_line(exc)})",
+            raise CouldNotVerify(f"{self.host.label}: command failed to run ({_reason(exc)})",
                                  code="SSH_ERROR", action="check the host's sshd log") from exc
 
     def _exec(self, chan: paramiko.Channel, line: str, stdin: bytes | None,
@@ -354,7 +355,7 @@ class Connection:
             try:
                 self._sftp = self._client.open_sftp()
             except Exception as exc:
-                raise CouldNotVerify(f"{self.host.label}: SFTP unavailable ({_one_line(exc)})",
+                raise CouldNotVerify(f"{self.host.label}: SFTP unavailable ({_reason(exc)})",
                                      code="SSH_ERROR",
                                      action="enable the sftp subsystem in sshd_config") from exc
         return self._sftp
@@ -516,7 +517,7 @@ class Connection:
                                         f"directory, or set hosts.{self.host.name}.sudo = true"
                                  ) from exc
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise CouldNotVerify(f"{self.host.label}: {path}: {_one_line(exc)}",
+            raise CouldNotVerify(f"{self.host.label}: {path}: {_reason(exc)}",
                                  code="SSH_ERROR", action="check the path and the host") from exc
 
 

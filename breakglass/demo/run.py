@@ -13,7 +13,7 @@ from breakglass.config import load_config
 from breakglass.connectors import pgbin
 from breakglass.connectors.pgcluster import EmbeddedCluster
 from breakglass.demo import sandbox
-from breakglass.drills.restore import RestoreDrill, human_seconds
+from breakglass.drills.restore import RestoreDrill
 from breakglass.engine import render
 from breakglass.engine.executor import RunOptions, RunResult, execute
 from breakglass.engine.redaction import Redactor
@@ -21,6 +21,7 @@ from breakglass.engine.runbook import Runbook
 from breakglass.recovery.take import BackupTake
 from breakglass.recovery.verify import BackupVerify
 from breakglass.secrets import Secrets
+from breakglass.text import human_duration
 
 
 class _Runs:
@@ -40,10 +41,10 @@ def _drill_line(result: RunResult) -> str:
     rep = result.summary.steps["report"].result if result.summary else None
     if not rep:
         return ""
-    return (f"RTO {human_seconds(rep['rto_seconds'])} (target "
-            f"{human_seconds(rep['rto_target_seconds'])}) · RPO "
-            f"{human_seconds(rep['rpo_seconds'])} (max_age "
-            f"{human_seconds(rep['rpo_target_seconds'])}) · trend: {rep['trend']}")
+    return (f"RTO {human_duration(rep['rto_seconds'])} (target "
+            f"{human_duration(rep['rto_target_seconds'])}) · RPO "
+            f"{human_duration(rep['rpo_seconds'])} (max_age "
+            f"{human_duration(rep['rpo_target_seconds'])}) · trend: {rep['trend']}")
 
 
 def run(root: Path, console: Console, redactor: Redactor) -> int:

@@ -15,9 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 
+import tomli_w
 from psycopg import sql
 
 from breakglass.connectors import postgres as pg
+from breakglass.connectors.files import private_dir, write_private
 from breakglass.errors import CouldNotVerify
 
 DATABASE = "acme"
@@ -70,55 +72,32 @@ def seed(dsn: str) -> dict[str, int]:
                 for t in TABLES}
 
 
-# What the restored rows must show (the drill's `expect` rung).
-EXPECT_TOML = """
-[[drills.restore.expect]]
-sql = "select count(*) from users where is_active"
-min = 25000
-
-[[drills.restore.expect]]
-sql = "select count(*) from invoices where status = 'paid'"
-min = 1
-"""
-
-
 def write_config(root: Path, chat_url: str, production_dsn: str) -> Path:
     """The sandbox's breakglass.toml. Like a real one, it holds references, not values: the
-    production DSN lives in a 0600 file beside it."""
+    production DSN lives in a 0600 file beside it. Written with tomli-w: a sandbox path with a
+    quote or a backslash in it stays a valid TOML string."""
     secrets = root / "secrets"
-    secrets.mkdir(mode=0o700)
-    dsn_file = secrets / "production.dsn"
-    dsn_file.touch(mode=0o600)
-    dsn_file.write_text(production_dsn + "\n")
+    private_dir(secrets)
+    write_private(secrets / "production.dsn", (production_dsn + "\n").encode())
+    config = {
+        "project": {"name": "acme-demo", "environment": "demo", "state_dir": "state"},
+        "owners": {"backup_restore": ["dana"]},
+        "people": {"dana": {"notify": [chat_url]}},
+        "databases": {"main": {"dsn": "file:secrets/production.dsn"}},
+        "backups": {"main": {
+            "store": (root / "store").as_uri() + "/", "database": "main", "max_age": "26h",
+            "retention_days": 35, "encryption": "none"}},
+        "drills": {"restore": {
+            "backup": "main", "environment": "local", "rto": "5m",
+            # what the restored rows must show (the drill's `expect` rung)
+            "expect": [{"sql": "select count(*) from users where is_active", "min": 25000},
+                       {"sql": "select count(*) from invoices where status = 'paid'",
+                        "min": 1}]}},
+    }
     path = root / "breakglass.toml"
-    path.write_text(f"""# Written by `breakglass demo`.
-# A real config holds references (env:, file:), never secret values.
-[project]
-name = "acme-demo"
-environment = "demo"
-state_dir = "state"
-
-[owners]
-backup_restore = ["dana"]
-
-[people.dana]
-notify = ["{chat_url}"]
-
-[databases.main]
-dsn = "file:secrets/production.dsn"
-
-[backups.main]
-store = "file://{root / 'store'}/"
-database = "main"
-max_age = "26h"
-retention_days = 35
-encryption = "none"
-
-[drills.restore]
-backup = "main"
-environment = "local"
-rto = "5m"
-""" + EXPECT_TOML)
+    path.write_text("# Written by `breakglass demo`.\n"
+                    "# A real config holds references (env:, file:), never secret values.\n"
+                    + tomli_w.dumps(config), "utf-8")
     return path
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from breakglass.connectors.files import write_private
 from breakglass.engine.progress import Unit
 from breakglass.recovery import archive
 from breakglass.recovery.stores import BackupStore
@@ -214,8 +215,4 @@ def major_of(version: str) -> int | None:
 
 
 def write_done(folder: Path, result: FetchResult) -> None:
-    tmp = folder / f".{DONE}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(result.to_dict(), fh, sort_keys=True)
-    tmp.replace(folder / DONE)
+    write_private(folder / DONE, json.dumps(result.to_dict(), sort_keys=True).encode())

@@ -12,12 +12,13 @@ Steps (each observes first, so `runs.resume` after a SIGKILL neither repeats nor
     teardown      destroy the environment, delete the files
     report        RTO/RPO against rto/max_age, history + trend HTML; the verdict
 
-With `environment = "rds"` the backup is an RDS snapshot and restoring it is creating the
-environment: leftovers, select (the snapshot), environment (the instance), validate, teardown,
-report — no fetch, no pg_restore (drills/steps/snapshot.py).
+With an environment restored from a snapshot (`rds`) the backup is the snapshot and restoring it
+is creating the environment: leftovers, select (the snapshot), environment (the instance),
+validate, teardown, report — no fetch, no pg_restore (drills/steps/snapshot.py).
 
-This module is the runbook: its parameters, its preconditions and which steps run for which
-environment. The steps are in drills/steps/, RTO/RPO in drills/timing.py.
+This module is the runbook: its parameters, its preconditions and which steps run. What differs
+per environment is declared by the environment (breakglass/recovery/environments/): nothing here
+names one. The steps are in drills/steps/, RTO/RPO in drills/timing.py.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from breakglass.drills.steps.report import Report
 from breakglass.drills.steps.select import SelectBackup
 from breakglass.drills.steps.snapshot import CreateInstance, SelectSnapshot
 from breakglass.drills.steps.validate import Validate
-from breakglass.drills.timing import STAGES, human_seconds
-from breakglass.engine.hooks import Figure
+from breakglass.drills.timing import STAGES
+from breakglass.engine.measures import Measured, Quantity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Precondition, Runbook, Step, StepContext
 from breakglass.errors import UsageError
@@ -46,9 +47,7 @@ if TYPE_CHECKING:
     from breakglass.engine.findings import Finding
     from breakglass.engine.runs import RunSummary
 
-__all__ = ["STAGES", "SUPPORTED_ENVIRONMENTS", "RestoreDrill", "human_seconds", "monitor_slug"]
-
-SUPPORTED_ENVIRONMENTS = ("local", "server", "rds")
+__all__ = ["STAGES", "RestoreDrill", "monitor_slug"]
 
 
 def monitor_slug(project: str, backup: str) -> str:
@@ -78,20 +77,20 @@ class RestoreDrill(Runbook):
                              "docs/drill-restore.md)")
         if drill.backup not in config.backups:
             raise UsageError(f"drills.restore.backup: no [backups.{drill.backup}]")
-        kind = str(self.params.get("env") or drill.environment)
-        if kind not in SUPPORTED_ENVIRONMENTS:
-            raise UsageError(f"--env {kind!r}: use one of {', '.join(SUPPORTED_ENVIRONMENTS)}")
-        if kind == "server" and drill.server is None:
-            raise UsageError('--env server needs drills.restore.server = "env:DRILL_SERVER_DSN"')
-        if kind == "rds" and drill.rds is None:
-            raise UsageError("--env rds needs a [drills.restore.rds] table (source_instance or "
-                             "snapshot; see docs/drill-restore.md)")
-        if kind == "rds" and self.params.get("backup"):
-            raise UsageError("--archive names a dump in the store; an rds drill restores "
-                             "[drills.restore.rds] snapshot (or the newest of source_instance)")
+        from breakglass.recovery.environments import ENVIRONMENTS
+
+        asked = self.params.get("env")
+        if asked and str(asked) not in ENVIRONMENTS.plugins:
+            raise UsageError(f"--env: {ENVIRONMENTS.unknown(str(asked))}")
+        environment = ENVIRONMENTS.get(str(asked or drill.environment))
+        if not environment.configured(config):
+            raise UsageError(f"--env {environment.kind}: {environment.settings_hint}")
         jobs = self.params.get("jobs")
-        self.drill = Drill(config, drill, config.backups[drill.backup], kind,
+        self.drill = Drill(config, drill, config.backups[drill.backup], environment,
                            self.params.get("backup") or None, int(jobs) if jobs else None)
+        if self.drill.from_snapshot and self.drill.key:
+            raise UsageError(f"--archive names a dump in the store; a {environment.kind} drill "
+                             "restores a snapshot (docs/environments.md)")
 
     @property
     def target(self) -> str:
@@ -110,9 +109,10 @@ class RestoreDrill(Runbook):
                 "max_runtime": max(1, int(self.drill.drill.rto.total_seconds() * 2 // 60))}
 
     @classmethod
-    def measured(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
-        """RTO and RPO against their targets, the backup's bytes and the rows proven (null for
-        what the drill did not reach)."""
+    def measured(cls, summary: RunSummary) -> Sequence[Measured]:
+        """RTO and RPO against their targets, the wall time, the backup's bytes and the rows
+        proven. Gauges only once the report step judged them: a drill that stopped earlier
+        leaves the gauges missing, not zero, which is what an alert should see."""
         def result(step: str) -> Mapping[str, Any]:
             rec = summary.steps.get(step)
             return (rec.result if rec is not None else None) or {}
@@ -122,69 +122,36 @@ class RestoreDrill(Runbook):
             return []
         rows = next((f.evidence.get("rows") for f in summary.findings
                      if f.code == "ROW_COUNTS_OK"), None)
-        return [{"subject": summary.target, "key": sel.get("key") or rep.get("backup_key"),
-                 "rto_seconds": rep.get("rto_seconds"),
-                 "rto_target_seconds": rep.get("rto_target_seconds"),
-                 "rpo_seconds": rep.get("rpo_seconds", sel.get("rpo_seconds")),
-                 "rpo_target_seconds": rep.get("rpo_target_seconds"),
-                 "wall_seconds": rep.get("wall_seconds"), "bytes": sel.get("size"),
-                 "rows": rows}]
+        judged = bool(rep)
+        return [Measured(summary.target, (
+            Quantity("rto_seconds", rep.get("rto_seconds"), "seconds",
+                     rep.get("rto_target_seconds"), label="RTO", gauge=judged),
+            Quantity("rpo_seconds", rep.get("rpo_seconds", sel.get("rpo_seconds")), "seconds",
+                     rep.get("rpo_target_seconds", sel.get("rpo_target_seconds")), label="RPO",
+                     gauge=judged),
+            Quantity("wall_seconds", rep.get("wall_seconds"), "seconds"),
+            Quantity("bytes", sel.get("size"), "bytes"),
+            Quantity("rows", rows, "count")),
+            key=sel.get("key") or sel.get("snapshot") or rep.get("backup_key"), metric="drill")]
 
     def preconditions(self) -> Sequence[Precondition]:
-        if self.drill.kind != "server":
+        environment = self.drill.environment
+        if not environment.guards_production:
             return ()
 
         def guard(ctx: StepContext) -> Sequence[Finding]:
-            from breakglass.recovery.environments.server import guard_findings
+            return environment.refusals(ctx.config, ctx.secrets)
 
-            return guard_findings(ctx.config, ctx.secrets)
-
-        return [Precondition("drill.production_guard", "the drill server is not a production "
-                             "database of this config", guard, blocking=True)]
-
-    def headline(self, summary: RunSummary) -> Sequence[Figure]:
-        """RTO and RPO against their targets and the backup restored, from the select and
-        report steps' results; a drill that stopped before `report` has no RTO yet."""
-        from breakglass.config.durations import format_duration
-
-        def result(step: str) -> Mapping[str, Any]:
-            rec = summary.steps.get(step)
-            return (rec.result or {}) if rec is not None else {}
-
-        picked, judged = result(SelectBackup.name), result(Report.name)
-        rto, max_age = self.drill.drill.rto, self.drill.backup.max_age
-        figures = []
-        if "rto_seconds" in judged:
-            figures.append(Figure("RTO", f"{human_seconds(judged['rto_seconds'])} (target "
-                                  f"{format_duration(rto)})",
-                                  {"rto_seconds": judged["rto_seconds"],
-                                   "rto_target_seconds": rto.total_seconds()}))
-        rpo = judged.get("rpo_seconds", picked.get("rpo_seconds"))
-        if rpo is not None:
-            figures.append(Figure("RPO", f"{human_seconds(rpo)} (target "
-                                  f"{format_duration(max_age)})",
-                                  {"rpo_seconds": rpo,
-                                   "rpo_target_seconds": max_age.total_seconds()}))
-        key = picked.get("key") or picked.get("snapshot")
-        if key:
-            figures.append(Figure("backup", f"{key}, {human_seconds(float(rpo or 0))} old",
-                                  {"backup": key}))
-        return figures
-
-    def measures(self, summary: RunSummary) -> Mapping[str, float]:
-        """RTO and RPO as the report step measured them (none when the drill did not get
-        that far: a missing gauge, not a zero, is what an alert should see)."""
-        got = self.measured(summary)
-        if not got or got[0].get("rto_seconds") is None:  # the report step did not run
-            return {}
-        return {f"drill_{k}": float(got[0][k]) for k in
-                ("rto_seconds", "rto_target_seconds", "rpo_seconds", "rpo_target_seconds")
-                if isinstance(got[0].get(k), int | float)}
+        return [Precondition("drill.production_guard", "the drill server is not a "
+                             "production database of this config", guard,
+                             blocking=True)]
 
     def steps(self) -> Sequence[Step]:
+        from breakglass.recovery.environments import SnapshotEnvironment
+
         d = self.drill
-        if d.from_snapshot:
-            return [CleanLeftovers(d), SelectSnapshot(d), CreateInstance(d), Validate(d),
-                    Teardown(d), Report(d)]
+        if issubclass(d.environment, SnapshotEnvironment):
+            return [CleanLeftovers(d), SelectSnapshot(d, d.environment),
+                    CreateInstance(d, d.environment), Validate(d), Teardown(d), Report(d)]
         return [CleanLeftovers(d), SelectBackup(d), Fetch(d), CreateEnvironment(d), Restore(d),
                 Validate(d), Teardown(d), Report(d)]

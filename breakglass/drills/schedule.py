@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 
 from breakglass.config import cron as cronexpr
 from breakglass.errors import UsageError
+from breakglass.recovery.environments import ENVIRONMENTS, Environment, SnapshotEnvironment
+from breakglass.recovery.stores import store_class
 from breakglass.secrets import parse_ref_scheme
 
 if TYPE_CHECKING:
@@ -67,9 +69,10 @@ def _resolved_refs(config: Config) -> list[tuple[str, str]]:
 
     drill = config.drills.restore
     assert drill is not None
+    environment = ENVIRONMENTS.get(drill.environment)
     refs: list[tuple[str, str]] = []
     backup = config.backups.get(drill.backup)
-    if backup is not None and backup.identity is not None and drill.environment != "rds":
+    if backup is not None and backup.identity is not None and not _from_snapshot(environment):
         refs.append((f"backups.{drill.backup}.identity", backup.identity))  # steps/dump.py
     if config.sentry is not None:
         refs.append(("sentry.dsn", config.sentry.dsn))  # errors and cron check-ins
@@ -78,13 +81,17 @@ def _resolved_refs(config: Config) -> list[tuple[str, str]]:
         for entry in person_cfg.notify if person_cfg else []:
             if is_channel_ref(entry):
                 refs.append((f"people.{person}.notify", entry))
-    if drill.environment == "server" and drill.server is not None:
-        # environments/server.py guard_findings: the drill server and every production DSN
-        refs.append(("drills.restore.server", drill.server))
-        refs += [(f"databases.{name}.dsn", db.dsn) for name, db in sorted(config.databases.items())]
-    if drill.environment == "rds" and drill.rds is not None and drill.rds.password is not None:
-        refs.append(("drills.restore.rds.password", drill.rds.password))
-    return refs
+    return refs + environment.secret_refs(config)
+
+
+def _store_uses_aws(url: str) -> bool:
+    store = store_class(url)
+    return store is not None and store.uses_aws
+
+
+def _from_snapshot(environment: type[Environment]) -> bool:
+    """No dump is fetched (so no age identity, no store): the environment restores a snapshot."""
+    return issubclass(environment, SnapshotEnvironment)
 
 
 def needs(config: Config) -> Needs:
@@ -103,10 +110,11 @@ def needs(config: Config) -> Needs:
         else:  # aws-sm:, ssm:
             aws.append(f"{where} ({scheme}:)")
     backup = config.backups.get(drill.backup)
-    if backup is not None and backup.store.startswith("s3://") and drill.environment != "rds":
+    environment = ENVIRONMENTS.get(drill.environment)
+    if backup is not None and not _from_snapshot(environment) and _store_uses_aws(backup.store):
         aws.append(f"backups.{drill.backup}.store ({backup.store})")
-    if drill.environment == "rds":
-        aws.append('drills.restore.environment = "rds"')
+    if environment.uses_aws:
+        aws.append(f'drills.restore.environment = "{environment.kind}"')
     if config.project.state is not None:
         aws.append(f"project.state ({config.project.state})")
     if aws:

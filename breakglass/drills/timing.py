@@ -5,8 +5,8 @@ result), not the wall clock: a resumed drill keeps the times of the attempts tha
 stage, so RTO is the work a real recovery would take, not the hours a killed run sat waiting.
 
 Which stages a drill has depends on its environment: a dump is fetched, verified and restored
-into `local` or `server`; for `rds` the snapshot restore *is* the environment's creation, so
-only environment, validate and teardown are timed.
+into `local` or `server`; for an environment restored from a snapshot (SnapshotEnvironment:
+`rds`) creating it *is* the restore, so only environment, validate and teardown are timed.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from breakglass.config.durations import format_duration
 from breakglass.engine.findings import Finding
+from breakglass.text import human_duration
 
 STAGES = ("fetch", "verify", "environment", "restore", "validate", "teardown")
 SNAPSHOT_STAGES = ("environment", "validate", "teardown")
@@ -29,29 +30,17 @@ _WHERE = {"fetch": ("fetch", "seconds_fetch"), "verify": ("fetch", "seconds_veri
           "teardown": ("teardown", "seconds_teardown")}
 
 
-def stages_of(kind: str) -> tuple[str, ...]:
-    return SNAPSHOT_STAGES if kind == "rds" else STAGES
+def stages_of(from_snapshot: bool) -> tuple[str, ...]:
+    return SNAPSHOT_STAGES if from_snapshot else STAGES
 
 
-def stage_seconds(outputs: Mapping[str, Any], kind: str) -> dict[str, float]:
+def stage_seconds(outputs: Mapping[str, Any], from_snapshot: bool) -> dict[str, float]:
     """Seconds per stage from the steps' journaled results (0 for a stage that did not run)."""
     out = {}
-    for stage in stages_of(kind):
+    for stage in stages_of(from_snapshot):
         step, key = _WHERE[stage]
         out[stage] = float((outputs.get(step) or {}).get(key) or 0.0)
     return out
-
-
-def human_seconds(s: float) -> str:
-    s = max(0.0, s)
-    if s < 120:
-        return f"{s:.1f}s"
-    m, sec = divmod(int(s), 60)
-    h, m = divmod(m, 60)
-    d, h = divmod(h, 24)
-    if d:
-        return f"{d}d {h}h"
-    return f"{h}h {m}m" if h else f"{m}m {sec}s"
 
 
 def rto_finding(stages: Mapping[str, float], rto: timedelta) -> Finding | None:
@@ -61,8 +50,8 @@ def rto_finding(stages: Mapping[str, float], rto: timedelta) -> Finding | None:
         return None
     slowest = max(stages, key=lambda k: stages[k])
     return Finding(
-        "RTO_EXCEEDED", f"the restore took {human_seconds(total)}; the RTO target (rto) is "
-        f"{format_duration(rto)} (slowest stage: {slowest}, {human_seconds(stages[slowest])})",
+        "RTO_EXCEEDED", f"the restore took {human_duration(total)}; the RTO target (rto) is "
+        f"{format_duration(rto)} (slowest stage: {slowest}, {human_duration(stages[slowest])})",
         "a real recovery would take longer than promised: speed up the slowest stage (faster "
         "store, bigger drill machine, jobs) or agree a realistic rto", subject="rto",
         evidence={"rto_seconds": round(total, 3), "target_seconds": rto.total_seconds(),
@@ -75,7 +64,7 @@ def rpo_finding(rpo_seconds: float, max_age: timedelta, what: str,
     if rpo_seconds <= max_age.total_seconds():
         return None
     return Finding(
-        "RPO_EXCEEDED", f"the newest {what} was {human_seconds(rpo_seconds)} old at drill time; "
+        "RPO_EXCEEDED", f"the newest {what} was {human_duration(rpo_seconds)} old at drill time; "
         f"the RPO target (max_age) is {format_duration(max_age)}",
         f"a disaster now would lose more data than promised: find out why {what}s are not more "
         "recent (job schedule, failures) and take one now", subject="rpo",

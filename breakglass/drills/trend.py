@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from breakglass.drills.timing import human_seconds
+from breakglass.text import human_duration
 
 # The chart's coordinate system (viewBox units; the SVG is scaled to the column it sits in).
 _W, _H = 400, 224
@@ -135,9 +135,9 @@ def _labelled(n: int) -> list[int]:
 
 def _point_title(s: Series, r: Mapping[str, Any], value: float, target: float | None) -> str:
     date, hm = when(r)
-    against = f" (target {s.target_name} {human_seconds(target)})" if target is not None else ""
+    against = f" (target {s.target_name} {human_duration(target)})" if target is not None else ""
     codes = ", ".join(str(c) for c in r.get("codes") or [])
-    return (f"{s.name} {human_seconds(value)}{against}\n{date} {hm} UTC · "
+    return (f"{s.name} {human_duration(value)}{against}\n{date} {hm} UTC · "
             f"{r.get('verdict', '')}{': ' + codes if codes else ''}\nrun {r.get('run_id', '')}")
 
 
@@ -199,7 +199,7 @@ def chart(s: Series, records: Sequence[Mapping[str, Any]]) -> str:
         parts.append(f'<line class="target" data-i="{i}" data-seconds="{t}" x1="{x0:.1f}" '
                      f'x2="{x0 + slot:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{_TARGET}" '
                      'stroke-width="1.2" stroke-dasharray="4 3"><title>'
-                     f'{escape(f"target {s.target_name} {human_seconds(t)}")}</title></line>')
+                     f'{escape(f"target {s.target_name} {human_duration(t)}")}</title></line>')
         prev = t
     if len(values) > 1:
         path = " ".join(f"{_x(i, n):.1f},{scale.y(v):.1f}" for i, v in values)
@@ -280,7 +280,7 @@ def _value(r: Mapping[str, Any], key: str, target_key: str) -> str:
     v, t = num(r.get(key)), num(r.get(target_key))
     if v is None:
         return "-"
-    return human_seconds(v) + (f" / {human_seconds(t)}" if t is not None else "")
+    return human_duration(v) + (f" / {human_duration(t)}" if t is not None else "")
 
 
 #: short cells kept on one line on a wide screen (a time or a value split in two is misread)

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breakglass.connectors.files import fsync_dir, private_dir, write_private
+from breakglass.engine.events import check_event
 from breakglass.engine.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -62,11 +63,11 @@ GENESIS = "0" * 64
 #: apply, a failure, an undo, a takeover, the run's end) or with `flush()`, which the engine
 #: calls before the run's report and when the run lets go. A step's progress, its end, a
 #: precondition's result, the confirmation, delivery and monitoring records: one S3 write per
-#: change instead of up to eight per step (bench/state_s3.py counts them). The local file has
-#: them at once; when the write that was to carry them is refused they are cut from it again, so
-#: the local copy never holds an event the bucket lacks past a refusal. A kill in between loses
-#: them in the bucket only (a resumed step re-observes: a step whose end was lost is observed
-#: done and not applied twice). Any type not named here is a commit point.
+#: change (a restore drill: 10 journal writes, not 21; bench/state_s3.py counts them). The local
+#: file has them at once; when the write that was to carry them is refused they are cut from it
+#: again, so the local copy never holds an event the bucket lacks past a refusal. A kill between
+#: loses them in the bucket only (a resumed step re-observes: a step whose end was lost is
+#: observed done and not applied twice). Any type not named here is a commit point.
 SHARED_WITH_NEXT = frozenset({"step_started", "step_planned", "step_noop", "step_applied",
                               "step_verified", "step_done", "precondition", "confirmed",
                               "run_closing", "delivery", "anchor", "checkin", "log"})
@@ -145,6 +146,7 @@ class Journal:
         return journal
 
     def append(self, type_: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        check_event(type_, data)  # docs/runs.md lists them: a new one goes in engine/events.py
         # Redact, then round-trip through JSON so what is hashed is exactly what a reader parses
         # back (tuples become lists, enums their values via default=str).
         clean = json.loads(json.dumps(self.redactor.redact_obj(dict(data or {})), default=str))

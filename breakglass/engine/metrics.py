@@ -3,10 +3,11 @@
 node_exporter's textfile collector (and anything reading the exposition format) picks the file
 up; this is how pgbackrest_exporter-style monitoring sees breakglass without a daemon. After each
 run (dry runs excepted) the engine records, per (runbook, target): when it last finished, when
-it last succeeded, its exit code, and the numbers the runbook measures (`Runbook.measures`: a
-drill's RTO and RPO, a check's failing items). The record is kept in `state_dir/metrics.json`
-(this machine's runs: the textfile feeds this machine's exporter) and the whole textfile is
-rewritten atomically (temp file + rename: the collector never reads half a file).
+it last succeeded, its exit code, and the gauges of what the runbook measured
+(`Runbook.measured`, engine/measures.py: a drill's RTO and RPO, a check's failing items). The
+record is kept in `state_dir/metrics.json` (this machine's runs: the textfile feeds this
+machine's exporter) and the whole textfile is rewritten atomically (connectors/files.py: the
+collector never reads half a file).
 https://prometheus.io/docs/instrumenting/exposition_formats/
 """
 
@@ -66,9 +67,8 @@ def record(state_dir: Path, textfile: Path, project: str, runbook: str, target: 
     private_dir(state_dir)
     write_private(store, json.dumps(data, sort_keys=True).encode())
     textfile.parent.mkdir(parents=True, exist_ok=True)
-    tmp = textfile.with_name(f".{textfile.name}.tmp")
-    tmp.write_text(render(runs.values()), "utf-8")
-    tmp.replace(textfile)
+    # 0644: node_exporter reads it as its own user; it holds timestamps and numbers, no secret.
+    write_private(textfile, render(runs.values()).encode(), mode=0o644)
 
 
 def render(entries: Any) -> str:

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
+from breakglass.text import human_duration
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
@@ -64,15 +66,6 @@ def human_bytes(n: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n:.0f} B"
-
-
-def clock(seconds: float) -> str:
-    """42s, 1m20s, 1h02m: short, for a line that repeats."""
-    s = int(max(0.0, seconds))
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
 
 
 def _num(x: float) -> str:
@@ -216,7 +209,8 @@ class ProgressView:
             return
         now = time.monotonic()
         parts = [live.part() for live in self._live.values()]
-        line = f"{self.runbook}: {self._step} {', '.join(parts)}, {clock(now - self._since)}"
+        line = (f"{self.runbook}: {self._step} {', '.join(parts)}, "
+                f"{human_duration(now - self._since)}")
         from rich.text import Text
 
         self.console.print(Text(line), soft_wrap=True, highlight=False)

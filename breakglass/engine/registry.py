@@ -1,15 +1,17 @@
 """Runbook registry: name -> class, so that `runs.resume ID` can rebuild a runbook from the name
 and params recorded in its journal.
 
-The built-in runbooks are listed once, in `BUILTIN`, each by a small loader that imports its class
-for real (mypy checks the name and that it is a Runbook) only when that runbook is needed: a
-runbook module pulls in its steps and their connectors, which `breakglass --help` must not pay
-for. Tests and plugins add theirs with `@register`.
+The built-in runbooks are listed once, with typed loaders, in breakglass/catalog.py. That module
+imports the runbooks, which import the engine: the engine reaches it by name, on first use, so
+that no import goes from the engine up to a runbook (the layers in .importlinter). Tests and
+plugins add theirs with `@register`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import importlib
+from collections.abc import Callable, Mapping
 
 from breakglass.engine.runbook import Runbook
 from breakglass.errors import UsageError
@@ -17,68 +19,11 @@ from breakglass.errors import UsageError
 _REGISTRY: dict[str, type[Runbook]] = {}
 
 
-def _backup_verify() -> type[Runbook]:
-    from breakglass.recovery.verify import BackupVerify
-    return BackupVerify
-
-
-def _backup_take() -> type[Runbook]:
-    from breakglass.recovery.take import BackupTake
-    return BackupTake
-
-
-def _rotate() -> type[Runbook]:
-    from breakglass.runbooks.rotate.runbook import Rotate
-    return Rotate
-
-
-def _drill_restore() -> type[Runbook]:
-    from breakglass.drills.restore import RestoreDrill
-    return RestoreDrill
-
-
-def _drill_scenarios() -> type[Runbook]:
-    from breakglass.drills.scenarios.runbook import ScenariosDrill
-    return ScenariosDrill
-
-
-def _lockout() -> type[Runbook]:
-    from breakglass.runbooks.lockout.runbook import Lockout
-    return Lockout
-
-
-def _unlock() -> type[Runbook]:
-    from breakglass.runbooks.lockout.runbook import Unlock
-    return Unlock
-
-
-def _rollback() -> type[Runbook]:
-    from breakglass.runbooks.rollback.runbook import Rollback
-    return Rollback
-
-
-def _check() -> type[Runbook]:
-    from breakglass.checklist.runbook import Check
-    return Check
-
-
-def _attest() -> type[Runbook]:
-    from breakglass.checklist.attest import Attest
-    return Attest
-
-
-def _leak_purge() -> type[Runbook]:
-    from breakglass.runbooks.rotate.purge import LeakPurge
-    return LeakPurge
-
-
-#: name -> loader of the built-in runbook of that name (a test checks each loads its own name)
-BUILTIN: dict[str, Callable[[], type[Runbook]]] = {
-    "backup.verify": _backup_verify, "backup.take": _backup_take, "rotate": _rotate,
-    "drill.restore": _drill_restore, "drill.scenarios": _drill_scenarios,
-    "lockout": _lockout, "unlock": _unlock, "rollback": _rollback, "check": _check,
-    "attest": _attest, "leak.purge": _leak_purge,
-}
+@functools.cache
+def builtin() -> Mapping[str, Callable[[], type[Runbook]]]:
+    catalog: Mapping[str, Callable[[], type[Runbook]]] = importlib.import_module(
+        "breakglass.catalog").RUNBOOKS
+    return catalog
 
 
 def register(cls: type[Runbook]) -> type[Runbook]:
@@ -88,8 +33,8 @@ def register(cls: type[Runbook]) -> type[Runbook]:
 
 
 def get(name: str) -> type[Runbook]:
-    if name not in _REGISTRY and name in BUILTIN:
-        _REGISTRY[name] = BUILTIN[name]()
+    if name not in _REGISTRY and name in builtin():
+        _REGISTRY[name] = builtin()[name]()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -97,4 +42,4 @@ def get(name: str) -> type[Runbook]:
 
 
 def names() -> set[str]:
-    return set(BUILTIN) | set(_REGISTRY)
+    return set(builtin()) | set(_REGISTRY)

@@ -8,7 +8,8 @@ described by the JSON Schema shipped in the package (breakglass/schema/result-v1
 
 A `run` (every runbook task, runs.show, runs.resume, runs.undo) carries its findings (outcome ok,
 note, failed or unverified), its steps and `measures`: what the run measured, as numbers, one
-record per subject (a backup set): rto_seconds, rpo_seconds, bytes, rows… (Runbook.measured).
+record per subject (a backup set): rto_seconds, rpo_seconds, bytes, rows… (Runbook.measured,
+engine/measures.py).
 A new field may be added within version 1; a field is never renamed, retyped or removed without
 a new version.
 """
@@ -39,13 +40,14 @@ def run_document(body: Mapping[str, Any], summary: RunSummary | None) -> dict[st
 
 
 def measures(summary: RunSummary) -> list[dict[str, Any]]:
-    """What the run's runbook measured, read from its journal (Runbook.measures); none for a run
+    """What the run's runbook measured, read from its journal (Runbook.measured); none for a run
     of something that is not a runbook (notify.test)."""
     from breakglass.engine import registry
+    from breakglass.engine.measures import json_records
 
     if summary.runbook not in registry.names():
         return []
-    return [dict(m) for m in registry.get(summary.runbook).measured(summary)]
+    return json_records(registry.get(summary.runbook).measured(summary))
 
 
 @cache

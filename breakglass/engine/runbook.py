@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from breakglass.engine.findings import Finding
-from breakglass.engine.hooks import Figure
 from breakglass.engine.progress import ProgressEvent, Unit
 from breakglass.engine.redaction import Redactor
 
 if TYPE_CHECKING:
     from breakglass.config import Config
+    from breakglass.engine.measures import Measured
     from breakglass.engine.runs import RunSummary
     from breakglass.secrets import SecretResolver
 
@@ -205,12 +205,13 @@ class Runbook(ABC):
         return ()
 
     @classmethod
-    def measured(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
-        """What a run of this runbook measured, per subject, for `measures` in --json
-        (engine/results.py): {"subject": "backups.main", "key": …, "rto_seconds": 41.2,
-        "bytes": 3124556, …}, None for what the run did not reach. Read from the journal only
-        (a class method: runs.show gives the same numbers later, without the runbook's config).
-        `measures` below is the flat form the metrics textfile exports."""
+    def measured(cls, summary: RunSummary) -> Sequence[Measured]:
+        """What a run of this runbook measured, one `Measured` per subject (a backup set), each
+        number typed with its unit and target (engine/measures.py). From this one declaration
+        come the `measures` of --json, the metrics textfile's gauges and the notice's key
+        numbers. Read from the journal only (a class method: runs.show gives the same numbers
+        later, without the runbook's config); must not raise for a run that ended early (a
+        number not reached is None)."""
         return ()
 
     @property
@@ -220,12 +221,6 @@ class Runbook(ABC):
         waits on a notice channel (DESIGN principle 9)."""
         return None
 
-    def headline(self, summary: RunSummary) -> Sequence[Figure]:
-        """The key numbers of a finished run for the owners' notice (a drill's RTO and RPO
-        against their targets, the backup and its age): from the journal's step results,
-        never measured again. Must not raise for a run that ended early (fewer numbers)."""
-        return ()
-
     def closing_findings(self, ctx: StepContext, summary: RunSummary) -> Sequence[Finding]:
         """What the run must say however it ended (succeeded, failed at any step, blocked,
         rolled back), checked against real state as it ends; shown first, journaled, put in
@@ -233,12 +228,6 @@ class Runbook(ABC):
         is still live. A dry run does not ask. Must not raise: a check that cannot run is an
         `unverified` finding."""
         return ()
-
-    def measures(self, summary: RunSummary) -> Mapping[str, float]:
-        """Numbers this run measured, exported as Prometheus gauges `breakglass_NAME` when
-        `[metrics] textfile` is set (engine/metrics.py): a drill's RTO and RPO, a check's
-        failing items. Names are lower_snake_case with their unit (`drill_rto_seconds`)."""
-        return {}
 
     def preconditions(self) -> Sequence[Precondition]:
         """Runbook-specific preconditions (the target release exists, room for a new secret

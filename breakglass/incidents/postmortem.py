@@ -25,13 +25,13 @@ from datetime import datetime
 from typing import Any
 
 from breakglass.checklist.items import BY_ID
-from breakglass.drills.timing import human_seconds
 from breakglass.engine import journal as jr
 from breakglass.engine.render import status_words
 from breakglass.engine.report import html_page, html_rows
 from breakglass.engine.runs import RunSummary
 from breakglass.incidents.followups import FollowUp, changes_made
 from breakglass.incidents.timeline import Timeline
+from breakglass.text import human_duration
 
 #: the runbooks that contain an incident: the first one that succeeds ends "time to containment"
 CONTAINMENT = ("lockout", "rotate", "rollback")
@@ -46,7 +46,7 @@ def containment(tl: Timeline) -> dict[str, Any] | None:
     first = min(done, key=lambda s: datetime.fromisoformat(str(s.finished)))
     seconds = (datetime.fromisoformat(str(first.finished))
                - datetime.fromisoformat(tl.incident.opened)).total_seconds()
-    return {"seconds": round(seconds, 3), "text": human_seconds(seconds),
+    return {"seconds": round(seconds, 3), "text": human_duration(seconds),
             "from": tl.incident.opened, "to": first.finished, "run_id": first.run_id,
             "runbook": first.runbook, "target": first.target}
 

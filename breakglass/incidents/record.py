@@ -285,7 +285,11 @@ def append(state: State, redactor: Redactor, incident_id: str, type_: str,
                                  f"{incident_id}`")
             journal = jr.Journal.reopen(path, redactor, remote)
             try:
-                return journal.append(type_, data)
+                event = journal.append(type_, data)
+                # One append per call: no later event will carry one the journal holds back
+                # for its next write (a delivery record; engine/journal.py SHARED_WITH_NEXT).
+                journal.flush()
+                return event
             except StateLost as exc:
                 if exc.code != "JOURNAL_CONFLICT" or attempt == _APPEND_TRIES - 1:
                     raise

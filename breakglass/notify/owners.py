@@ -38,6 +38,7 @@ from breakglass.engine.hooks import Delivery, Notice, NoticeEvent
 from breakglass.engine.redaction import Redactor
 from breakglass.errors import BreakglassError
 from breakglass.secrets import is_ref
+from breakglass.text import one_line
 
 if TYPE_CHECKING:
     from breakglass.secrets import SecretResolver
@@ -115,11 +116,6 @@ def register_channel_secrets(url: str, redactor: Redactor) -> None:
     for piece in pieces:
         if "@" not in piece and _TOKENISH.fullmatch(piece) and not _hostname_like(piece):
             redactor.register(piece)
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -285,7 +281,7 @@ class AppriseNotifier:
                     url = self._secrets.resolve(entry).strip()
             except BreakglassError as exc:  # an unresolvable reference: shown, never fatal
                 return "", Delivery(person, entry, False,
-                                    self._redactor.redact(_one_line(str(exc))))
+                                    self._redactor.redact(one_line(str(exc), 200)))
         else:
             url = entry.strip()
         register_channel_secrets(url, self._redactor)
@@ -300,7 +296,7 @@ class AppriseNotifier:
             if not send.begun.is_set():
                 send.begin()
         red = self._redactor.redact
-        return Delivery(send.person, send.channel, error is None, red(_one_line(error or "")))
+        return Delivery(send.person, send.channel, error is None, red(one_line(error or "", 200)))
 
 
 def _send(url: str, rendered: Rendered, deadline: float,
@@ -333,16 +329,15 @@ def _send(url: str, rendered: Rendered, deadline: float,
     ap = apprise.Apprise()
     ap.add(plugin)
     begin()
-    result: Any = ap.notify(title=rendered.title, body=body,
-                            notify_type=_NOTIFY_TYPE[rendered.event], body_format=body_format)
+    # apprise >= 2 (pyproject's floor) returns an AppriseResult: true on success, else its
+    # status and the plugin's log lines say why.
+    result = ap.notify(title=rendered.title, body=body,
+                       notify_type=_NOTIFY_TYPE[rendered.event], body_format=body_format)
     if result:
         return None
-    status = getattr(result, "status", None)
-    reasons = [entry.message for entry in getattr(result, "logs", list)()
-               if getattr(entry, "level", "") in ("WARNING", "ERROR", "CRITICAL")]
-    if not reasons and status is not None:
-        reasons = [f"delivery {getattr(status, 'name', status).lower()}"]
-    return "; ".join(reasons) or "delivery failed"
+    reasons = [entry.message for entry in result.logs()
+               if entry.level in ("WARNING", "ERROR", "CRITICAL")]
+    return "; ".join(reasons) or f"delivery {result.status.name.lower()}"
 
 
 _NOTIFY_TYPE = {

@@ -30,6 +30,7 @@ from pydantic import (
 
 from breakglass.errors import BreakglassError
 from breakglass.recovery.fingerprint import Fingerprint
+from breakglass.text import error_line
 
 MANIFEST_SUFFIX = ".manifest.json"
 #: how far a manifest's times may run ahead of the store's clock: the machine that took the
@@ -112,8 +113,8 @@ def parse_manifest(data: bytes, key: str) -> Manifest:
             doc.setdefault("format", 1)  # manifests before format 2 did not say
         return Manifest.model_validate(doc)
     except (ValueError, ValidationError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ManifestInvalid(f"{manifest_key(key)}: not a valid manifest ({first})") from exc
+        raise ManifestInvalid(f"{manifest_key(key)}: not a valid manifest "
+                              f"({error_line(exc, named=False)})") from exc
 
 
 def implausible(manifest: Manifest, uploaded: datetime, now: datetime) -> list[str]:

@@ -33,16 +33,16 @@ from typing import IO, TYPE_CHECKING, Any
 
 from breakglass.connectors import age, pgbin, postgres, process
 from breakglass.engine.findings import Finding, Severity, as_ok
-from breakglass.engine.hooks import Figure
+from breakglass.engine.measures import Measured, Quantity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.recovery import archive, fingerprint
 from breakglass.recovery.manifest import Manifest, ManifestInvalid
-from breakglass.recovery.stores import BackupStore, open_store
+from breakglass.recovery.stores import BackupStore, open_store, store_class
 
 if TYPE_CHECKING:
-    from breakglass.config import BackupConfig
+    from breakglass.config import BackupConfig, Config
     from breakglass.engine.runs import RunSummary
 
 CHUNK = 1 << 20
@@ -71,7 +71,7 @@ class BackupTake(Runbook):
     responsibility = "backup_restore"
     mutating = True
 
-    def __init__(self, config: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         super().__init__(config, params)
         only = self.params.get("backup")
         sets = config.backups
@@ -93,7 +93,9 @@ class BackupTake(Runbook):
             if b.database not in config.databases:
                 raise UsageError(f"backups.{n}.database: no [databases.{b.database}] in the "
                                  "configuration")
-            if b.encryption in ("sse-s3", "sse-kms") and not b.store.startswith("s3://"):
+            store = store_class(b.store)
+            if b.encryption in ("sse-s3", "sse-kms") and not (store and
+                                                             store.server_side_encryption):
                 raise UsageError(f'backups.{n}.encryption = "{b.encryption}" needs an s3:// '
                                  'store; use encryption = "age" for file stores')
 
@@ -102,26 +104,17 @@ class BackupTake(Runbook):
         return str(self.params.get("backup") or "all")
 
     @classmethod
-    def measured(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
+    def measured(cls, summary: RunSummary) -> Sequence[Measured]:
         """Per backup taken and read back: bytes stored and dumped, tables, rows, seconds."""
-        return [{"subject": name, "key": r.get("key"), "bytes": r.get("size"),
-                 "dump_bytes": r.get("dump_size"), "tables": r.get("tables"),
-                 "rows": r.get("rows"), "seconds": r.get("seconds")}
+        return [Measured(name, (Quantity("bytes", r.get("size"), "bytes", label="size"),
+                                Quantity("dump_bytes", r.get("dump_size"), "bytes"),
+                                Quantity("tables", r.get("tables"), "count"),
+                                Quantity("rows", r.get("rows"), "count", label="rows"),
+                                Quantity("seconds", r.get("seconds"), "seconds",
+                                         label="dumped in")),
+                         key=r.get("key"))
                 for name, rec in summary.steps.items()
                 if rec.status == "done" and (r := rec.result or {}).get("sha256")]
-
-    def headline(self, summary: RunSummary) -> Sequence[Figure]:
-        """Each backup written: its key, size, rows and how long the dump took."""
-        figures = []
-        for n in self.names:
-            rec = summary.steps.get(f"backups.{n}")
-            got = (rec.result or {}) if rec is not None else {}
-            if "key" in got:
-                figures.append(Figure(
-                    f"backups.{n}", f"{got['key']}, {int(got['size']):,} bytes, "
-                    f"{int(got['rows']):,} rows, dumped in {float(got['seconds']):.1f} s",
-                    {f"backups.{n}": {k: got[k] for k in ("key", "size", "rows", "seconds")}}))
-        return figures
 
     def steps(self) -> Sequence[Step]:
         out: list[Step] = []

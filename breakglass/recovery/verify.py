@@ -15,7 +15,6 @@ manifest's start time when the manifest is plausible, else the object's modifica
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,16 +24,19 @@ from typing import TYPE_CHECKING, Any
 
 from breakglass.config.durations import format_duration
 from breakglass.connectors import age
+from breakglass.connectors.files import write_private
 from breakglass.engine.findings import Finding, Outcome, Severity, as_ok, unverified
+from breakglass.engine.measures import Measured, Quantity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Plan, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, SecretRefError, UsageError
 from breakglass.recovery import archive, shape
 from breakglass.recovery.manifest import Manifest, ManifestInvalid, backup_time
-from breakglass.recovery.stores import BackupObject, BackupStore, open_store
+from breakglass.recovery.stores import BackupObject, BackupStore, open_store, store_class
+from breakglass.text import human_duration
 
 if TYPE_CHECKING:
-    from breakglass.config import BackupConfig
+    from breakglass.config import BackupConfig, Config
     from breakglass.engine.runs import RunSummary
 
 # S3 ServerSideEncryption values that satisfy each declared encryption
@@ -51,7 +53,7 @@ class BackupVerify(Runbook):
     responsibility = "backup_restore"
     mutating = False
 
-    def __init__(self, config: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         super().__init__(config, params)
         only = self.params.get("only")
         if not config.backups:
@@ -65,7 +67,7 @@ class BackupVerify(Runbook):
         return str(self.params.get("only") or "all")
 
     @classmethod
-    def measured(cls, summary: RunSummary) -> Sequence[Mapping[str, Any]]:
+    def measured(cls, summary: RunSummary) -> Sequence[Measured]:
         """Per backup set: the newest backup's age (the RPO a restore now gives) against
         max_age, and the bytes and TOC entries of the one read whole (null when it did not
         read back)."""
@@ -75,10 +77,12 @@ class BackupVerify(Runbook):
                            and "age_seconds" in f.evidence), {})
             stale = next((f.evidence for f in rec.findings if f.code == "BACKUP_STALE"), {})
             ev = newest or stale
-            out.append({"subject": name, "key": ev.get("key"), "bytes": newest.get("size"),
-                        "toc_entries": newest.get("toc_entries"),
-                        "rpo_seconds": ev.get("age_seconds"),
-                        "rpo_target_seconds": ev.get("max_age_seconds")})
+            out.append(Measured(name, (
+                Quantity("rpo_seconds", ev.get("age_seconds"), "seconds",
+                         ev.get("max_age_seconds"), label="newest backup's age"),
+                Quantity("bytes", newest.get("size"), "bytes"),
+                Quantity("toc_entries", newest.get("toc_entries"), "count")),
+                key=ev.get("key")))
         return out
 
     def steps(self) -> Sequence[Step]:
@@ -219,8 +223,8 @@ class VerifyBackupSet(Step):
             return age, []
         by = "its manifest's start time" if clock == "manifest" else "its modification time"
         return age, [self._finding(
-            "BACKUP_STALE", f"newest backup {newest.key} is {_human(age)} old (by {by}); the "
-            f"RPO target (max_age) is {format_duration(self.cfg.max_age)}",
+            "BACKUP_STALE", f"newest backup {newest.key} is {human_duration(age)} old (by {by}); "
+            f"the RPO target (max_age) is {format_duration(self.cfg.max_age)}",
             "find out why backups stopped (job logs, disk space, credentials) and take one now",
             key=newest.key, age_seconds=int(age.total_seconds()),
             max_age_seconds=int(self.cfg.max_age.total_seconds()),
@@ -241,7 +245,8 @@ class VerifyBackupSet(Step):
         if enc not in SSE_ACCEPTED:
             return []
         accepted = SSE_ACCEPTED[enc]
-        if not observed["store"].startswith("s3://"):
+        store = store_class(observed["store"])
+        if store is None or not store.server_side_encryption:
             return [self._finding(
                 "ENCRYPTION_MISSING", f'encryption = "{enc}" but {observed["store"]} is not '
                 "an S3 store: it has no server-side encryption",
@@ -304,15 +309,15 @@ class VerifyBackupSet(Step):
             if (seen["key"] not in present and oldest.modified > seen_at
                     and age < timedelta(days=self.cfg.retention_days)):
                 found.append(self._finding(
-                    "RETENTION_SHORT", f"backup {seen['key']} ({_human(age)} old) was present "
-                    f"at an earlier verify and is gone; retention_days is "
+                    "RETENTION_SHORT", f"backup {seen['key']} ({human_duration(age)} old) was "
+                    f"present at an earlier verify and is gone; retention_days is "
                     f"{self.cfg.retention_days}", "find what deletes backups early (lifecycle "
                     "rule, cleanup script, quota) and keep them retention_days",
                     Severity.WARNING, key=seen["key"], age_seconds=int(age.total_seconds()),
                     retention_days=self.cfg.retention_days))
         # Remember the oldest backup present now; the next run judges its disappearance.
-        _write_private(path, json.dumps({"store": store_url, "key": oldest.key,
-                                         "modified": oldest.modified.isoformat()}))
+        write_private(path, json.dumps({"store": store_url, "key": oldest.key,
+                                        "modified": oldest.modified.isoformat()}).encode())
         return found
 
     def _deep(self, ctx: StepContext, store: BackupStore, obj: BackupObject,
@@ -462,7 +467,7 @@ def with_last_good(found: Sequence[Finding], good: BackupObject | None, tried: i
     does; `last_good_backup` in their evidence for scripts."""
     if good is not None:
         tail = (f"; the newest backup that still verifies is {good.key} "
-                f"({_human(now - good.modified)} old): `breakglass drill.restore --archive "
+                f"({human_duration(now - good.modified)} old): `breakglass drill.restore --archive "
                 f"{good.key}` proves it restores")
     elif tried:
         tail = f"; none of the {tried} backup(s) before it verifies either: take one now"
@@ -477,23 +482,3 @@ def _obj(d: Mapping[str, Any]) -> BackupObject:
     return BackupObject(**{**d, "modified": datetime.fromisoformat(d["modified"])})
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
-def _human(age: timedelta) -> str:
-    """'3d 4h', '26h 5m', '12m', '40s': enough precision to compare with an RPO target."""
-    s = max(0, int(age.total_seconds()))
-    d, s = divmod(s, 86400)
-    h, s = divmod(s, 3600)
-    m, s = divmod(s, 60)
-    if d:
-        return f"{d}d {h}h"
-    if h:
-        return f"{h}h {m}m"
-    return f"{m}m" if m else f"{s}s"

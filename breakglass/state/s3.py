@@ -591,8 +591,6 @@ class S3Lease(Lease):
         return etag or None
 
     def _start(self) -> None:
-        if self._on_hold is not None:
-            self._on_hold(True)
         if self._renew_in() <= 0:
             # The write took most of the TTL (S3 slow, retries): its expiry is close for the
             # others already. Renew once before the run relies on it.
@@ -601,6 +599,8 @@ class S3Lease(Lease):
         self._thread = threading.Thread(target=self._heartbeat, name=f"lease {self.key}",
                                         daemon=True)
         self._thread.start()
+        if self._on_hold is not None:  # held from here until `release`
+            self._on_hold(True)
 
     def _renew_in(self) -> float:
         """Seconds until the next renewal: when a third of the TTL has gone since the expiry we

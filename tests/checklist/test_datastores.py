@@ -5,7 +5,6 @@ no finding, no evidence and no repr."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -391,7 +390,8 @@ def test_a_unix_socket_only_redis_without_auth_passes() -> None:
 
 # -- Redis in a network namespace: exposures that must not touch the machine's interfaces ------
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="ip netns needs root (CI runs as root)")
+needs_root = pytest.mark.needs(tools=("ip", "redis-server"),
+                               root="Redis runs in a network namespace")
 
 
 @needs_root

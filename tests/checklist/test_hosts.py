@@ -8,7 +8,6 @@ why sudo rather than readable host keys)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tests.checklist.hostlab import host_toml, sudo_rule
 from tests.servers._util import free_port, private_tmpdir, remove_tree
 from tests.servers.sshd import SSHD, SshdFactory, SshdServer
 
-pytestmark = pytest.mark.skipif(shutil.which("sudo") is None, reason="needs sudo")
+pytestmark = pytest.mark.needs(tools=("sudo",))
 
 GOOD = """HostKey {key}
 PasswordAuthentication no

@@ -16,12 +16,11 @@ from breakglass.checklist.model import CheckContext
 from breakglass.engine.findings import Outcome, Severity
 from tests.checklist.context import codes, make_ctx, run
 from tests.checklist.hostlab import NetnsHost, sudo_rule
-from tests.servers._util import free_port, is_root
+from tests.servers._util import free_port
 from tests.servers.sshd import SshdFactory
 
-pytestmark = pytest.mark.skipif(
-    not is_root() or shutil.which("ip") is None or shutil.which("nft") is None
-    or shutil.which("sudo") is None, reason="needs root, iproute2, nftables and sudo")
+pytestmark = pytest.mark.needs(tools=("ip", "nft", "sudo"),
+                                root="the lab host is a network namespace (ip netns)")
 
 SS = shutil.which("ss", path="/usr/sbin:/usr/bin:/sbin:/bin")
 NFT = shutil.which("nft", path="/usr/sbin:/usr/bin:/sbin:/bin")
@@ -127,7 +126,7 @@ def redis(lab: NetnsHost, address: str) -> int:
 
 # -- listening sockets ----------------------------------------------------------------------------
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+@pytest.mark.needs(tools=("redis-server",))
 def test_redis_on_all_interfaces_is_found_by_its_process_name_on_any_port(
         tmp_path: Path, lab: NetnsHost) -> None:
     port = redis(lab, "0.0.0.0")  # in the test's own namespace
@@ -140,7 +139,7 @@ def test_redis_on_all_interfaces_is_found_by_its_process_name_on_any_port(
     assert f"0.0.0.0:{port}" in mine[0].evidence["addresses"]
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+@pytest.mark.needs(tools=("redis-server",))
 def test_redis_on_loopback_passes_and_is_listed_as_evidence(
         tmp_path: Path, lab: NetnsHost) -> None:
     port = redis(lab, "127.0.0.1")

@@ -23,7 +23,7 @@ from breakglass.engine.executor import new_run_id
 from breakglass.engine.findings import Outcome
 from breakglass.engine.redaction import Redactor
 from breakglass.state.local import LocalState
-from tests.backups.stores import FileTestStore, S3TestStore, manifest_bytes
+from tests.recovery.stores import FileTestStore, S3TestStore, manifest_bytes
 from tests.checklist import histories
 from tests.checklist.context import codes, make_ctx, run
 from tests.servers.sinks import HttpSink

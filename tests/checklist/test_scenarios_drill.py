@@ -401,13 +401,11 @@ def test_the_run_stops_at_its_deadline(tmp_path: Path, test_ca: TestCA,
         code, data = project.drill("--only", "brute_force")
         assert code == 3
         assert scenario(data, "brute_force")["code"] == "DEADLINE"
-        # The journal's own timestamps, not the test's clock: 200 attempts at 0.4 s would be
-        # 80 s; the step stops near its 2-s deadline (margin for a loaded machine).
-        (step,) = [s for s in data["steps"] if s["step"] == "brute_force"]
-        assert step["seconds"] < 20
+        # Counts, not a clock: every answer takes at least 0.4 s, so a 2-s deadline lets at
+        # most 6 attempts start (fewer on a loaded machine), never the 200 asked for.
         posts = [r for r in scenario(data, "brute_force")["evidence"]["requests"]
                  if r["method"] == "POST"]
-        assert 2 <= len(posts) <= 6  # 2 s of 0.4-s answers, not 200 attempts
+        assert 1 <= len(posts) <= 6
 
 
 # -- secrets --------------------------------------------------------------------------------------

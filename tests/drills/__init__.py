@@ -1,1 +1,1 @@
-"""Helpers of the restore drill tests (tests/test_drill_restore.py)."""
+"""Helpers of the restore drill tests (tests/drills/test_drill_restore.py)."""

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from breakglass.connectors.pgcluster import find_roots
-from tests.result_schema import check_output
+from tests.cli_project import CliProject
 
 KEY = "shop-20260101T030000Z.dump"
 
@@ -70,20 +65,10 @@ class Result:
 
 
 @dataclass
-class DrillProject:
-    root: Path
+class DrillProject(CliProject):
     # repr=False: pytest prints the project on failure, and the DSN holds the test password
     source_dsn: str = field(repr=False)
-    env: dict[str, str] = field(default_factory=dict, repr=False)
-    started: list[subprocess.Popen[str]] = field(default_factory=list)
-
-    @property
-    def config(self) -> Path:
-        return self.root / "breakglass.toml"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state"
+    command: ClassVar[tuple[str, ...]] = ("drill.restore",)
 
     @property
     def store_dir(self) -> Path:
@@ -92,7 +77,7 @@ class DrillProject:
     def write_config(self, *, store: str | None = None, backup: str = "", drill: str = "",
                      extra: str = "") -> None:
         self.store_dir.mkdir(exist_ok=True)
-        self.env["SHOP_DSN"] = self.source_dsn
+        self.environ["SHOP_DSN"] = self.source_dsn
         self.config.write_text(
             '[project]\nname = "acme"\nenvironment = "test"\nstate_dir = "state"\n\n'
             '[owners]\nbackup_restore = ["bob"]\n\n'
@@ -102,15 +87,9 @@ class DrillProject:
             f'database = "shop"\nmax_age = "26h"\n{backup}\n'
             f'[drills.restore]\nbackup = "shop"\nrto = "30m"\n{drill}\n')
 
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "breakglass", *args, "--config", str(self.config)]
-
-    def run(self, *args: str, env: dict[str, str] | None = None,
+    def run(self, *args: str, env: dict[str, str] | None = None,  # type: ignore[override]
             timeout: float = 180) -> Result:
-        proc = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL,
-                              env={**os.environ, **self.env, **(env or {})})
-        check_output(args, proc.returncode, proc.stdout)
+        proc = super().run(*args, env=self.env(**(env or {})), timeout=timeout)
         doc = json.loads(proc.stdout) if proc.stdout.lstrip().startswith("{") else {}
         return Result(proc.returncode, proc.stdout, proc.stderr, doc)
 
@@ -129,30 +108,6 @@ class DrillProject:
         else:
             side.unlink(missing_ok=True)
 
-    def start_paused(self, point: str, *args: str) -> subprocess.Popen[str]:
-        """Start `drill.restore --yes` that stops at `point` (the engine's crash-test hook)."""
-        token = self.root / "paused"
-        token.unlink(missing_ok=True)
-        proc = subprocess.Popen(
-            self.argv("drill.restore", "--yes", *args), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-            env={**os.environ, **self.env, "BREAKGLASS_TEST_PAUSE_AT": point,
-                 "BREAKGLASS_TEST_PAUSE_FILE": str(token)})
-        self.started.append(proc)
-        deadline = time.monotonic() + 120
-        while not token.exists():
-            assert proc.poll() is None, f"the drill ended before pausing at {point}"
-            assert time.monotonic() < deadline, f"the drill never reached {point}"
-            time.sleep(0.05)
-        return proc
-
-    def kill(self, proc: subprocess.Popen[str]) -> None:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-
-    def run_ids(self) -> list[str]:
-        return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))
-
     def leftovers_of(self, run_id: str) -> list[str]:
         """Clusters and fetched files of `run_id` still on disk."""
         left = [str(p) for p in find_roots(f"drill-{run_id}-")]
@@ -160,9 +115,3 @@ class DrillProject:
         if folder.exists():
             left += [str(p) for p in folder.iterdir()]
         return left
-
-    def stop_started(self) -> None:
-        for proc in self.started:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=30)

@@ -3,44 +3,31 @@ that runs the real CLI (through driver.py, which registers the test runbooks) in
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import pytest
 
-from tests.result_schema import check_output
+from tests.cli_project import CliProject
 
 DRIVER = Path(__file__).with_name("driver.py")
 
 
 @dataclass
-class Project:
-    root: Path
-    started: list[subprocess.Popen[str]] = field(default_factory=list)
+class Project(CliProject):
+    """The engine's test runbooks, run by tests/engine/driver.py (not the breakglass CLI)."""
 
-    @property
-    def config(self) -> Path:
-        return self.root / "breakglass.toml"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state"
+    #: umask 0 proves the 0600/0700 modes do not come from the caller's umask
+    umask: ClassVar[int | None] = 0
 
     @property
     def markers(self) -> Path:
         return self.root / "markers"
-
-    @property
-    def pause_file(self) -> Path:
-        return self.root / "paused"
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, str(DRIVER), *args, "--config", str(self.config)]
@@ -48,12 +35,8 @@ class Project:
     def run(self, *args: str, timeout: float = 60,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         # stdin is not a TTY: a mutating run without --yes must refuse, never hang on a prompt.
-        # umask 0 proves the 0600/0700 modes do not come from the caller's umask.
-        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL, preexec_fn=lambda: os.umask(0),
-                           env={**os.environ, **(env or {})})
-        check_output(args, r.returncode, r.stdout)
-        return r
+        # `env` adds to the test's environment here.
+        return super().run(*args, env=self.env(**(env or {})), timeout=timeout)
 
     def markers_run(self, *args: str,
                     env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -77,20 +60,6 @@ class Project:
                 raise AssertionError(f"run never reached {pause}")
             time.sleep(0.02)
         return proc
-
-    def kill(self, proc: subprocess.Popen[str]) -> None:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-
-    def run_ids(self) -> list[str]:
-        return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))
-
-    def journal(self, run_id: str) -> Path:
-        return self.state / "runs" / f"{run_id}.jsonl"
-
-    def events(self, run_id: str) -> list[dict[str, Any]]:
-        lines = self.journal(run_id).read_text().splitlines()
-        return [json.loads(line) for line in lines]
 
     def applied(self) -> list[str]:
         log = self.markers / "applied.log"

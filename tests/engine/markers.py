@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from breakglass.engine.findings import Finding
+from breakglass.engine.measures import Measured, Quantity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Precondition, Runbook, Step, StepContext
 from breakglass.engine.runs import RunSummary
@@ -145,8 +146,11 @@ class MarkerRunbook(Runbook):
     def monitor_slug(self) -> str | None:
         return str(self.params["monitor"]) if self.params.get("monitor") else None
 
-    def measures(self, summary: RunSummary) -> Mapping[str, float]:
-        return {"markers_applied": float(sum(s.applied for s in summary.steps.values()))}
+    @classmethod
+    def measured(cls, summary: RunSummary) -> Sequence[Measured]:
+        applied = sum(s.applied for s in summary.steps.values())
+        return [Measured(summary.target, (Quantity("applied", applied, "count", gauge=True),),
+                         metric="markers")]
 
     def preconditions(self) -> Sequence[Precondition]:
         """`params["gate"]` names a file that must exist (a stand-in checklist item); a folder

@@ -17,7 +17,7 @@ from tests.engine.conftest import Project
 def _small_journal(tmp_path: Path, events: int = 4) -> Path:
     j = journal.Journal.create(tmp_path, "20261129T130501-7f3a", Redactor())
     for i in range(events):
-        j.append("note", {"i": i, "text": "ü<ok>"})
+        j.append("log", {"i": i, "text": "ü<ok>"})
     return j.path
 
 
@@ -52,7 +52,7 @@ def test_head_one_event_behind_after_a_crash_is_accepted(tmp_path: Path) -> None
     head = journal.head_path(path)
     saved = head.read_bytes()
     j = journal.Journal.reopen(path, Redactor())
-    j.append("note", {"i": 99})
+    j.append("log", {"i": 99})
     head.write_bytes(saved)  # the crash window: event appended, head not yet replaced
     assert journal.verify(path) == []
 
@@ -157,6 +157,19 @@ def test_a_run_finished_past_the_head_is_unconfirmed_not_the_runs_status(tmp_pat
     s = summarize(j.path)
     assert (s.status, s.exit_code, s.unconfirmed_end, s.is_finished) == (
         None, None, "succeeded", False)
+
+
+def test_an_event_type_or_end_status_missing_from_the_engine_list_is_refused(
+        tmp_path: Path) -> None:
+    # docs/runs.md's tables are generated from breakglass/engine/events.py: a type or status
+    # written without being listed there would be missing from them.
+    j = journal.Journal.create(tmp_path, "20261129T130501-7f3a", Redactor())
+    with pytest.raises(ValueError, match="'step_teleported' is not in"):
+        j.append("step_teleported", {})
+    with pytest.raises(ValueError, match="'half done' is not in"):
+        j.append("run_finished", {"status": "half done", "exit_code": 1})
+    j.append("run_finished", {"status": "blocked by precondition backups.fresh", "exit_code": 1})
+    assert j.seq == 1
 
 
 def _fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:

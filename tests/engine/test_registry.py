@@ -9,7 +9,7 @@ from breakglass.engine import registry
 from breakglass.errors import UsageError
 
 
-@pytest.mark.parametrize("name", sorted(registry.BUILTIN))
+@pytest.mark.parametrize("name", sorted(registry.builtin()))
 def test_every_built_in_name_loads_the_runbook_of_that_name(name: str) -> None:
     assert registry.get(name).name == name
 

@@ -4,7 +4,6 @@ and a project folder driving the real `breakglass` CLI in a subprocess (SIGKILL 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -12,7 +11,6 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import redis
@@ -131,13 +129,6 @@ class Project(CliProject):
             f'[people.bob]\nnotify = ["{self.sink.apprise_url}lockout"]\n\n'
             f'[databases.app]\ndsn = "{self.ref("app.dsn", dsn)}"\n\n'
             f'[accounts]\ndatabase = "app"\n{accounts}\n')
-
-    def run_ids(self) -> list[str]:
-        return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))
-
-    def events(self, run_id: str) -> list[dict[str, Any]]:
-        path = self.state / "runs" / f"{run_id}.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()]
 
     def leaks(self, *values: str) -> list[str]:
         """Where any of `values` appears: CLI output, journals, reports, notices (the 0600

@@ -24,7 +24,7 @@ def _machine(root: Path, dsn: str, aws: MotoServer, url: str, notify: str,
     proj.config.write_text(proj.config.read_text().replace(
         'backup_restore = ["bob"]\n', 'backup_restore = ["bob"]\nrelease_signoff = ["bob"]\n'))
     share(proj.config, aws.endpoint_url, url)
-    proj.env["BOB_NOTIFY_URL"] = notify
+    proj.environ["BOB_NOTIFY_URL"] = notify
     return proj
 
 

@@ -236,9 +236,6 @@ class RollbackProject(CliProject):
         return subprocess.run(["sh", "-c", line], env=env, capture_output=True, text=True,
                               timeout=60, stdin=subprocess.DEVNULL)
 
-    def run_ids(self) -> list[str]:
-        return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))
-
     def currents(self) -> list[str]:
         return [h.current() for h in self.hosts]
 

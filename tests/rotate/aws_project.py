@@ -42,13 +42,6 @@ class RotateProject(CliProject):
     def env(self, **more: str) -> dict[str, str]:
         return {**os.environ, **self.moto.env(self.key), **more}
 
-    def run_ids(self) -> list[str]:
-        return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))
-
-    def events(self, run_id: str) -> list[dict[str, Any]]:
-        path = self.state / "runs" / f"{run_id}.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()]
-
     def step_status(self, run_id: str) -> dict[str, str]:
         shown = self.run("runs.show", run_id, "--json")
         return {s["step"]: s["status"] for s in json.loads(shown.stdout)["steps"]}

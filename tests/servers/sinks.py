@@ -154,6 +154,11 @@ class HttpSink:
         """Connections the hanging port has accepted so far (each one a notice held up)."""
         return self._hang.accepted
 
+    def wait_hung(self, count: int, timeout: float = 30.0) -> None:
+        """Until the hanging port has accepted `count` connections (a liveness wait)."""
+        _wait(lambda: True if self._hang.accepted >= count else None, timeout,
+              f"{count} connection(s) to the hanging port")
+
     def apprise_url_status(self, status: int) -> str:
         """An apprise json:// URL this sink answers with `status` (e.g. 500)."""
         return f"json://{LOOPBACK}:{self.port}/status/{status}"

@@ -4,12 +4,12 @@ planning (before `select` applies, later steps plan against the candidate it obs
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from breakglass.connectors.files import write_private
 from breakglass.drills import fetch as fetching
 from breakglass.drills import pgrestore
 from breakglass.engine.findings import Finding, Outcome, Severity
@@ -23,20 +23,23 @@ if TYPE_CHECKING:
 
 
 class Drill:
-    """One drill's settings. `kind` is the environment (local, server, rds); `key` the backup
-    asked for with --archive; `jobs` pg_restore --jobs asked for with --jobs."""
+    """One drill's settings. `environment` is the class of its environment (`kind` its name);
+    `key` the backup asked for with --archive; `jobs` pg_restore --jobs asked for with --jobs."""
 
     def __init__(self, config: Config, drill: RestoreDrillConfig, backup: BackupConfig,
-                 kind: str, key: str | None, jobs: int | None) -> None:
-        self.config, self.drill, self.backup, self.kind = config, drill, backup, kind
+                 environment: type[Environment], key: str | None, jobs: int | None) -> None:
+        self.config, self.drill, self.backup = config, drill, backup
+        self.environment, self.kind = environment, environment.kind
         self.key, self.jobs = key, jobs
         self.candidate: dict[str, Any] | None = None
 
     @property
     def from_snapshot(self) -> bool:
-        """rds: the backup is an RDS snapshot, restored by creating the environment; there is
-        no dump to fetch or pg_restore."""
-        return self.kind == "rds"
+        """The backup is a snapshot, restored by creating the environment (RDS); there is no
+        dump to fetch or pg_restore."""
+        from breakglass.recovery.environments import SnapshotEnvironment
+
+        return issubclass(self.environment, SnapshotEnvironment)
 
     def store(self) -> BackupStore:
         return open_store(self.backup.store, self.config.aws,
@@ -49,10 +52,8 @@ class Drill:
         return fetching.drill_dir(ctx.state_dir, ctx.run_id)
 
     def env(self, ctx: StepContext) -> Environment:
-        from breakglass.recovery.environments import environment_for
-
-        return environment_for(ctx.config, ctx.run_id, ctx.secrets, ctx.state_dir,
-                               ctx.redactor, self.kind)
+        return self.environment(ctx.config, ctx.run_id, ctx.secrets, ctx.state_dir,
+                                ctx.redactor)
 
     def major(self, ctx: StepContext) -> int | None:
         """The server major to restore into: a snapshot's engine version; for a dump the
@@ -119,9 +120,5 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Atomically (temp file, rename) and 0600, like everything under state_dir."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(dict(data), fh, sort_keys=True)
-    tmp.replace(path)
+    """Atomically, durably and 0600, like everything under state_dir."""
+    write_private(path, json.dumps(dict(data), sort_keys=True).encode())

@@ -45,7 +45,7 @@ class Report(DrillStep):
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
         sel = dict(self.d.selection(ctx) or {})
-        stages = timing.stage_seconds(ctx.outputs, self.d.kind)
+        stages = timing.stage_seconds(ctx.outputs, self.d.from_snapshot)
         rto = sum(stages.values())
         rpo = float(sel.get("rpo_seconds") or 0.0)
         judged = [timing.rto_finding(stages, self.d.drill.rto),

@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from breakglass.drills.steps.base import DrillStep
-from breakglass.drills.timing import human_seconds
 from breakglass.engine.findings import Finding
 from breakglass.engine.progress import human_bytes
 from breakglass.engine.runbook import Action, Plan, StepContext
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.recovery.manifest import ManifestInvalid, backup_time
+from breakglass.text import human_duration
 
 
 class SelectBackup(DrillStep):
@@ -65,7 +65,7 @@ class SelectBackup(DrillStep):
         man = "with manifest" if cand["manifest"] else "no manifest"
         return Plan.of(Action(
             f"restore {cand['key']} ({human_bytes(cand['size'])}, {man}), made "
-            f"{cand['made'][:19].replace('T', ' ')} UTC: RPO {human_seconds(age.total_seconds())}",
+            f"{cand['made'][:19].replace('T', ' ')} UTC: RPO {human_duration(age.total_seconds())}",
             target=cand["key"]))
 
     def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
@@ -75,7 +75,9 @@ class SelectBackup(DrillStep):
                                  code="STORE_UNREACHABLE", action="run the drill again")
         now = datetime.now(UTC)
         rpo = (now - datetime.fromisoformat(cand["made"])).total_seconds()
-        return {**cand, "selected_at": now.isoformat(), "rpo_seconds": round(rpo, 3)}
+        # The target in force rides with the RPO: the journal alone tells what it was held to.
+        return {**cand, "selected_at": now.isoformat(), "rpo_seconds": round(rpo, 3),
+                "rpo_target_seconds": self.d.backup.max_age.total_seconds()}
 
     def verify(self, ctx: StepContext, observed: Mapping[str, Any]) -> Sequence[Finding]:
         if observed.get("selected") or observed.get("candidate"):

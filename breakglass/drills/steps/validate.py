@@ -32,11 +32,6 @@ if TYPE_CHECKING:
     from breakglass.recovery.environments import Target
     from breakglass.recovery.manifest import Manifest
 
-#: why an RDS drill instance may refuse this machine, for the finding's next action
-_RDS_REACH = ("the drill instance must accept connections from this machine: set "
-              "[drills.restore.rds] subnet_group and security_groups so that it does, and user/"
-              "password to the source instance's master login")
-
 
 class Validate(DrillStep):
     name = "validate"
@@ -120,9 +115,7 @@ class Validate(DrillStep):
         return found + judge.archive(listed.toc, ref, manifest)
 
     def _unreachable(self, target: Target, exc: CouldNotVerify) -> Finding:
-        if self.d.from_snapshot:
-            what, action = f"RDS instance {target.handle.get('instance')}", _RDS_REACH
-        else:
-            what, action = target.description, exc.action or "run the drill again"
+        what = target.description
+        action = self.d.environment.unreachable_action or exc.action or "run the drill again"
         return unverified(exc.code or "DATABASE_UNREACHABLE", f"could not validate {what}: {exc}",
                           action, "validate")

@@ -1,74 +1,73 @@
-"""Disposable environments for the restore drill (DESIGN principle 6: never production).
+"""Disposable environments for the restore drill: never production, gone after the drill.
 
-    base.py     Target, Leftover, the Environment interface, the intent record
+    base.py     Target, Leftover, the Environment interface (and SnapshotEnvironment), the
+                intent record
     local.py    `local`: an embedded PostgreSQL cluster matched to the dump's major
     server.py   `server`: CREATE DATABASE drill_<run id> on a drill server; the production guard
     rds.py      `rds`: a snapshot restored into a new, tagged RDS instance
 
-Implementations are imported when first used: `rds` pulls boto3, `server` psycopg.
+ENVIRONMENTS is the one registry: the three above, imported for real, and any installed
+distribution's through the entry-point group `breakglass.drill_environments`. Everything that
+lists environments (the config's [drills.restore] model, `--env`, docs/environments.md's table,
+leftover scans) reads it; docs/extending.md shows how to add one. The modules are light: psycopg
+and boto3 are imported by the methods that use them.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from breakglass.errors import UsageError
+from breakglass.plugins import Registry
 from breakglass.recovery.environments.base import (
     Environment,
     IsLive,
     Leftover,
+    SnapshotEnvironment,
     Target,
     safe_run_id,
 )
+from breakglass.recovery.environments.local import LocalEnvironment
+from breakglass.recovery.environments.rds import RdsEnvironment
+from breakglass.recovery.environments.server import ServerEnvironment
 
 if TYPE_CHECKING:
     from breakglass.config import Config
-    from breakglass.engine.findings import Finding
     from breakglass.engine.redaction import Redactor
     from breakglass.secrets import SecretResolver
 
-__all__ = ["KINDS", "Environment", "Leftover", "Target", "environment_class", "environment_for",
-           "leftovers", "production_guard", "remove_leftover", "safe_run_id"]
+__all__ = ["DEFAULT", "ENVIRONMENTS", "GROUP", "Environment", "Leftover", "SnapshotEnvironment",
+           "Target", "environment_for", "leftovers", "remove_leftover", "safe_run_id"]
 
-KINDS = {
-    "local": ("breakglass.recovery.environments.local", "LocalEnvironment"),
-    "server": ("breakglass.recovery.environments.server", "ServerEnvironment"),
-    "rds": ("breakglass.recovery.environments.rds", "RdsEnvironment"),
-}
+GROUP = "breakglass.drill_environments"
+DEFAULT = LocalEnvironment.kind
 
 
-def environment_class(kind: str) -> type[Environment]:
-    if kind not in KINDS:
-        raise UsageError(f"unknown drill environment {kind!r} (use one of: {', '.join(KINDS)})")
-    module, name = KINDS[kind]
-    cls: type[Environment] = getattr(importlib.import_module(module), name)
-    return cls
+def _builtin() -> tuple[type[Environment], ...]:
+    return (LocalEnvironment, ServerEnvironment, RdsEnvironment)
 
 
-def configured_kind(config: Config) -> str:
+ENVIRONMENTS: Registry[Environment] = Registry("drill environment", GROUP, _builtin,
+                                               lambda cls: cls.kind, Environment)
+
+
+def _configured_kind(config: Config) -> str:
     restore = config.drills.restore
-    return restore.environment if restore is not None else "local"
+    return restore.environment if restore is not None else DEFAULT
 
 
 def environment_for(config: Config, run_id: str, secrets: SecretResolver, state_dir: Path,
                     redactor: Redactor, kind: str | None = None) -> Environment:
     """The environment of `kind` (default: [drills.restore] environment, else local)."""
-    return environment_class(kind or configured_kind(config))(config, run_id, secrets,
-                                                              Path(state_dir), redactor)
+    return ENVIRONMENTS.get(kind or _configured_kind(config))(config, run_id, secrets,
+                                                           Path(state_dir), redactor)
 
 
-def _scanned_kinds(config: Config) -> list[str]:
-    """local always (it costs a directory listing); server and rds only when configured, since
-    scanning them needs their credentials and a reachable service."""
-    kinds = ["local"]
-    restore = config.drills.restore
-    if restore is not None and restore.server is not None:
-        kinds.append("server")
-    if restore is not None and restore.rds is not None:
-        kinds.append("rds")
-    return kinds
+def _scanned(config: Config) -> list[type[Environment]]:
+    """Those that cost nothing to scan always; the others only when configured, since scanning
+    them needs their credentials and a reachable service."""
+    return [cls for cls in ENVIRONMENTS.plugins.values()
+            if cls.always_scanned or (cls.settings_key is not None and cls.configured(config))]
 
 
 def leftovers(config: Config, secrets: SecretResolver, state_dir: Path, redactor: Redactor,
@@ -77,8 +76,9 @@ def leftovers(config: Config, secrets: SecretResolver, state_dir: Path, redactor
     is supplied by the drill: a run whose lock is held. A service that cannot be reached raises
     CouldNotVerify (we cannot say there is nothing left)."""
     out: list[Leftover] = []
-    for kind in kinds or _scanned_kinds(config):
-        for item in environment_class(kind).scan(config, secrets, Path(state_dir), redactor):
+    classes = [ENVIRONMENTS.get(k) for k in kinds] if kinds else _scanned(config)
+    for cls in classes:
+        for item in cls.scan(config, secrets, Path(state_dir), redactor):
             if not is_live(item.run_id):
                 out.append(item)
     return out
@@ -87,15 +87,5 @@ def leftovers(config: Config, secrets: SecretResolver, state_dir: Path, redactor
 def remove_leftover(leftover: Leftover, config: Config, secrets: SecretResolver,
                     state_dir: Path, redactor: Redactor) -> bool:
     """Destroy one leftover (its run's environment). True when something was removed."""
-    cls = environment_class(leftover.kind)
+    cls = ENVIRONMENTS.get(leftover.kind)
     return cls.remove(leftover, config, secrets, Path(state_dir), redactor)
-
-
-def production_guard(config: Config, secrets: SecretResolver) -> list[Finding]:
-    """Blocking precondition of a `server` drill: findings DRILL_TARGET_IS_PRODUCTION (and
-    DRILL_GUARD_UNVERIFIED when an address cannot be resolved). Empty for other kinds."""
-    if configured_kind(config) != "server":
-        return []
-    from breakglass.recovery.environments.server import guard_findings
-
-    return guard_findings(config, secrets)

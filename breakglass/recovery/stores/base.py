@@ -23,10 +23,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, ClassVar
+from urllib.parse import SplitResult
 
 from breakglass.errors import CouldNotVerify
 from breakglass.recovery.manifest import Manifest
+
+if TYPE_CHECKING:
+    from breakglass.connectors.aws import AwsSettings
 
 BACKUP_SUFFIXES = (".dump", ".dump.age")
 STORE_UNREACHABLE = "STORE_UNREACHABLE"
@@ -101,10 +105,34 @@ class Upload(ABC):
 
 
 class BackupStore(ABC):
-    """One backup location: read API (backup.verify, the drill) and write API (backup.take)."""
+    """One backup location: read API (backup.verify, the drill) and write API (backup.take).
+
+    Each implementation is self-describing: the URL scheme it answers (`scheme`), an example URL
+    and a summary for the docs, whether it needs AWS credentials, how a URL of its scheme can be
+    wrong (`url_problem`, checked when the config loads) and how it opens one (`from_url`).
+    breakglass/recovery/stores/__init__.py registers them; nothing else names a scheme."""
+
+    scheme: ClassVar[str]
+    #: a URL of this scheme, as the docs and error messages show it
+    example: ClassVar[str]
+    summary: ClassVar[str]
+    uses_aws: ClassVar[bool] = False
+    #: the store encrypts what it keeps itself (encryption = "sse-s3" / "sse-kms")
+    server_side_encryption: ClassVar[bool] = False
 
     #: the store URL as configured (file:///… or s3://bucket/prefix/), for messages and evidence
     url: str
+
+    @classmethod
+    @abstractmethod
+    def url_problem(cls, parsed: SplitResult) -> str | None:
+        """What is wrong with a URL of this scheme, one line (None: nothing)."""
+
+    @classmethod
+    @abstractmethod
+    def from_url(cls, url: str, parsed: SplitResult,
+                 aws_settings: AwsSettings | None) -> BackupStore:
+        """The store of a URL `url_problem` accepted. Nothing is contacted yet."""
 
     @abstractmethod
     def list_backups(self) -> list[BackupObject]:

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+from urllib.parse import SplitResult, unquote
 
+from breakglass.connectors.files import fsync_dir, write_private
 from breakglass.errors import CouldNotVerify
 from breakglass.recovery.manifest import Manifest, manifest_key, parse_manifest
 from breakglass.recovery.stores.base import (
@@ -19,6 +21,9 @@ from breakglass.recovery.stores.base import (
     unreachable,
 )
 
+if TYPE_CHECKING:
+    from breakglass.connectors.aws import AwsSettings
+
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -26,15 +31,6 @@ def partial_path(final: Path) -> Path:
     """`.<name>.partial` beside `final`: hidden, and never a backup name (it does not end in
     .dump or .dump.age), so listings skip it."""
     return final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
-
-
-def _fsync_dir(path: Path) -> None:
-    # A rename is durable only once the directory entry is on disk (rename(2), fsync(2)).
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_failed(url: str, what: str, exc: OSError) -> CouldNotVerify:
@@ -77,7 +73,7 @@ class FileUpload(Upload):
             os.fsync(self._fh.fileno())
             self._fh.close()
             os.replace(self._partial, self._final)
-            _fsync_dir(self._final.parent)
+            fsync_dir(self._final.parent)
         except OSError as exc:
             raise _write_failed(self._store.url, f"committing {self.key}", exc) from exc
         self._done = True
@@ -91,9 +87,24 @@ class FileUpload(Upload):
 
 
 class FileStore(BackupStore):
+    scheme = "file"
+    example = "file:///absolute/path/"
+    summary = "a directory (searched recursively) on this machine or a mount"
+
     def __init__(self, url: str, root: Path) -> None:
         self.url = url
         self.root = root
+
+    @classmethod
+    def url_problem(cls, parsed: SplitResult) -> str | None:
+        if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
+            return "a file:// store needs an absolute path (file:///var/backups/pg/)"
+        return None
+
+    @classmethod
+    def from_url(cls, url: str, parsed: SplitResult,
+                 aws_settings: AwsSettings | None) -> FileStore:
+        return cls(url, Path(unquote(parsed.path)))
 
     def _check_root(self) -> None:
         # A missing or unreadable directory is "could not look" (exit 3), not "no backups":
@@ -168,15 +179,8 @@ class FileStore(BackupStore):
 
     def put_manifest(self, key: str, manifest: Manifest) -> None:
         final = self._path(manifest_key(key))
-        tmp = partial_path(final)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(manifest.to_json())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            write_private(final, manifest.to_json().encode(), tmp=partial_path(final))
         except OSError as exc:
             raise _write_failed(self.url, f"writing {final.name}", exc) from exc
 
@@ -186,7 +190,7 @@ class FileStore(BackupStore):
         try:
             self._path(key).unlink(missing_ok=True)
             self._path(manifest_key(key)).unlink(missing_ok=True)
-            _fsync_dir(self._path(key).parent)
+            fsync_dir(self._path(key).parent)
         except OSError as exc:
             raise _write_failed(self.url, f"deleting {key}", exc) from exc
 

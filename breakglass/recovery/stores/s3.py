@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any, cast
+from urllib.parse import SplitResult
 
 from breakglass.connectors import aws
 from breakglass.recovery.manifest import Manifest, manifest_key, parse_manifest
@@ -43,6 +44,23 @@ _MULTIPART_ETAG = re.compile(r'-\d+"?$')
 
 
 class S3Store(BackupStore):
+    scheme = "s3"
+    example = "s3://bucket/prefix/"
+    summary = "AWS S3, or anything S3-compatible through `[aws] endpoint_url`"
+    uses_aws = server_side_encryption = True
+
+    @classmethod
+    def url_problem(cls, parsed: SplitResult) -> str | None:
+        return None if parsed.netloc else "an s3:// store needs a bucket (s3://bucket/prefix/)"
+
+    @classmethod
+    def from_url(cls, url: str, parsed: SplitResult,
+                 aws_settings: aws.AwsSettings | None) -> S3Store:
+        prefix = parsed.path.lstrip("/")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        return cls(url, parsed.netloc, prefix, aws_settings)
+
     def __init__(self, url: str, bucket: str, prefix: str,
                  settings: aws.AwsSettings | None) -> None:
         self.url = url

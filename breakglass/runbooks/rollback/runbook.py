@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from breakglass.engine.hooks import Figure
+from breakglass.engine.measures import Measured, Quantity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Precondition, Runbook, Step
 from breakglass.runbooks.rollback.fleet import Fleet
@@ -39,17 +39,16 @@ class Rollback(Runbook):
     def also_notify(self) -> tuple[str, ...]:
         return ("incident_response",)  # a bad release in production is an incident
 
-    def headline(self, summary: RunSummary) -> Sequence[Figure]:
-        """Which hosts were switched, from which release to which, and how many were not."""
-        hosts = list(self.fleet.settings.hosts)
-        moved = {}
-        for name in hosts:
-            rec = summary.steps.get(f"host.{name}")
-            if rec is not None and rec.applied and rec.status != "undone" and rec.result:
-                moved[name] = f"{rec.result.get('from')} -> {rec.result.get('to')}"
-        text = "; ".join(f"{h} ({how})" for h, how in moved.items()) or "none"
-        return [Figure("hosts changed", f"{len(moved)} of {len(hosts)}: {text}",
-                       {"hosts_changed": sorted(moved), "hosts_total": len(hosts)})]
+    @classmethod
+    def measured(cls, summary: RunSummary) -> Sequence[Measured]:
+        """How many hosts were switched (and still are), out of the hosts the run planned for:
+        the target is every host (which ones moved from which release: the notice's changes)."""
+        hosts = [rec for name, rec in summary.steps.items() if name.startswith("host.")]
+        if not hosts:
+            return []
+        moved = [r for r in hosts if r.applied and r.status != "undone" and r.result]
+        return [Measured(summary.target, (Quantity("hosts_changed", len(moved), "count",
+                                                   len(hosts), label="hosts changed"),))]
 
     def steps(self) -> Sequence[Step]:
         return [ChooseStep(self.fleet), MigrationStep(self.fleet),

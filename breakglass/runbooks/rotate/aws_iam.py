@@ -22,7 +22,6 @@ the key is absent from ListAccessKeys AND STS GetCallerIdentity signed with it i
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any, Literal
@@ -290,14 +289,17 @@ class IamKeyKind(Kind[Settings]):
                 patience: float = PROPAGATION) -> str | None:
         """STS GetCallerIdentity signed with `doc`'s key: the ARN, or None when refused.
         Retried until the wanted answer or `patience` runs out (IAM propagates in seconds)."""
+        import tenacity
+
         sts = aws.client(self.config.aws, "sts", attempts=1, read_timeout=10,
                          key=(doc["AccessKeyId"], doc["SecretAccessKey"]))
-        deadline = time.monotonic() + patience
-        while True:
-            arn = self._ask(sts)
-            if (arn is None) == want_refused or time.monotonic() >= deadline:
-                return arn
-            time.sleep(1.0)
+        # Until the wanted answer, once a second; out of patience, the last answer.
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_delay(patience), wait=tenacity.wait_fixed(1.0),
+            retry=tenacity.retry_if_result(lambda arn: (arn is None) != want_refused),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None)
+        answer: str | None = retrying(self._ask, sts)
+        return answer
 
     @staticmethod
     def _ask(sts: Any) -> str | None:

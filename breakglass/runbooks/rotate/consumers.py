@@ -23,7 +23,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tenacity
 
@@ -31,6 +31,9 @@ from breakglass.connectors import http
 from breakglass.connectors.ssh import Connection, SSHHost
 from breakglass.engine.findings import Finding, Outcome, Severity
 from breakglass.errors import BreakglassError, CouldNotVerify, UsageError
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
 
 DEFAULT_RESTART = "systemctl restart {service}"
 OK = "OK"
@@ -52,7 +55,7 @@ class Consumer:
         return cls(host.strip(), service.strip())
 
 
-def consumers_of(config: Any, secret: str) -> list[Consumer]:
+def consumers_of(config: Config, secret: str) -> list[Consumer]:
     """The consumers of `[secrets.SECRET]`; each must name a configured `[hosts.NAME]`."""
     where = f"secrets.{secret}.consumers"
     out = [Consumer.parse(text, where) for text in config.secrets[secret].consumers]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from breakglass.errors import UsageError
 
 if TYPE_CHECKING:
+    from breakglass.config import Config
     from breakglass.engine.runbook import StepContext
 
 
@@ -69,7 +70,7 @@ class Store(ABC):
         return {"removed": []}
 
 
-def store_for(config: Any, secret: str, *, ref: str | None, path: str | None = None,
+def store_for(config: Config, secret: str, *, ref: str | None, path: str | None = None,
               key: str | None = None) -> Store:
     """The store named by `ref` ("aws-sm:NAME", "ssm:NAME"), or the env file at `path` (line
     `key`) on the consumers' hosts of `secret`."""

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 from breakglass.runbooks.rotate.stores import Store, value_digest
 
 if TYPE_CHECKING:
+    from breakglass.config import Config
     from breakglass.engine.runbook import StepContext
 
 
 class SecretsManagerStore(Store):
     scheme = "aws-sm"
 
-    def __init__(self, config: Any, name: str, secret: str) -> None:
+    def __init__(self, config: Config, name: str, secret: str) -> None:
         from breakglass.runbooks.rotate.aws_secretsmanager import SmValue
 
         self.sm, self.name, self.secret = SmValue(config, name), name, secret

@@ -27,6 +27,7 @@ from breakglass.runbooks.rotate import dotenv_format as fmt
 from breakglass.runbooks.rotate.stores import Store, value_digest
 
 if TYPE_CHECKING:
+    from breakglass.config import Config
     from breakglass.connectors.ssh import Connection, SSHHost
     from breakglass.engine.runbook import StepContext
 
@@ -140,7 +141,7 @@ def remove(conn: Connection, path: str) -> None:
 class DotenvHosts(Store):
     scheme = ""  # chosen by `path` + `key`, not by a `store = "…"` reference
 
-    def __init__(self, config: Any, secret: str, hosts: list[str], path: str,
+    def __init__(self, config: Config, secret: str, hosts: list[str], path: str,
                  key: str) -> None:
         check_path(secret, path)
         self.config, self.secret, self.hosts = config, secret, hosts
@@ -150,7 +151,7 @@ class DotenvHosts(Store):
         self._paths: dict[str, str] = {}  # host -> `path` with ~ expanded there
 
     @classmethod
-    def for_consumers(cls, config: Any, secret: str, path: str, key: str) -> DotenvHosts:
+    def for_consumers(cls, config: Config, secret: str, path: str, key: str) -> DotenvHosts:
         from breakglass.runbooks.rotate.consumers import consumers_of
 
         hosts = list(dict.fromkeys(c.host for c in consumers_of(config, secret)))

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 from breakglass.runbooks.rotate.stores import Store
 
 if TYPE_CHECKING:
+    from breakglass.config import Config
     from breakglass.engine.runbook import StepContext
 
 
 class SsmStore(Store):
     scheme = "ssm"
 
-    def __init__(self, config: Any, name: str, secret: str) -> None:
+    def __init__(self, config: Config, name: str, secret: str) -> None:
         from breakglass.runbooks.rotate.ssm_parameter import SsmValue
 
         self.ssm, self.name, self.secret = SsmValue(config, name), name, secret

@@ -4,7 +4,6 @@ against a real sshd host running a small web service (tests/rotate/service.py)."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from breakglass.runbooks.rotate.consumers import (
     restart_and_check,
     restart_line,
 )
+from tests.configs import make_app, make_config
 from tests.rotate.hosts import ssh_host
 from tests.rotate.service import Service, digest, install_service
 from tests.servers._util import free_port
@@ -98,7 +98,7 @@ def test_no_health_check_configured_could_not_verify(service: Service) -> None:
 
 
 def test_app_base_url_is_the_health_check_when_the_host_has_none(service: Service) -> None:
-    app = SimpleNamespace(base_url=f"http://127.0.0.1:{service.port}", health_path="/healthz")
+    app = make_app(f"http://127.0.0.1:{service.port}")
     (result,) = restart_and_check([Consumer("web1", "app")],
                                   {"web1": _host(service, health_url=None)}, app=app,
                                   policy=QUICK)
@@ -166,7 +166,7 @@ def test_a_consumer_not_written_host_colon_service_is_a_usage_error(text: str) -
 
 
 def test_a_consumer_on_an_unconfigured_host_is_a_usage_error() -> None:
-    config = SimpleNamespace(hosts={"web1": object()},
-                             secrets={"API": SimpleNamespace(consumers=["web2:app"])})
+    config = make_config(hosts={"web1": {"address": "127.0.0.1", "user": "deploy"}},
+                         secrets={"API": {"kind": "env_file", "consumers": ["web2:app"]}})
     with pytest.raises(UsageError, match=r"secrets\.API\.consumers: no \[hosts\.web2\]"):
         consumers_of(config, "API")

@@ -19,7 +19,7 @@ import pytest
 from breakglass.engine import journal as jr
 from tests.servers.moto import REGION, MotoServer
 
-DRIVER = Path(__file__).resolve().parent / "engine" / "driver.py"
+DRIVER = Path(__file__).resolve().parents[1] / "engine" / "driver.py"
 BUCKET = "team-state"
 PREFIX = "team/"
 

@@ -28,14 +28,14 @@ from breakglass.config import Config, validate
 from breakglass.connectors.pgcluster import MARKER, EmbeddedCluster, cluster_parent
 from breakglass.engine.redaction import Redactor
 from breakglass.errors import CouldNotVerify, UsageError
-from breakglass.recovery.environments import (
-    environment_for,
-    leftovers,
-    production_guard,
-    remove_leftover,
-)
+from breakglass.recovery.environments import environment_for, leftovers, remove_leftover
 from breakglass.recovery.environments.local import LocalEnvironment
+from breakglass.recovery.environments.server import ServerEnvironment
 from breakglass.secrets import Secrets
+
+#: the drill environments this module tests (tests/drills/test_registry.py requires one per
+#: registered environment)
+ENVIRONMENTS_TESTED = ("local", "server")
 
 RUN = "20250101T000000000000-"  # + a per-test suffix: run ids must not collide across tests
 
@@ -255,7 +255,7 @@ def test_guard_refuses_the_production_server_by_the_same_address(tmp_path: Path,
                                                                  pg_server: Any) -> None:
     config = make_config(tmp_path, environment="server", server="env:DRILL_DSN")
     environ = {"PROD_DSN": pg_server.dsn("shop"), "DRILL_DSN": pg_server.dsn()}
-    findings = production_guard(config, Secrets(config, Redactor(), environ=environ))
+    findings = ServerEnvironment.refusals(config, Secrets(config, Redactor(), environ=environ))
     assert [f.code for f in findings] == ["DRILL_TARGET_IS_PRODUCTION"]
     assert "[databases.main]" in findings[0].message
 
@@ -265,7 +265,7 @@ def test_guard_sees_localhost_and_127_0_0_1_as_one_host(tmp_path: Path, pg_serve
     drill = pg_server.dsn().replace("@127.0.0.1:", "@localhost:")
     assert "@localhost:" in drill
     environ = {"PROD_DSN": pg_server.dsn("shop"), "DRILL_DSN": drill}
-    findings = production_guard(config, Secrets(config, Redactor(), environ=environ))
+    findings = ServerEnvironment.refusals(config, Secrets(config, Redactor(), environ=environ))
     assert [f.code for f in findings] == ["DRILL_TARGET_IS_PRODUCTION"]
 
 
@@ -286,13 +286,13 @@ def test_guard_accepts_a_different_server(tmp_path: Path, pg_server: Any,
     other = pg_server_factory.start(18)
     config = make_config(tmp_path, environment="server", server="env:DRILL_DSN")
     environ = {"PROD_DSN": pg_server.dsn("shop"), "DRILL_DSN": other.dsn()}
-    assert production_guard(config, Secrets(config, Redactor(), environ=environ)) == []
+    assert ServerEnvironment.refusals(config, Secrets(config, Redactor(), environ=environ)) == []
 
 
 def test_guard_is_unverified_when_a_production_dsn_cannot_be_resolved(
         tmp_path: Path, pg_server: Any) -> None:
     config = make_config(tmp_path, environment="server", server="env:DRILL_DSN")
-    findings = production_guard(config, Secrets(config, Redactor(),
+    findings = ServerEnvironment.refusals(config, Secrets(config, Redactor(),
                                                 environ={"DRILL_DSN": pg_server.dsn()}))
     assert [(f.code, f.outcome.value) for f in findings] == [
         ("DRILL_GUARD_UNVERIFIED", "unverified")]

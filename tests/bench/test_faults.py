@@ -23,7 +23,7 @@ from tests.servers.moto import MotoAuthServer
 from tests.servers.postgres import PostgresServer
 from tests.servers.sshd import SshdFactory
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 for _module in SCENARIO_MODULES:
     __import__(f"bench._faults.{_module}")

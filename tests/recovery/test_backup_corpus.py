@@ -1,4 +1,4 @@
-"""The corpus of damaged and wrong backups (tests/backups/corpus.py, real pg_dump) through
+"""The corpus of damaged and wrong backups (tests/recovery/corpus.py, real pg_dump) through
 `backup.verify` and `drill.restore`: each one fails both with exit 1 and a code that names what
 is wrong — 0 false passes — while the good backup passes both.
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.backups.corpus import NAMES, SPECS, Case, Databases, Made, build, good
+from tests.recovery.corpus import NAMES, SPECS, Case, Databases, Made, build, good
 from tests.drills.project import DrillProject, Result
 
 EARLIER = "shop-20251231T030000Z.dump"
@@ -119,7 +119,7 @@ def test_a_table_created_after_the_backup_is_a_note_not_a_failure(
         tmp_path: Path, pg_server: Any) -> None:
     import psycopg
 
-    from tests.backups.corpus import SHOP_SCHEMA, Database
+    from tests.recovery.corpus import SHOP_SCHEMA, Database
 
     dsn = pg_server.create_database("corpus_drift")
     with psycopg.connect(dsn) as conn:

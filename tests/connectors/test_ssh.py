@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 from breakglass.connectors.ssh import Connection, SSHHost, run_on_hosts
 from breakglass.errors import CouldNotVerify, UsageError
 from tests.rotate.hosts import ssh_host
-from tests.servers._util import free_port, is_root
+from tests.servers._util import free_port
 from tests.servers.sshd import SshdFactory, SshdServer
 
 
@@ -187,7 +189,7 @@ def test_atomic_write_replaces_the_inode_never_the_content_in_place(
     assert path.read_bytes() == b"new\n"
 
 
-@pytest.mark.skipif(not is_root(), reason="needs a file owned by another user than the login")
+@pytest.mark.needs(root="the test chowns a file to another user than the login")
 def test_an_owner_the_login_user_cannot_keep_is_a_note(sshd_server: SshdServer) -> None:
     path = sshd_server.home / "root-owned.env"
     path.write_bytes(b"A=1\n")
@@ -200,13 +202,21 @@ def test_an_owner_the_login_user_cannot_keep_is_a_note(sshd_server: SshdServer) 
 
 
 def test_pool_runs_eight_hosts_concurrently(sshd_factory: SshdFactory) -> None:
+    # A barrier, not a clock: each host's command marks its arrival in one folder, then waits
+    # until all 8 have arrived. Run one after the other, the first would wait alone and answer
+    # "alone"; a loaded machine only makes them slower.
     hosts = [ssh_host(s, f"h{i}", known_hosts=sshd_factory.known_hosts)
              for i, s in enumerate(_fleet(sshd_factory, 8))]
-    start = time.monotonic()
-    outcomes = run_on_hosts(hosts, lambda c: c.run("sleep 1; echo ok").stdout, max_parallel=8)
-    elapsed = time.monotonic() - start
-    assert [o.value for o in outcomes] == ["ok\n"] * 8
-    assert elapsed < 4, f"8 hosts x 1 s took {elapsed:.1f}s: not concurrent"
+    folder = Path(tempfile.mkdtemp(prefix="bg-pool-", dir="/tmp"))
+    folder.chmod(0o1777)  # the login user is not the test's user when the tests run as root
+    barrier = (f"touch {folder}/$$ && for i in $(seq 200); do "
+               f"[ $(ls {folder} | wc -l) -ge 8 ] && echo ok && exit 0; sleep 0.1; done; "
+               "echo alone")
+    try:
+        outcomes = run_on_hosts(hosts, lambda c: c.run(barrier).stdout, max_parallel=8)
+    finally:
+        shutil.rmtree(folder)
+    assert [o.value for o in outcomes] == ["ok\n"] * 8, [o.error for o in outcomes]
 
 
 def test_one_unreachable_host_does_not_stop_the_others(sshd_factory: SshdFactory) -> None:

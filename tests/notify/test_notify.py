@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import typing
 import urllib.parse
 import uuid
@@ -141,11 +140,12 @@ def test_down_channel_is_a_failed_delivery_quickly_and_does_not_raise(
         tmp_path: Path, http_sink: HttpSink) -> None:
     n = make_notifier(tmp_path, {"key_rotation": ["alice"]},
                       {"alice": [http_sink.down_apprise_url]})
-    started = time.monotonic()
     (d,) = n.notify("key_rotation", notice("failure"))
-    assert time.monotonic() - started < 5
     assert not d.ok
     assert d.error and "\n" not in d.error
+    # Quickly: the refusal itself ended the send, the deadline did not (the notifier's own
+    # measure; a wall clock would fail on a loaded machine).
+    assert "timed out" not in d.error
 
 
 def test_refusing_channel_is_a_failed_delivery_with_the_status(tmp_path: Path,
@@ -392,25 +392,20 @@ def test_notify_on_with_an_unknown_runbook_or_event_is_a_config_error(tmp_path: 
 def test_a_drill_offers_rto_and_rpo_against_their_targets_and_the_backup(
         tmp_path: Path) -> None:
     from breakglass.drills.restore import RestoreDrill
+    from breakglass.engine.measures import figures
     from breakglass.engine.runs import RunSummary, StepRecord
 
-    path = tmp_path / "breakglass.toml"
-    path.write_text('[project]\nname = "acme"\nenvironment = "production"\n'
-                    '[databases.main]\ndsn = "env:DB"\n'
-                    '[backups.main]\nstore = "file:///srv/backups/"\ndatabase = "main"\n'
-                    'max_age = "26h"\nencryption = "none"\n'
-                    '[drills.restore]\nbackup = "main"\nrto = "30m"\n')
-    drill = RestoreDrill(load_config(path, environ={}), {})
     summary = RunSummary("r", tmp_path / "r.jsonl")
-    summary.steps["select"] = StepRecord("select", result={"key": "main-1.dump",
-                                                           "rpo_seconds": 11100.0})
+    summary.steps["select"] = StepRecord("select", result={
+        "key": "main-1.dump", "rpo_seconds": 11100.0, "rpo_target_seconds": 93600.0})
     # stopped before `report`: the RPO and the backup are known, the RTO is not
-    assert [(f.label, f.text) for f in drill.headline(summary)] == [
-        ("RPO", "3h 5m (target 26h)"), ("backup", "main-1.dump, 3h 5m old")]
-    summary.steps["report"] = StepRecord("report", result={"rto_seconds": 252.0,
-                                                           "rpo_seconds": 11100.0})
-    (rto, _, _) = drill.headline(summary)
-    assert (rto.text, dict(rto.data)) == ("4m 12s (target 30m)", {
+    assert [(f.label, f.text) for f in figures(RestoreDrill.measured(summary))] == [
+        ("RPO", "3h 5m (target 26h)"), ("backup", "main-1.dump")]
+    summary.steps["report"] = StepRecord("report", result={
+        "rto_seconds": 252.0, "rto_target_seconds": 1800.0, "rpo_seconds": 11100.0,
+        "rpo_target_seconds": 93600.0})
+    (rto, _, _) = figures(RestoreDrill.measured(summary))
+    assert (rto.label, rto.text, dict(rto.data)) == ("RTO", "4m 12s (target 30m)", {
         "rto_seconds": 252.0, "rto_target_seconds": 1800.0})
 
 
