@@ -15,6 +15,8 @@ from breakglass.commands._runner import OVERRIDE_HELP
     "name": "the [secrets.NAME] to rotate",
     "leaked": "the value leaked: revoke right after deploying, no grace, search git history, "
               "tell incident_response owners too",
+    "since": "with --leaked: when the value leaked (ISO date/time, UTC unless it says), the "
+             "start of the window searched for its use (default: its first commit)",
     "revoke_first": "revoke the old value before creating the new one (downtime accepted)",
     "dry_run": "observe and print the plan; change nothing",
     "yes": "apply the plan without asking",
@@ -28,7 +30,7 @@ from breakglass.commands._runner import OVERRIDE_HELP
 def rotate(c: Context, name: str, leaked: bool = False, revoke_first: bool = False,
            dry_run: bool = False, yes: bool = False, json_: bool = False, format_: str = "",
            config: str | None = None, override: list[str] | None = None,
-           because: str = "", local_state: bool = False) -> None:
+           because: str = "", local_state: bool = False, since: str = "") -> None:
     """Rotate a secret and prove the old value is dead.
 
     Creates the new value, puts it where consumers read it, restarts them, proves it works,
@@ -42,7 +44,8 @@ def rotate(c: Context, name: str, leaked: bool = False, revoke_first: bool = Fal
                    "`breakglass rotate CI_DEPLOY_KEY --dry-run`", code=2)
     app = App(config, json_, fmt=format_, local_state=local_state)
     code = run_runbook(app, Rotate, {"secret": name, "leaked": leaked,
-                                     "revoke_first": revoke_first}, dry_run=dry_run, yes=yes,
+                                     "revoke_first": revoke_first, "since": since},
+                       dry_run=dry_run, yes=yes,
                        overrides=overrides(override, because))
     if code:
         raise Exit(code=code)

@@ -167,6 +167,10 @@ class AwsConfig(Section):
     endpoint_url: NonEmpty | None = None
     #: a profile of ~/.aws/config; default: the usual AWS credential chain
     profile: NonEmpty | None = None
+    #: service -> endpoint, winning over endpoint_url for that service (`cloudtrail = "…"`:
+    #: a service the S3-compatible store or the local emulator does not serve)
+    service_endpoints: dict[str, Annotated[str, AfterValidator(http_url)]] = Field(
+        default_factory=dict)
 
     @field_validator("endpoint_url")
     @classmethod

@@ -3,7 +3,8 @@ Every AWS client breakglass makes is made by `client` (the state bucket, backup 
 the rotated secrets, `aws-sm:`/`ssm:` references, STS with a key being rotated).
 
 `[aws] endpoint_url` points every client at an S3-compatible store or a local moto server (the
-tests); `region` and `profile` are passed to the boto3 Session. Credentials come from boto3's
+tests); `[aws] service_endpoints` one service elsewhere (CloudTrail, which moto lacks); `region`
+and `profile` are passed to the boto3 Session. Credentials come from boto3's
 usual chain (env, profile, instance role): breakglass never stores AWS keys in its config.
 
 Credentials, one answer whichever command asks (docs/configuration.md, [aws]):
@@ -39,6 +40,8 @@ class AwsSettings(Protocol):
     def endpoint_url(self) -> str | None: ...
     @property
     def profile(self) -> str | None: ...
+    @property
+    def service_endpoints(self) -> dict[str, str]: ...
 
 
 # Error codes that mean "we cannot see the thing", as opposed to "the thing is wrong".
@@ -127,7 +130,8 @@ def client(settings: AwsSettings | None, service: str, attempts: int = 2, *,
     with that key instead of the usual chain (STS asked whether a rotated key still works)."""
     from botocore.config import Config as BotoConfig
 
-    endpoint = settings.endpoint_url if settings else None
+    endpoint = ((settings.service_endpoints.get(service) or settings.endpoint_url)
+                if settings else None)
     cfg = BotoConfig(connect_timeout=5, read_timeout=read_timeout,
                      retries={"max_attempts": attempts, "mode": "standard"},
                      # Callers that care hash the bytes themselves and report a mismatch as a
@@ -247,3 +251,72 @@ def _error(exc: Any) -> tuple[str, str]:
         said = re.search(r"<Message>([^<]*)</Message>", msg)
         code, msg = inner.group(1), said.group(1) if said else ""
     return code, msg
+
+
+# -- what a key was used for (rotate --leaked: runbooks/rotate/exposure.py) ---------------------
+
+#: LookupEvents answers 50 events a page at 2 calls a second per account: 20 pages is the most
+#: a run waits for (~10 s); past that the count is "at least".
+EVENT_PAGES = 20
+
+
+def key_last_used(settings: AwsSettings | None, key_id: str, *, code: str) -> dict[str, Any]:
+    """IAM GetAccessKeyLastUsed: {"at": ISO or None, "service", "region", "user"}. Any error
+    is CouldNotVerify(`code`) (the key deleted, access denied, unreachable)."""
+    with _all_translated(f"IAM GetAccessKeyLastUsed {key_id}", code):
+        got = client(settings, "iam", read_timeout=10).get_access_key_last_used(
+            AccessKeyId=key_id)
+    used = got.get("AccessKeyLastUsed") or {}
+    at = used.get("LastUsedDate")
+    return {"at": at.isoformat() if at else None, "service": used.get("ServiceName"),
+            "region": used.get("Region"), "user": got.get("UserName")}
+
+
+def events_by_key(settings: AwsSettings | None, key_id: str, start: Any, end: Any, *,
+                  code: str) -> tuple[list[dict[str, Any]], bool]:
+    """CloudTrail LookupEvents by AccessKeyId between `start` and `end` (datetimes): each
+    event as {"at", "name", "source", "ip", "agent", "user"}, and whether more were left
+    unread (EVENT_PAGES). Any error is CouldNotVerify(`code`)."""
+    import json
+
+    trail = client(settings, "cloudtrail", read_timeout=15)
+    out: list[dict[str, Any]] = []
+    token: str | None = None
+    for _ in range(EVENT_PAGES):
+        args: dict[str, Any] = {"LookupAttributes": [{"AttributeKey": "AccessKeyId",
+                                                      "AttributeValue": key_id}],
+                                "StartTime": start, "EndTime": end, "MaxResults": 50}
+        if token:
+            args["NextToken"] = token
+        with _all_translated(f"CloudTrail LookupEvents for {key_id}", code):
+            page = trail.lookup_events(**args)
+        for ev in page.get("Events") or []:
+            try:
+                detail = json.loads(ev.get("CloudTrailEvent") or "{}")
+            except ValueError:
+                detail = {}
+            at = ev.get("EventTime")
+            out.append({"at": at.isoformat() if at else None, "name": ev.get("EventName"),
+                        "source": ev.get("EventSource"),
+                        "ip": detail.get("sourceIPAddress"), "agent": detail.get("userAgent"),
+                        "user": ev.get("Username")})
+        token = page.get("NextToken")
+        if not token:
+            return out, False
+    return out, True
+
+
+@contextmanager
+def _all_translated(what: str, code: str) -> Iterator[None]:
+    """`translated`, and every other error answer too: for a read-only look whose every
+    failure means the same thing to the caller ("could not look")."""
+    import botocore.exceptions as bx
+
+    try:
+        with translated(what, code=code):
+            yield
+    except bx.ClientError as exc:
+        ecode, msg = _error(exc)
+        raise CouldNotVerify(f"{what}: {ecode}: {msg or ecode}", code=code,
+                             action="check the name, region and the IAM policy of the "
+                                    "credentials breakglass runs with") from exc

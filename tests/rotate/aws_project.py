@@ -25,6 +25,8 @@ class RotateProject(CliProject):
     moto: MotoServer
     key: AwsKey | None = None  # the credentials breakglass itself uses (admin on aws_auth)
     notify_url: str = ""
+    #: more of [aws], kept by every write (`service_endpoints`: the CloudTrail fake)
+    aws_more: str = ""
 
     def write(self, secrets: str, extra: str = "") -> None:
         owners = ""
@@ -34,8 +36,8 @@ class RotateProject(CliProject):
                       f'[people.bob]\nnotify = ["{self.notify_url}bob"]\n\n')
         self.config.write_text(
             '[project]\nname = "acme"\nenvironment = "test"\nstate_dir = "state"\n\n'
-            f'[aws]\nregion = "{self.moto.region}"\nendpoint_url = "{self.moto.endpoint_url}"\n\n'
-            f"{owners}{extra}\n{secrets}\n")
+            f'[aws]\nregion = "{self.moto.region}"\nendpoint_url = "{self.moto.endpoint_url}"\n'
+            f"{self.aws_more}\n{owners}{extra}\n{secrets}\n")
 
     def env(self, **more: str) -> dict[str, str]:
         return {**os.environ, **self.moto.env(self.key), **more}

@@ -12,16 +12,18 @@ from typing import Any
 import pytest
 
 from tests.rotate.aws_project import RotateProject, iam_keys, rotate_project
+from tests.rotate.cloudtrail_fake import CloudTrailFake, cloudtrail
 from tests.servers.moto import AuthedMoto, AwsKey
 from tests.servers.sinks import HttpSink
 
-__all__ = ["rotate_project"]  # the fixture, imported for pytest
+__all__ = ["cloudtrail", "rotate_project"]  # the fixtures, imported for pytest
 
 USER = "ci-deploy"
 
 
 @pytest.fixture
-def iam(aws_auth: AuthedMoto, rotate_project: Any) -> Iterator[tuple[RotateProject, AwsKey]]:
+def iam(aws_auth: AuthedMoto, rotate_project: Any, cloudtrail: CloudTrailFake
+        ) -> Iterator[tuple[RotateProject, AwsKey]]:
     admin_iam = aws_auth.client("iam")
     admin_iam.create_user(UserName=USER)
     key = admin_iam.create_access_key(UserName=USER)["AccessKey"]
@@ -30,6 +32,8 @@ def iam(aws_auth: AuthedMoto, rotate_project: Any) -> Iterator[tuple[RotateProje
         Name="ci/aws-key", SecretString=json.dumps({"AccessKeyId": old.access_key_id,
                                                     "SecretAccessKey": old.secret_access_key}))
     proj: RotateProject = rotate_project(aws_auth.server, aws_auth.admin)
+    # --leaked looks up the key's CloudTrail events (moto has none)
+    proj.aws_more = f'service_endpoints = {{ cloudtrail = "{cloudtrail.url}" }}\n'
     proj.write(f'[secrets.CI_KEY]\nkind = "aws_iam_key"\niam_user = "{USER}"\n'
                'store = "aws-sm:ci/aws-key"\n')
     yield proj, old

@@ -128,7 +128,7 @@ def test_normal_order_revokes_only_after_consumers_and_the_new_value_are_verifie
 def test_leaked_order_searches_history_and_revokes_right_after_deployment() -> None:
     assert _steps("CI", IAM_WITH_ALL, leaked=True) == [
         "pin", "leak_search", "create", "revoke", "consumers", "verify_new", "verify_old",
-        "delete"]
+        "exposure", "delete"]
 
 
 def test_revoke_first_order_revokes_and_proves_it_before_creating() -> None:

@@ -1,20 +1,22 @@
 """The `rotate` runbook: `breakglass rotate NAME [--leaked] [--revoke-first]` (docs/rotate.md).
 
 It builds the kind for `[secrets.NAME]` from its registered spec (kinds.py), asks
-base.rotation_steps for the steps in the order the mode needs, and adds the two steps that are
+base.rotation_steps for the steps in the order the mode needs, and adds the steps that are
 not about a kind: restarting consumers (consumers.py) and, with --leaked, searching git
-history for the old value (leaked.py).
+history for the old value (leaked.py) and, once it is revoked, what it was used for
+(exposure.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from breakglass.engine.findings import Finding, Severity
 from breakglass.engine.registry import register
 from breakglass.engine.runbook import Action, Plan, Precondition, Runbook, Step, StepContext
-from breakglass.errors import UsageError
+from breakglass.errors import BreakglassError, UsageError
 from breakglass.runbooks.rotate.base import (
     Kind,
     Mode,
@@ -54,6 +56,7 @@ class Rotate(Runbook):
         self.kind = kind_for(config, self.secret)
         self.mode = Mode(leaked=bool(self.params.get("leaked")),
                          revoke_first=bool(self.params.get("revoke_first")))
+        self.since = _since(str(self.params.get("since") or ""), self.mode)
         if self.mode.revoke_first and not self.kind.revoke_first_ok:
             raise UsageError(f"--revoke-first does not apply to kind {self.kind.kind}: its old "
                              "value goes out of use when the new one is promoted")
@@ -78,7 +81,13 @@ class Rotate(Runbook):
         if self.mode.leaked and cfg.repository is not None:
             before.append(LeakSearchStep(self.kind, self.mode))
         consumers = ConsumersStep(self.kind, self.mode) if cfg.consumers else None
-        return rotation_steps(self.kind, self.mode, before, consumers)
+        steps = rotation_steps(self.kind, self.mode, before, consumers)
+        if self.mode.leaked and ExposureStep.applies(self.kind):
+            # After the revocation (containment first), before the deletion (IAM forgets a
+            # deleted key's last use).
+            at = next(i for i, s in enumerate(steps) if s.name == "delete")
+            steps.insert(at, ExposureStep(self.kind, self.mode, self.since))
+        return steps
 
     def preconditions(self) -> Sequence[Precondition]:
         def room(ctx: StepContext) -> Sequence[Finding]:
@@ -99,7 +108,26 @@ class Rotate(Runbook):
     def closing_findings(self, ctx: StepContext, summary: RunSummary) -> Sequence[Finding]:
         # A leak is an incident: however the run ended, the first thing it says is whether the
         # leaked value is still live.
-        return [leaked_status(self.kind, ctx, summary)] if self.mode.leaked else []
+        if not self.mode.leaked:
+            return []
+        from breakglass.runbooks.rotate import exposure
+
+        used = ctx.outputs.get(ExposureStep.name)
+        return [leaked_status(self.kind, ctx, summary),
+                *(exposure.findings(used, self.target) if used else [])]
+
+
+def _since(text: str, mode: Mode) -> datetime | None:
+    if not text:
+        return None
+    if not mode.leaked:
+        raise UsageError("--since is the leak time: it goes with --leaked")
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r} is not a date/time: give e.g. 2026-05-01 or "
+                         "2026-05-01T14:30Z") from None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 class ConsumersStep(RotationStep):
@@ -181,3 +209,53 @@ class LeakSearchStep(RotationStep):
         # Occurrences are notes, not failures: the rotation makes the value dead; purging the
         # history is the owners' follow-up (the findings say how).
         return leaked.findings(result, subject=f"secrets.{self.kind.secret}")
+
+
+class ExposureStep(RotationStep):
+    """What the leaked value was used for (exposure.py): read-only, never fails the run; what
+    it saw is said as the run ends (Rotate.closing_findings)."""
+
+    name, title = "exposure", "look up what the leaked value was used for"
+
+    def __init__(self, kind: Kind[Any], mode: Mode, since: datetime | None) -> None:
+        super().__init__(kind, mode)
+        self.since = since
+
+    @staticmethod
+    def applies(kind: Kind[Any]) -> bool:
+        from breakglass.runbooks.rotate import exposure
+
+        return kind.kind in exposure.PROBES or kind.cfg.repository is not None
+
+    def observe(self, ctx: StepContext) -> Mapping[str, Any]:
+        return {}
+
+    def plan(self, observed: Mapping[str, Any]) -> Plan:
+        return Plan.of(Action("read what the leaked value was used for since it leaked "
+                              "(read-only: the provider's usage records)", self.kind.where))
+
+    def apply(self, ctx: StepContext, plan: Plan) -> Mapping[str, Any]:
+        from breakglass.runbooks.rotate import exposure
+
+        revoked = (ctx.outputs.get("revoke") or {}).get("at")
+        until = datetime.fromisoformat(revoked) if revoked else datetime.now(UTC)
+        search = ctx.outputs.get(LeakSearchStep.name) or {}
+        commits = [c for o in search.get("occurrences") or [] for c in o.get("added_in") or []]
+        commits += list(search.get("in_messages") or [])
+        since = self.since or self._leak_time(ctx, commits)
+        result = exposure.look(self.kind.kind, ctx.config, self.old_id(ctx), since, until)
+        if commits and self.kind.cfg.repository is not None:
+            result["git"] = exposure.pushed(self.kind.cfg.repository, commits)
+        return result
+
+    def _leak_time(self, ctx: StepContext, commits: list[str]) -> datetime | None:
+        from breakglass.runbooks.rotate import exposure
+
+        if not commits or self.kind.cfg.repository is None:
+            return None
+        try:
+            return exposure.leak_time(self.kind.cfg.repository, commits)
+        except BreakglassError as exc:
+            ctx.log("leak time unknown: the first commit's date could not be read",
+                    error=str(exc))
+            return None
