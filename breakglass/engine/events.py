@@ -39,6 +39,12 @@ EVENTS: dict[str, str] = {
     "run_finished": "the run's status and exit code; its hash is the run's final hash",
     "checkin": "a Sentry cron check-in of a scheduled run (monitor, status, sent or not)",
     "anchor": "the final hash sent to Sentry (sent or not)",
+    # An incident's own record (incidents/ID.jsonl, breakglass/incidents/) is a journal of the
+    # same chain; these are its events, with `delivery` for the owners told.
+    "incident_opened": "an incident's record: opened (id, title, severity, who, where)",
+    "note": "an incident's record: a person's line (`incident.note`)",
+    "incident_closed": "an incident's record: closed (who, summary, the postmortem files' "
+                       "sha256)",
 }
 
 #: Statuses a finished run records (`run_finished`). "blocked by precondition ITEM, ITEM"
