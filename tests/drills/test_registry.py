@@ -202,7 +202,7 @@ def test_a_drill_runs_in_an_environment_of_another_package(tmp_path: Path,
     project = DrillProject(tmp_path / "project", source_dsn)
     project.root.mkdir()
     project.write_config(drill='environment = "pinned"\n\n[drills.restore.pinned]\nmajor = 18\n')
-    project.env.update(BOB_NOTIFY_URL="json://127.0.0.1:9/", PYTHONPATH=os.pathsep.join(
+    project.environ.update(BOB_NOTIFY_URL="json://127.0.0.1:9/", PYTHONPATH=os.pathsep.join(
         [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
     project.take()
     res = project.drill()
