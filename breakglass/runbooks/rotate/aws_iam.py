@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -38,6 +38,9 @@ from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot
 from breakglass.runbooks.rotate.settings import StoredRef
 from breakglass.runbooks.rotate.ssm_parameter import SsmValue, marker
 
+if TYPE_CHECKING:
+    from breakglass.config import Config
+
 # STS answers for a key it does not accept (unknown, deleted, inactive, wrong secret).
 REFUSED = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch",
                      "UnrecognizedClientException", "InvalidAccessKeyId", "AuthFailure"})
@@ -50,7 +53,7 @@ PROBE_KEY_ID = "AKIA_BREAKGLASS_PROBE"
 class KeyStore:
     """Where consumers read the key: a Secrets Manager secret or an SSM parameter."""
 
-    def __init__(self, config: Any, ref: str) -> None:
+    def __init__(self, config: Config, ref: str) -> None:
         self.ref = ref
         scheme, _, name = ref.partition(":")
         self.sm = SmValue(config, name) if scheme == "aws-sm" else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -26,6 +26,9 @@ from breakglass.engine.findings import Finding
 from breakglass.engine.runbook import StepContext
 from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot, generate_value
 from breakglass.runbooks.rotate.settings import Generated
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 _NS = uuid.UUID("5b0c7c1e-6f1d-4c55-9b8e-0b5a1e2f7a11")
@@ -41,7 +44,7 @@ class SmValue:
     """One Secrets Manager secret read and written by version (also the `aws-sm:` store of
     the IAM key kind)."""
 
-    def __init__(self, config: Any, secret_id: str) -> None:
+    def __init__(self, config: Config, secret_id: str) -> None:
         self.secret_id = secret_id
         self.client = aws.client(config.aws, "secretsmanager")
 

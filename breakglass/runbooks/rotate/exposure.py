@@ -17,12 +17,15 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breakglass.connectors import aws
 from breakglass.connectors import git as gitc
 from breakglass.engine.findings import Finding, Severity, unverified
 from breakglass.errors import BreakglassError
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
 
 UNVERIFIED = "EXPOSURE_UNVERIFIED"
 LISTED = 20  # events listed in the finding (all are counted)
@@ -30,7 +33,7 @@ LISTED = 20  # events listed in the finding (all are counted)
 TRAIL_DAYS = 90
 
 
-def _aws_iam_key(config: Any, key_id: str, since: datetime | None, until: datetime
+def _aws_iam_key(config: Config, key_id: str, since: datetime | None, until: datetime
                  ) -> dict[str, Any]:
     out: dict[str, Any] = {"source": "aws"}
     try:
@@ -49,7 +52,7 @@ def _aws_iam_key(config: Any, key_id: str, since: datetime | None, until: dateti
     return out
 
 
-def _stripe(config: Any, key_id: str, since: datetime | None, until: datetime
+def _stripe(config: Config, key_id: str, since: datetime | None, until: datetime
             ) -> dict[str, Any]:
     return {"source": "stripe"}
 
@@ -60,7 +63,7 @@ PROBES: dict[str, Callable[[Any, str, datetime | None, datetime], dict[str, Any]
 }
 
 
-def look(kind: str, config: Any, cred_id: str, since: datetime | None, until: datetime
+def look(kind: str, config: Config, cred_id: str, since: datetime | None, until: datetime
          ) -> dict[str, Any]:
     """What `kind`'s sources say about `cred_id` between `since` (None: unknown) and `until`.
     JSON-able, never the value; never raises."""

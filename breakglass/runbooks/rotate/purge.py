@@ -23,7 +23,7 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breakglass.connectors import git as gitc
 from breakglass.connectors import process
@@ -31,6 +31,9 @@ from breakglass.engine.findings import Finding, Outcome, Severity
 from breakglass.engine.runbook import Action, Plan, Runbook, Step, StepContext
 from breakglass.errors import CouldNotVerify, UsageError
 from breakglass.runbooks.rotate import leaked
+
+if TYPE_CHECKING:
+    from breakglass.config import Config
 
 TIMEOUT = 1800.0
 REMOVED = b"***REMOVED***"
@@ -269,7 +272,7 @@ class LeakPurge(Runbook):
     name = "leak.purge"
     responsibility = "incident_response"
 
-    def __init__(self, config: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         from breakglass.runbooks.rotate.runbook import kind_for
 
         super().__init__(config, params)

@@ -28,9 +28,10 @@ from breakglass.runbooks.rotate.base import (
 )
 
 if TYPE_CHECKING:
+    from breakglass.config import Config
     from breakglass.engine.runs import RunSummary
 
-def kind_for(config: Any, secret: str) -> Kind[Any]:
+def kind_for(config: Config, secret: str) -> Kind[Any]:
     from breakglass.runbooks.rotate.kinds import spec_for
 
     if secret not in config.secrets:
@@ -50,7 +51,7 @@ class Rotate(Runbook):
     name = "rotate"
     responsibility = "key_rotation"
 
-    def __init__(self, config: Any, params: Mapping[str, Any]) -> None:
+    def __init__(self, config: Config, params: Mapping[str, Any]) -> None:
         super().__init__(config, params)
         self.secret = str(self.params.get("secret") or "")
         self.kind = kind_for(config, self.secret)

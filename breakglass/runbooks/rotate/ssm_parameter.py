@@ -11,7 +11,7 @@ recognises the version it wrote.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -23,13 +23,16 @@ from breakglass.errors import UsageError
 from breakglass.runbooks.rotate.base import Cred, Kind, KindSpec, Snapshot, generate_value
 from breakglass.runbooks.rotate.settings import Generated
 
+if TYPE_CHECKING:
+    from breakglass.config import Config
+
 LABEL = "breakglass-previous"
 
 
 class SsmValue:
     """One SSM parameter read and written by version (also the `ssm:` store of the IAM kind)."""
 
-    def __init__(self, config: Any, name: str) -> None:
+    def __init__(self, config: Config, name: str) -> None:
         self.name = name
         self.client = aws.client(config.aws, "ssm")
 
