@@ -27,6 +27,7 @@ import psycopg
 import pyrage
 import pytest
 
+from breakglass.config import AwsConfig
 from breakglass.connectors import pgbin
 from breakglass.recovery import archive, fingerprint
 from breakglass.recovery.stores import open_store
@@ -139,7 +140,7 @@ class Project(CliProject):
         return self.run("backup.take", "--yes", "--json", *args)
 
     def backups(self) -> list[str]:
-        return [o.key for o in open_store(self.store.url, _Aws(self.store)).list_backups()]
+        return [o.key for o in open_store(self.store.url, _aws(self.store)).list_backups()]
 
     def everything_written(self) -> str:
         """Every file breakglass wrote under state_dir (journals, reports, history)."""
@@ -147,16 +148,10 @@ class Project(CliProject):
                          if p.is_file())
 
 
-@dataclass(frozen=True)
-class _Aws:
-    store: Any
-    region: str | None = "us-east-1"
-    profile: str | None = None
-
-    @property
-    def endpoint_url(self) -> str | None:
-        server = getattr(self.store, "server", None)
-        return server.endpoint_url if server else None
+def _aws(store: Any) -> AwsConfig:
+    """The [aws] table a project on this store has: moto's endpoint for an s3:// store."""
+    server = getattr(store, "server", None)
+    return AwsConfig(region="us-east-1", endpoint_url=server.endpoint_url if server else None)
 
 
 class Result:
@@ -198,7 +193,7 @@ def file_project(tmp_path: Path, shop: Shop, file_store: FileTestStore) -> Itera
 
 
 def _manifest(proj: Project, key: str) -> Any:
-    m = open_store(proj.store.url, _Aws(proj.store)).read_manifest(key)
+    m = open_store(proj.store.url, _aws(proj.store)).read_manifest(key)
     assert m is not None
     return m
 
@@ -528,7 +523,7 @@ def test_s3_multipart_backup_is_invisible_until_complete(aws: Any,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(s3_store_mod, "PART_SIZE", 5 << 20)  # S3's minimum part size
     s3 = S3TestStore(aws).create()
-    store = open_store(s3.url, _Aws(s3))
+    store = open_store(s3.url, _aws(s3))
     data = os.urandom(11 << 20)
     with store.begin("main-20260101T000000Z.dump") as up:
         up.write(data)
@@ -543,7 +538,7 @@ def test_s3_upload_aborted_by_an_error_leaves_nothing(aws: Any,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(s3_store_mod, "PART_SIZE", 5 << 20)
     s3 = S3TestStore(aws).create()
-    store = open_store(s3.url, _Aws(s3))
+    store = open_store(s3.url, _aws(s3))
     with pytest.raises(RuntimeError), store.begin("main-20260101T000000Z.dump") as up:
         up.write(os.urandom(11 << 20))
         raise RuntimeError("pg_dump died")
@@ -553,7 +548,7 @@ def test_s3_upload_aborted_by_an_error_leaves_nothing(aws: Any,
 def test_s3_discard_partial_aborts_a_killed_upload(aws: Any) -> None:
     s3 = S3TestStore(aws).create()
     s3.s3.create_multipart_upload(Bucket=s3.bucket, Key=s3.prefix + "main-x.dump")
-    store = open_store(s3.url, _Aws(s3))
+    store = open_store(s3.url, _aws(s3))
     assert store.discard_partial("main-x.dump") == 1
     assert store.partials("main-x.dump") == 0
 
